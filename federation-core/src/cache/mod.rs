@@ -1,0 +1,1 @@
+//! cache (under construction).

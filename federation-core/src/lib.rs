@@ -1,0 +1,21 @@
+//! # federation-core
+//!
+//! The engine behind `FederatedServiceClient`: one client that calls logical services living in
+//! several independently run clusters (each with its own Consul datacenter) as if they were one
+//! system. It discovers instances in every cluster, ranks clusters per service, balances over
+//! instances, breaks circuits, retries within a budget, fails over to the other cluster, caches
+//! results and reports what it did.
+//!
+//! Pure async Rust: no Python, C or Go knowledge lives here; the bindings are thin.
+#![forbid(unsafe_code)]
+
+pub mod balance;
+pub mod breaker;
+pub mod cache;
+pub mod client;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod limit;
+pub mod retry;
+pub mod telemetry;

@@ -1,0 +1,1 @@
+//! Consul double (under construction).

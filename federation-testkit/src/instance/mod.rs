@@ -1,0 +1,1 @@
+//! Service instances (under construction).

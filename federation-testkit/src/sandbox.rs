@@ -1,0 +1,1 @@
+//! Sandbox (under construction).
