@@ -1,1 +1,384 @@
-//! Errors (under construction).
+//! The one error type of a call, and the small set of kinds a caller branches on.
+//!
+//! A caller of a federated service must decide quickly what to do with a failure: fix a bug
+//! (invalid request), back off (overloaded, budget exhausted), or show a degraded answer (no
+//! healthy instance). Dozens of low-level failure types make that impossible, and a bare string
+//! hides the facts needed to debug an outage. So there are two levels: a detailed internal
+//! reason (kept private so it can grow) behind an opaque [`Error`], and a public
+//! `#[non_exhaustive]` [`ErrorKind`] whose variants say what to do. The error also carries the
+//! service, the clusters tried and every attempt, and for [`ErrorKind::NoHealthyInstance`] the
+//! reason each cluster had nothing to offer. Header values (tokens) never appear in messages.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::client::Attempt;
+use crate::config::ConfigError;
+use crate::discovery::DiscoveryError;
+
+/// What went wrong, coarsely, so the caller can decide what to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The configuration is unusable. Fix the configuration file or the code building it.
+    Config,
+    /// A registry (Consul) could not be used. Check the agent and its ACL token.
+    Discovery,
+    /// No instance of the service is available in any cluster (none discovered, all ejected,
+    /// registry stale). Nothing was sent. Serve a fallback; see [`Error::unavailable`] for why.
+    NoHealthyInstance,
+    /// Every candidate instance refused the call because its circuit breaker is open or probing.
+    /// Retry later.
+    CircuitOpen,
+    /// The call's total deadline (or the last attempt's timeout) passed. The service may still
+    /// have processed a non-idempotent request.
+    Timeout,
+    /// The connection failed, was reset, or the response could not be read (including a body over
+    /// the size limit or undecodable JSON), or `error_for_status` saw a 4xx/5xx status. See [`Error::attempts`] for each attempt.
+    Transport,
+    /// A retry was needed but the retry budget was spent: the service is failing for many
+    /// callers. Back off rather than retrying yourself.
+    BudgetExhausted,
+    /// The service's concurrency limit or rate limit is reached. Nothing was sent. Shed load or
+    /// retry after a pause.
+    Overloaded,
+    /// The caller cancelled the call.
+    Cancelled,
+    /// The request is invalid (unknown service or cluster, bad path, header or method). Nothing
+    /// was sent. Fix the calling code; retrying will not help.
+    InvalidRequest,
+}
+
+impl ErrorKind {
+    /// A short stable label (`no_healthy_instance`, ...) for logs, metrics and bindings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Discovery => "discovery",
+            Self::NoHealthyInstance => "no_healthy_instance",
+            Self::CircuitOpen => "circuit_open",
+            Self::Timeout => "timeout",
+            Self::Transport => "transport",
+            Self::BudgetExhausted => "budget_exhausted",
+            Self::Overloaded => "overloaded",
+            Self::Cancelled => "cancelled",
+            Self::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why one cluster had no instance to offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnavailableReason {
+    /// The service has no target in this cluster (or the override named another cluster).
+    NotConfigured,
+    /// The registry has not answered yet.
+    DiscoveryPending,
+    /// The registry answered with no routable instance (none registered, all critical, or none
+    /// with the required tags).
+    NoneDiscovered,
+    /// Instances exist but every one is ejected by its circuit breaker.
+    AllEjected {
+        /// How many instances are ejected.
+        ejected: usize,
+    },
+    /// The registry is unreachable or failing and the last known list has no usable instance.
+    DiscoveryStale {
+        /// The last discovery error.
+        error: String,
+    },
+}
+
+impl fmt::Display for UnavailableReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotConfigured => f.write_str("not configured"),
+            Self::DiscoveryPending => f.write_str("discovery has not answered yet"),
+            Self::NoneDiscovered => f.write_str("no routable instance discovered"),
+            Self::AllEjected { ejected } => write!(f, "all {ejected} instances ejected"),
+            Self::DiscoveryStale { error } => write!(f, "discovery stale ({error})"),
+        }
+    }
+}
+
+/// One cluster's reason for having nothing to offer (see [`Error::unavailable`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterUnavailable {
+    /// The cluster.
+    pub cluster: String,
+    /// Why it could not serve.
+    pub reason: UnavailableReason,
+}
+
+/// The detailed, private reason behind an [`Error`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Reason {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    ConfigMessage(String),
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error("no healthy instance in any cluster: {}", list_unavailable(.0))]
+    NoHealthyInstance(Vec<ClusterUnavailable>),
+    #[error("every candidate instance has an open circuit breaker")]
+    CircuitOpen,
+    #[error("deadline of {0:?} exceeded")]
+    Deadline(Duration),
+    #[error("attempt timed out after {0:?}")]
+    AttemptTimeout(Duration),
+    #[error("could not connect: {0}")]
+    Connect(#[source] reqwest::Error),
+    #[error(
+        "connection failed after the request may have reached the server; \
+         not retried because the request is not idempotent: {0}"
+    )]
+    NotRetriedUnsafe(#[source] reqwest::Error),
+    #[error("transport error: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("{instance} answered with status {status}")]
+    Status {
+        status: http::StatusCode,
+        instance: String,
+    },
+    #[error("response body exceeds the limit of {0} bytes")]
+    BodyTooLarge(u64),
+    #[error("response body is not valid JSON: {0}")]
+    Decode(#[source] serde_json::Error),
+    #[error("retry budget exhausted after a failed attempt")]
+    BudgetExhausted,
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
+    #[error("cancelled by the caller")]
+    Cancelled,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+fn list_unavailable(list: &[ClusterUnavailable]) -> String {
+    let mut out = String::new();
+    for (i, c) in list.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&c.cluster);
+        out.push_str(": ");
+        out.push_str(&c.reason.to_string());
+    }
+    if out.is_empty() {
+        out.push_str("no cluster serves this service");
+    }
+    out
+}
+
+impl Reason {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Config(_) | Self::ConfigMessage(_) => ErrorKind::Config,
+            Self::Discovery(_) => ErrorKind::Discovery,
+            Self::NoHealthyInstance(_) => ErrorKind::NoHealthyInstance,
+            Self::CircuitOpen => ErrorKind::CircuitOpen,
+            Self::Deadline(_) | Self::AttemptTimeout(_) => ErrorKind::Timeout,
+            Self::Connect(_)
+            | Self::NotRetriedUnsafe(_)
+            | Self::Transport(_)
+            | Self::BodyTooLarge(_)
+            | Self::Status { .. }
+            | Self::Decode(_) => ErrorKind::Transport,
+            Self::BudgetExhausted => ErrorKind::BudgetExhausted,
+            Self::Overloaded(_) => ErrorKind::Overloaded,
+            Self::Cancelled => ErrorKind::Cancelled,
+            Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
+        }
+    }
+}
+
+/// A failed call (or an unusable configuration): what kind, for which service, where it was
+/// tried and what each attempt did.
+///
+/// Branch on [`Error::kind`]; show `Display` to humans (it never contains header values).
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    reason: Reason,
+    service: Option<String>,
+    clusters_tried: Vec<String>,
+    attempts: Vec<Attempt>,
+}
+
+impl Error {
+    pub(crate) fn new(reason: Reason) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                reason,
+                service: None,
+                clusters_tried: Vec::new(),
+                attempts: Vec::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Reason::InvalidRequest(message.into()))
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(Reason::ConfigMessage(message.into()))
+    }
+
+    /// An error of kind [`ErrorKind::Cancelled`] for `service`, for language bindings that cancel
+    /// a call (dropping the call's future cancels it too, without an error).
+    pub fn cancelled(service: impl Into<String>) -> Self {
+        Self::new(Reason::Cancelled).with_service(service.into())
+    }
+
+    pub(crate) fn with_service(mut self, service: String) -> Self {
+        self.inner.service = Some(service);
+        self
+    }
+
+    pub(crate) fn with_trail(mut self, clusters: Vec<String>, attempts: Vec<Attempt>) -> Self {
+        self.inner.clusters_tried = clusters;
+        self.inner.attempts = attempts;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.reason.kind()
+    }
+
+    /// The logical service called, when the error belongs to a call.
+    pub fn service(&self) -> Option<&str> {
+        self.inner.service.as_deref()
+    }
+
+    /// Clusters that received at least one attempt, in order.
+    pub fn clusters_tried(&self) -> &[String] {
+        &self.inner.clusters_tried
+    }
+
+    /// Every attempt made, in order (empty when nothing was sent).
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.inner.attempts
+    }
+
+    /// For [`ErrorKind::NoHealthyInstance`]: why each cluster could not serve. Empty otherwise.
+    pub fn unavailable(&self) -> &[ClusterUnavailable] {
+        match &self.inner.reason {
+            Reason::NoHealthyInstance(list) => list,
+            _ => &[],
+        }
+    }
+
+    /// Whether the request may have reached a server (so a non-idempotent one may have taken
+    /// effect). False when nothing was sent or every attempt failed to connect.
+    pub fn may_have_reached_server(&self) -> bool {
+        self.inner.attempts.iter().any(|a| a.outcome().may_have_reached_server())
+    }
+
+    /// The HTTP status, for errors made by [`crate::client::Response::error_for_status`].
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match &self.inner.reason {
+            Reason::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The configuration problems, for [`ErrorKind::Config`] errors built from a `ConfigError`.
+    pub fn config_error(&self) -> Option<&ConfigError> {
+        match &self.inner.reason {
+            Reason::Config(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind())
+            .field("service", &self.inner.service)
+            .field("reason", &self.inner.reason)
+            .field("clusters_tried", &self.inner.clusters_tried)
+            .field("attempts", &self.inner.attempts)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(service) = &self.inner.service {
+            write!(f, "call to service `{service}` failed: ")?;
+        }
+        write!(f, "{}", self.inner.reason)?;
+        let n = self.inner.attempts.len();
+        if n > 0 {
+            write!(f, " ({n} attempt{}", if n == 1 { "" } else { "s" })?;
+            if !self.inner.clusters_tried.is_empty() {
+                write!(f, " in {}", self.inner.clusters_tried.join(", "))?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.inner.reason)
+    }
+}
+
+impl From<DiscoveryError> for Error {
+    fn from(e: DiscoveryError) -> Self {
+        Self::new(Reason::Discovery(e))
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Self::new(Reason::Config(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_healthy_instance_lists_every_cluster() {
+        let e = Error::new(Reason::NoHealthyInstance(vec![
+            ClusterUnavailable {
+                cluster: "zervigo".into(),
+                reason: UnavailableReason::AllEjected { ejected: 3 },
+            },
+            ClusterUnavailable {
+                cluster: "looma".into(),
+                reason: UnavailableReason::NoneDiscovered,
+            },
+        ]))
+        .with_service("user".into());
+        assert_eq!(e.kind(), ErrorKind::NoHealthyInstance);
+        let text = e.to_string();
+        assert!(text.contains("zervigo: all 3 instances ejected"), "{text}");
+        assert!(text.contains("looma: no routable instance"), "{text}");
+        assert_eq!(e.unavailable().len(), 2);
+    }
+
+    #[test]
+    fn config_error_converts() {
+        let e: Error = ConfigError::single("services.user.prefer", None, "unknown cluster").into();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.config_error().is_some());
+    }
+}

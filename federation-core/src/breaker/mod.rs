@@ -1,1 +1,38 @@
-//! breaker (under construction).
+//! Per-instance circuit breaking (outlier ejection).
+//!
+//! **Failure prevented:** without a breaker every caller keeps sending a share of its traffic to
+//! an instance that is dead or failing, paying a connect timeout or a 503 (and a retry) each
+//! time. A breaker takes the instance out of rotation after it misbehaves and lets exactly one
+//! probe test it again later, so a dead instance costs a handful of attempts, not a steady
+//! fraction of all calls.
+//!
+//! **Algorithm:** closed → open after `consecutive_failures` failures in a row, or when the
+//! failure share over a bucketed sliding `window` reaches `threshold` with at least
+//! `minimum_requests` calls. Open lasts `open_for`; when it has elapsed exactly one caller gets
+//! the probe (half-open, a compare-and-swap on the state word). Probe success → closed and the
+//! period resets to `open_for`; probe failure → open again for twice the previous period, capped
+//! at `max_open_for`. A cancelled call (permit dropped unrecorded) counts for nothing. All time
+//! is `tokio::time::Instant`, so paused-clock tests drive it. Why this is not `failsafe`:
+//! docs/design/resilience.md.
+//!
+//! ```
+//! use federation_core::breaker::{Breaker, BreakerState};
+//! use federation_core::config::BreakerPolicy;
+//!
+//! let breaker = Breaker::new(&BreakerPolicy { consecutive_failures: 2, ..Default::default() });
+//! for _ in 0..2 {
+//!     let permit = breaker.try_acquire().expect("closed breakers admit calls");
+//!     permit.failure();
+//! }
+//! assert!(matches!(breaker.state(), BreakerState::Open { .. }));
+//! assert!(breaker.try_acquire().is_none());
+//! ```
+
+mod state;
+mod transition;
+
+pub use state::{Breaker, BreakerPermit, BreakerState};
+pub use transition::{OpenReason, Transition};
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,204 @@
-//! client (under construction).
+//! The federated service client: one call API over services living in several clusters.
+//!
+//! **Failures prevented.** Calling services across two independently run clusters fails in many
+//! small ways: a dead instance taking a share of the traffic, a whole cluster down while the
+//! other is healthy, retries multiplying load during an outage, requests running past the
+//! caller's deadline, routing that flaps between clusters. [`FederatedServiceClient`] runs every
+//! call through one pipeline that handles all of them.
+//!
+//! **Algorithm.** For each call: validate the request (nothing is sent for bad input); apply the
+//! service's bulkhead and rate limit; rank the clusters (explicit override, then the preferred
+//! cluster while it is healthy enough, then health score, with a dwell time before failing back);
+//! then loop over attempts bounded by the total deadline, `retry.max_attempts` per cluster and a
+//! retry budget shared with failovers: pick an instance (P2C peak-EWMA by default, open breakers
+//! skipped, never the instance that just failed when another exists), send with a per-attempt
+//! timeout inside the breaker permit, classify the outcome, back off with jitter (not after a
+//! fast connect failure on the way to another instance), and fail over to the next cluster when
+//! the current one has no untried instance. Each attempt carries the remaining deadline
+//! (`X-Federation-Deadline-Ms`) and a W3C `traceparent`.
+//!
+//! ```no_run
+//! use federation_core::client::FederatedServiceClient;
+//! use federation_core::config::Config;
+//!
+//! # async fn demo() -> Result<(), federation_core::error::Error> {
+//! let config = Config::from_file("federation.yaml")?;
+//! let client = FederatedServiceClient::from_config(config)?;
+//! let response = client.get("user", "/api/v1/users/42").send().await?;
+//! println!("{} from {}", response.status(), response.served().cluster());
+//! # Ok(())
+//! # }
+//! ```
+
+mod builder;
+mod pipeline;
+mod propagate;
+mod request;
+mod response;
+mod routing;
+mod select;
+mod transport;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{HeaderMap, Method};
+
+pub use builder::ClientBuilder;
+pub use propagate::DEADLINE_HEADER;
+pub use request::{Request, RequestBuilder};
+pub use response::{Attempt, AttemptOutcome, CacheStatus, Response, ServedBy};
+
+pub(crate) use routing::ClusterRoute;
+
+use crate::config::{Config, Policy};
+use crate::discovery::ClusterDiscovery;
+use crate::error::Error;
+use crate::limit::{Bulkhead, RateLimiter};
+use crate::retry::{Backoff, RetryBudget};
+use select::Failback;
+use transport::Transport;
+
+/// A client for the logical services of a federation. Cheap to clone (one `Arc`); clones share
+/// connection pools, discovery, breakers, statistics and retry budgets.
+#[derive(Clone)]
+pub struct FederatedServiceClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FederatedServiceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut services: Vec<&str> = self.inner.services.keys().map(String::as_str).collect();
+        services.sort_unstable();
+        f.debug_struct("FederatedServiceClient")
+            .field("clusters", &self.inner.cluster_names)
+            .field("services", &services)
+            .finish()
+    }
+}
+
+/// Shared state of a client.
+pub(crate) struct Inner {
+    pub(crate) services: HashMap<String, ServiceRoute>,
+    pub(crate) clusters: Vec<ClusterRuntime>,
+    pub(crate) cluster_names: Vec<String>,
+    pub(crate) random: SplitMix,
+}
+
+/// One cluster's transport, default headers and discovery.
+pub(crate) struct ClusterRuntime {
+    pub(crate) name: Arc<str>,
+    pub(crate) transport: Transport,
+    /// Default headers, values marked sensitive; never logged.
+    pub(crate) headers: HeaderMap,
+    pub(crate) discovery: ClusterDiscovery,
+}
+
+/// Everything the pipeline needs about one logical service.
+pub(crate) struct ServiceRoute {
+    pub(crate) name: Arc<str>,
+    /// One route per cluster serving the service, in cluster declaration order.
+    pub(crate) routes: Vec<ClusterRoute>,
+    pub(crate) preferred: Option<usize>,
+    pub(crate) policy: Policy,
+    pub(crate) budget: RetryBudget,
+    pub(crate) backoff: Backoff,
+    pub(crate) bulkhead: Option<Bulkhead>,
+    pub(crate) rate: Option<RateLimiter>,
+    pub(crate) failback: Failback,
+}
+
+/// A lock-free random source (splitmix64 over an atomic counter) for jitter and trace ids.
+pub(crate) struct SplitMix(AtomicU64);
+
+impl SplitMix {
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    pub(crate) fn new(seed: Option<u64>) -> Self {
+        Self(AtomicU64::new(seed.unwrap_or_else(rand::random)))
+    }
+
+    pub(crate) fn next(&self) -> u64 {
+        let mut z = self
+            .0
+            .fetch_add(Self::GAMMA, Ordering::Relaxed)
+            .wrapping_add(Self::GAMMA);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl FederatedServiceClient {
+    /// A client for `config` with default settings (see [`ClientBuilder`]).
+    ///
+    /// # Errors
+    /// [`crate::error::ErrorKind::Config`] when the configuration is invalid or a certificate or
+    /// environment variable it names cannot be read.
+    pub fn from_config(config: Config) -> Result<Self, Error> {
+        Self::builder().config(config).build()
+    }
+
+    /// A builder for a client with non-default settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// Sends `request` to `service` through the pipeline.
+    ///
+    /// # Errors
+    /// See [`crate::error::ErrorKind`]; a non-2xx final status is a `Response`, not an error.
+    pub async fn call(&self, service: &str, request: Request) -> Result<Response, Error> {
+        pipeline::call(&self.inner, service, request).await
+    }
+
+    /// A request with `method` to `path` of `service`.
+    pub fn request(&self, method: Method, service: &str, path: &str) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), service.to_owned(), Request::new(method, path))
+    }
+
+    /// A GET request to `path` of `service`.
+    pub fn get(&self, service: &str, path: &str) -> RequestBuilder {
+        self.request(Method::GET, service, path)
+    }
+
+    /// A POST request to `path` of `service` (not idempotent by default).
+    pub fn post(&self, service: &str, path: &str) -> RequestBuilder {
+        self.request(Method::POST, service, path)
+    }
+
+    /// A PUT request to `path` of `service`.
+    pub fn put(&self, service: &str, path: &str) -> RequestBuilder {
+        self.request(Method::PUT, service, path)
+    }
+
+    /// A DELETE request to `path` of `service`.
+    pub fn delete(&self, service: &str, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, service, path)
+    }
+
+    /// The configured logical service names.
+    pub fn services(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.services.keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The routing tables, for health reporting: every `(service, route)` pair. The route gives
+    /// the cluster, the Consul name, the current instance table (`current()`) with each
+    /// instance's breaker and stats, and `health()` for counts and score.
+    #[allow(dead_code, reason = "read by telemetry's health snapshot")]
+    pub(crate) fn routes(&self) -> impl Iterator<Item = (&str, &ClusterRoute)> {
+        self.inner
+            .services
+            .values()
+            .flat_map(|s| s.routes.iter().map(move |r| (&*s.name, r)))
+    }
+
+    /// The discovery handle of every cluster, in declaration order.
+    #[allow(dead_code, reason = "read by telemetry's health snapshot")]
+    pub(crate) fn discoveries(&self) -> impl Iterator<Item = &ClusterDiscovery> {
+        self.inner.clusters.iter().map(|c| &c.discovery)
+    }
+}

@@ -92,6 +92,7 @@ pub struct ConsulSource {
     /// PEM file with the CA that signs the agent's certificate (for `https://` addresses).
     pub ca_file: Option<PathBuf>,
     /// Blocking-query wait per request. Default: 60 s (Consul caps it at 10 min).
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub wait: Duration,
 }
 
@@ -185,6 +186,20 @@ impl ServiceConfig {
             policy: None,
         }
     }
+
+    /// How this service is found in `cluster`: its explicit target, or — when `targets` is
+    /// empty — the logical name in any cluster. `None` when the service is not mapped there.
+    pub fn target_in(&self, cluster: &str) -> Option<ServiceTarget> {
+        if self.targets.is_empty() {
+            return Some(ServiceTarget {
+                cluster: cluster.to_owned(),
+                consul_name: self.name.clone(),
+                tags: Vec::new(),
+                path_prefix: None,
+            });
+        }
+        self.targets.iter().find(|t| t.cluster == cluster).cloned()
+    }
 }
 
 /// How a logical service is found in one cluster.
@@ -236,8 +251,10 @@ pub struct Policy {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimeoutPolicy {
     /// Per attempt. Default: 1 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub attempt: Duration,
     /// Across all attempts, backoffs and failovers. Default: 3 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub total: Duration,
 }
 
@@ -279,6 +296,7 @@ pub struct RetryBudgetPolicy {
     /// Retries always allowed per second regardless of traffic. Default: 10.
     pub min_per_second: u32,
     /// Window over which requests and retries are counted. Default: 10 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub window: Duration,
 }
 
@@ -296,8 +314,10 @@ impl Default for RetryBudgetPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BackoffPolicy {
     /// First backoff. Default: 25 ms.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub base: Duration,
     /// Largest backoff. Default: 250 ms.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub max: Duration,
 }
 
@@ -319,8 +339,10 @@ pub struct BreakerPolicy {
     /// least 20 calls over 10 s).
     pub failure_rate: Option<FailureRatePolicy>,
     /// First open (ejection) period. Default: 1 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub open_for: Duration,
     /// Open period cap; the period doubles on each repeated ejection. Default: 60 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub max_open_for: Duration,
 }
 
@@ -343,6 +365,7 @@ pub struct FailureRatePolicy {
     /// Calls needed in the window before the rate is judged. Default: 20.
     pub minimum_requests: u32,
     /// Window length. Default: 10 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub window: Duration,
 }
 
@@ -364,6 +387,7 @@ pub struct FailoverPolicy {
     pub healthy_threshold: f64,
     /// After a failover, the preferred cluster must stay healthy this long before traffic
     /// returns. Default: 5 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub dwell: Duration,
 }
 
@@ -380,6 +404,7 @@ impl Default for FailoverPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CachePolicy {
     /// Time to live of a stored response. Default: 30 s.
+    #[serde(serialize_with = "super::units::ser_duration")]
     pub ttl: Duration,
     /// Cacheable methods (upper case). Default: `GET`, `HEAD`. `POST` keys include a body hash.
     pub methods: Vec<String>,
@@ -388,8 +413,10 @@ pub struct CachePolicy {
     /// Upper bound of the service's cache in bytes (keys + bodies). Default: 64 MiB.
     pub max_bytes: u64,
     /// Serve a value this long past its TTL while one background refresh runs. Default: none.
+    #[serde(serialize_with = "super::units::ser_opt_duration")]
     pub stale_while_revalidate: Option<Duration>,
     /// Serve a value this long past its TTL when every cluster fails. Default: none.
+    #[serde(serialize_with = "super::units::ser_opt_duration")]
     pub stale_if_error: Option<Duration>,
     /// Honour upstream `Cache-Control: max-age` / `no-store`. Default: true.
     pub respect_cache_control: bool,
@@ -437,6 +464,18 @@ pub struct RateLimitPolicy {
     pub per_second: f64,
     /// Bucket size. Default: equal to `per_second`, at least 1.
     pub burst: u32,
+}
+
+impl RateLimitPolicy {
+    /// The default bucket size for `per_second`: one second's worth of calls, at least 1.
+    pub fn default_burst(per_second: f64) -> u32 {
+        if per_second.is_finite() && per_second > 1.0 {
+            // Saturating float-to-int conversion; rates above u32::MAX are not meaningful.
+            per_second.ceil() as u32
+        } else {
+            1
+        }
+    }
 }
 
 /// A secret string (ACL token, bearer token). `Debug`, `Display` and `Serialize` never show it.

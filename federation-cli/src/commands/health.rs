@@ -1,0 +1,138 @@
+//! `federation health [--watch]`: is every service reachable, and from which clusters?
+//!
+//! One line per service and cluster — routable instances out of those registered, registry
+//! freshness — answers "can this client serve X right now" at a glance; `--watch` repeats it
+//! until Ctrl-C so an operator can follow a failover or a registry outage live (with `--json`,
+//! one JSON document per line). Exit 4 when some service has no routable instance anywhere.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::commands::snapshot::{Collector, FIRST_ANSWER, ServiceView, exit_for};
+use crate::config_source;
+use crate::duration::parse_duration;
+use crate::exit::{CliError, Exit};
+use crate::output::{Table, print_json};
+
+/// Arguments of `federation health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Refresh until Ctrl-C instead of printing once.
+    #[arg(long)]
+    pub watch: bool,
+    /// Refresh period with --watch.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
+}
+
+/// Prints the health once, or repeatedly with `--watch`.
+///
+/// # Errors
+/// Exit 3 for a missing or invalid configuration.
+pub async fn run(global: &GlobalArgs, args: HealthArgs) -> Result<Exit, CliError> {
+    let config = config_source::load(global.config.as_deref())?;
+    let collector = Collector::new(config)?;
+    let services = collector.services(None)?;
+    let mut views = collector.snapshot(&services, FIRST_ANSWER).await;
+    loop {
+        if global.json {
+            let doc = serde_json::json!({ "services": health_json(&views) });
+            if args.watch {
+                println!("{doc}");
+            } else {
+                print_json(&doc)?;
+            }
+        } else {
+            print!("{}", render(&views));
+        }
+        if !args.watch {
+            return Ok(exit_for(&views));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(args.interval.max(Duration::from_millis(100))) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(exit_for(&views)),
+        }
+        views = collector.snapshot(&services, FIRST_ANSWER).await;
+        if !global.json {
+            println!();
+        }
+    }
+}
+
+fn status(view: &ServiceView) -> &'static str {
+    let serving = view.clusters.iter().filter(|c| c.routable > 0).count();
+    if serving == 0 {
+        "down"
+    } else if serving < view.clusters.len() || view.clusters.iter().any(|c| c.stale) {
+        "degraded"
+    } else {
+        "ok"
+    }
+}
+
+fn health_json(views: &[ServiceView]) -> serde_json::Value {
+    views
+        .iter()
+        .map(|v| {
+            let clusters: Vec<serde_json::Value> = v
+                .clusters
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "cluster": c.cluster,
+                        "consul_service": c.consul_service,
+                        "instances": c.instances.len(),
+                        "routable": c.routable,
+                        "initialized": c.initialized,
+                        "stale": c.stale,
+                        "error": c.error,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "service": v.service,
+                "status": status(v),
+                "prefer": v.prefer,
+                "clusters": clusters,
+            })
+        })
+        .collect()
+}
+
+fn render(views: &[ServiceView]) -> String {
+    let mut table = Table::new([
+        "service",
+        "status",
+        "cluster",
+        "consul service",
+        "routable",
+        "registry",
+    ]);
+    for v in views {
+        for (i, c) in v.clusters.iter().enumerate() {
+            let (service, state) = if i == 0 {
+                (v.service.clone(), status(v).to_owned())
+            } else {
+                (String::new(), String::new())
+            };
+            let registry = if !c.initialized {
+                "no answer"
+            } else if c.stale {
+                "stale"
+            } else {
+                "fresh"
+            };
+            table.row([
+                service,
+                state,
+                c.cluster.clone(),
+                c.consul_service.clone(),
+                format!("{}/{}", c.routable, c.instances.len()),
+                registry.to_owned(),
+            ]);
+        }
+    }
+    table.render(0)
+}

@@ -1,0 +1,141 @@
+//! `federation sandbox`: the demo federation, running until Ctrl-C, for trying clients by hand.
+//!
+//! Trying the Python or Go client against two real clusters needs Consul and a dozen services;
+//! this starts the embedded ones (one Consul double per cluster, three instances of each
+//! service on 127.0.0.1), prints where everything listens and writes the matching client
+//! configuration, then waits for Ctrl-C and shuts everything down.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use federation_core::config::{Config, DiscoverySource};
+use federation_testkit::sandbox::{Sandbox, SandboxOptions};
+use serde::Serialize;
+
+use crate::cli::GlobalArgs;
+use crate::exit::{CliError, Exit};
+use crate::output::print_json;
+
+/// Arguments of `federation sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Write the client configuration (YAML) for the running sandbox to this file.
+    #[arg(long, value_name = "PATH")]
+    pub write_config: Option<PathBuf>,
+    /// Seed for the instances' randomness (latency, errors).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Where things listen (printed at start).
+#[derive(Debug, Serialize)]
+struct Addresses {
+    config: Option<String>,
+    clusters: Vec<ClusterAddresses>,
+}
+
+#[derive(Debug, Serialize)]
+struct ClusterAddresses {
+    cluster: String,
+    consul: Option<String>,
+    services: Vec<ServiceAddresses>,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceAddresses {
+    consul_service: String,
+    instances: Vec<String>,
+}
+
+/// Runs the sandbox until Ctrl-C.
+///
+/// # Errors
+/// Exit 1 when the sandbox cannot start or the configuration cannot be written.
+pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliError> {
+    let sandbox = Sandbox::start(SandboxOptions {
+        seed: args.seed,
+        ..SandboxOptions::default()
+    })
+    .await
+    .map_err(|e| CliError::failure(format!("cannot start the sandbox: {e}")))?;
+    if let Some(path) = &args.write_config {
+        std::fs::write(path, sandbox.config_yaml()).map_err(|e| {
+            CliError::failure(format!(
+                "cannot write the configuration to {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    let addresses = addresses(&sandbox, &sandbox.config(), args.write_config.as_ref());
+    if global.json {
+        print_json(&addresses)?;
+    } else {
+        print_human(&addresses);
+    }
+    eprintln!("sandbox running; press Ctrl-C to stop");
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| CliError::failure(format!("cannot wait for Ctrl-C: {e}")))?;
+    eprintln!("stopping the sandbox");
+    drop(sandbox);
+    Ok(Exit::Ok)
+}
+
+fn addresses(sandbox: &Sandbox, config: &Config, written: Option<&PathBuf>) -> Addresses {
+    let clusters = config
+        .clusters
+        .iter()
+        .map(|cluster| {
+            let consul = match &cluster.source {
+                DiscoverySource::Consul(c) => Some(c.address.clone()),
+                DiscoverySource::Static(_) => None,
+            };
+            let mut names: Vec<String> = config
+                .services
+                .iter()
+                .flat_map(|s| s.targets.iter())
+                .filter(|t| t.cluster == cluster.name)
+                .map(|t| t.consul_name.clone())
+                .collect();
+            names.sort();
+            names.dedup();
+            let services = names
+                .into_iter()
+                .map(|name| ServiceAddresses {
+                    instances: sandbox
+                        .instances(&cluster.name, &name)
+                        .iter()
+                        .map(|i| i.url())
+                        .collect(),
+                    consul_service: name,
+                })
+                .collect();
+            ClusterAddresses {
+                cluster: cluster.name.clone(),
+                consul,
+                services,
+            }
+        })
+        .collect();
+    Addresses {
+        config: written.map(|p| p.display().to_string()),
+        clusters,
+    }
+}
+
+fn print_human(a: &Addresses) {
+    for c in &a.clusters {
+        println!(
+            "{}: consul {}",
+            c.cluster,
+            c.consul.as_deref().unwrap_or("(static instances)")
+        );
+        for s in &c.services {
+            println!("  {:<20} {}", s.consul_service, s.instances.join("  "));
+        }
+    }
+    match &a.config {
+        Some(path) => println!("client configuration written to {path}"),
+        None => println!("(pass --write-config PATH to write the client configuration)"),
+    }
+}

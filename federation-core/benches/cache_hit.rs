@@ -1,0 +1,110 @@
+//! The cache-hit path against a bare moka `get`, in the same run (BENCHMARKS.md G3: a hit should
+//! cost at most 2x a bare moka get).
+//!
+//! Run with `cargo bench -p federation-core --bench cache_hit`. Every benchmark drives its future
+//! with `now_or_never` (a hit never waits), so executor overhead is the same near-zero for all.
+//!
+//! - `bare_moka_get`: `moka::future::Cache<String, Arc<_>>::get` with a prebuilt key;
+//! - `result_cache_hit_prebuilt_key`: `ResultCache::get_or_fetch` on a hit, key cloned per
+//!   iteration (the lookup plus one key allocation);
+//! - `result_cache_hit_with_key_build`: what the pipeline does per call: build the key from
+//!   method, path, query and headers, then `get_or_fetch`;
+//! - `client_call_cache_hit` (in `client_call.rs` when the client is wired): a full in-process
+//!   `FederatedServiceClient` call answered from the cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use federation_core::cache::{FetchOutcome, ResultCache};
+use federation_core::config::model::CachePolicy;
+use futures_util::FutureExt;
+use http::{HeaderMap, Method};
+
+fn main() {
+    divan::main();
+}
+
+const PATH: &str = "/api/v1/users/42";
+const QUERY: &str = "fields=name,email&expand=company";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Drives a future that is expected to be ready at once; falls back to the runtime otherwise.
+fn ready<F: std::future::Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
+    let mut fut = Box::pin(fut);
+    match (&mut fut).now_or_never() {
+        Some(out) => out,
+        None => rt.block_on(fut),
+    }
+}
+
+fn outcome() -> FetchOutcome {
+    FetchOutcome::new(200, HeaderMap::new(), Bytes::from_static(&[b'x'; 512]))
+}
+
+fn filled_cache(rt: &tokio::runtime::Runtime) -> ResultCache {
+    let policy = CachePolicy {
+        ttl: Duration::from_secs(3600),
+        ..CachePolicy::default()
+    };
+    let cache = ResultCache::new("user", &policy);
+    let key = cache
+        .key(&Method::GET, PATH, Some(QUERY), &HeaderMap::new(), b"")
+        .expect("cacheable");
+    rt.block_on(cache.get_or_fetch(key, || async { Ok::<_, std::io::Error>(outcome()) }))
+        .expect("filled");
+    cache
+}
+
+#[divan::bench]
+fn bare_moka_get(bencher: divan::Bencher<'_, '_>) {
+    let rt = runtime();
+    let cache: moka::future::Cache<String, Arc<Bytes>> = moka::future::Cache::new(10_000);
+    let key = format!("{PATH} GET - {QUERY}");
+    rt.block_on(cache.insert(key.clone(), Arc::new(outcome().body)));
+    bencher.bench_local(|| ready(&rt, cache.get(divan::black_box(&key))));
+}
+
+#[divan::bench]
+fn result_cache_hit_prebuilt_key(bencher: divan::Bencher<'_, '_>) {
+    let rt = runtime();
+    let cache = filled_cache(&rt);
+    let key = cache
+        .key(&Method::GET, PATH, Some(QUERY), &HeaderMap::new(), b"")
+        .expect("cacheable");
+    bencher.bench_local(|| {
+        let key = divan::black_box(&key).clone();
+        ready(
+            &rt,
+            cache.get_or_fetch(key, || async { Ok::<_, std::io::Error>(outcome()) }),
+        )
+    });
+}
+
+#[divan::bench]
+fn result_cache_hit_with_key_build(bencher: divan::Bencher<'_, '_>) {
+    let rt = runtime();
+    let cache = filled_cache(&rt);
+    let headers = HeaderMap::new();
+    bencher.bench_local(|| {
+        let key = cache
+            .key(
+                &Method::GET,
+                divan::black_box(PATH),
+                Some(QUERY),
+                &headers,
+                b"",
+            )
+            .expect("cacheable");
+        ready(
+            &rt,
+            cache.get_or_fetch(key, || async { Ok::<_, std::io::Error>(outcome()) }),
+        )
+    });
+}

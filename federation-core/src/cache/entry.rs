@@ -1,0 +1,165 @@
+//! What the cache stores and returns: a response plus the instants that govern its reuse.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use tokio::time::Instant;
+
+/// How a call was served with respect to the cache. Reported on every `Response`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheStatus {
+    /// Served from a fresh cached value; no upstream call, no balancer or breaker statistics.
+    Hit,
+    /// Fetched upstream (possibly by another caller whose identical request was in flight).
+    Miss,
+    /// Served from a value past its TTL: within the stale-while-revalidate window (a background
+    /// refresh was started) or within the stale-if-error window because the fetch failed.
+    Stale,
+    /// The cache was not consulted (caching off, method not cacheable, or personal request).
+    Bypass,
+}
+
+impl CacheStatus {
+    /// Lower-case name used in metrics, spans and bindings: `hit`, `miss`, `stale`, `bypass`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Stale => "stale",
+            Self::Bypass => "bypass",
+        }
+    }
+}
+
+impl fmt::Display for CacheStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a fetch (one full pipeline run: routing, attempts, failover) produced.
+#[derive(Clone, Debug)]
+pub struct FetchOutcome {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Bytes,
+    /// Cluster that answered, reported again on later hits. Default: none.
+    pub cluster: Option<Arc<str>>,
+    /// Instance that answered, reported again on later hits. Default: none.
+    pub instance: Option<Arc<str>>,
+}
+
+impl FetchOutcome {
+    /// An outcome with the given status, headers and body, and no origin information.
+    pub fn new(status: u16, headers: HeaderMap, body: Bytes) -> Self {
+        Self {
+            status,
+            headers,
+            body,
+            cluster: None,
+            instance: None,
+        }
+    }
+}
+
+/// A response as the cache hands it out (shared: clone the `Arc`, not the body).
+pub struct CachedResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers as upstream sent them.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Bytes,
+    /// Cluster that produced it, when the fetch said so.
+    pub cluster: Option<Arc<str>>,
+    /// Instance that produced it, when the fetch said so.
+    pub instance: Option<Arc<str>>,
+    /// When it was fetched.
+    pub stored_at: Instant,
+    /// Served as a hit until this instant.
+    pub fresh_until: Instant,
+    /// Served stale (with one background refresh) until this instant.
+    pub revalidate_until: Instant,
+    /// Served stale when the fetch fails until this instant.
+    pub error_until: Instant,
+    /// Dropped from memory at this instant (the later of the two stale windows).
+    pub stale_until: Instant,
+    /// Set while the one background refresh of this value runs.
+    refreshing: AtomicBool,
+}
+
+impl CachedResponse {
+    /// Wraps a fetch result fetched at `now`, fresh for `fresh` (zero when not storable).
+    pub(crate) fn new(
+        outcome: FetchOutcome,
+        now: Instant,
+        fresh: Duration,
+        swr: Duration,
+        sie: Duration,
+    ) -> Self {
+        let fresh_until = now + fresh;
+        Self {
+            status: outcome.status,
+            headers: outcome.headers,
+            body: outcome.body,
+            cluster: outcome.cluster,
+            instance: outcome.instance,
+            stored_at: now,
+            fresh_until,
+            revalidate_until: fresh_until + swr,
+            error_until: fresh_until + sie,
+            stale_until: fresh_until + swr.max(sie),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    /// Approximate bytes held (body, headers, fixed overhead) for the byte bound.
+    pub(crate) fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 32)
+            .sum();
+        self.body.len() + headers + std::mem::size_of::<Self>()
+    }
+
+    /// How long moka should keep it (until `stale_until`).
+    pub(crate) fn retain_for(&self) -> Duration {
+        self.stale_until.saturating_duration_since(self.stored_at)
+    }
+
+    /// Claims the right to run the single background refresh; true for exactly one caller until
+    /// [`release_refresh`](Self::release_refresh).
+    pub(crate) fn claim_refresh(&self) -> bool {
+        self.refreshing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Lets a later request start another refresh (after a failed one).
+    pub(crate) fn release_refresh(&self) {
+        self.refreshing.store(false, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for CachedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .field("cluster", &self.cluster)
+            .field("instance", &self.instance)
+            .field("stored_at", &self.stored_at)
+            .field("fresh_until", &self.fresh_until)
+            .field("stale_until", &self.stale_until)
+            .finish_non_exhaustive()
+    }
+}

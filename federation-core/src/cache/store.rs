@@ -1,0 +1,374 @@
+//! [`ResultCache`]: one service's byte-bounded result cache with single-flight fetches,
+//! stale-while-revalidate and stale-if-error on top of `moka::future::Cache`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use http::{HeaderMap, Method};
+use moka::future::Cache;
+use moka::notification::RemovalCause;
+use tokio::time::Instant;
+
+use super::control::{freshness, is_error_status};
+use super::entry::{CacheStatus, CachedResponse, FetchOutcome};
+use super::flight::{FlightOutput, Flights};
+use super::key::{CacheKey, KeyBuilder};
+use super::stats::{CacheStats, Counters};
+use crate::config::model::CachePolicy;
+use crate::telemetry::Metrics;
+
+/// The result cache of one logical service. Cheap to clone (shared state).
+///
+/// See the [module docs](super) for the algorithm.
+#[derive(Clone)]
+pub struct ResultCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: Arc<str>,
+    methods: Vec<Method>,
+    keys: KeyBuilder,
+    ttl: Duration,
+    swr: Duration,
+    sie: Duration,
+    respect_cache_control: bool,
+    max_bytes: u64,
+    entries: Cache<CacheKey, Arc<CachedResponse>>,
+    flights: Flights,
+    /// Bumped by every invalidation: a fetch that started before it does not store its result.
+    epoch: AtomicU64,
+    counters: Arc<Counters>,
+}
+
+/// Keeps each entry in memory until the end of its last stale window; freshness itself is
+/// judged by the cache on `tokio::time::Instant`, so tests can use a paused clock.
+struct RetainUntilStale;
+
+impl moka::Expiry<CacheKey, Arc<CachedResponse>> for RetainUntilStale {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<CachedResponse>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.retain_for())
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<CachedResponse>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.retain_for())
+    }
+}
+
+impl ResultCache {
+    /// A cache for `service` configured by `policy`, without Prometheus metrics.
+    pub fn new(service: &str, policy: &CachePolicy) -> Self {
+        Self::build(service, policy, Counters::with_metrics(None))
+    }
+
+    /// A cache for `service` whose hits, misses, stale serves and evictions also move
+    /// `federation_cache_events_total{service=...}` in `metrics` (handles resolved once here, so
+    /// the hit path stays lock-free).
+    pub fn with_metrics(service: &str, policy: &CachePolicy, metrics: &Metrics) -> Self {
+        Self::build(
+            service,
+            policy,
+            Counters::with_metrics(Some(metrics.cache_counters(service))),
+        )
+    }
+
+    fn build(service: &str, policy: &CachePolicy, counters: Counters) -> Self {
+        let counters = Arc::new(counters);
+        let listener_counters = Arc::clone(&counters);
+        let entries = Cache::builder()
+            .name(service)
+            .max_capacity(policy.max_bytes)
+            .weigher(|k: &CacheKey, v: &Arc<CachedResponse>| {
+                u32::try_from(k.weight() + v.weight()).unwrap_or(u32::MAX)
+            })
+            .expire_after(RetainUntilStale)
+            .support_invalidation_closures()
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == RemovalCause::Size {
+                    listener_counters.eviction();
+                }
+            })
+            .build();
+        let methods = policy
+            .methods
+            .iter()
+            .filter_map(|m| Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes()).ok())
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                service: Arc::from(service),
+                methods,
+                keys: KeyBuilder::new(&policy.vary_headers),
+                ttl: policy.ttl,
+                swr: policy.stale_while_revalidate.unwrap_or_default(),
+                sie: policy.stale_if_error.unwrap_or_default(),
+                respect_cache_control: policy.respect_cache_control,
+                max_bytes: policy.max_bytes,
+                entries,
+                flights: Flights::default(),
+                epoch: AtomicU64::new(0),
+                counters,
+            }),
+        }
+    }
+
+    /// The logical service this cache belongs to.
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// Whether requests with this method are cached (policy `methods`; default GET and HEAD).
+    pub fn is_cacheable(&self, method: &Method) -> bool {
+        self.inner.methods.contains(method)
+    }
+
+    /// The cache key of a request (`path` is the logical path, `query` without the `?`), or `None`
+    /// when the request must bypass the cache: its method is not cacheable, or it carries
+    /// `Authorization`/`Cookie` and that header is not a configured vary-header.
+    pub fn key(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<CacheKey> {
+        if !self.is_cacheable(method) {
+            return None;
+        }
+        self.inner.keys.build(method, path, query, headers, body)
+    }
+
+    /// Returns the cached response for `key`, or runs `fetch` (once for all identical concurrent
+    /// callers) and stores its result when storable.
+    ///
+    /// - fresh value → `Hit` (no fetch, no lock besides moka's);
+    /// - past TTL, within stale-while-revalidate → the stale value as `Stale`, and exactly one
+    ///   background refresh runs `fetch` (requires a tokio runtime; without one, none runs);
+    /// - otherwise → fetch; `Miss` with the result (stored only if 2xx and Cache-Control allows);
+    ///   if the fetch fails (error, or 500/502/503/504) and a value within its stale-if-error
+    ///   window exists → that value as `Stale`; else the error, shared by every waiter as the
+    ///   same `Arc<E>`, and nothing is cached.
+    pub async fn get_or_fetch<F, Fut, E>(
+        &self,
+        key: CacheKey,
+        fetch: F,
+    ) -> Result<(Arc<CachedResponse>, CacheStatus), Arc<E>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchOutcome, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let inner = &self.inner;
+        let found = inner.entries.get(&key).await;
+        let fallback = match found {
+            Some(entry) => {
+                let now = Instant::now();
+                if now < entry.fresh_until {
+                    inner.counters.hit();
+                    return Ok((entry, CacheStatus::Hit));
+                }
+                if now < entry.revalidate_until {
+                    if entry.claim_refresh() {
+                        self.spawn_refresh(key, Arc::clone(&entry), fetch);
+                    }
+                    inner.counters.stale();
+                    return Ok((entry, CacheStatus::Stale));
+                }
+                (now < entry.error_until).then_some(entry)
+            }
+            None => None,
+        };
+        let result = self.fetch_shared(key, fetch).await;
+        let failed = match &result {
+            Ok(resp) => is_error_status(resp.status),
+            Err(_) => true,
+        };
+        if failed && let Some(stale) = fallback.filter(|e| Instant::now() < e.error_until) {
+            inner.counters.stale();
+            return Ok((stale, CacheStatus::Stale));
+        }
+        match result {
+            Ok(resp) => {
+                inner.counters.miss();
+                Ok((resp, CacheStatus::Miss))
+            }
+            Err(err) => {
+                inner.counters.miss();
+                Err(err)
+            }
+        }
+    }
+
+    /// The stored value for `key` whatever its freshness, without fetching or counting.
+    pub async fn peek(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
+        self.inner.entries.get(key).await
+    }
+
+    /// Drops every entry whose logical path is exactly `path` (any method, query or body), and
+    /// keeps fetches already in flight from storing older results.
+    pub fn invalidate(&self, path: &str) {
+        let path: Box<str> = path.into();
+        self.invalidate_if(move |k| k.path() == &*path);
+    }
+
+    /// Drops every entry whose logical path starts with `prefix`.
+    pub fn invalidate_prefix(&self, prefix: &str) {
+        let prefix: Box<str> = prefix.into();
+        self.invalidate_if(move |k| k.path().starts_with(&*prefix));
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        self.inner.entries.invalidate_all();
+    }
+
+    /// Counters and sizes (sizes are approximate until moka's maintenance has run).
+    pub fn stats(&self) -> CacheStats {
+        let e = &self.inner.entries;
+        self.inner
+            .counters
+            .snapshot(e.entry_count(), e.weighted_size())
+    }
+
+    /// Runs moka's pending maintenance (evictions, expirations, invalidations) now, so
+    /// [`stats`](Self::stats) is exact. Never needed for correctness.
+    pub async fn run_pending_tasks(&self) {
+        self.inner.entries.run_pending_tasks().await;
+    }
+
+    /// Fetches currently in flight (registered single-flight groups).
+    pub fn in_flight(&self) -> usize {
+        self.inner.flights.len()
+    }
+
+    fn invalidate_if(&self, predicate: impl Fn(&CacheKey) -> bool + Send + Sync + 'static) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        // Closures are enabled at build time, so this cannot fail; fall back to clearing
+        // everything rather than leaving stale data if it ever does.
+        if self
+            .inner
+            .entries
+            .invalidate_entries_if(move |k, _| predicate(k))
+            .is_err()
+        {
+            self.inner.entries.invalidate_all();
+        }
+    }
+
+    /// Joins or starts the single flight for `key`.
+    async fn fetch_shared<F, Fut, E>(&self, key: CacheKey, fetch: F) -> FlightOutput<E>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchOutcome, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let flight_key = key.clone();
+        let (flight, _started) = self
+            .inner
+            .flights
+            .join_or_start::<E>(&key, move |id| run_fetch(inner, flight_key, id, fetch).boxed());
+        flight.await
+    }
+
+    fn spawn_refresh<F, Fut, E>(&self, key: CacheKey, entry: Arc<CachedResponse>, fetch: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchOutcome, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            entry.release_refresh();
+            return;
+        };
+        let this = self.clone();
+        runtime.spawn(async move {
+            let _ = this.fetch_shared(key, fetch).await;
+            // On success the entry was replaced by a new one; otherwise let a later request retry.
+            entry.release_refresh();
+        });
+    }
+}
+
+/// The body of one flight: re-checks the cache (a flight may have finished just before this one
+/// registered), fetches, stores, then unregisters.
+async fn run_fetch<F, Fut, E>(
+    inner: Arc<Inner>,
+    key: CacheKey,
+    id: u64,
+    fetch: F,
+) -> FlightOutput<E>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<FetchOutcome, E>> + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    let epoch = inner.epoch.load(Ordering::Acquire);
+    let result = match inner.entries.get(&key).await {
+        Some(entry) if Instant::now() < entry.fresh_until => Ok(entry),
+        _ => {
+            inner.counters.fetch();
+            match fetch().await {
+                Ok(outcome) => Ok(inner.store(&key, outcome, epoch).await),
+                Err(err) => Err(Arc::new(err)),
+            }
+        }
+    };
+    inner.flights.finish::<E>(key, id);
+    result
+}
+
+impl Inner {
+    /// Wraps `outcome`, storing it when storable and no invalidation happened since `epoch`.
+    async fn store(
+        &self,
+        key: &CacheKey,
+        outcome: FetchOutcome,
+        epoch: u64,
+    ) -> Arc<CachedResponse> {
+        let now = Instant::now();
+        let status = outcome.status;
+        let fresh = freshness(
+            status,
+            &outcome.headers,
+            self.ttl,
+            self.respect_cache_control,
+        );
+        let Some(fresh) = fresh else {
+            if !is_error_status(status) {
+                // Upstream answered but says the old value is no longer reusable.
+                self.entries.invalidate(key).await;
+            }
+            let zero = Duration::ZERO;
+            return Arc::new(CachedResponse::new(outcome, now, zero, zero, zero));
+        };
+        let response = Arc::new(CachedResponse::new(outcome, now, fresh, self.swr, self.sie));
+        let weight = (key.weight() + response.weight()) as u64;
+        if weight <= self.max_bytes && self.epoch.load(Ordering::Acquire) == epoch {
+            self.entries
+                .insert(key.clone(), Arc::clone(&response))
+                .await;
+            if self.epoch.load(Ordering::Acquire) != epoch {
+                // An invalidation raced with the insert: do not keep what it meant to drop.
+                self.entries.invalidate(key).await;
+            }
+        }
+        response
+    }
+}

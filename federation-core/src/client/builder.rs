@@ -1,0 +1,200 @@
+//! Building a client: configuration checks, per-cluster transports, discovery watches and the
+//! routing tables of every (service, cluster).
+//!
+//! Everything that can be wrong with a configuration (unknown clusters, unreadable certificates,
+//! a missing token variable) fails here, once, with a [`crate::error::ErrorKind::Config`] error,
+//! instead of on the first call in production.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+
+use super::routing::{ClusterRoute, RouteSpec};
+use super::select::Failback;
+use super::transport::{PoolSettings, Transport};
+use super::{ClusterRuntime, FederatedServiceClient, Inner, ServiceRoute};
+use crate::config::{Config, ServiceConfig};
+use crate::discovery::ClusterDiscovery;
+use crate::error::Error;
+use crate::limit::{Bulkhead, RateLimiter};
+use crate::retry::{Backoff, RetryBudget};
+
+/// Builds a [`FederatedServiceClient`]. Every setter documents its default.
+#[must_use = "a ClientBuilder does nothing until `build` is called"]
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    config: Option<Config>,
+    seed: Option<u64>,
+    pool: PoolSettings,
+}
+
+impl ClientBuilder {
+    /// A builder with every setting at its default and no configuration yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The federation configuration (clusters, services, policies). Required.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Seed for the balancers' and jitter's random draws, for reproducible tests.
+    /// Default: seeded from the operating system.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Idle connections kept per upstream instance. Default: 64.
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool.max_idle_per_host = max;
+        self
+    }
+
+    /// How long an idle pooled connection is kept. Default: 90 s.
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool.idle_timeout = timeout;
+        self
+    }
+
+    /// TCP (and TLS) connect timeout of one attempt; the per-attempt timeout still applies.
+    /// Default: 1 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.pool.connect_timeout = timeout;
+        self
+    }
+
+    /// Disables Nagle's algorithm on upstream connections. Default: true.
+    pub fn tcp_nodelay(mut self, enabled: bool) -> Self {
+        self.pool.tcp_nodelay = enabled;
+        self
+    }
+
+    /// Validates the configuration, builds the transports and starts discovery.
+    ///
+    /// Consul watches start here, so call it inside a tokio runtime when any cluster uses Consul
+    /// (outside one, those clusters report a discovery error and have no instances).
+    ///
+    /// # Errors
+    /// [`crate::error::ErrorKind::Config`] naming the field for every invalid setting, unreadable
+    /// certificate, or missing environment variable.
+    pub fn build(self) -> Result<FederatedServiceClient, Error> {
+        let config = self
+            .config
+            .ok_or_else(|| Error::config("no configuration given to the client builder"))?;
+        config.validate()?;
+        let mut clusters = Vec::with_capacity(config.clusters.len());
+        for cluster in &config.clusters {
+            let transport = Transport::new(cluster, &self.pool)?;
+            let mut headers = HeaderMap::new();
+            for (name, value) in cluster.resolve_headers()? {
+                headers.append(name, value);
+            }
+            let discovery = ClusterDiscovery::new(cluster).map_err(|e| {
+                Error::config(format!("clusters.{}: {e}", cluster.name))
+            })?;
+            clusters.push(ClusterRuntime {
+                name: Arc::from(cluster.name.as_str()),
+                transport,
+                headers,
+                discovery,
+            });
+        }
+        let cluster_names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
+        let mut services = HashMap::with_capacity(config.services.len());
+        for (n, service) in config.services.iter().enumerate() {
+            let route = service_route(&config, service, &clusters, self.seed.map(|s| s ^ n as u64))?;
+            services.insert(service.name.clone(), route);
+        }
+        Ok(FederatedServiceClient {
+            inner: Arc::new(Inner {
+                services,
+                clusters,
+                cluster_names,
+                random: super::SplitMix::new(self.seed),
+            }),
+        })
+    }
+}
+
+fn service_route(
+    config: &Config,
+    service: &ServiceConfig,
+    clusters: &[ClusterRuntime],
+    seed: Option<u64>,
+) -> Result<ServiceRoute, Error> {
+    let policy = config.policy_for(service).clone();
+    // (cluster name, consul name, target tags, path prefix) for every cluster serving it.
+    let targets: Vec<(&str, &str, &[String], &str)> = if service.targets.is_empty() {
+        config
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), service.name.as_str(), &[][..], ""))
+            .collect()
+    } else {
+        service
+            .targets
+            .iter()
+            .map(|t| {
+                (
+                    t.cluster.as_str(),
+                    t.consul_name.as_str(),
+                    t.tags.as_slice(),
+                    t.path_prefix.as_deref().unwrap_or(""),
+                )
+            })
+            .collect()
+    };
+    let mut routes = Vec::with_capacity(targets.len());
+    for (i, (cluster, consul_name, tags, prefix)) in targets.into_iter().enumerate() {
+        let Some(cluster_index) = clusters.iter().position(|c| &*c.name == cluster) else {
+            return Err(Error::config(format!(
+                "services.{}: target cluster `{cluster}` is not configured",
+                service.name
+            )));
+        };
+        let runtime = &clusters[cluster_index];
+        let Some(cluster_config) = config.cluster(cluster) else {
+            return Err(Error::config(format!("clusters.{cluster}: missing")));
+        };
+        let spec = RouteSpec {
+            cluster: Arc::clone(&runtime.name),
+            cluster_index,
+            consul_name: consul_name.to_owned(),
+            path_prefix: prefix.to_owned(),
+            scheme: runtime.transport.scheme,
+            target_tags: tags.to_vec(),
+            service_tags: service.tags.clone(),
+            breaker: policy.breaker.clone(),
+            load_balancing: policy
+                .load_balancing
+                .unwrap_or(cluster_config.load_balancing),
+            seed: seed.map(|s| s.wrapping_add(i as u64)),
+        };
+        routes.push(ClusterRoute::new(spec, runtime.discovery.watch(consul_name)));
+    }
+    let preferred = match &service.prefer {
+        Some(name) => Some(routes.iter().position(|r| &*r.cluster == name).ok_or_else(|| {
+            Error::config(format!(
+                "services.{}.prefer: cluster `{name}` does not serve this service",
+                service.name
+            ))
+        })?),
+        None => None,
+    };
+    Ok(ServiceRoute {
+        name: Arc::from(service.name.as_str()),
+        budget: RetryBudget::new(&policy.retry.budget),
+        backoff: Backoff::new(&policy.retry.backoff),
+        bulkhead: policy.limits.max_concurrent.map(Bulkhead::new),
+        rate: policy.limits.rate_limit.as_ref().map(RateLimiter::new),
+        failback: Failback::default(),
+        routes,
+        preferred,
+        policy,
+    })
+}

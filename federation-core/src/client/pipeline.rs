@@ -1,0 +1,426 @@
+//! The attempt loop of one call (see the module docs of [`crate::client`] for the algorithm).
+//!
+//! Hook points for the cache and telemetry modules are marked `HOOK(cache)` and
+//! `HOOK(telemetry)`: a cache lookup goes before load protection and ranking, a store after a
+//! successful exchange; metrics and spans wrap the call and each attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Method, StatusCode};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::time::Instant;
+
+use super::propagate::{self, DEADLINE, TRACEPARENT};
+use super::routing::{Endpoint, Snapshot};
+use super::response::{Attempt, AttemptOutcome, CacheStatus, Response, ServedBy};
+use super::select::{self, RankPolicy, Ranked};
+use super::transport::{self, Exchange, SendError};
+use super::{Inner, Request, ServiceRoute};
+use crate::breaker::{BreakerPermit, BreakerState};
+use crate::error::{Error, Reason};
+use crate::retry::parse_retry_after;
+
+/// Runs one call of `service`.
+pub(crate) async fn call(inner: &Inner, service: &str, request: Request) -> Result<Response, Error> {
+    let Some(svc) = inner.services.get(service) else {
+        let mut known: Vec<&str> = inner.services.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        return Err(Error::invalid(format!(
+            "unknown service `{service}`; configured: {}",
+            known.join(", ")
+        ))
+        .with_service(service.to_owned()));
+    };
+    run(inner, svc, request)
+        .await
+        .map_err(|e| e.with_service(service.to_owned()))
+}
+
+fn validate(request: &Request) -> Result<(), Error> {
+    if !request.path.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "path must start with `/`: {:?}",
+            request.path
+        )));
+    }
+    if PathAndQuery::try_from(request.path.as_str()).is_err() || request.path.contains('#') {
+        return Err(Error::invalid(format!("invalid path {:?}", request.path)));
+    }
+    if request.method == Method::CONNECT {
+        return Err(Error::invalid("method CONNECT is not supported"));
+    }
+    if let Some(tags) = &request.tags
+        && tags.iter().any(|t| t.trim().is_empty())
+    {
+        return Err(Error::invalid("tags must not be empty strings"));
+    }
+    Ok(())
+}
+
+/// What the loop carries between attempts.
+struct Trail {
+    attempts: Vec<Attempt>,
+    clusters: Vec<String>,
+}
+
+impl Trail {
+    fn push(&mut self, attempt: Attempt) {
+        if self.clusters.last().map(String::as_str) != Some(&*attempt.cluster) {
+            self.clusters.push(attempt.cluster.to_string());
+        }
+        self.attempts.push(attempt);
+    }
+
+    fn fail(self, reason: Reason) -> Error {
+        Error::new(reason).with_trail(self.clusters, self.attempts)
+    }
+}
+
+/// How the previous attempt ended, for the next decision.
+enum Last {
+    /// A retryable error.
+    Error(Reason),
+    /// A retryable status; returned as the final response if no retry happens.
+    Status(Exchange, Arc<str>, Arc<str>),
+}
+
+async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Response, Error> {
+    let start = Instant::now();
+    validate(&request)?;
+    // HOOK(cache): look up here; a hit returns at once with CacheStatus::Hit and touches no
+    // balancer, breaker or budget.
+    let _bulkhead = match &svc.bulkhead {
+        Some(b) => Some(
+            b.try_acquire()
+                .ok_or_else(|| Error::new(Reason::Overloaded("concurrency limit reached")))?,
+        ),
+        None => None,
+    };
+    if let Some(rate) = &svc.rate
+        && !rate.try_acquire()
+    {
+        return Err(Error::new(Reason::Overloaded("rate limit reached")));
+    }
+    let policy = &svc.policy;
+    let mut total = request.timeout.unwrap_or(policy.timeout.total);
+    if let Some(incoming) = request.headers.get(&DEADLINE).and_then(propagate::parse_deadline) {
+        total = total.min(incoming);
+    }
+    let deadline = start + total;
+    let attempt_timeout = request.attempt_timeout.unwrap_or(policy.timeout.attempt);
+    let idempotent = request.is_idempotent();
+    let tags = request.tags.as_deref();
+    let rank_policy = RankPolicy {
+        routes: &svc.routes,
+        preferred: svc.preferred,
+        healthy_threshold: policy.failover.healthy_threshold,
+        dwell: policy.failover.dwell,
+        failback: &svc.failback,
+        all_clusters: &inner.cluster_names,
+    };
+    let order = select::rank(&rank_policy, request.cluster.as_deref(), tags)?;
+    svc.budget.deposit();
+    let traceparent = propagate::traceparent(request.headers.get(&TRACEPARENT), || inner.random.next());
+    let max_per_cluster = policy.retry.max_attempts.max(1);
+    let mut per_cluster = vec![0u32; order.len()];
+    let mut tried: Vec<(usize, Arc<str>)> = Vec::new();
+    let mut trail = Trail {
+        attempts: Vec::with_capacity(1),
+        clusters: Vec::with_capacity(1),
+    };
+    let mut last: Option<Last> = None;
+    let mut last_pos = 0usize;
+    let mut last_fast = false;
+    let mut retry_after: Option<Duration> = None;
+
+    loop {
+        let n = trail.attempts.len();
+        if n > 0 && max_per_cluster == 1 {
+            return finish(svc, trail, last, start, None);
+        }
+        let Some((pos, index, permit, snapshot)) = choose(svc, &order, &per_cluster, max_per_cluster, &tried, tags) else {
+            if n == 0 {
+                return Err(trail.fail(Reason::CircuitOpen));
+            }
+            return finish(svc, trail, last, start, None);
+        };
+        let route = &svc.routes[order[pos].route];
+        let endpoint = &snapshot.endpoints[index];
+        if n > 0 {
+            if !svc.budget.try_withdraw() {
+                return finish(svc, trail, last, start, Some(Reason::BudgetExhausted));
+            }
+            let same_instance = tried.last().is_some_and(|(r, id)| *r == order[pos].route && *id == endpoint.id);
+            let delay = if pos != last_pos || (!same_instance && last_fast) {
+                Duration::ZERO
+            } else if let (true, Some(wait)) = (same_instance, retry_after) {
+                wait
+            } else {
+                let mut rng = SmallRng::seed_from_u64(inner.random.next());
+                svc.backoff.delay(u32::try_from(n).unwrap_or(u32::MAX), &mut rng)
+            };
+            if !delay.is_zero() {
+                if Instant::now() + delay >= deadline {
+                    drop(permit);
+                    return finish(svc, trail, last, start, Some(Reason::Deadline(total)));
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+        let now = Instant::now();
+        let remaining = deadline.saturating_duration_since(now);
+        if remaining.is_zero() {
+            drop(permit);
+            return finish(svc, trail, last, start, Some(Reason::Deadline(total)));
+        }
+        let per_attempt = attempt_timeout.min(remaining);
+        let cluster = &inner.clusters[route.cluster_index];
+        let headers = outgoing_headers(&request.headers, &cluster.headers, remaining, &traceparent);
+        let mut url = String::with_capacity(endpoint.base_url.len() + request.path.len());
+        url.push_str(&endpoint.base_url);
+        url.push_str(&request.path);
+        let limit = policy.limits.max_response_bytes;
+
+        // HOOK(telemetry): attempt span start (cluster, instance).
+        let in_flight = endpoint.state.stats.start();
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            per_attempt,
+            transport::exchange(
+                &cluster.transport.http,
+                request.method.clone(),
+                &url,
+                headers,
+                request.body.clone(),
+                limit,
+            ),
+        )
+        .await;
+        let took = started.elapsed();
+        per_cluster[pos] += 1;
+        tried.push((order[pos].route, Arc::clone(&endpoint.id)));
+        last_pos = pos;
+        retry_after = None;
+
+        let mut attempt = Attempt {
+            cluster: Arc::clone(&route.cluster),
+            instance: Arc::clone(&endpoint.id),
+            outcome: AttemptOutcome::Success,
+            duration: took,
+            status: None,
+        };
+        let stats = in_flight.stats();
+        let (outcome, next) = match result {
+            Err(_elapsed) => {
+                permit.failure();
+                stats.observe(took, false);
+                let reason = if per_attempt < attempt_timeout {
+                    Reason::Deadline(total)
+                } else {
+                    Reason::AttemptTimeout(per_attempt)
+                };
+                (AttemptOutcome::Timeout, Step::retry_if(idempotent, Last::Error(reason)))
+            }
+            Ok(Err(SendError::Connect(e))) => {
+                permit.failure();
+                stats.observe(took, false);
+                (AttemptOutcome::ConnectFailed, Step::Retry(Last::Error(Reason::Connect(e))))
+            }
+            Ok(Err(SendError::Lost(e))) => {
+                permit.failure();
+                stats.observe(took, false);
+                if idempotent {
+                    (AttemptOutcome::ConnectionLost, Step::Retry(Last::Error(Reason::Transport(e))))
+                } else {
+                    (AttemptOutcome::ConnectionLost, Step::Fail(Reason::NotRetriedUnsafe(e)))
+                }
+            }
+            Ok(Err(SendError::TooLarge)) => {
+                permit.success();
+                stats.observe(took, true);
+                (AttemptOutcome::BodyTooLarge, Step::Fail(Reason::BodyTooLarge(limit)))
+            }
+            Ok(Ok(exchange)) => {
+                let status = exchange.status;
+                attempt.status = Some(status);
+                let server_error = status.is_server_error();
+                if server_error {
+                    permit.failure();
+                } else {
+                    permit.success();
+                }
+                stats.observe(took, !server_error);
+                if is_retryable_status(status) {
+                    retry_after = exchange
+                        .headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    let fits = retry_after.is_none_or(|wait| Instant::now() + wait < deadline);
+                    let last = Last::Status(exchange, Arc::clone(&route.cluster), Arc::clone(&endpoint.id));
+                    (AttemptOutcome::RetryableStatus, Step::retry_if(idempotent && fits, last))
+                } else {
+                    (AttemptOutcome::Success, Step::Done(exchange))
+                }
+            }
+        };
+        drop(in_flight);
+        attempt.outcome = outcome;
+        // HOOK(telemetry): attempt finished (outcome, duration, status).
+        tracing::debug!(
+            service = %svc.name,
+            cluster = %attempt.cluster,
+            instance = %attempt.instance,
+            outcome = attempt.outcome.as_str(),
+            duration_ms = took.as_millis() as u64,
+            "attempt finished"
+        );
+        last_fast = matches!(outcome, AttemptOutcome::ConnectFailed)
+            || (matches!(outcome, AttemptOutcome::RetryableStatus) && took < policy.retry.backoff.base);
+        trail.push(attempt);
+        match next {
+            Step::Done(exchange) => {
+                // HOOK(cache): store the response here when cacheable.
+                let cluster = Arc::clone(&route.cluster);
+                let instance = Arc::clone(&endpoint.id);
+                return Ok(respond(svc, exchange, cluster, instance, trail, start));
+            }
+            Step::Fail(reason) => return Err(trail.fail(reason)),
+            Step::Final(last) => return finish(svc, trail, Some(last), start, None),
+            Step::Retry(l) => last = Some(l),
+        }
+    }
+}
+
+/// What to do after an attempt.
+enum Step {
+    Done(Exchange),
+    Retry(Last),
+    /// Not retryable: return this outcome (a response or an error).
+    Final(Last),
+    Fail(Reason),
+}
+
+impl Step {
+    fn retry_if(retry: bool, last: Last) -> Self {
+        if retry { Self::Retry(last) } else { Self::Final(last) }
+    }
+}
+
+fn is_retryable_status(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+            | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
+/// Ends the call with the last outcome: a retryable status becomes the response; an error is
+/// returned as is, unless `stop` says why retrying stopped (budget, deadline).
+fn finish(
+    svc: &ServiceRoute,
+    trail: Trail,
+    last: Option<Last>,
+    start: Instant,
+    stop: Option<Reason>,
+) -> Result<Response, Error> {
+    match (last, stop) {
+        (Some(Last::Status(exchange, cluster, instance)), _) => {
+            Ok(respond(svc, exchange, cluster, instance, trail, start))
+        }
+        (_, Some(reason)) => Err(trail.fail(reason)),
+        (Some(Last::Error(reason)), None) => Err(trail.fail(reason)),
+        (None, None) => Err(trail.fail(Reason::CircuitOpen)),
+    }
+}
+
+fn respond(
+    svc: &ServiceRoute,
+    exchange: Exchange,
+    cluster: Arc<str>,
+    instance: Arc<str>,
+    trail: Trail,
+    start: Instant,
+) -> Response {
+    Response {
+        status: exchange.status,
+        headers: exchange.headers,
+        body: exchange.body,
+        served: ServedBy {
+            cluster,
+            instance,
+            attempts: trail.attempts,
+            cache: CacheStatus::Bypass,
+            elapsed: start.elapsed(),
+        },
+        service: Arc::clone(&svc.name),
+    }
+}
+
+/// Picks the next (ranked position, endpoint, permit): first an untried instance in the current
+/// or a later cluster (failover), then any instance but the one that just failed, then that one.
+#[allow(clippy::type_complexity, reason = "a private helper's tuple result")]
+fn choose(
+    svc: &ServiceRoute,
+    order: &[Ranked],
+    per_cluster: &[u32],
+    max_per_cluster: u32,
+    tried: &[(usize, Arc<str>)],
+    tags: Option<&[String]>,
+) -> Option<(usize, usize, BreakerPermit, Arc<Snapshot>)> {
+    let start = order
+        .iter()
+        .position(|r| Some(r.route) == tried.last().map(|t| t.0))
+        .unwrap_or(0);
+    let last_failed = tried.last();
+    for tier in 0..3 {
+        for (pos, ranked) in order.iter().enumerate() {
+            if (tier == 0 && pos < start) || per_cluster[pos] >= max_per_cluster {
+                continue;
+            }
+            let route = &svc.routes[ranked.route];
+            let snapshot = if tried.is_empty() && pos == 0 {
+                Arc::clone(&ranked.snapshot)
+            } else {
+                route.current()
+            };
+            let skip = |e: &Endpoint| {
+                let id = &*e.id;
+                (ranked.probe_only && matches!(e.state.breaker.state(), BreakerState::Closed))
+                    || match tier {
+                        0 => tried.iter().any(|(r, t)| *r == ranked.route && &**t == id),
+                        1 => last_failed.is_some_and(|(r, t)| *r == ranked.route && &**t == id),
+                        _ => false,
+                    }
+            };
+            if let Some((index, permit)) = route.pick(&snapshot, tags, skip) {
+                return Some((pos, index, permit, snapshot));
+            }
+        }
+    }
+    None
+}
+
+/// The headers of one attempt: the caller's, the cluster's defaults where the caller set none
+/// (so a caller's `Authorization` passes through), the remaining deadline and the trace context.
+fn outgoing_headers(
+    request: &HeaderMap,
+    defaults: &HeaderMap,
+    remaining: Duration,
+    traceparent: &http::HeaderValue,
+) -> HeaderMap {
+    let mut headers = request.clone();
+    for (name, value) in defaults {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    headers.insert(DEADLINE.clone(), propagate::deadline_value(remaining));
+    headers.insert(TRACEPARENT.clone(), traceparent.clone());
+    headers
+}

@@ -1,0 +1,329 @@
+//! The routing table of one (service, cluster): instances with their breaker and load state.
+//!
+//! Failures prevented: losing an instance's ejection or latency history every time Consul
+//! reports a change (a flapping registry would reset every breaker), and routing on an instance
+//! list older than the registry's. The table follows the discovery watch: on each call it
+//! compares the snapshot it was built from with the watch's current one (a pointer comparison)
+//! and rebuilds when discovery published a change, so a change applies to the very next call.
+//! Per-instance state ([`Breaker`] + [`InstanceStats`]) lives in a map keyed by
+//! `Instance::key()` and is carried over to the rebuilt table; instances that disappeared drop
+//! their state. The hot path takes only read locks and atomic loads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::watch;
+
+use crate::balance::{Balancer, Candidate, InstanceStats};
+use crate::breaker::{Breaker, BreakerPermit, BreakerState};
+use crate::config::{BreakerPolicy, LoadBalancing};
+use crate::discovery::{Instance, InstanceSet};
+use crate::error::UnavailableReason;
+
+/// Client-side state of one instance, surviving discovery updates.
+#[derive(Debug)]
+pub(crate) struct EndpointState {
+    pub(crate) breaker: Breaker,
+    pub(crate) stats: Arc<InstanceStats>,
+}
+
+/// One instance as the pipeline sees it.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) instance: Instance,
+    pub(crate) id: Arc<str>,
+    /// `scheme://authority/prefix`, to which the request path is appended.
+    pub(crate) base_url: String,
+    /// Effective weight (0 = not routable: critical, or warning with weight 0).
+    pub(crate) weight: u32,
+    /// Carries the service's default tags.
+    pub(crate) default_match: bool,
+    pub(crate) state: Arc<EndpointState>,
+}
+
+impl Endpoint {
+    fn eligible(&self, tags: Option<&[String]>) -> bool {
+        match tags {
+            None => self.default_match,
+            Some(tags) => self.instance.has_tags(tags),
+        }
+    }
+}
+
+/// The instances of one (service, cluster) built from one discovery snapshot.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) source: Arc<InstanceSet>,
+    pub(crate) endpoints: Vec<Endpoint>,
+}
+
+/// Health summary of one route, for cluster ranking and fail-fast reasons.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RouteHealth {
+    /// Instances carrying the required tags (any health).
+    pub(crate) total: usize,
+    /// Of those, routable by registry health.
+    pub(crate) routable: usize,
+    /// Of those, admitted by their breaker (closed, or open with the period elapsed).
+    pub(crate) available: usize,
+    /// Of those, with a closed breaker (confirmed healthy).
+    pub(crate) closed: usize,
+    /// Score in `[0, 1]`: available share × success rate × latency factor.
+    pub(crate) score: f64,
+}
+
+impl RouteHealth {
+    /// Available share of the discovered instances.
+    pub(crate) fn share(&self) -> f64 {
+        ratio(self.available, self.total)
+    }
+
+    /// Confirmed-healthy (closed breaker) share of the discovered instances.
+    pub(crate) fn closed_share(&self) -> f64 {
+        ratio(self.closed, self.total)
+    }
+
+    /// Instances whose ejection elapsed and that wait for a probe.
+    pub(crate) fn probeable(&self) -> usize {
+        self.available - self.closed
+    }
+}
+
+fn ratio(n: usize, total: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        n as f64 / total as f64
+    }
+}
+
+/// Static facts of a route plus its live table.
+pub(crate) struct ClusterRoute {
+    pub(crate) cluster: Arc<str>,
+    /// Index of the cluster in the client's cluster list.
+    pub(crate) cluster_index: usize,
+    #[allow(dead_code, reason = "read by telemetry's health snapshot")]
+    pub(crate) consul_name: String,
+    pub(crate) path_prefix: String,
+    scheme: &'static str,
+    target_tags: Vec<String>,
+    service_tags: Vec<String>,
+    rx: watch::Receiver<Arc<InstanceSet>>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    states: Mutex<HashMap<String, Arc<EndpointState>>>,
+    breaker_policy: BreakerPolicy,
+    pub(crate) balancer: Balancer,
+}
+
+/// Everything needed to build a [`ClusterRoute`].
+pub(crate) struct RouteSpec {
+    pub(crate) cluster: Arc<str>,
+    pub(crate) cluster_index: usize,
+    pub(crate) consul_name: String,
+    pub(crate) path_prefix: String,
+    pub(crate) scheme: &'static str,
+    pub(crate) target_tags: Vec<String>,
+    pub(crate) service_tags: Vec<String>,
+    pub(crate) breaker: BreakerPolicy,
+    pub(crate) load_balancing: LoadBalancing,
+    pub(crate) seed: Option<u64>,
+}
+
+impl ClusterRoute {
+    pub(crate) fn new(spec: RouteSpec, rx: watch::Receiver<Arc<InstanceSet>>) -> Self {
+        let empty = Arc::new(Snapshot {
+            source: Arc::new(InstanceSet::pending()),
+            endpoints: Vec::new(),
+        });
+        let route = Self {
+            cluster: spec.cluster,
+            cluster_index: spec.cluster_index,
+            consul_name: spec.consul_name,
+            path_prefix: normalize_prefix(&spec.path_prefix),
+            scheme: spec.scheme,
+            target_tags: spec.target_tags,
+            service_tags: spec.service_tags,
+            rx,
+            snapshot: RwLock::new(empty),
+            states: Mutex::new(HashMap::new()),
+            breaker_policy: spec.breaker,
+            balancer: Balancer::new(spec.load_balancing, spec.seed),
+        };
+        route.current();
+        route
+    }
+
+    /// The table for the latest discovery snapshot (rebuilt if discovery changed).
+    pub(crate) fn current(&self) -> Arc<Snapshot> {
+        let snap = match self.snapshot.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        let latest = {
+            let latest = self.rx.borrow();
+            if Arc::ptr_eq(&snap.source, &latest) {
+                return snap;
+            }
+            Arc::clone(&latest)
+        };
+        self.rebuild(latest)
+    }
+
+    fn rebuild(&self, source: Arc<InstanceSet>) -> Arc<Snapshot> {
+        let mut states = match self.states.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Another caller may have rebuilt for this source while we waited.
+        if let Ok(s) = self.snapshot.read()
+            && Arc::ptr_eq(&s.source, &source)
+        {
+            return Arc::clone(&s);
+        }
+        let mut kept = HashMap::with_capacity(source.instances.len());
+        let mut endpoints = Vec::with_capacity(source.instances.len());
+        for instance in source.instances.iter() {
+            if !instance.has_tags(&self.target_tags) {
+                continue;
+            }
+            let key = instance.key();
+            let state = states.remove(&key).unwrap_or_else(|| {
+                let state = EndpointState {
+                    breaker: Breaker::new(&self.breaker_policy),
+                    stats: Arc::new(InstanceStats::default()),
+                };
+                // An ejected instance must win a pick when its probe is due (balance docs).
+                state.stats.reset_on_ejection(&state.breaker);
+                Arc::new(state)
+            });
+            kept.insert(key, Arc::clone(&state));
+            endpoints.push(Endpoint {
+                id: Arc::from(instance.id.as_str()),
+                base_url: format!(
+                    "{}://{}{}",
+                    self.scheme,
+                    instance.authority(),
+                    self.path_prefix
+                ),
+                weight: instance.effective_weight(),
+                default_match: instance.has_tags(&self.service_tags),
+                instance: instance.clone(),
+                state,
+            });
+        }
+        *states = kept;
+        let snap = Arc::new(Snapshot { source, endpoints });
+        match self.snapshot.write() {
+            Ok(mut s) => *s = Arc::clone(&snap),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&snap),
+        }
+        snap
+    }
+
+    /// Counts and score of the route for `tags` (`None` = the service's default tags).
+    pub(crate) fn health(&self, snap: &Snapshot, tags: Option<&[String]>) -> RouteHealth {
+        let mut h = RouteHealth::default();
+        let mut success = 0.0;
+        let mut latency_ms = 0.0;
+        for e in snap.endpoints.iter().filter(|e| e.eligible(tags)) {
+            h.total += 1;
+            if e.weight == 0 {
+                continue;
+            }
+            h.routable += 1;
+            if e.state.breaker.is_available() {
+                h.available += 1;
+                if matches!(e.state.breaker.state(), BreakerState::Closed) {
+                    h.closed += 1;
+                }
+                success += e.state.stats.success_rate();
+                latency_ms += e.state.stats.ewma_latency().as_secs_f64() * 1000.0;
+            }
+        }
+        if h.available > 0 {
+            let n = h.available as f64;
+            let latency_factor = 1.0 / (1.0 + latency_ms / n / 1000.0);
+            h.score = h.share() * (success / n) * latency_factor;
+        }
+        h
+    }
+
+    /// Why the route cannot serve, given its health has no available instance.
+    pub(crate) fn unavailable_reason(&self, snap: &Snapshot, h: &RouteHealth) -> UnavailableReason {
+        let set = &snap.source;
+        if h.routable > 0 {
+            return UnavailableReason::AllEjected {
+                ejected: h.routable,
+            };
+        }
+        match (&set.last_error, set.stale || !set.initialized) {
+            (Some(error), true) => UnavailableReason::DiscoveryStale {
+                error: error.clone(),
+            },
+            _ if !set.initialized => UnavailableReason::DiscoveryPending,
+            _ => UnavailableReason::NoneDiscovered,
+        }
+    }
+
+    /// Picks an available eligible instance not rejected by `skip`, and takes its breaker permit.
+    pub(crate) fn pick(
+        &self,
+        snap: &Snapshot,
+        tags: Option<&[String]>,
+        skip: impl Fn(&Endpoint) -> bool,
+    ) -> Option<(usize, BreakerPermit)> {
+        let mut index: Vec<usize> = snap
+            .endpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.weight > 0
+                    && e.eligible(tags)
+                    && !skip(e)
+                    && e.state.breaker.is_available()
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(index.len());
+        while !index.is_empty() {
+            candidates.clear();
+            candidates.extend(index.iter().map(|&i| Candidate {
+                weight: snap.endpoints[i].weight,
+                stats: &snap.endpoints[i].state.stats,
+            }));
+            let chosen = self.balancer.pick(&candidates)?;
+            let i = index[chosen];
+            if let Some(permit) = snap.endpoints[i].state.breaker.try_acquire() {
+                return Some((i, permit));
+            }
+            // Lost the half-open probe to a concurrent call: drop it and pick again.
+            index.swap_remove(chosen);
+        }
+        None
+    }
+}
+
+/// `""` or `/prefix` without a trailing slash.
+fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_end_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else if trimmed.starts_with('/') {
+        trimmed.to_owned()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_prefix;
+
+    #[test]
+    fn prefixes_are_normalized() {
+        assert_eq!(normalize_prefix(""), "");
+        assert_eq!(normalize_prefix("/"), "");
+        assert_eq!(normalize_prefix("api/"), "/api");
+        assert_eq!(normalize_prefix("/api/v1"), "/api/v1");
+    }
+}

@@ -1,0 +1,195 @@
+//! Cluster ranking per call: override, affinity with hysteresis, then health score.
+//!
+//! Failures prevented: sending traffic to a cluster that has nothing healthy (every call pays a
+//! failed attempt), and flapping — a preferred cluster that recovers for a moment, takes all
+//! traffic back, fails again. The order is: an explicit cluster override (only that cluster);
+//! otherwise the preferred cluster first while its available share (registry-routable and not
+//! ejected, over all discovered instances) is at least `failover.healthy_threshold`; otherwise
+//! the clusters by health score (available share × success rate × latency factor, declaration
+//! order on ties). Once the preferred cluster fell below the threshold the service is "failed
+//! over", and it returns to the preferred cluster only after that cluster has stayed healthy
+//! for `failover.dwell` (timed with tokio's clock). Clusters with no available instance are left
+//! out; if none is left the call fails at once with every cluster's reason.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::routing::{ClusterRoute, RouteHealth, Snapshot};
+use crate::error::{ClusterUnavailable, Error, Reason, UnavailableReason};
+
+/// Fail-back state of one service.
+#[derive(Debug, Default)]
+pub(crate) struct Failback {
+    failed_over: AtomicBool,
+    healthy_since: Mutex<Option<Instant>>,
+}
+
+/// One ranked cluster: route index plus the snapshot seen while ranking.
+pub(crate) struct Ranked {
+    pub(crate) route: usize,
+    /// Only instances waiting for a probe may be picked (fail-back probing while failed over).
+    pub(crate) probe_only: bool,
+    pub(crate) snapshot: std::sync::Arc<Snapshot>,
+}
+
+/// Inputs of ranking that come from the service configuration.
+pub(crate) struct RankPolicy<'a> {
+    pub(crate) routes: &'a [ClusterRoute],
+    pub(crate) preferred: Option<usize>,
+    pub(crate) healthy_threshold: f64,
+    pub(crate) dwell: Duration,
+    pub(crate) failback: &'a Failback,
+    /// Clusters configured in the client (for "not configured" reasons).
+    pub(crate) all_clusters: &'a [String],
+}
+
+/// The clusters to try, best first; `NoHealthyInstance` when none has an available instance.
+pub(crate) fn rank(
+    p: &RankPolicy<'_>,
+    override_cluster: Option<&str>,
+    tags: Option<&[String]>,
+) -> Result<Vec<Ranked>, Error> {
+    if let Some(name) = override_cluster {
+        let Some(i) = p.routes.iter().position(|r| &*r.cluster == name) else {
+            let reason = if p.all_clusters.iter().any(|c| c == name) {
+                UnavailableReason::NotConfigured
+            } else {
+                return Err(Error::invalid(format!(
+                    "unknown cluster `{name}`; configured: {}",
+                    p.all_clusters.join(", ")
+                )));
+            };
+            return Err(no_healthy(vec![ClusterUnavailable {
+                cluster: name.to_owned(),
+                reason,
+            }]));
+        };
+        let snapshot = p.routes[i].current();
+        let h = p.routes[i].health(&snapshot, tags);
+        if h.available == 0 {
+            let reason = p.routes[i].unavailable_reason(&snapshot, &h);
+            return Err(no_healthy(vec![ClusterUnavailable {
+                cluster: name.to_owned(),
+                reason,
+            }]));
+        }
+        return Ok(vec![Ranked {
+            route: i,
+            probe_only: false,
+            snapshot,
+        }]);
+    }
+
+    let mut seen: Vec<(Ranked, RouteHealth)> = p
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let snapshot = r.current();
+            let h = r.health(&snapshot, tags);
+            let ranked = Ranked {
+                route: i,
+                probe_only: false,
+                snapshot,
+            };
+            (ranked, h)
+        })
+        .collect();
+
+    let preferred_first = p.preferred.is_some_and(|i| prefer(p, &seen[i].1));
+    // While failed over, ejected instances of the preferred cluster whose period elapsed get
+    // their probe from real calls (tried first, on probe instances only), or they could never
+    // be confirmed healthy again.
+    let probe = p.preferred.filter(|&i| !preferred_first && seen[i].1.probeable() > 0);
+    let mut reasons = Vec::new();
+    seen.retain(|(ranked, h)| {
+        if h.available == 0 {
+            let route = &p.routes[ranked.route];
+            reasons.push(ClusterUnavailable {
+                cluster: route.cluster.to_string(),
+                reason: route.unavailable_reason(&ranked.snapshot, h),
+            });
+        }
+        h.available > 0
+    });
+    if seen.is_empty() {
+        for c in p.all_clusters {
+            if !p.routes.iter().any(|r| &*r.cluster == c) {
+                reasons.push(ClusterUnavailable {
+                    cluster: c.clone(),
+                    reason: UnavailableReason::NotConfigured,
+                });
+            }
+        }
+        return Err(no_healthy(reasons));
+    }
+    // Group 0: preferred and healthy; 1: the others; 2: preferred while failed over. Within a
+    // group by score; the stable sort keeps declaration order on ties.
+    let failed_over = !preferred_first && p.failback.failed_over.load(Ordering::Acquire);
+    let group = |r: &Ranked| match (Some(r.route) == p.preferred, preferred_first, failed_over) {
+        (true, true, _) => 0u8,
+        (true, false, true) => 2,
+        _ => 1,
+    };
+    seen.sort_by(|(a, ha), (b, hb)| group(a).cmp(&group(b)).then(hb.score.total_cmp(&ha.score)));
+    let mut order: Vec<Ranked> = Vec::with_capacity(seen.len() + 1);
+    if let Some(i) = probe
+        && let Some((ranked, _)) = seen.iter().find(|(r, _)| r.route == i)
+    {
+        order.push(Ranked {
+            route: i,
+            probe_only: true,
+            snapshot: std::sync::Arc::clone(&ranked.snapshot),
+        });
+    }
+    order.extend(seen.into_iter().map(|(r, _)| r));
+    Ok(order)
+}
+
+/// Whether the preferred cluster (health `h`) goes first, updating hysteresis. Before a
+/// failover, available instances count (an elapsed ejection gets its probe); after one, only
+/// confirmed ones (closed breakers) count toward the dwell.
+fn prefer(p: &RankPolicy<'_>, h: &RouteHealth) -> bool {
+    let failback = p.failback;
+    if !failback.failed_over.load(Ordering::Acquire) {
+        let share = h.share();
+        if share > 0.0 && share >= p.healthy_threshold {
+            return true;
+        }
+        let mut since = lock(&failback.healthy_since);
+        *since = None;
+        failback.failed_over.store(true, Ordering::Release);
+        tracing::info!(share, "preferred cluster below its healthy threshold: failing over");
+        return false;
+    }
+    let share = h.closed_share();
+    let healthy = share > 0.0 && share >= p.healthy_threshold;
+    let mut since = lock(&failback.healthy_since);
+    if !healthy {
+        *since = None;
+        return false;
+    }
+    let now = Instant::now();
+    let start = *since.get_or_insert(now);
+    if now.saturating_duration_since(start) >= p.dwell {
+        *since = None;
+        failback.failed_over.store(false, Ordering::Release);
+        tracing::info!("preferred cluster healthy for the dwell time: failing back");
+        return true;
+    }
+    false
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn no_healthy(reasons: Vec<ClusterUnavailable>) -> Error {
+    Error::new(Reason::NoHealthyInstance(reasons))
+}

@@ -1,0 +1,314 @@
+//! Reading policy sections (`defaults` and per-service overrides) from the document tree.
+//!
+//! A service that overrides one number must not silently reset its other policies to the
+//! built-in defaults. Overrides are therefore partial: each key present is applied onto a copy
+//! of the already resolved `defaults`, field by field, and everything absent keeps the default.
+//! Sections that can be switched off (`cache`, `breaker.failure_rate`, `limits.rate_limit`,
+//! `limits.max_concurrent`) also accept `false`; `true` enables them with defaults.
+
+use super::error::Problems;
+use super::model::{CachePolicy, FailureRatePolicy, LoadBalancing, Policy, RateLimitPolicy};
+use super::read::{self, Fields};
+use super::tree::Node;
+
+/// Keys of a policy section, shared by `defaults` and services.
+pub(crate) const POLICY_KEYS: &[&str] = &[
+    "timeout",
+    "retry",
+    "breaker",
+    "failover",
+    "load_balancing",
+    "cache",
+    "limits",
+];
+
+/// Spellings of [`LoadBalancing`] in files.
+pub(crate) const LOAD_BALANCING: &[(&str, LoadBalancing)] = &[
+    ("peak_ewma", LoadBalancing::PeakEwma),
+    ("least_request", LoadBalancing::LeastRequest),
+    ("round_robin", LoadBalancing::RoundRobin),
+];
+
+/// Reads `key` with `reader` into `target` when present and valid.
+fn set<T>(
+    f: &Fields<'_>,
+    key: &str,
+    p: &mut Problems,
+    reader: impl FnOnce(&Node, &str, &mut Problems) -> Option<T>,
+    target: &mut T,
+) {
+    if let Some((node, path)) = f.get(key)
+        && let Some(value) = reader(node, &path, p)
+    {
+        *target = value;
+    }
+}
+
+/// Opens the sub-map `key` of `f` with the given allowed keys.
+fn section<'a>(
+    f: &Fields<'a>,
+    key: &str,
+    allowed: &[&str],
+    p: &mut Problems,
+) -> Option<Fields<'a>> {
+    let (node, path) = f.get(key)?;
+    read::fields(node, &path, allowed, p)
+}
+
+/// Applies the policy keys present in `f` onto `policy`. Returns whether any was present.
+pub(crate) fn apply(policy: &mut Policy, f: &Fields<'_>, p: &mut Problems) -> bool {
+    if let Some(t) = section(f, "timeout", &["attempt", "total"], p) {
+        set(
+            &t,
+            "attempt",
+            p,
+            read::duration,
+            &mut policy.timeout.attempt,
+        );
+        set(&t, "total", p, read::duration, &mut policy.timeout.total);
+    }
+    if let Some(r) = section(f, "retry", &["max_attempts", "budget", "backoff"], p) {
+        let retry = &mut policy.retry;
+        set(
+            &r,
+            "max_attempts",
+            p,
+            read::u32_value,
+            &mut retry.max_attempts,
+        );
+        if let Some(b) = section(&r, "budget", &["percent", "min_per_second", "window"], p) {
+            set(&b, "percent", p, read::u32_value, &mut retry.budget.percent);
+            set(
+                &b,
+                "min_per_second",
+                p,
+                read::u32_value,
+                &mut retry.budget.min_per_second,
+            );
+            set(&b, "window", p, read::duration, &mut retry.budget.window);
+        }
+        if let Some(b) = section(&r, "backoff", &["base", "max"], p) {
+            set(&b, "base", p, read::duration, &mut retry.backoff.base);
+            set(&b, "max", p, read::duration, &mut retry.backoff.max);
+        }
+    }
+    let breaker_keys = [
+        "consecutive_failures",
+        "failure_rate",
+        "open_for",
+        "max_open_for",
+    ];
+    if let Some(b) = section(f, "breaker", &breaker_keys, p) {
+        let breaker = &mut policy.breaker;
+        set(
+            &b,
+            "consecutive_failures",
+            p,
+            read::u32_value,
+            &mut breaker.consecutive_failures,
+        );
+        if let Some((node, path)) = b.get("failure_rate") {
+            apply_failure_rate(&mut breaker.failure_rate, node, &path, p);
+        }
+        set(&b, "open_for", p, read::duration, &mut breaker.open_for);
+        set(
+            &b,
+            "max_open_for",
+            p,
+            read::duration,
+            &mut breaker.max_open_for,
+        );
+    }
+    if let Some(fo) = section(f, "failover", &["healthy_threshold", "dwell"], p) {
+        set(
+            &fo,
+            "healthy_threshold",
+            p,
+            read::number,
+            &mut policy.failover.healthy_threshold,
+        );
+        set(&fo, "dwell", p, read::duration, &mut policy.failover.dwell);
+    }
+    if let Some((node, path)) = f.get("load_balancing")
+        && let Some(lb) = read::choice(node, &path, LOAD_BALANCING, p)
+    {
+        policy.load_balancing = Some(lb);
+    }
+    if let Some((node, path)) = f.get("cache") {
+        apply_cache(&mut policy.cache, node, &path, p);
+    }
+    if let Some(l) = section(
+        f,
+        "limits",
+        &["max_concurrent", "rate_limit", "max_response_bytes"],
+        p,
+    ) {
+        let limits = &mut policy.limits;
+        if let Some((node, path)) = l.get("max_concurrent") {
+            match node {
+                Node::Bool(false) => limits.max_concurrent = None,
+                _ => {
+                    if let Some(n) = read::u32_value(node, &path, p) {
+                        limits.max_concurrent = Some(n);
+                    }
+                }
+            }
+        }
+        if let Some((node, path)) = l.get("rate_limit") {
+            apply_rate_limit(&mut limits.rate_limit, node, &path, p);
+        }
+        set(
+            &l,
+            "max_response_bytes",
+            p,
+            read::size,
+            &mut limits.max_response_bytes,
+        );
+    }
+    f.has_any(POLICY_KEYS)
+}
+
+/// `failure_rate`: a map merged onto the current setting, `true` (defaults) or `false` (off).
+fn apply_failure_rate(
+    target: &mut Option<FailureRatePolicy>,
+    node: &Node,
+    path: &str,
+    p: &mut Problems,
+) {
+    match node {
+        Node::Bool(false) => *target = None,
+        Node::Bool(true) => *target = Some(target.clone().unwrap_or_default()),
+        Node::Map(_) => {
+            let allowed = ["threshold", "minimum_requests", "window"];
+            if let Some(f) = read::fields(node, path, &allowed, p) {
+                let mut rate = target.clone().unwrap_or_default();
+                set(&f, "threshold", p, read::number, &mut rate.threshold);
+                set(
+                    &f,
+                    "minimum_requests",
+                    p,
+                    read::u32_value,
+                    &mut rate.minimum_requests,
+                );
+                set(&f, "window", p, read::duration, &mut rate.window);
+                *target = Some(rate);
+            }
+        }
+        other => read::wrong_type(other, path, "a map or false", p),
+    }
+}
+
+/// `cache`: a map merged onto the current setting, `true` (defaults) or `false` (off).
+fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mut Problems) {
+    match node {
+        Node::Bool(false) => *target = None,
+        Node::Bool(true) => *target = Some(target.clone().unwrap_or_default()),
+        Node::Map(_) => {
+            let allowed = [
+                "ttl",
+                "methods",
+                "vary_headers",
+                "max_bytes",
+                "stale_while_revalidate",
+                "stale_if_error",
+                "respect_cache_control",
+            ];
+            if let Some(f) = read::fields(node, path, &allowed, p) {
+                let mut cache = target.clone().unwrap_or_default();
+                set(&f, "ttl", p, read::duration, &mut cache.ttl);
+                set(&f, "methods", p, read::string_list, &mut cache.methods);
+                set(
+                    &f,
+                    "vary_headers",
+                    p,
+                    read::string_list,
+                    &mut cache.vary_headers,
+                );
+                set(&f, "max_bytes", p, read::size, &mut cache.max_bytes);
+                set(
+                    &f,
+                    "stale_while_revalidate",
+                    p,
+                    optional_duration,
+                    &mut cache.stale_while_revalidate,
+                );
+                set(
+                    &f,
+                    "stale_if_error",
+                    p,
+                    optional_duration,
+                    &mut cache.stale_if_error,
+                );
+                set(
+                    &f,
+                    "respect_cache_control",
+                    p,
+                    read::boolean,
+                    &mut cache.respect_cache_control,
+                );
+                *target = Some(cache);
+            }
+        }
+        other => read::wrong_type(other, path, "a map, true or false", p),
+    }
+}
+
+/// A duration, or `false` for "none".
+fn optional_duration(
+    node: &Node,
+    path: &str,
+    p: &mut Problems,
+) -> Option<Option<std::time::Duration>> {
+    match node {
+        Node::Bool(false) => Some(None),
+        _ => read::duration(node, path, p).map(Some),
+    }
+}
+
+/// `rate_limit`: a map merged onto the current setting, or `false` (off).
+fn apply_rate_limit(
+    target: &mut Option<RateLimitPolicy>,
+    node: &Node,
+    path: &str,
+    p: &mut Problems,
+) {
+    match node {
+        Node::Bool(false) => *target = None,
+        Node::Map(_) => {
+            let Some(f) = read::fields(node, path, &["per_second", "burst"], p) else {
+                return;
+            };
+            let per_second = f
+                .get("per_second")
+                .and_then(|(n, path)| read::number(n, &path, p));
+            let burst = f
+                .get("burst")
+                .and_then(|(n, path)| read::u32_value(n, &path, p));
+            let base_rate = target.as_ref().map(|r| r.per_second);
+            let Some(rate) = per_second.or(base_rate) else {
+                if f.get("per_second").is_none() {
+                    p.push(
+                        path,
+                        None,
+                        "`per_second` is required to enable a rate limit",
+                    );
+                }
+                return;
+            };
+            let burst = burst
+                .or_else(|| {
+                    // Keep an inherited burst only when the rate itself was inherited.
+                    per_second
+                        .is_none()
+                        .then(|| target.as_ref().map(|r| r.burst))
+                        .flatten()
+                })
+                .unwrap_or_else(|| RateLimitPolicy::default_burst(rate));
+            *target = Some(RateLimitPolicy {
+                per_second: rate,
+                burst,
+            });
+        }
+        other => read::wrong_type(other, path, "a map or false", p),
+    }
+}

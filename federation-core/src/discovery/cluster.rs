@@ -1,0 +1,298 @@
+//! [`ClusterDiscovery`]: the discovery handle of one cluster, shared by every caller.
+//!
+//! Failure this prevents: N logical services (or N callers) mapped onto the same Consul service
+//! each running their own watch loop, multiplying the load on the agent and disagreeing about
+//! what they saw. Watchers are started lazily on the first `watch(service)` and shared: one per
+//! (cluster, Consul service), publishing into a `tokio::sync::watch` channel every subscriber
+//! reads. Tag filtering happens on the subscriber's side ([`Instance::has_tags`]), so services
+//! differing only by tags still share one watcher.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+
+use super::consul::http::ConsulHttp;
+use super::consul::watcher;
+use super::state::{DiscoveryStats, ServiceState};
+use super::tuning::DiscoveryTuning;
+use super::{DiscoveryError, DiscoveryErrorKind, Health, Instance, InstanceSet, Weights};
+use crate::config::{ClusterConfig, DiscoverySource, StaticInstance};
+
+/// The latest instance set of one Consul service in one cluster; `changed().await` wakes on
+/// every published change.
+pub type InstanceWatch = tokio::sync::watch::Receiver<Arc<InstanceSet>>;
+
+/// Discovery for one cluster: cheap to clone, one per cluster. Dropping the last clone (or
+/// calling [`shutdown`](Self::shutdown)) stops its watchers.
+#[derive(Clone, Debug)]
+pub struct ClusterDiscovery {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+enum Source {
+    Consul(ConsulHttp),
+    Static(BTreeMap<String, Vec<StaticInstance>>),
+}
+
+#[derive(Debug)]
+struct Watched {
+    state: Arc<ServiceState>,
+    task: Option<AbortHandle>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cluster: String,
+    source: Source,
+    tuning: DiscoveryTuning,
+    services: Mutex<HashMap<String, Watched>>,
+    shut_down: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let services = self
+            .services
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for watched in services.values() {
+            if let Some(task) = &watched.task {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl ClusterDiscovery {
+    /// Discovery for `cluster` with the default timings. Validates the source (address, token
+    /// variable, CA file) but does no network I/O and needs no runtime.
+    pub fn new(cluster: &ClusterConfig) -> Result<Self, DiscoveryError> {
+        Self::with_tuning(cluster, DiscoveryTuning::default())
+    }
+
+    /// Like [`new`](Self::new) with explicit backoff and pacing timings (tests shrink them).
+    pub fn with_tuning(
+        cluster: &ClusterConfig,
+        tuning: DiscoveryTuning,
+    ) -> Result<Self, DiscoveryError> {
+        let source = match &cluster.source {
+            DiscoverySource::Consul(consul) => {
+                let token = cluster.resolve_token().map_err(|e| {
+                    DiscoveryError::new(&cluster.name, DiscoveryErrorKind::Config, e.to_string())
+                })?;
+                Source::Consul(ConsulHttp::new(
+                    &cluster.name,
+                    consul,
+                    token.as_ref(),
+                    &tuning,
+                )?)
+            }
+            DiscoverySource::Static(services) => Source::Static(services.clone()),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cluster: cluster.name.clone(),
+                source,
+                tuning,
+                services: Mutex::new(HashMap::new()),
+                shut_down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The cluster's name.
+    pub fn cluster(&self) -> &str {
+        &self.inner.cluster
+    }
+
+    /// Subscribes to `consul_service`, starting its watcher on first use. Call inside a tokio
+    /// runtime; outside one (or after [`shutdown`](Self::shutdown)) the returned set stays
+    /// uninitialized and carries the error.
+    pub fn watch(&self, consul_service: &str) -> InstanceWatch {
+        let inner = &self.inner;
+        let mut services = inner
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(watched) = services.get(consul_service) {
+            return watched.state.subscribe();
+        }
+        if inner.shut_down.load(Ordering::Acquire) {
+            return self.failed_watch(DiscoveryErrorKind::Shutdown, "discovery was shut down");
+        }
+        let watched = match &inner.source {
+            Source::Static(map) => {
+                let instances = map
+                    .get(consul_service)
+                    .map(|list| list.iter().map(static_instance).collect())
+                    .unwrap_or_default();
+                Watched {
+                    state: Arc::new(ServiceState::new(InstanceSet::fresh(instances, 0))),
+                    task: None,
+                }
+            }
+            Source::Consul(http) => {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return self.failed_watch(
+                        DiscoveryErrorKind::Shutdown,
+                        "watch() was called outside a tokio runtime",
+                    );
+                };
+                let state = Arc::new(ServiceState::new(InstanceSet::pending()));
+                let span = tracing::info_span!("discovery", cluster = %inner.cluster, service = %consul_service);
+                let task = runtime.spawn(tracing::Instrument::instrument(
+                    watcher::run(
+                        http.clone(),
+                        consul_service.to_owned(),
+                        Arc::clone(&state),
+                        inner.tuning.clone(),
+                    ),
+                    span,
+                ));
+                Watched {
+                    state,
+                    task: Some(task.abort_handle()),
+                }
+            }
+        };
+        let rx = watched.state.subscribe();
+        services.insert(consul_service.to_owned(), watched);
+        rx
+    }
+
+    /// Waits until `consul_service` has been read once and returns that set. Fails fast with
+    /// the registry's error if the first poll fails (e.g. "Consul unreachable"), and with a
+    /// `Timeout` error if nothing arrives within `timeout`. The watcher keeps running either way.
+    pub async fn wait_initialized(
+        &self,
+        consul_service: &str,
+        timeout: Duration,
+    ) -> Result<Arc<InstanceSet>, DiscoveryError> {
+        let mut rx = self.watch(consul_service);
+        let waiting = async {
+            loop {
+                let set = rx.borrow_and_update().clone();
+                if set.initialized {
+                    return Ok(set);
+                }
+                if let Some(text) = &set.last_error {
+                    return Err(self.current_error(consul_service, text));
+                }
+                if rx.changed().await.is_err() {
+                    return Err(self.error(DiscoveryErrorKind::Shutdown, "discovery was shut down"));
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, waiting).await {
+            Ok(result) => result,
+            Err(_) => Err(self.error(
+                DiscoveryErrorKind::Timeout,
+                format!("no answer for `{consul_service}` within {timeout:?}"),
+            )),
+        }
+    }
+
+    /// Stops every watcher. Subscribers keep their last set; `changed()` then returns an error.
+    /// Later `watch` calls return an uninitialized set with a `Shutdown` error.
+    pub fn shutdown(&self) {
+        self.inner.shut_down.store(true, Ordering::Release);
+        let mut services = self
+            .inner
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, watched) in services.drain() {
+            if let Some(task) = watched.task {
+                task.abort();
+            }
+        }
+    }
+
+    /// Counters per watched service: polls, errors, last error, index, staleness.
+    pub fn stats(&self) -> DiscoveryStats {
+        let services = self
+            .inner
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        DiscoveryStats {
+            cluster: self.inner.cluster.clone(),
+            services: services
+                .iter()
+                .map(|(name, w)| (name.clone(), w.state.stats()))
+                .collect(),
+        }
+    }
+
+    /// The Consul client, or an `Unsupported` error for static clusters.
+    pub(super) fn consul(&self, what: &str) -> Result<&ConsulHttp, DiscoveryError> {
+        match &self.inner.source {
+            Source::Consul(http) => Ok(http),
+            Source::Static(_) => Err(self.error(
+                DiscoveryErrorKind::Unsupported,
+                format!("{what} needs a Consul source; this cluster has a static instance list"),
+            )),
+        }
+    }
+
+    pub(super) fn error(
+        &self,
+        kind: DiscoveryErrorKind,
+        message: impl Into<String>,
+    ) -> DiscoveryError {
+        DiscoveryError::new(&self.inner.cluster, kind, message)
+    }
+
+    fn current_error(&self, service: &str, text: &str) -> DiscoveryError {
+        let services = self
+            .inner
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        services
+            .get(service)
+            .and_then(|w| w.state.current_error())
+            .unwrap_or_else(|| self.error(DiscoveryErrorKind::Unreachable, text))
+    }
+
+    fn failed_watch(&self, kind: DiscoveryErrorKind, message: &str) -> InstanceWatch {
+        tracing::error!(cluster = %self.inner.cluster, "{message}");
+        let mut set = InstanceSet::pending();
+        set.stale = true;
+        set.last_error = Some(self.error(kind, message).to_string());
+        // The sender is dropped at once: the receiver keeps the value and reports closure.
+        tokio::sync::watch::channel(Arc::new(set)).1
+    }
+}
+
+/// A configured static instance as a passing [`Instance`].
+fn static_instance(s: &StaticInstance) -> Instance {
+    let host = s.address.trim();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_owned();
+    let weight = s.weight.clamp(1, 65_535);
+    Instance {
+        id: s
+            .id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| format!("{}:{}", s.address, s.port)),
+        node: String::new(),
+        host,
+        port: s.port,
+        tags: s.tags.clone(),
+        meta: s.meta.clone(),
+        weights: Weights {
+            passing: weight,
+            warning: weight,
+        },
+        health: Health::Passing,
+    }
+}

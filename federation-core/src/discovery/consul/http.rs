@@ -1,0 +1,317 @@
+//! The HTTP side of a Consul source: URLs, the ACL token header, timeouts, status mapping.
+//!
+//! Failures this prevents: a read timeout shorter than `wait + wait/16` (the server's jitter)
+//! turning every idle blocking query into an error loop; service names with `/` or spaces
+//! breaking the path (segments are percent-encoded by a URL builder, never `format!`); the token
+//! leaking into URLs or logs (it travels only in `X-Consul-Token`); and `?dc`/`?ns` being sent to
+//! Consul CE (they are never sent).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+
+use super::wire::{Parsed, parse_health};
+use crate::config::{ConsulSource, Secret};
+use crate::discovery::tuning::DiscoveryTuning;
+use crate::discovery::{DiscoveryError, DiscoveryErrorKind};
+
+/// Header carrying the blocking-query index (looked up case-insensitively by `http`).
+const INDEX_HEADER: &str = "x-consul-index";
+/// Header carrying the ACL token.
+const TOKEN_HEADER: &str = "x-consul-token";
+
+/// One successful `/v1/health/service` answer.
+#[derive(Debug)]
+pub(crate) struct HealthAnswer {
+    /// The parsed instances.
+    pub(crate) parsed: Parsed,
+    /// `X-Consul-Index` as sent (not yet clamped).
+    pub(crate) index: u64,
+}
+
+/// A configured HTTP client for one cluster's Consul agent.
+#[derive(Clone, Debug)]
+pub(crate) struct ConsulHttp {
+    cluster: String,
+    base: Url,
+    token: Option<String>,
+    datacenter: Option<String>,
+    wait: Duration,
+    margin: Duration,
+    client: reqwest::Client,
+}
+
+impl ConsulHttp {
+    /// Builds the client with the already resolved ACL `token`. Reads the CA file now, so
+    /// configuration mistakes surface at start-up. Needs no runtime and does no network I/O.
+    pub(crate) fn new(
+        cluster: &str,
+        source: &ConsulSource,
+        token: Option<&Secret>,
+        tuning: &DiscoveryTuning,
+    ) -> Result<Self, DiscoveryError> {
+        let config_err =
+            |msg: String| DiscoveryError::new(cluster, DiscoveryErrorKind::Config, msg);
+        let base = Url::parse(source.address.trim()).map_err(|e| {
+            config_err(format!(
+                "invalid Consul address {:?}: {e} (expected e.g. http://consul:8500)",
+                source.address
+            ))
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(config_err(format!(
+                "invalid Consul address {:?}: only http:// and https:// URLs are allowed",
+                source.address
+            )));
+        }
+        let token = token
+            .map(|t| t.expose().trim().to_owned())
+            .filter(|t| !t.is_empty());
+        super::ensure_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(tuning.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(path) = &source.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                config_err(format!(
+                    "cannot read Consul CA file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                config_err(format!(
+                    "invalid PEM in Consul CA file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| config_err(format!("cannot build the Consul HTTP client: {e}")))?;
+        Ok(Self {
+            cluster: cluster.to_owned(),
+            base,
+            token,
+            datacenter: source.datacenter.clone().filter(|dc| !dc.is_empty()),
+            wait: source.wait,
+            margin: tuning.request_margin,
+            client,
+        })
+    }
+
+    /// `{base}/v1/<segments...>` with each segment percent-encoded.
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("v1").extend(segments);
+        }
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    fn request(&self, method: Method, url: Url, timeout: Duration) -> reqwest::RequestBuilder {
+        let mut req = self.client.request(method, url).timeout(timeout);
+        if let Some(token) = &self.token {
+            req = req.header(TOKEN_HEADER, token);
+        }
+        req
+    }
+
+    /// `GET /v1/health/service/<service>?index=..&wait=..` (index 0 = non-blocking).
+    pub(crate) async fn health_service(
+        &self,
+        service: &str,
+        index: u64,
+    ) -> Result<HealthAnswer, DiscoveryError> {
+        let what = format!("watching `{service}`");
+        let wait = go_duration(self.wait);
+        let index_text = index.to_string();
+        let query: Vec<(&str, &str)> = if index > 0 {
+            vec![("index", index_text.as_str()), ("wait", wait.as_str())]
+        } else {
+            Vec::new()
+        };
+        let url = self.url(&["health", "service", service], &query);
+        // Consul adds up to wait/16 of jitter to the wait; allow for it plus a margin.
+        let timeout = self.wait + self.wait / 16 + self.margin;
+        let resp = self
+            .request(Method::GET, url, timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&what, &e))?;
+        let status = resp.status();
+        let header_index = resp
+            .headers()
+            .get(INDEX_HEADER)
+            .map(|v| v.to_str().map(str::trim).map(str::to_owned));
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&what, &e))?;
+        if status != StatusCode::OK {
+            return Err(DiscoveryError::from_status(
+                &self.cluster,
+                &what,
+                status.as_u16(),
+                &String::from_utf8_lossy(&body),
+            ));
+        }
+        let index = match header_index {
+            Some(Ok(text)) => text.parse::<u64>().map_err(|_| {
+                self.error(
+                    DiscoveryErrorKind::Parse,
+                    format!("{what}: invalid X-Consul-Index {text:?}"),
+                )
+            })?,
+            Some(Err(_)) => {
+                return Err(self.error(
+                    DiscoveryErrorKind::Parse,
+                    format!("{what}: X-Consul-Index is not text"),
+                ));
+            }
+            None => {
+                return Err(self.error(
+                    DiscoveryErrorKind::Parse,
+                    format!("{what}: the answer has no X-Consul-Index header"),
+                ));
+            }
+        };
+        let parsed = parse_health(service, &body)
+            .map_err(|e| self.error(DiscoveryErrorKind::Parse, format!("{what}: {}", e.0)))?;
+        if let (Some(want), Some(got)) = (&self.datacenter, &parsed.datacenter)
+            && !want.eq_ignore_ascii_case(got)
+        {
+            return Err(self.error(
+                DiscoveryErrorKind::Config,
+                format!(
+                    "{what}: the Consul agent at {} serves datacenter `{got}`, but the cluster \
+                     expects `{want}` (is the address pointing at the other cluster?)",
+                    self.base
+                ),
+            ));
+        }
+        Ok(HealthAnswer { parsed, index })
+    }
+
+    /// `PUT /v1/<segments>` with an optional JSON body; success is any 2xx.
+    pub(crate) async fn put(
+        &self,
+        what: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(), DiscoveryError> {
+        let url = self.url(segments, query);
+        let mut req = self.request(Method::PUT, url, self.margin.max(Duration::from_secs(5)));
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(what, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(DiscoveryError::from_status(
+            &self.cluster,
+            what,
+            status.as_u16(),
+            &body,
+        ))
+    }
+
+    fn error(&self, kind: DiscoveryErrorKind, message: String) -> DiscoveryError {
+        DiscoveryError::new(&self.cluster, kind, message)
+    }
+
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> DiscoveryError {
+        let kind = if e.is_timeout() {
+            DiscoveryErrorKind::Timeout
+        } else {
+            DiscoveryErrorKind::Unreachable
+        };
+        // reqwest's Display includes the URL, which never carries the token.
+        let mut message = format!("{what}: Consul agent at {} ", self.base);
+        message.push_str(if e.is_timeout() {
+            "did not answer in time"
+        } else {
+            "is unreachable"
+        });
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.error(kind, message)
+    }
+}
+
+/// A Go duration string Consul accepts: `60s`, `1500ms` (never a bare number).
+pub(crate) fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(address: &str) -> ConsulHttp {
+        ConsulHttp::new(
+            "zervigo",
+            &ConsulSource::new(address),
+            None,
+            &DiscoveryTuning::default(),
+        )
+        .expect("valid source")
+    }
+
+    #[test]
+    fn service_names_are_percent_encoded_and_no_dc_is_sent() {
+        let h = http("http://127.0.0.1:8500/");
+        let url = h.url(&["health", "service", "a b/c?d"], &[("index", "7")]);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8500/v1/health/service/a%20b%2Fc%3Fd?index=7"
+        );
+        assert!(!url.as_str().contains("dc="));
+    }
+
+    #[test]
+    fn durations_use_go_syntax() {
+        assert_eq!(go_duration(Duration::from_secs(60)), "60s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn bad_addresses_are_config_errors_naming_the_cluster() {
+        for address in ["", "consul:8500", "ftp://x", "http://"] {
+            let err = ConsulHttp::new(
+                "looma",
+                &ConsulSource::new(address),
+                None,
+                &DiscoveryTuning::default(),
+            )
+            .expect_err("address should be rejected");
+            assert_eq!(err.kind, DiscoveryErrorKind::Config, "{address}: {err}");
+            assert!(err.to_string().contains("`looma`"));
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The blocking-query loop of one (cluster, Consul service).
+//!
+//! Failures this prevents, in loop order:
+//! - **busy loops**: every request takes a token from a small bucket, so a server that answers
+//!   at once with an unchanged index is polled a few times per second at most, while the happy
+//!   path (one long-poll per change or per `wait`) never waits;
+//! - **missed updates after an index regression** (snapshot restore, agent restart, another
+//!   cluster's index): an index lower than the one sent resets it to 0, so the next request
+//!   re-reads at once instead of blocking on a number the server will never reach; an index
+//!   below 1 is clamped to 1;
+//! - **slow recovery**: after any failure the index is reset to 0 too, so the first request
+//!   after Consul comes back answers immediately and clears `stale`, rather than blocking for a
+//!   whole `wait`;
+//! - **thundering herds**: failures back off exponentially with jitter;
+//! - **emptied sets**: failures only mark the last known set stale (see `state.rs`).
+
+use std::sync::Arc;
+
+use super::http::ConsulHttp;
+use crate::discovery::state::ServiceState;
+use crate::discovery::tuning::{Backoff, DiscoveryTuning, TokenBucket};
+
+/// Runs until aborted. Publishes every change of `service` into `state`.
+pub(crate) async fn run(
+    http: ConsulHttp,
+    service: String,
+    state: Arc<ServiceState>,
+    tuning: DiscoveryTuning,
+) {
+    let mut index: u64 = 0;
+    let mut backoff = Backoff::new(&tuning);
+    let mut bucket = TokenBucket::new(&tuning);
+    loop {
+        bucket.acquire().await;
+        state.record_poll();
+        match http.health_service(&service, index).await {
+            Ok(answer) => {
+                let got = answer.index.max(1);
+                index = if got < index {
+                    tracing::info!(
+                        service = %service,
+                        sent = index,
+                        got,
+                        "Consul index went backwards; re-reading without blocking"
+                    );
+                    0
+                } else {
+                    got
+                };
+                backoff.reset();
+                if state.record_success(answer.parsed.instances, got) {
+                    tracing::debug!(service = %service, index = got, "instances changed");
+                }
+            }
+            Err(error) => {
+                index = 0;
+                let delay = backoff.next_delay();
+                if state.record_error(&error) {
+                    tracing::warn!(%error, retry_in = ?delay, "Consul poll failed; keeping the last known instances");
+                } else {
+                    tracing::debug!(%error, retry_in = ?delay, "Consul poll failed again");
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}

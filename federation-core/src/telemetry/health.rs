@@ -1,0 +1,142 @@
+//! The health snapshot: what `client.health()` returns, serializable to JSON for the CLI and the
+//! bindings.
+//!
+//! Operators debugging "why did traffic move to looma?" need one view of every logical service in
+//! every cluster: what discovery found, what the client can route to, which breakers are open,
+//! each cluster's score and whether discovery is current. The client fills these types from its
+//! routing tables; they carry no behaviour.
+
+use serde::Serialize;
+
+use super::record::BreakerStateValue;
+use crate::discovery::Health;
+
+/// Every logical service's health, in configuration order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HealthSnapshot {
+    /// One entry per logical service.
+    pub services: Vec<ServiceHealth>,
+}
+
+impl HealthSnapshot {
+    /// The snapshot as pretty-printed JSON.
+    pub fn to_json_pretty(&self) -> String {
+        // Serializing plain data with string keys cannot fail; keep the output well-formed anyway.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The entry of logical service `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceHealth> {
+        self.services.iter().find(|s| s.service == name)
+    }
+}
+
+/// One logical service across clusters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceHealth {
+    /// Logical service name.
+    pub service: String,
+    /// Configured preferred cluster, if any.
+    pub preferred: Option<String>,
+    /// Cluster the next call would try first (after affinity, scores and hysteresis).
+    pub selected: Option<String>,
+    /// One entry per cluster the service is mapped to, in declaration order.
+    pub clusters: Vec<ClusterHealth>,
+}
+
+impl ServiceHealth {
+    /// The entry of cluster `name`.
+    pub fn cluster(&self, name: &str) -> Option<&ClusterHealth> {
+        self.clusters.iter().find(|c| c.cluster == name)
+    }
+}
+
+/// One logical service in one cluster.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterHealth {
+    /// Cluster name.
+    pub cluster: String,
+    /// The service's registry name in this cluster.
+    pub consul_service: String,
+    /// Instances discovery returned (any health).
+    pub discovered: usize,
+    /// Instances the balancer may pick now (registry-healthy, breaker not open, not ejected).
+    pub available: usize,
+    /// Instances currently ejected (breaker open).
+    pub ejected: usize,
+    /// Per-instance detail.
+    pub instances: Vec<InstanceHealth>,
+    /// Health score used to rank clusters (0.0 worst – 1.0 best).
+    pub score: f64,
+    /// Seconds since the Unix epoch of the last successful discovery update, if any.
+    pub last_success: Option<f64>,
+    /// True when discovery is failing and the instance set is the last known one.
+    pub stale: bool,
+    /// The last discovery error, if the last update failed.
+    pub last_error: Option<String>,
+}
+
+/// One instance as the client sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InstanceHealth {
+    /// Instance key (`node/id` or `id`).
+    pub id: String,
+    /// `host:port`.
+    pub address: String,
+    /// Registry health.
+    pub health: Health,
+    /// Breaker state.
+    pub breaker: BreakerStateValue,
+    /// Requests in flight from this client.
+    pub in_flight: u64,
+    /// Peak-EWMA latency estimate in milliseconds (0 before the first response).
+    pub ewma_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_to_json() {
+        let snapshot = HealthSnapshot {
+            services: vec![ServiceHealth {
+                service: "user".into(),
+                preferred: Some("zervigo".into()),
+                selected: Some("zervigo".into()),
+                clusters: vec![ClusterHealth {
+                    cluster: "zervigo".into(),
+                    consul_service: "user-service".into(),
+                    discovered: 2,
+                    available: 1,
+                    ejected: 1,
+                    instances: vec![InstanceHealth {
+                        id: "u1".into(),
+                        address: "127.0.0.1:8081".into(),
+                        health: Health::Passing,
+                        breaker: BreakerStateValue::Open,
+                        in_flight: 0,
+                        ewma_ms: 1.5,
+                    }],
+                    score: 0.5,
+                    last_success: Some(1.0),
+                    stale: false,
+                    last_error: None,
+                }],
+            }],
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&snapshot.to_json_pretty()).expect("valid JSON");
+        let instance = &json["services"][0]["clusters"][0]["instances"][0];
+        assert_eq!(instance["breaker"], "open");
+        assert_eq!(instance["health"], "passing");
+        assert_eq!(json["services"][0]["clusters"][0]["ejected"], 1);
+        assert_eq!(
+            snapshot
+                .service("user")
+                .and_then(|s| s.cluster("zervigo"))
+                .map(|c| c.available),
+            Some(1)
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! [`Metrics`]: the Prometheus metrics of one client, in its own registry.
+//!
+//! Two clients in one process must not share or clash over series, so each `Metrics` owns a
+//! `prometheus_client` registry rather than using a global one. Names and labels are stable and
+//! listed in `docs/metrics.md`. Recording is cheap: label values are interned, the per-call
+//! families (requests, attempts) keep their handles in a cache looked up by `&str` under one read
+//! lock, and the cache hit path uses pre-resolved [`CacheCounters`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::labels::{
+    CacheLabels, CallLabels, DiscoveryLabels, FailoverLabels, HealthLabels, InstanceLabels,
+    Interner, ServiceLabels, TransitionLabels,
+};
+
+/// Latency buckets in seconds; 0.3 marks the P95 target.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+
+/// The metrics of one client. Cheap to clone (shared registry).
+#[derive(Clone)]
+pub struct Metrics {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) registry: Registry,
+    pub(crate) interner: Interner,
+    pub(crate) requests: Family<CallLabels, Counter>,
+    pub(crate) request_duration: HistogramFamily<CallLabels>,
+    pub(crate) attempts: Family<CallLabels, Counter>,
+    pub(crate) attempt_duration: HistogramFamily<CallLabels>,
+    pub(crate) retries: Family<ServiceLabels, Counter>,
+    pub(crate) failovers: Family<FailoverLabels, Counter>,
+    pub(crate) budget_rejections: Family<ServiceLabels, Counter>,
+    pub(crate) breaker_state: Family<InstanceLabels, Gauge>,
+    pub(crate) breaker_transitions: Family<TransitionLabels, Counter>,
+    pub(crate) ejections: Family<InstanceLabels, Counter>,
+    pub(crate) cache_events: Family<CacheLabels, Counter>,
+    pub(crate) discovery_instances: Family<HealthLabels, Gauge>,
+    pub(crate) discovery_errors: Family<DiscoveryLabels, Counter>,
+    pub(crate) discovery_staleness: Family<DiscoveryLabels, Gauge<f64, AtomicU64>>,
+    pub(crate) request_handles: HandleCache,
+    pub(crate) attempt_handles: HandleCache,
+}
+
+/// Pre-resolved `federation_cache_events_total` counters of one service, for the cache hit path.
+#[derive(Clone, Debug)]
+pub struct CacheCounters {
+    pub(crate) hit: Counter,
+    pub(crate) miss: Counter,
+    pub(crate) stale: Counter,
+    pub(crate) eviction: Counter,
+}
+
+/// A counter and a duration histogram for one `{service, cluster, outcome}`.
+#[derive(Clone)]
+pub(crate) struct CallHandles {
+    pub(crate) count: Counter,
+    pub(crate) duration: Histogram,
+}
+
+type Nested<H> = HashMap<Box<str>, HashMap<Box<str>, HashMap<Box<str>, H>>>;
+
+/// `(service, cluster, outcome) → handles`, looked up by `&str` without allocating.
+#[derive(Default)]
+pub(crate) struct HandleCache {
+    map: RwLock<Nested<CallHandles>>,
+}
+
+impl HandleCache {
+    pub(crate) fn get(
+        &self,
+        service: &str,
+        cluster: &str,
+        outcome: &str,
+        make: impl FnOnce() -> CallHandles,
+    ) -> CallHandles {
+        let found = self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(service)
+            .and_then(|m| m.get(cluster))
+            .and_then(|m| m.get(outcome))
+            .cloned();
+        if let Some(handles) = found {
+            return handles;
+        }
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        map.entry(service.into())
+            .or_default()
+            .entry(cluster.into())
+            .or_default()
+            .entry(outcome.into())
+            .or_insert_with(make)
+            .clone()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics with their own registry; every series starts absent.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("federation");
+        let requests = Family::<CallLabels, Counter>::default();
+        let request_duration: HistogramFamily<CallLabels> =
+            Family::new_with_constructor(histogram as fn() -> Histogram);
+        let attempts = Family::<CallLabels, Counter>::default();
+        let attempt_duration: HistogramFamily<CallLabels> =
+            Family::new_with_constructor(histogram as fn() -> Histogram);
+        let retries = Family::<ServiceLabels, Counter>::default();
+        let failovers = Family::<FailoverLabels, Counter>::default();
+        let budget_rejections = Family::<ServiceLabels, Counter>::default();
+        let breaker_state = Family::<InstanceLabels, Gauge>::default();
+        let breaker_transitions = Family::<TransitionLabels, Counter>::default();
+        let ejections = Family::<InstanceLabels, Counter>::default();
+        let cache_events = Family::<CacheLabels, Counter>::default();
+        let discovery_instances = Family::<HealthLabels, Gauge>::default();
+        let discovery_errors = Family::<DiscoveryLabels, Counter>::default();
+        let discovery_staleness = Family::<DiscoveryLabels, Gauge<f64, AtomicU64>>::default();
+
+        registry.register(
+            "requests",
+            "Calls finished, by service, serving cluster (`none` for cache hits) and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Call duration including retries and failover, in seconds",
+            request_duration.clone(),
+        );
+        registry.register(
+            "attempts",
+            "Upstream attempts, by service, cluster and outcome",
+            attempts.clone(),
+        );
+        registry.register(
+            "attempt_duration_seconds",
+            "Duration of one upstream attempt, in seconds",
+            attempt_duration.clone(),
+        );
+        registry.register("retries", "Attempts after the first one", retries.clone());
+        registry.register(
+            "failovers",
+            "Moves of a call from one cluster to another",
+            failovers.clone(),
+        );
+        registry.register(
+            "retry_budget_rejections",
+            "Retries or failovers refused because the retry budget was exhausted",
+            budget_rejections.clone(),
+        );
+        registry.register(
+            "breaker_state",
+            "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open",
+            breaker_state.clone(),
+        );
+        registry.register(
+            "breaker_transitions",
+            "Circuit breaker state changes, by the state entered",
+            breaker_transitions.clone(),
+        );
+        registry.register(
+            "ejections",
+            "Instances taken out of rotation by outlier detection or an opened breaker",
+            ejections.clone(),
+        );
+        registry.register(
+            "cache_events",
+            "Result cache events: hit, miss, stale, eviction",
+            cache_events.clone(),
+        );
+        registry.register(
+            "discovery_instances",
+            "Instances known from discovery, by registry health",
+            discovery_instances.clone(),
+        );
+        registry.register(
+            "discovery_errors",
+            "Failed discovery requests",
+            discovery_errors.clone(),
+        );
+        registry.register(
+            "discovery_staleness_seconds",
+            "Seconds since the last successful discovery update",
+            discovery_staleness.clone(),
+        );
+
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                interner: Interner::default(),
+                requests,
+                request_duration,
+                attempts,
+                attempt_duration,
+                retries,
+                failovers,
+                budget_rejections,
+                breaker_state,
+                breaker_transitions,
+                ejections,
+                cache_events,
+                discovery_instances,
+                discovery_errors,
+                discovery_staleness,
+                request_handles: HandleCache::default(),
+                attempt_handles: HandleCache::default(),
+            }),
+        }
+    }
+
+    /// The Prometheus text exposition (OpenMetrics text format, ending in `# EOF`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail; a failing encoder would only truncate the output.
+        if prometheus_client::encoding::text::encode(&mut out, &self.inner.registry).is_err() {
+            out.push_str("# encoding failed\n");
+        }
+        out
+    }
+
+    /// Handles of `federation_cache_events_total` for `service`, resolved once.
+    pub fn cache_counters(&self, service: &str) -> CacheCounters {
+        let service = self.inner.interner.get(service);
+        let counter = |event: &str| {
+            self.inner
+                .cache_events
+                .get_or_create(&CacheLabels {
+                    service: Arc::clone(&service),
+                    event: self.inner.interner.get(event),
+                })
+                .clone()
+        };
+        CacheCounters {
+            hit: counter("hit"),
+            miss: counter("miss"),
+            stale: counter("stale"),
+            eviction: counter("eviction"),
+        }
+    }
+}

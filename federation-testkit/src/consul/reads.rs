@@ -1,0 +1,202 @@
+//! Read endpoints: `/health/service`, `/catalog/*`, `/agent/self`, `/status/leader`.
+//!
+//! The blocking contract is what watch loops are built on, and a double that answered too
+//! early (busy loops) or too late (missed updates) would make SDK tests meaningless. Reads
+//! follow Consul's `blockingquery.Query`: `index` absent or 0 answers at once; otherwise the
+//! query re-runs on every wake of its topic and returns as soon as its index exceeds `index`,
+//! or returns the current state when `wait` (default 5 m, cap 10 m, optional jitter) elapses.
+//! A forced wake (spurious wake-up, index reset) returns the current state immediately. The
+//! `?passing` and ACL filters run after the index is taken, so the index covers the unfiltered
+//! set, as in Consul.
+
+use std::time::Duration;
+
+use super::acl::Caller;
+use super::duration::parse_go_duration;
+use super::http::{Rejection, Reply, Req, json, json_with, reject, set_header};
+use super::options::Fault;
+use super::render;
+use super::shared::Shared;
+use super::state::Catalog;
+use super::waiters::{Topic, Waited, effective_wait, wait_for_wake};
+
+/// Parameters common to blocking reads.
+struct ReadParams {
+    index: u64,
+    wait: Option<Duration>,
+    consistency: &'static str,
+    pretty: bool,
+    tags: Vec<String>,
+}
+
+fn parse_read(req: &Req) -> Result<ReadParams, Rejection> {
+    let stale = req.has("stale");
+    let consistent = req.has("consistent");
+    if consistent && (stale || req.has("cached")) {
+        return Err(reject(400, "Cannot specify ?stale with ?consistent, conflicting semantics."));
+    }
+    let index = match req.param("index").filter(|value| !value.is_empty()) {
+        None => 0,
+        Some(value) => value.parse::<u64>().map_err(|_| reject(400, "Invalid index"))?,
+    };
+    let wait = match req.param("wait").filter(|value| !value.is_empty()) {
+        None => None,
+        Some(value) => Some(parse_go_duration(value).ok_or_else(|| reject(400, "Invalid wait time"))?),
+    };
+    if req.param("filter").is_some_and(|filter| !filter.is_empty()) {
+        return Err(reject(500, "Failed to create boolean expression evaluator: the Consul double does not implement ?filter"));
+    }
+    let consistency = if stale {
+        "stale"
+    } else if consistent {
+        "consistent"
+    } else {
+        "leader"
+    };
+    Ok(ReadParams { index, wait, consistency, pretty: req.has("pretty"), tags: req.params("tag") })
+}
+
+fn parse_passing(req: &Req) -> Result<bool, Rejection> {
+    match req.param("passing") {
+        None => Ok(false),
+        Some("" | "1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+        Some(_) => Err(reject(400, "Invalid value for ?passing")),
+    }
+}
+
+/// Rejects default-consistency reads while the `NoLeader` fault is on; returns the
+/// `KnownLeader` value otherwise.
+fn leader_gate(shared: &Shared, params: &ReadParams) -> Result<bool, Rejection> {
+    if shared.fault() != Some(Fault::NoLeader) {
+        return Ok(true);
+    }
+    if params.consistency == "stale" {
+        return Ok(false);
+    }
+    let mut reply = reject(500, "No cluster leader");
+    set_header(&mut reply, "x-consul-knownleader", "false");
+    Err(reply)
+}
+
+/// Runs `query` under the blocking contract.
+async fn blocking<T>(shared: &Shared, topic: Topic<'_>, params: &ReadParams, query: impl Fn(&Catalog) -> (u64, T)) -> (u64, T) {
+    let mut wakes = shared.waiters.subscribe(topic);
+    let deadline = tokio::time::Instant::now() + effective_wait(params.wait, shared.opts.jitter);
+    loop {
+        let (index, value) = shared.read(&query);
+        if params.index == 0 || index > params.index {
+            return (index, value);
+        }
+        match wait_for_wake(&mut wakes, deadline).await {
+            Waited::Changed => {}
+            Waited::Forced | Waited::TimedOut => return shared.read(&query),
+        }
+    }
+}
+
+fn with_meta(mut reply: Reply, index: u64, known_leader: bool, consistency: &str) -> Reply {
+    set_header(&mut reply, "x-consul-index", &index.max(1).to_string());
+    set_header(&mut reply, "x-consul-knownleader", if known_leader { "true" } else { "false" });
+    set_header(&mut reply, "x-consul-lastcontact", "0");
+    set_header(&mut reply, "x-consul-effective-consistency", consistency);
+    set_header(&mut reply, "x-consul-query-backend", "blocking-query");
+    reply
+}
+
+fn garbled(shared: &Shared) -> bool {
+    shared.fault() == Some(Fault::Garbled)
+}
+
+/// `GET /v1/health/service/:name`.
+pub(crate) async fn health_service(shared: &Shared, req: &Req, name: &str, caller: &Caller) -> Reply {
+    let (params, passing) = match parse_read(req).and_then(|params| Ok((params, parse_passing(req)?))) {
+        Ok(parsed) => parsed,
+        Err(reply) => return *reply,
+    };
+    let known_leader = match leader_gate(shared, &params) {
+        Ok(known) => known,
+        Err(reply) => return *reply,
+    };
+    let (index, mut entries) = blocking(shared, Topic::Service(name), &params, |catalog| {
+        (catalog.service_index(name), render::health_entries(catalog, name, &params.tags))
+    })
+    .await;
+    if passing {
+        entries.retain(render::HealthEntry::all_passing);
+    }
+    let filtered = !caller.read && !entries.is_empty();
+    if !caller.read {
+        entries.clear();
+    }
+    let mut reply = with_meta(json_with(&entries, params.pretty, garbled(shared)), index, known_leader, params.consistency);
+    if filtered && caller.token_given {
+        set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
+    }
+    reply
+}
+
+/// `GET /v1/catalog/service/:name`.
+pub(crate) async fn catalog_service(shared: &Shared, req: &Req, name: &str, caller: &Caller) -> Reply {
+    let params = match parse_read(req) {
+        Ok(params) => params,
+        Err(reply) => return *reply,
+    };
+    let known_leader = match leader_gate(shared, &params) {
+        Ok(known) => known,
+        Err(reply) => return *reply,
+    };
+    let (index, mut entries) = blocking(shared, Topic::Service(name), &params, |catalog| {
+        (catalog.service_index(name), render::catalog_entries(catalog, name, &params.tags))
+    })
+    .await;
+    let filtered = !caller.read && !entries.is_empty();
+    if !caller.read {
+        entries.clear();
+    }
+    let mut reply = with_meta(json_with(&entries, params.pretty, garbled(shared)), index, known_leader, params.consistency);
+    if filtered && caller.token_given {
+        set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
+    }
+    reply
+}
+
+/// `GET /v1/catalog/services`.
+pub(crate) async fn catalog_services(shared: &Shared, req: &Req, caller: &Caller) -> Reply {
+    let params = match parse_read(req) {
+        Ok(params) => params,
+        Err(reply) => return *reply,
+    };
+    let known_leader = match leader_gate(shared, &params) {
+        Ok(known) => known,
+        Err(reply) => return *reply,
+    };
+    let (index, mut services) =
+        blocking(shared, Topic::Catalog, &params, |catalog| (catalog.catalog_index(), render::catalog_services(catalog))).await;
+    let filtered = !caller.read && !services.is_empty();
+    if !caller.read {
+        services.clear();
+    }
+    let mut reply = with_meta(json_with(&services, params.pretty, garbled(shared)), index, known_leader, params.consistency);
+    if filtered && caller.token_given {
+        set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
+    }
+    reply
+}
+
+/// `GET /v1/catalog/datacenters`: only the own datacenter (no federation), no index headers.
+pub(crate) fn datacenters(shared: &Shared, req: &Req) -> Reply {
+    json_with(&[shared.opts.datacenter.as_str()], req.has("pretty"), garbled(shared))
+}
+
+/// `GET /v1/agent/self`.
+pub(crate) fn agent_self(shared: &Shared, req: &Req) -> Reply {
+    let port = shared.server.addr().port();
+    shared.read(|catalog| json(&render::agent_self(&catalog.node, port), req.has("pretty")))
+}
+
+/// `GET /v1/status/leader`: `"127.0.0.1:8300"`, or `""` while the `NoLeader` fault is on.
+pub(crate) fn status_leader(shared: &Shared) -> Reply {
+    let leader = if shared.fault() == Some(Fault::NoLeader) { "" } else { "127.0.0.1:8300" };
+    json(&leader, false)
+}
