@@ -48,7 +48,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    if seconds.is_finite() && seconds >= 0.0 && seconds < 1e9 {
+    if seconds.is_finite() && (0.0..1e9).contains(&seconds) {
         Some(Duration::from_secs_f64(seconds))
     } else {
         None

@@ -160,6 +160,9 @@ pub(crate) enum Reason {
     Cancelled,
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A copy of another caller's error (single-flight cache waiters; see `Error::shared_copy`).
+    #[error("{message}")]
+    Shared { kind: ErrorKind, message: String },
 }
 
 fn list_unavailable(list: &[ClusterUnavailable]) -> String {
@@ -196,6 +199,7 @@ impl Reason {
             Self::Overloaded(_) => ErrorKind::Overloaded,
             Self::Cancelled => ErrorKind::Cancelled,
             Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Self::Shared { kind, .. } => *kind,
         }
     }
 }
@@ -252,6 +256,23 @@ impl Error {
         self
     }
 
+    /// A copy for the other waiters of a failed single-flight cache fetch (added for the cache
+    /// wiring, issue 4): same kind, service, trail, message and `unavailable()` list.
+    pub(crate) fn shared_copy(&self) -> Self {
+        let reason = match &self.inner.reason {
+            Reason::NoHealthyInstance(list) => Reason::NoHealthyInstance(list.clone()),
+            other => Reason::Shared {
+                kind: other.kind(),
+                message: other.to_string(),
+            },
+        };
+        let mut copy = Self::new(reason);
+        copy.inner.service.clone_from(&self.inner.service);
+        copy.inner.clusters_tried.clone_from(&self.inner.clusters_tried);
+        copy.inner.attempts.clone_from(&self.inner.attempts);
+        copy
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.reason.kind()
@@ -283,7 +304,10 @@ impl Error {
     /// Whether the request may have reached a server (so a non-idempotent one may have taken
     /// effect). False when nothing was sent or every attempt failed to connect.
     pub fn may_have_reached_server(&self) -> bool {
-        self.inner.attempts.iter().any(|a| a.outcome().may_have_reached_server())
+        self.inner
+            .attempts
+            .iter()
+            .any(|a| a.outcome().may_have_reached_server())
     }
 
     /// The HTTP status, for errors made by [`crate::client::Response::error_for_status`].

@@ -259,3 +259,24 @@ async fn a_server_that_never_blocks_is_paced_not_hammered() {
         "shutdown stops the watcher"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_pointing_at_the_other_datacenter_is_a_config_error() {
+    let consul = double().await;
+    consul
+        .register(instance("a", "user-api", "127.0.0.1", 8081))
+        .expect("register");
+    let mut looma = cluster("looma", &consul.url(), Duration::from_secs(5), None);
+    if let federation_core::config::DiscoverySource::Consul(source) = &mut looma.source {
+        source.datacenter = Some("looma-dc".to_owned());
+    }
+    let err = discovery(&looma)
+        .wait_initialized("user-api", EVENTUALLY)
+        .await
+        .expect_err("zervigo-dc answered for looma");
+    assert_eq!(err.kind, DiscoveryErrorKind::Config);
+    assert!(
+        err.message.contains("zervigo-dc") && err.message.contains("looma-dc"),
+        "{err}"
+    );
+}

@@ -51,8 +51,15 @@ async fn post_that_may_have_reached_the_server_is_not_retried() {
     assert_eq!(err.attempts()[0].outcome(), AttemptOutcome::ConnectionLost);
     assert!(err.may_have_reached_server());
     let text = err.to_string();
-    assert!(text.contains("not retried") && text.contains("not idempotent"), "{text}");
-    assert_eq!(z[0].requests() + z[1].requests(), 1, "the server saw it once");
+    assert!(
+        text.contains("not retried") && text.contains("not idempotent"),
+        "{text}"
+    );
+    assert_eq!(
+        z[0].requests() + z[1].requests(),
+        1,
+        "the server saw it once"
+    );
 
     // The same request marked idempotent is retried on the other instance.
     let err = client
@@ -67,13 +74,24 @@ async fn post_that_may_have_reached_the_server_is_not_retried() {
 #[tokio::test]
 async fn post_refused_at_connect_is_retried_elsewhere() {
     let z = start("zervigo", "user-service", 1).await;
-    let mut c = cluster_with("zervigo", "user-service", vec![dead_entry("dead"), entry(&z[0])]);
+    let mut c = cluster_with(
+        "zervigo",
+        "user-service",
+        vec![dead_entry("dead"), entry(&z[0])],
+    );
     c.load_balancing = LoadBalancing::RoundRobin;
-    let cfg = config(vec![c], vec![service("user", &[("zervigo", "user-service")], None)]);
+    let cfg = config(
+        vec![c],
+        vec![service("user", &[("zervigo", "user-service")], None)],
+    );
     let client = FederatedServiceClient::from_config(cfg).expect("valid config");
     let mut saw_retry = false;
     for _ in 0..4 {
-        let response = client.post("user", "/orders").send().await.expect("POST succeeds");
+        let response = client
+            .post("user", "/orders")
+            .send()
+            .await
+            .expect("POST succeeds");
         assert_eq!(response.status(), 200);
         let attempts = response.served().attempts();
         if attempts.len() == 2 {
@@ -83,13 +101,16 @@ async fn post_refused_at_connect_is_retried_elsewhere() {
             saw_retry = true;
         }
     }
-    assert!(saw_retry, "round robin sent a POST to the dead instance first");
+    assert!(
+        saw_retry,
+        "round robin sent a POST to the dead instance first"
+    );
     assert_eq!(z[0].requests(), 4);
 }
 
 fn no_breaker_policy(budget: RetryBudgetPolicy) -> Policy {
     let mut policy = Policy::default();
-    policy.breaker.consecutive_failures = 0;
+    policy.breaker.consecutive_failures = 1_000_000;
     policy.breaker.failure_rate = None;
     policy.retry.budget = budget;
     policy
@@ -120,14 +141,21 @@ async fn retry_budget_bounds_upstream_attempts_under_total_failure() {
     let client = FederatedServiceClient::from_config(cfg).expect("valid config");
     let calls = 200u64;
     for _ in 0..calls {
-        let response = client.get("user", "/x").send().await.expect("a 503 is a response");
+        let response = client
+            .get("user", "/x")
+            .send()
+            .await
+            .expect("a 503 is a response");
         assert_eq!(response.status(), 503);
     }
     let upstream: u64 = z.iter().map(|i| i.requests()).sum();
     // calls + 20 % of calls + reserve (1/s × 10 s); without a budget it would be 3 × calls.
     let bound = calls + calls / 5 + 10;
     assert!(upstream >= calls, "every call made an attempt");
-    assert!(upstream <= bound, "{upstream} upstream attempts for {calls} calls (bound {bound})");
+    assert!(
+        upstream <= bound,
+        "{upstream} upstream attempts for {calls} calls (bound {bound})"
+    );
 
     let mut exhausted = 0;
     for _ in 0..50 {
@@ -159,10 +187,16 @@ async fn total_deadline_ends_the_call_on_time() {
         .expect_err("slow instances");
     let took = started.elapsed();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(took >= Duration::from_millis(290), "returned early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(290),
+        "returned early: {took:?}"
+    );
     // The per-attempt timeout is 1 s: anything well below shows the total deadline won.
     assert!(took < Duration::from_millis(900), "took {took:?}");
-    assert_eq!(err.attempts().last().map(|a| a.outcome()), Some(AttemptOutcome::Timeout));
+    assert_eq!(
+        err.attempts().last().map(|a| a.outcome()),
+        Some(AttemptOutcome::Timeout)
+    );
 
     // Per-attempt timeouts are retried within the total deadline.
     let err = client
@@ -189,15 +223,31 @@ async fn retry_after_beyond_the_deadline_stops_retries() {
         retry_after: Some("10".to_owned()),
         ..Behavior::default()
     });
-    let response = client.get("user", "/x").send().await.expect("429 is a response");
+    let response = client
+        .get("user", "/x")
+        .send()
+        .await
+        .expect("429 is a response");
     assert_eq!(response.status(), 429);
-    assert_eq!(response.served().attempts().len(), 1, "Retry-After exceeds the 3 s deadline");
+    assert_eq!(
+        response.served().attempts().len(),
+        1,
+        "Retry-After exceeds the 3 s deadline"
+    );
 
     z[0].set_behavior(Behavior {
         status: Some(429),
         retry_after: Some("0".to_owned()),
         ..Behavior::default()
     });
-    let response = client.get("user", "/x").send().await.expect("429 is a response");
-    assert_eq!(response.served().attempts().len(), 3, "retried up to max_attempts");
+    let response = client
+        .get("user", "/x")
+        .send()
+        .await
+        .expect("429 is a response");
+    assert_eq!(
+        response.served().attempts().len(),
+        3,
+        "retried up to max_attempts"
+    );
 }

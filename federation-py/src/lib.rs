@@ -1,5 +1,31 @@
-//! tmp
+//! # federation-py
+//!
+//! The native module `federation._federation` behind the Python package `federation`: the
+//! federated service client with asyncio and blocking calls, one exception class per error kind,
+//! and the testkit (`federation.testing`). Every behaviour lives in `federation-core`; this crate
+//! only converts arguments and results, and owns the three things a Python binding must get
+//! right itself: one runtime per process ([`runtime`]), an async bridge that is fast and safe at
+//! interpreter exit ([`bridge`]), and the error mapping ([`errors`]).
+
+mod bridge;
+mod client;
+mod errors;
+mod request;
+mod response;
+mod runtime;
+mod testing;
+
 use pyo3::prelude::*;
-/// tmp
+
+/// The native module. Import `federation` instead: this module is private.
 #[pymodule]
-fn _federation(_m: &Bound<'_, PyModule>) -> PyResult<()> { Ok(()) }
+fn _federation(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<response::PyResponse>()?;
+    m.add_class::<response::PyAttempt>()?;
+    testing::register(m)?;
+    bridge::register_exit_hook(m)?;
+    Ok(())
+}

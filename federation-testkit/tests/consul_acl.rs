@@ -11,13 +11,27 @@ async fn acl_double() -> federation_testkit::consul::ConsulDouble {
     options.acl = Some(AclOptions {
         default_deny: true,
         tokens: vec![
-            AclToken { secret: "reader".into(), read: true, write: false },
-            AclToken { secret: "writer".into(), read: false, write: true },
-            AclToken { secret: "nothing".into(), read: false, write: false },
+            AclToken {
+                secret: "reader".into(),
+                read: true,
+                write: false,
+            },
+            AclToken {
+                secret: "writer".into(),
+                read: false,
+                write: true,
+            },
+            AclToken {
+                secret: "nothing".into(),
+                read: false,
+                write: false,
+            },
         ],
     });
     let consul = start_with(options).await;
-    consul.register(service("web", "web-1", 8080)).expect("in-process registration bypasses ACLs");
+    consul
+        .register(service("web", "web-1", 8080))
+        .expect("in-process registration bypasses ACLs");
     consul
 }
 
@@ -34,11 +48,19 @@ async fn the_token_is_read_from_query_header_or_bearer() {
         assert_eq!(answer.header("x-consul-default-acl-policy"), Some("deny"));
     }
     // The query parameter wins over the header; an empty header counts as absent.
-    let query_first = send(client().get(format!("{url}?token=reader")).header("X-Consul-Token", "typo")).await;
+    let query_first = send(
+        client()
+            .get(format!("{url}?token=reader"))
+            .header("X-Consul-Token", "typo"),
+    )
+    .await;
     assert_eq!(query_first.status, 200);
     let empty = send(client().get(&url).header("X-Consul-Token", "")).await;
     assert_eq!((empty.status, empty.body.as_str()), (200, "[]"));
-    assert!(empty.header("x-consul-results-filtered-by-acls").is_none(), "never sent to anonymous callers");
+    assert!(
+        empty.header("x-consul-results-filtered-by-acls").is_none(),
+        "never sent to anonymous callers"
+    );
 }
 
 #[tokio::test]
@@ -46,10 +68,16 @@ async fn unknown_tokens_are_403_and_tokens_without_read_are_silently_filtered() 
     let consul = acl_double().await;
     let url = format!("{}/v1/health/service/web", consul.url());
     let unknown = send(client().get(&url).header("X-Consul-Token", "typo")).await;
-    assert_eq!((unknown.status, unknown.body.as_str()), (403, "ACL not found"));
+    assert_eq!(
+        (unknown.status, unknown.body.as_str()),
+        (403, "ACL not found")
+    );
     let no_read = send(client().get(&url).header("X-Consul-Token", "nothing")).await;
     assert_eq!((no_read.status, no_read.body.as_str()), (200, "[]"));
-    assert_eq!(no_read.header("x-consul-results-filtered-by-acls"), Some("true"));
+    assert_eq!(
+        no_read.header("x-consul-results-filtered-by-acls"),
+        Some("true")
+    );
     assert!(no_read.index() >= 1);
     let write_implies_read = send(client().get(&url).header("X-Consul-Token", "writer")).await;
     assert_eq!(write_implies_read.json().as_array().map(Vec::len), Some(1));
@@ -60,14 +88,38 @@ async fn writes_need_write_permission() {
     let consul = acl_double().await;
     let url = format!("{}/v1/agent/service/register", consul.url());
     let body = json!({"Name": "api"});
-    let denied = send(client().put(&url).header("X-Consul-Token", "reader").json(&body)).await;
+    let denied = send(
+        client()
+            .put(&url)
+            .header("X-Consul-Token", "reader")
+            .json(&body),
+    )
+    .await;
     assert_eq!(denied.status, 403);
-    assert!(denied.body.starts_with("Permission denied"), "{}", denied.body);
+    assert!(
+        denied.body.starts_with("Permission denied"),
+        "{}",
+        denied.body
+    );
     assert!(denied.body.contains("service:write"));
     let anonymous = send(client().put(&url).json(&body)).await;
     assert_eq!(anonymous.status, 403);
-    let allowed = send(client().put(&url).header("Authorization", "bearer writer").json(&body)).await;
+    let allowed = send(
+        client()
+            .put(&url)
+            .header("Authorization", "bearer writer")
+            .json(&body),
+    )
+    .await;
     assert_eq!((allowed.status, allowed.body.as_str()), (200, ""));
-    let deregister = send(client().put(format!("{}/v1/agent/service/deregister/web-1", consul.url())).header("X-Consul-Token", "reader")).await;
+    let deregister = send(
+        client()
+            .put(format!(
+                "{}/v1/agent/service/deregister/web-1",
+                consul.url()
+            ))
+            .header("X-Consul-Token", "reader"),
+    )
+    .await;
     assert_eq!(deregister.status, 403);
 }

@@ -17,26 +17,45 @@ async fn index_absent_or_zero_answers_at_once_with_an_index_of_at_least_one() {
     assert!(unknown.index() >= 1);
     let zero = get(&consul, "/v1/health/service/nothing-here?index=0&wait=10s").await;
     assert_eq!(zero.status, 200);
-    assert!(started.elapsed() < Duration::from_secs(5), "non-blocking reads must not wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "non-blocking reads must not wait"
+    );
 }
 
 #[tokio::test]
 async fn a_blocked_query_returns_as_soon_as_the_service_changes() {
     let consul = start("zervigo-dc").await;
-    consul.register(service("web", "web-1", 8080)).expect("register");
+    consul
+        .register(service("web", "web-1", 8080))
+        .expect("register");
     let first = get(&consul, "/v1/health/service/web").await;
     let index = first.index();
     assert_eq!(index, consul.service_index("web"));
 
     let watcher = {
         let consul = consul.clone();
-        tokio::spawn(async move { get(&consul, &format!("/v1/health/service/web?index={index}&wait=30s")).await })
+        tokio::spawn(async move {
+            get(
+                &consul,
+                &format!("/v1/health/service/web?index={index}&wait=30s"),
+            )
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!watcher.is_finished(), "the query must block while nothing changes");
+    assert!(
+        !watcher.is_finished(),
+        "the query must block while nothing changes"
+    );
     let changed_at = Instant::now();
-    consul.register(service("web", "web-2", 8081)).expect("register second");
-    let answer = tokio::time::timeout(EVENTUALLY, watcher).await.expect("woken in time").expect("task");
+    consul
+        .register(service("web", "web-2", 8081))
+        .expect("register second");
+    let answer = tokio::time::timeout(EVENTUALLY, watcher)
+        .await
+        .expect("woken in time")
+        .expect("task");
     assert!(changed_at.elapsed() < EVENTUALLY);
     assert!(answer.index() > index);
     assert_eq!(answer.json().as_array().map(Vec::len), Some(2));
@@ -46,17 +65,31 @@ async fn a_blocked_query_returns_as_soon_as_the_service_changes() {
 #[tokio::test]
 async fn a_timeout_returns_200_with_the_same_index_and_other_services_do_not_wake_it() {
     let consul = start("zervigo-dc").await;
-    consul.register(service("web", "web-1", 8080)).expect("register");
+    consul
+        .register(service("web", "web-1", 8080))
+        .expect("register");
     let index = consul.service_index("web");
     let started = Instant::now();
     let watcher = {
         let consul = consul.clone();
-        tokio::spawn(async move { get(&consul, &format!("/v1/health/service/web?index={index}&wait=1s")).await })
+        tokio::spawn(async move {
+            get(
+                &consul,
+                &format!("/v1/health/service/web?index={index}&wait=1s"),
+            )
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    consul.register(service("other", "other-1", 9000)).expect("unrelated change");
+    consul
+        .register(service("other", "other-1", 9000))
+        .expect("unrelated change");
     let answer = watcher.await.expect("task");
-    assert!(started.elapsed() >= Duration::from_millis(900), "held for the wait: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "held for the wait: {:?}",
+        started.elapsed()
+    );
     assert_eq!(answer.status, 200);
     assert_eq!(answer.index(), index);
 }
@@ -64,10 +97,16 @@ async fn a_timeout_returns_200_with_the_same_index_and_other_services_do_not_wak
 #[tokio::test]
 async fn an_index_ahead_of_the_server_holds_for_the_whole_wait_then_returns_the_lower_index() {
     let consul = start("zervigo-dc").await;
-    consul.register(service("web", "web-1", 8080)).expect("register");
+    consul
+        .register(service("web", "web-1", 8080))
+        .expect("register");
     let foreign_index = consul.service_index("web") + 5_000_000_000;
     let started = Instant::now();
-    let answer = get(&consul, &format!("/v1/health/service/web?index={foreign_index}&wait=1s")).await;
+    let answer = get(
+        &consul,
+        &format!("/v1/health/service/web?index={foreign_index}&wait=1s"),
+    )
+    .await;
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(answer.index(), consul.service_index("web"));
 }
@@ -75,16 +114,27 @@ async fn an_index_ahead_of_the_server_holds_for_the_whole_wait_then_returns_the_
 #[tokio::test]
 async fn spurious_wakeups_return_unchanged_data_and_index() {
     let consul = start("zervigo-dc").await;
-    consul.register(service("web", "web-1", 8080)).expect("register");
+    consul
+        .register(service("web", "web-1", 8080))
+        .expect("register");
     let before = get(&consul, "/v1/health/service/web").await;
     let index = before.index();
     let watcher = {
         let consul = consul.clone();
-        tokio::spawn(async move { get(&consul, &format!("/v1/health/service/web?index={index}&wait=30s")).await })
+        tokio::spawn(async move {
+            get(
+                &consul,
+                &format!("/v1/health/service/web?index={index}&wait=30s"),
+            )
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     consul.spurious_wakeup("Web");
-    let answer = tokio::time::timeout(EVENTUALLY, watcher).await.expect("woken").expect("task");
+    let answer = tokio::time::timeout(EVENTUALLY, watcher)
+        .await
+        .expect("woken")
+        .expect("task");
     assert_eq!(answer.index(), index);
     assert_eq!(answer.body, before.body);
 }
@@ -94,29 +144,52 @@ async fn an_index_reset_returns_blocked_queries_with_a_far_lower_index() {
     let mut options = ConsulOptions::new("looma-dc");
     options.initial_index = 5_000_000_000;
     let consul = consul_support::start_with(options).await;
-    consul.register(service("web", "web-1", 8080)).expect("register");
+    consul
+        .register(service("web", "web-1", 8080))
+        .expect("register");
     let index = consul.service_index("web");
     assert!(index > 5_000_000_000, "index spaces start where configured");
     let watcher = {
         let consul = consul.clone();
-        tokio::spawn(async move { get(&consul, &format!("/v1/health/service/web?index={index}&wait=30s")).await })
+        tokio::spawn(async move {
+            get(
+                &consul,
+                &format!("/v1/health/service/web?index={index}&wait=30s"),
+            )
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     consul.set_fault(Fault::IndexReset);
-    let answer = tokio::time::timeout(EVENTUALLY, watcher).await.expect("woken").expect("task");
-    assert!(answer.index() < index / 2, "{} should be far below {index}", answer.index());
+    let answer = tokio::time::timeout(EVENTUALLY, watcher)
+        .await
+        .expect("woken")
+        .expect("task");
+    assert!(
+        answer.index() < index / 2,
+        "{} should be far below {index}",
+        answer.index()
+    );
     assert!(answer.index() >= 1);
-    assert_eq!(answer.json().as_array().map(Vec::len), Some(1), "data survives the restore");
+    assert_eq!(
+        answer.json().as_array().map(Vec::len),
+        Some(1),
+        "data survives the restore"
+    );
     // Later changes keep moving the (new, lower) index forward.
     let reset_index = answer.index();
-    consul.register(service("web", "web-2", 8081)).expect("register after reset");
+    consul
+        .register(service("web", "web-2", 8081))
+        .expect("register after reset");
     assert!(consul.service_index("web") > reset_index);
 }
 
 #[tokio::test]
 async fn service_names_are_case_insensitive() {
     let consul = start("zervigo-dc").await;
-    consul.register(service("User-API", "u1", 8080)).expect("register");
+    consul
+        .register(service("User-API", "u1", 8080))
+        .expect("register");
     let answer = get(&consul, "/v1/health/service/user-api").await;
     assert_eq!(answer.json()[0]["Service"]["Service"], "User-API");
     assert_eq!(answer.index(), consul.service_index("USER-API"));
@@ -132,14 +205,27 @@ async fn invalid_blocking_parameters_are_plain_text_400s() {
         ("index=-1", "Invalid index"),
         ("index=x", "Invalid index"),
         ("passing=maybe", "Invalid value for ?passing"),
-        ("stale&consistent", "Cannot specify ?stale with ?consistent, conflicting semantics."),
+        (
+            "stale&consistent",
+            "Cannot specify ?stale with ?consistent, conflicting semantics.",
+        ),
     ] {
         let answer = get(&consul, &format!("/v1/health/service/web?{query}")).await;
         assert_eq!(answer.status, 400, "{query}");
         assert_eq!(answer.body, message, "{query}");
-        assert!(answer.header("content-type").is_some_and(|t| t.starts_with("text/plain")), "{query}");
+        assert!(
+            answer
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/plain")),
+            "{query}"
+        );
     }
-    assert_eq!(get(&consul, "/v1/health/service/web?wait=1500ms&index=1").await.status, 200);
+    assert_eq!(
+        get(&consul, "/v1/health/service/web?wait=1500ms&index=1")
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -149,7 +235,11 @@ async fn wait_jitter_stays_within_a_sixteenth() {
     let consul = consul_support::start_with(options).await;
     let index = consul.service_index("web");
     let started = Instant::now();
-    let answer = get(&consul, &format!("/v1/health/service/web?index={index}&wait=1s")).await;
+    let answer = get(
+        &consul,
+        &format!("/v1/health/service/web?index={index}&wait=1s"),
+    )
+    .await;
     let elapsed = started.elapsed();
     assert_eq!(answer.index(), index);
     assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");

@@ -6,7 +6,9 @@ mod consul_support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use consul_support::{check_statuses, eventually, get, service, start, start_with, target, ttl_check};
+use consul_support::{
+    check_statuses, eventually, get, service, start, start_with, target, ttl_check,
+};
 use federation_testkit::consul::{CheckDefinition, CheckStatus, ConsulOptions};
 
 fn ids(entries: &serde_json::Value) -> Vec<String> {
@@ -14,7 +16,12 @@ fn ids(entries: &serde_json::Value) -> Vec<String> {
         .as_array()
         .expect("array")
         .iter()
-        .map(|entry| entry["Service"]["ID"].as_str().unwrap_or_default().to_owned())
+        .map(|entry| {
+            entry["Service"]["ID"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     ids.sort();
     ids
@@ -33,32 +40,69 @@ async fn passing_drops_warning_and_critical_but_the_index_covers_everything() {
     let passing = get(&consul, "/v1/health/service/web?passing").await;
     assert_eq!(ids(&passing.json()), ["ok"]);
     assert_eq!(passing.index(), all.index());
-    assert_eq!(ids(&get(&consul, "/v1/health/service/web?passing=true").await.json()), ["ok"]);
-    assert_eq!(ids(&get(&consul, "/v1/health/service/web?passing=0").await.json()).len(), 3);
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/web?passing=true")
+            .await
+            .json()),
+        ["ok"]
+    );
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/web?passing=0")
+            .await
+            .json())
+        .len(),
+        3
+    );
 
     // A flip on an excluded instance still moves the index and wakes a `?passing` watch.
     let index = passing.index();
     let watcher = {
         let consul = consul.clone();
-        tokio::spawn(async move { get(&consul, &format!("/v1/health/service/web?passing&index={index}&wait=30s")).await })
+        tokio::spawn(async move {
+            get(
+                &consul,
+                &format!("/v1/health/service/web?passing&index={index}&wait=30s"),
+            )
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    consul.set_check_status("warn:ttl", CheckStatus::Passing, "better").expect("pass");
-    let woken = tokio::time::timeout(consul_support::EVENTUALLY, watcher).await.expect("woken").expect("task");
+    consul
+        .set_check_status("warn:ttl", CheckStatus::Passing, "better")
+        .expect("pass");
+    let woken = tokio::time::timeout(consul_support::EVENTUALLY, watcher)
+        .await
+        .expect("woken")
+        .expect("task");
     assert_eq!(ids(&woken.json()), ["ok", "warn"]);
 }
 
 #[tokio::test]
 async fn tag_filters_are_anded_and_case_insensitive() {
     let consul = start("zervigo-dc").await;
-    for (id, tags) in [("a", vec!["V2", "http"]), ("b", vec!["v2"]), ("c", vec!["http"])] {
+    for (id, tags) in [
+        ("a", vec!["V2", "http"]),
+        ("b", vec!["v2"]),
+        ("c", vec!["http"]),
+    ] {
         let mut registration = service("web", id, 8080);
         registration.tags = tags.into_iter().map(str::to_owned).collect();
         consul.register(registration).expect("register");
     }
-    assert_eq!(ids(&get(&consul, "/v1/health/service/web?tag=v2").await.json()), ["a", "b"]);
-    assert_eq!(ids(&get(&consul, "/v1/health/service/web?tag=v2&tag=HTTP").await.json()), ["a"]);
-    assert_eq!(get(&consul, "/v1/health/service/web?tag=grpc").await.body, "[]");
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/web?tag=v2").await.json()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/web?tag=v2&tag=HTTP")
+            .await
+            .json()),
+        ["a"]
+    );
+    assert_eq!(
+        get(&consul, "/v1/health/service/web?tag=grpc").await.body,
+        "[]"
+    );
 }
 
 #[tokio::test]
@@ -69,11 +113,21 @@ async fn new_checks_start_critical_and_maintenance_is_a_critical_check() {
     consul.register(registration).expect("register");
     let entries = get(&consul, "/v1/health/service/web").await.json();
     assert_eq!(check_statuses(&entries), ["critical"]);
-    assert_eq!(get(&consul, "/v1/health/service/web?passing").await.body, "[]");
+    assert_eq!(
+        get(&consul, "/v1/health/service/web?passing").await.body,
+        "[]"
+    );
 
-    consul.set_check_status("web-1:ttl", CheckStatus::Passing, "").expect("pass");
-    assert_eq!(ids(&get(&consul, "/v1/health/service/web?passing").await.json()), ["web-1"]);
-    consul.set_maintenance("web-1", true, Some("deploying")).expect("maintenance on");
+    consul
+        .set_check_status("web-1:ttl", CheckStatus::Passing, "")
+        .expect("pass");
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/web?passing").await.json()),
+        ["web-1"]
+    );
+    consul
+        .set_maintenance("web-1", true, Some("deploying"))
+        .expect("maintenance on");
     let entries = get(&consul, "/v1/health/service/web").await.json();
     let maintenance = entries[0]["Checks"]
         .as_array()
@@ -85,9 +139,17 @@ async fn new_checks_start_critical_and_maintenance_is_a_critical_check() {
     assert_eq!(maintenance["Status"], "critical");
     assert_eq!(maintenance["Name"], "Service Maintenance Mode");
     assert_eq!(maintenance["Notes"], "deploying");
-    assert_eq!(get(&consul, "/v1/health/service/web?passing").await.body, "[]");
-    consul.set_maintenance("web-1", false, None).expect("maintenance off");
-    assert_eq!(ids(&get(&consul, "/v1/health/service/web?passing").await.json()), ["web-1"]);
+    assert_eq!(
+        get(&consul, "/v1/health/service/web?passing").await.body,
+        "[]"
+    );
+    consul
+        .set_maintenance("web-1", false, None)
+        .expect("maintenance off");
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/web?passing").await.json()),
+        ["web-1"]
+    );
 }
 
 #[tokio::test]
@@ -104,22 +166,41 @@ async fn an_http_check_becomes_passing_only_after_the_double_ran_it() {
     consul.register(registration).expect("register");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let entries = get(&consul, "/v1/health/service/web").await.json();
-    assert_eq!(check_statuses(&entries), ["critical"], "not passing before a probe answered");
+    assert_eq!(
+        check_statuses(&entries),
+        ["critical"],
+        "not passing before a probe answered"
+    );
     assert_eq!(entries[0]["Checks"][1]["CheckID"], "service:web-1");
     assert_eq!(entries[0]["Checks"][1]["Type"], "http");
     assert_eq!(entries[0]["Checks"][1]["Interval"], "100ms");
     assert_eq!(probe_target.hits.load(Ordering::SeqCst), 0);
 
     probe_target.open.send_replace(true);
-    let entries = eventually(&consul, "/v1/health/service/web?passing", |body| body.as_array().is_some_and(|a| a.len() == 1)).await;
+    let entries = eventually(&consul, "/v1/health/service/web?passing", |body| {
+        body.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
     assert!(probe_target.hits.load(Ordering::SeqCst) >= 1);
-    let output = entries[0]["Checks"][1]["Output"].as_str().unwrap_or_default().to_owned();
-    assert!(output.starts_with(&format!("HTTP GET {}: 200", probe_target.url)), "{output}");
+    let output = entries[0]["Checks"][1]["Output"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        output.starts_with(&format!("HTTP GET {}: 200", probe_target.url)),
+        "{output}"
+    );
 
     probe_target.status.store(429, Ordering::SeqCst);
-    eventually(&consul, "/v1/health/service/web", |body| check_statuses(body) == ["warning"]).await;
+    eventually(&consul, "/v1/health/service/web", |body| {
+        check_statuses(body) == ["warning"]
+    })
+    .await;
     probe_target.status.store(503, Ordering::SeqCst);
-    eventually(&consul, "/v1/health/service/web", |body| check_statuses(body) == ["critical"]).await;
+    eventually(&consul, "/v1/health/service/web", |body| {
+        check_statuses(body) == ["critical"]
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -135,8 +216,15 @@ async fn a_probe_slower_than_its_timeout_is_critical() {
         ..CheckDefinition::default()
     });
     consul.register(registration).expect("register");
-    let entries = eventually(&consul, "/v1/health/service/web", |body| check_statuses(body) == ["critical"]).await;
-    assert!(entries[0]["Checks"][1]["Output"].as_str().is_some_and(|o| !o.is_empty()));
+    let entries = eventually(&consul, "/v1/health/service/web", |body| {
+        check_statuses(body) == ["critical"]
+    })
+    .await;
+    assert!(
+        entries[0]["Checks"][1]["Output"]
+            .as_str()
+            .is_some_and(|o| !o.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -145,12 +233,26 @@ async fn a_ttl_check_expires_to_critical_and_a_heartbeat_revives_it() {
     let mut registration = service("web", "web-1", 8080);
     registration.check = Some(ttl_check("web-1:ttl", "300ms", Some("passing")));
     consul.register(registration).expect("register");
-    assert_eq!(check_statuses(&get(&consul, "/v1/health/service/web").await.json()), ["passing"]);
-    let entries = eventually(&consul, "/v1/health/service/web", |body| check_statuses(body) == ["critical"]).await;
+    assert_eq!(
+        check_statuses(&get(&consul, "/v1/health/service/web").await.json()),
+        ["passing"]
+    );
+    let entries = eventually(&consul, "/v1/health/service/web", |body| {
+        check_statuses(body) == ["critical"]
+    })
+    .await;
     assert_eq!(entries[0]["Checks"][1]["Output"], "TTL expired");
-    consul.set_check_status("web-1:ttl", CheckStatus::Passing, "alive").expect("heartbeat");
-    assert_eq!(check_statuses(&get(&consul, "/v1/health/service/web").await.json()), ["passing"]);
-    eventually(&consul, "/v1/health/service/web", |body| check_statuses(body) == ["critical"]).await;
+    consul
+        .set_check_status("web-1:ttl", CheckStatus::Passing, "alive")
+        .expect("heartbeat");
+    assert_eq!(
+        check_statuses(&get(&consul, "/v1/health/service/web").await.json()),
+        ["passing"]
+    );
+    eventually(&consul, "/v1/health/service/web", |body| {
+        check_statuses(body) == ["critical"]
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -163,7 +265,12 @@ async fn a_service_critical_longer_than_deregister_after_is_reaped() {
     check.deregister_critical_service_after = Some("300ms".into());
     registration.check = Some(check);
     consul.register(registration).expect("register");
-    consul.register(service("web", "web-2", 8081)).expect("register survivor");
-    let entries = eventually(&consul, "/v1/health/service/web", |body| body.as_array().is_some_and(|a| a.len() == 1)).await;
+    consul
+        .register(service("web", "web-2", 8081))
+        .expect("register survivor");
+    let entries = eventually(&consul, "/v1/health/service/web", |body| {
+        body.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
     assert_eq!(ids(&entries), ["web-2"]);
 }

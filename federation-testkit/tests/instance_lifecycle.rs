@@ -145,3 +145,42 @@ async fn dropping_the_last_handle_stops_the_server() {
     }
     assert!(refused, "the listener closes once every handle is gone");
 }
+
+#[tokio::test]
+async fn connections_are_counted_and_a_hung_request_is_released_when_the_client_leaves() {
+    let instance = start().await;
+    let c = client();
+    c.get(instance.url()).send().await.expect("first call");
+    assert_eq!(
+        instance.connections(),
+        1,
+        "one pooled keep-alive connection"
+    );
+
+    instance.set_behavior(Behavior::mode(Mode::Hang));
+    let mut stream = TcpStream::connect(instance.addr()).await.expect("connects");
+    stream
+        .write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request written");
+    while instance.requests() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(instance.connections(), 2);
+    drop(stream);
+    let mut released = false;
+    for _ in 0..500 {
+        if instance.connections() == 1 {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        released,
+        "the hung connection ends when the client closes it"
+    );
+
+    instance.kill().await;
+    assert_eq!(instance.connections(), 0);
+}

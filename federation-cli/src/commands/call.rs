@@ -16,7 +16,7 @@ use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::commands::snapshot::Collector;
+use crate::commands::snapshot::wait_for_discovery;
 use crate::config_source;
 use crate::duration::parse_duration;
 use crate::exit::{CliError, Exit};
@@ -69,7 +69,7 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> Result<Exit, CliError> 
     let config = config_source::load(global.config.as_deref())?;
     let request = build_request(&args)?;
     let client = FederatedServiceClient::from_config(config.clone())?;
-    wait_for_discovery(config, &args.service).await;
+    wait_for_discovery(config, &[args.service.as_str()], DISCOVERY_WAIT).await;
     let response = match call_after_discovery(&client, &args.service, request).await {
         Ok(response) => response,
         Err(error) => {
@@ -115,23 +115,6 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> Result<Exit, CliError> 
     } else {
         Exit::Ok
     })
-}
-
-/// Waits (bounded) until every cluster `service` maps to has answered discovery once.
-///
-/// A fresh client routes as soon as any cluster answers, so in a one-shot process the first
-/// call could go to the non-preferred cluster only because its registry answered a few
-/// milliseconds earlier. The client's own watchers start when it is built, before these, so
-/// once these have answered the client's have too in practice.
-// TODO(issue 3/4): replace with the client's health snapshot (discovery freshness per route)
-// or a client-side "wait for first discovery" once the core offers one.
-async fn wait_for_discovery(config: federation_core::config::Config, service: &str) {
-    let Ok(collector) = Collector::new(config) else {
-        return;
-    };
-    if let Ok(services) = collector.services(Some(service)) {
-        let _ = collector.snapshot(&services, DISCOVERY_WAIT).await;
-    }
 }
 
 /// How long a one-shot call waits for the registries' first answer.

@@ -194,6 +194,28 @@ fn cluster_view(
     }
 }
 
+/// Waits (at most `wait` per cluster) until every cluster each of `services` maps to has
+/// answered discovery once. Unknown services and unusable sources are ignored (the call that
+/// follows reports them).
+///
+/// A fresh client routes as soon as any cluster answers, so the first call of a short-lived
+/// process could go to the non-preferred cluster only because its registry answered a few
+/// milliseconds earlier (and then stay there for the fail-back dwell time). The client's own
+/// watchers start when it is built, before these, so once these have answered the client's
+/// have too in practice.
+// Replace with the client's health snapshot (discovery freshness per route) or a client-side
+// "wait for the first discovery answer" once federation-core offers one (issues 3 and 4).
+pub async fn wait_for_discovery(config: Config, services: &[&str], wait: Duration) {
+    let Ok(collector) = Collector::new(config) else {
+        return;
+    };
+    for name in services {
+        if let Ok(list) = collector.services(Some(name)) {
+            let _ = collector.snapshot(&list, wait).await;
+        }
+    }
+}
+
 /// Exit 4 when some shown service has no routable instance anywhere, else 0.
 pub fn exit_for(views: &[ServiceView]) -> Exit {
     if views.iter().any(|v| v.routable() == 0) {

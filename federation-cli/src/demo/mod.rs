@@ -27,6 +27,7 @@ use federation_testkit::sandbox::{Sandbox, SandboxOptions};
 use tokio::time::Instant;
 
 use crate::cli::GlobalArgs;
+use crate::commands::snapshot::wait_for_discovery;
 use crate::duration::{parse_duration, parse_percent};
 use crate::exit::{CliError, Exit};
 use crate::output::print_json;
@@ -72,9 +73,11 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
         .map(|s| config.policy_for(s).failover.dwell)
         .unwrap_or_default();
     let client = FederatedServiceClient::builder()
-        .config(config)
+        .config(config.clone())
         .seed(args.seed)
         .build()?;
+    let names: Vec<&str> = traffic::Target::ALL.iter().map(|t| t.service()).collect();
+    wait_for_discovery(config, &names, WARM_UP).await;
     warm_up(&client).await?;
 
     let phases: Arc<[story::Phase]> = story::plan(args.duration, dwell).into();

@@ -94,9 +94,8 @@ impl ClientBuilder {
             for (name, value) in cluster.resolve_headers()? {
                 headers.append(name, value);
             }
-            let discovery = ClusterDiscovery::new(cluster).map_err(|e| {
-                Error::config(format!("clusters.{}: {e}", cluster.name))
-            })?;
+            let discovery = ClusterDiscovery::new(cluster)
+                .map_err(|e| Error::config(format!("clusters.{}: {e}", cluster.name)))?;
             clusters.push(ClusterRuntime {
                 name: Arc::from(cluster.name.as_str()),
                 transport,
@@ -106,8 +105,14 @@ impl ClientBuilder {
         }
         let cluster_names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
         let mut services = HashMap::with_capacity(config.services.len());
+        let metrics = crate::telemetry::Metrics::new();
         for (n, service) in config.services.iter().enumerate() {
-            let route = service_route(&config, service, &clusters, self.seed.map(|s| s ^ n as u64))?;
+            let mut route =
+                service_route(&config, service, &clusters, self.seed.map(|s| s ^ n as u64))?;
+            // Issue 4: result cache per service when its policy enables one.
+            route.cache = route.policy.cache.as_ref().map(|p| {
+                crate::cache::ResultCache::with_metrics(&service.name, p, &metrics)
+            });
             services.insert(service.name.clone(), route);
         }
         Ok(FederatedServiceClient {
@@ -116,6 +121,7 @@ impl ClientBuilder {
                 clusters,
                 cluster_names,
                 random: super::SplitMix::new(self.seed),
+                metrics,
             }),
         })
     }
@@ -175,17 +181,23 @@ fn service_route(
                 .unwrap_or(cluster_config.load_balancing),
             seed: seed.map(|s| s.wrapping_add(i as u64)),
         };
-        routes.push(ClusterRoute::new(spec, runtime.discovery.watch(consul_name)));
+        routes.push(ClusterRoute::new(
+            spec,
+            runtime.discovery.watch(consul_name),
+        ));
     }
-    let preferred = match &service.prefer {
-        Some(name) => Some(routes.iter().position(|r| &*r.cluster == name).ok_or_else(|| {
-            Error::config(format!(
-                "services.{}.prefer: cluster `{name}` does not serve this service",
-                service.name
-            ))
-        })?),
-        None => None,
-    };
+    let preferred =
+        match &service.prefer {
+            Some(name) => Some(routes.iter().position(|r| &*r.cluster == name).ok_or_else(
+                || {
+                    Error::config(format!(
+                        "services.{}.prefer: cluster `{name}` does not serve this service",
+                        service.name
+                    ))
+                },
+            )?),
+            None => None,
+        };
     Ok(ServiceRoute {
         name: Arc::from(service.name.as_str()),
         budget: RetryBudget::new(&policy.retry.budget),
@@ -196,5 +208,6 @@ fn service_route(
         routes,
         preferred,
         policy,
+        cache: None,
     })
 }

@@ -31,8 +31,10 @@
 //! ```
 
 mod builder;
+mod observe;
 mod pipeline;
 mod propagate;
+mod report;
 mod request;
 mod response;
 mod routing;
@@ -84,6 +86,8 @@ pub(crate) struct Inner {
     pub(crate) clusters: Vec<ClusterRuntime>,
     pub(crate) cluster_names: Vec<String>,
     pub(crate) random: SplitMix,
+    /// This client's metrics (own registry; issue 4).
+    pub(crate) metrics: crate::telemetry::Metrics,
 }
 
 /// One cluster's transport, default headers and discovery.
@@ -107,6 +111,8 @@ pub(crate) struct ServiceRoute {
     pub(crate) bulkhead: Option<Bulkhead>,
     pub(crate) rate: Option<RateLimiter>,
     pub(crate) failback: Failback,
+    /// The service's result cache when its policy enables one (issue 4).
+    pub(crate) cache: Option<crate::cache::ResultCache>,
 }
 
 /// A lock-free random source (splitmix64 over an atomic counter) for jitter and trace ids.
@@ -150,7 +156,50 @@ impl FederatedServiceClient {
     /// # Errors
     /// See [`crate::error::ErrorKind`]; a non-2xx final status is a `Response`, not an error.
     pub async fn call(&self, service: &str, request: Request) -> Result<Response, Error> {
-        pipeline::call(&self.inner, service, request).await
+        observe::call(&self.inner, service, request).await
+    }
+
+    /// The Prometheus text exposition of this client's metrics (names in `docs/metrics.md`).
+    /// State gauges (breakers, discovery) are refreshed first.
+    pub fn metrics_text(&self) -> String {
+        report::metrics_text(&self.inner)
+    }
+
+    /// This client's metrics handle (its own registry; two clients never collide).
+    pub fn metrics(&self) -> &crate::telemetry::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Per logical service × cluster: instances, breakers, availability, score, the preferred
+    /// and selected cluster, and discovery freshness. Serializable to JSON.
+    pub fn health(&self) -> crate::telemetry::HealthSnapshot {
+        report::health(&self.inner)
+    }
+
+    /// Drops `service`'s cached responses for exactly `path` (any query, method or body).
+    /// Returns false when the service has no cache.
+    pub fn invalidate(&self, service: &str, path: &str) -> bool {
+        self.cache(service).map(|c| c.invalidate(path)).is_some()
+    }
+
+    /// Drops `service`'s cached responses whose path starts with `prefix`.
+    /// Returns false when the service has no cache.
+    pub fn invalidate_prefix(&self, service: &str, prefix: &str) -> bool {
+        self.cache(service).map(|c| c.invalidate_prefix(prefix)).is_some()
+    }
+
+    /// Drops every cached response of every service.
+    pub fn clear_cache(&self) {
+        for svc in self.inner.services.values() {
+            if let Some(cache) = &svc.cache {
+                cache.clear();
+            }
+        }
+    }
+
+    /// The result cache of `service`, when its policy enables one.
+    pub fn cache(&self, service: &str) -> Option<&crate::cache::ResultCache> {
+        self.inner.services.get(service).and_then(|s| s.cache.as_ref())
     }
 
     /// A request with `method` to `path` of `service`.

@@ -14,8 +14,8 @@ use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
 use super::propagate::{self, DEADLINE, TRACEPARENT};
-use super::routing::{Endpoint, Snapshot};
 use super::response::{Attempt, AttemptOutcome, CacheStatus, Response, ServedBy};
+use super::routing::{Endpoint, Snapshot};
 use super::select::{self, RankPolicy, Ranked};
 use super::transport::{self, Exchange, SendError};
 use super::{Inner, Request, ServiceRoute};
@@ -24,7 +24,11 @@ use crate::error::{Error, Reason};
 use crate::retry::parse_retry_after;
 
 /// Runs one call of `service`.
-pub(crate) async fn call(inner: &Inner, service: &str, request: Request) -> Result<Response, Error> {
+pub(crate) async fn call(
+    inner: &Inner,
+    service: &str,
+    request: Request,
+) -> Result<Response, Error> {
     let Some(svc) = inner.services.get(service) else {
         let mut known: Vec<&str> = inner.services.keys().map(String::as_str).collect();
         known.sort_unstable();
@@ -106,7 +110,11 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
     }
     let policy = &svc.policy;
     let mut total = request.timeout.unwrap_or(policy.timeout.total);
-    if let Some(incoming) = request.headers.get(&DEADLINE).and_then(propagate::parse_deadline) {
+    if let Some(incoming) = request
+        .headers
+        .get(&DEADLINE)
+        .and_then(propagate::parse_deadline)
+    {
         total = total.min(incoming);
     }
     let deadline = start + total;
@@ -123,7 +131,8 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
     };
     let order = select::rank(&rank_policy, request.cluster.as_deref(), tags)?;
     svc.budget.deposit();
-    let traceparent = propagate::traceparent(request.headers.get(&TRACEPARENT), || inner.random.next());
+    let traceparent =
+        propagate::traceparent(request.headers.get(&TRACEPARENT), || inner.random.next());
     let max_per_cluster = policy.retry.max_attempts.max(1);
     let mut per_cluster = vec![0u32; order.len()];
     let mut tried: Vec<(usize, Arc<str>)> = Vec::new();
@@ -141,7 +150,9 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         if n > 0 && max_per_cluster == 1 {
             return finish(svc, trail, last, start, None);
         }
-        let Some((pos, index, permit, snapshot)) = choose(svc, &order, &per_cluster, max_per_cluster, &tried, tags) else {
+        let Some((pos, index, permit, snapshot)) =
+            choose(svc, &order, &per_cluster, max_per_cluster, &tried, tags)
+        else {
             if n == 0 {
                 return Err(trail.fail(Reason::CircuitOpen));
             }
@@ -153,14 +164,17 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
             if !svc.budget.try_withdraw() {
                 return finish(svc, trail, last, start, Some(Reason::BudgetExhausted));
             }
-            let same_instance = tried.last().is_some_and(|(r, id)| *r == order[pos].route && *id == endpoint.id);
+            let same_instance = tried
+                .last()
+                .is_some_and(|(r, id)| *r == order[pos].route && *id == endpoint.id);
             let delay = if pos != last_pos || (!same_instance && last_fast) {
                 Duration::ZERO
             } else if let (true, Some(wait)) = (same_instance, retry_after) {
                 wait
             } else {
                 let mut rng = SmallRng::seed_from_u64(inner.random.next());
-                svc.backoff.delay(u32::try_from(n).unwrap_or(u32::MAX), &mut rng)
+                svc.backoff
+                    .delay(u32::try_from(n).unwrap_or(u32::MAX), &mut rng)
             };
             if !delay.is_zero() {
                 if Instant::now() + delay >= deadline {
@@ -222,26 +236,41 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
                 } else {
                     Reason::AttemptTimeout(per_attempt)
                 };
-                (AttemptOutcome::Timeout, Step::retry_if(idempotent, Last::Error(reason)))
+                (
+                    AttemptOutcome::Timeout,
+                    Step::retry_if(idempotent, Last::Error(reason)),
+                )
             }
             Ok(Err(SendError::Connect(e))) => {
                 permit.failure();
                 stats.observe(took, false);
-                (AttemptOutcome::ConnectFailed, Step::Retry(Last::Error(Reason::Connect(e))))
+                (
+                    AttemptOutcome::ConnectFailed,
+                    Step::Retry(Last::Error(Reason::Connect(e))),
+                )
             }
             Ok(Err(SendError::Lost(e))) => {
                 permit.failure();
                 stats.observe(took, false);
                 if idempotent {
-                    (AttemptOutcome::ConnectionLost, Step::Retry(Last::Error(Reason::Transport(e))))
+                    (
+                        AttemptOutcome::ConnectionLost,
+                        Step::Retry(Last::Error(Reason::Transport(e))),
+                    )
                 } else {
-                    (AttemptOutcome::ConnectionLost, Step::Fail(Reason::NotRetriedUnsafe(e)))
+                    (
+                        AttemptOutcome::ConnectionLost,
+                        Step::Fail(Reason::NotRetriedUnsafe(e)),
+                    )
                 }
             }
             Ok(Err(SendError::TooLarge)) => {
                 permit.success();
                 stats.observe(took, true);
-                (AttemptOutcome::BodyTooLarge, Step::Fail(Reason::BodyTooLarge(limit)))
+                (
+                    AttemptOutcome::BodyTooLarge,
+                    Step::Fail(Reason::BodyTooLarge(limit)),
+                )
             }
             Ok(Ok(exchange)) => {
                 let status = exchange.status;
@@ -260,8 +289,15 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
                     let fits = retry_after.is_none_or(|wait| Instant::now() + wait < deadline);
-                    let last = Last::Status(exchange, Arc::clone(&route.cluster), Arc::clone(&endpoint.id));
-                    (AttemptOutcome::RetryableStatus, Step::retry_if(idempotent && fits, last))
+                    let last = Last::Status(
+                        exchange,
+                        Arc::clone(&route.cluster),
+                        Arc::clone(&endpoint.id),
+                    );
+                    (
+                        AttemptOutcome::RetryableStatus,
+                        Step::retry_if(idempotent && fits, last),
+                    )
                 } else {
                     (AttemptOutcome::Success, Step::Done(exchange))
                 }
@@ -279,7 +315,8 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
             "attempt finished"
         );
         last_fast = matches!(outcome, AttemptOutcome::ConnectFailed)
-            || (matches!(outcome, AttemptOutcome::RetryableStatus) && took < policy.retry.backoff.base);
+            || (matches!(outcome, AttemptOutcome::RetryableStatus)
+                && took < policy.retry.backoff.base);
         trail.push(attempt);
         match next {
             Step::Done(exchange) => {
@@ -306,7 +343,11 @@ enum Step {
 
 impl Step {
     fn retry_if(retry: bool, last: Last) -> Self {
-        if retry { Self::Retry(last) } else { Self::Final(last) }
+        if retry {
+            Self::Retry(last)
+        } else {
+            Self::Final(last)
+        }
     }
 }
 

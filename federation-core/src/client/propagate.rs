@@ -36,7 +36,10 @@ pub(crate) fn deadline_value(remaining: Duration) -> HeaderValue {
 
 /// The `traceparent` to send: the incoming trace continued with a new parent id, or a new trace.
 /// `random` supplies fresh randomness (two calls' worth of 64 bits).
-pub(crate) fn traceparent(incoming: Option<&HeaderValue>, mut random: impl FnMut() -> u64) -> HeaderValue {
+pub(crate) fn traceparent(
+    incoming: Option<&HeaderValue>,
+    mut random: impl FnMut() -> u64,
+) -> HeaderValue {
     let mut span = random();
     if span == 0 {
         span = 1;
@@ -49,7 +52,9 @@ pub(crate) fn traceparent(incoming: Option<&HeaderValue>, mut random: impl FnMut
             format!("00-{hi:016x}{lo:016x}-{span:016x}-01")
         }
     };
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-01"))
+    HeaderValue::from_str(&text).unwrap_or_else(|_| {
+        HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-01")
+    })
 }
 
 /// The trace id and flags of a valid version-00 `traceparent`.
@@ -60,7 +65,11 @@ fn parse_traceparent(value: &HeaderValue) -> Option<(&str, &str)> {
     let trace = parts.next()?;
     let parent = parts.next()?;
     let flags = parts.next()?;
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
     let ok = version == "00"
         && parts.next().is_none()
@@ -90,7 +99,10 @@ mod tests {
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let out = traceparent(Some(&incoming), counter());
         let out = out.to_str().expect("ascii");
-        assert!(out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{out}");
+        assert!(
+            out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{out}"
+        );
         assert!(out.ends_with("-01"));
         assert!(!out.contains("00f067aa0ba902b7"));
     }

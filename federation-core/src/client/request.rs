@@ -127,7 +127,12 @@ impl Request {
     pub fn is_idempotent(&self) -> bool {
         self.idempotent.unwrap_or(matches!(
             self.method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+            Method::GET
+                | Method::HEAD
+                | Method::PUT
+                | Method::DELETE
+                | Method::OPTIONS
+                | Method::TRACE
         ))
     }
 }
@@ -169,8 +174,8 @@ impl RequestBuilder {
         HeaderValue: TryFrom<V>,
     {
         self.map(|r| {
-            let name = HeaderName::try_from(name)
-                .map_err(|_| Error::invalid("invalid header name"))?;
+            let name =
+                HeaderName::try_from(name).map_err(|_| Error::invalid("invalid header name"))?;
             let mut value = HeaderValue::try_from(value)
                 .map_err(|_| Error::invalid(format!("invalid value for header `{name}`")))?;
             if name == http::header::AUTHORIZATION {

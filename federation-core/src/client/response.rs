@@ -90,31 +90,8 @@ impl Attempt {
     }
 }
 
-/// Whether the cache served a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CacheStatus {
-    /// Served from the cache; no attempt was made.
-    Hit,
-    /// Cacheable, not in the cache: fetched upstream (and stored if allowed).
-    Miss,
-    /// Served from the cache past its TTL (stale-while-revalidate or stale-if-error).
-    Stale,
-    /// Not cacheable (caching off for the service, or the method is not cached).
-    Bypass,
-}
-
-impl CacheStatus {
-    /// A short stable label (`hit`, `miss`, `stale`, `bypass`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hit => "hit",
-            Self::Miss => "miss",
-            Self::Stale => "stale",
-            Self::Bypass => "bypass",
-        }
-    }
-}
+// CacheStatus lives in the cache module (issue 4); re-exported here for the client API.
+pub use crate::cache::CacheStatus;
 
 /// How a call was served.
 #[derive(Clone, Debug)]
@@ -211,10 +188,7 @@ impl Response {
             };
             Err(Error::new(reason)
                 .with_service(self.service.to_string())
-                .with_trail(
-                    vec![self.served.cluster.to_string()],
-                    self.served.attempts,
-                ))
+                .with_trail(vec![self.served.cluster.to_string()], self.served.attempts))
         } else {
             Ok(self)
         }

@@ -70,6 +70,8 @@ pub(crate) struct RouteHealth {
     pub(crate) closed: usize,
     /// Score in `[0, 1]`: available share × success rate × latency factor.
     pub(crate) score: f64,
+    /// Discovery has not answered yet (startup): not a reason to fail over for good.
+    pub(crate) pending: bool,
 }
 
 impl RouteHealth {
@@ -220,11 +222,13 @@ impl ClusterRoute {
         snap
     }
 
-    /// Counts and score of the route for `tags` (`None` = the service's default tags).
+    /// Counts of the route for `tags` (`None` = the service's default tags): atomic loads only.
+    /// The score stays 0 until [`ClusterRoute::score`] fills it.
     pub(crate) fn health(&self, snap: &Snapshot, tags: Option<&[String]>) -> RouteHealth {
-        let mut h = RouteHealth::default();
-        let mut success = 0.0;
-        let mut latency_ms = 0.0;
+        let mut h = RouteHealth {
+            pending: !snap.source.initialized,
+            ..RouteHealth::default()
+        };
         for e in snap.endpoints.iter().filter(|e| e.eligible(tags)) {
             h.total += 1;
             if e.weight == 0 {
@@ -236,16 +240,27 @@ impl ClusterRoute {
                 if matches!(e.state.breaker.state(), BreakerState::Closed) {
                     h.closed += 1;
                 }
-                success += e.state.stats.success_rate();
-                latency_ms += e.state.stats.ewma_latency().as_secs_f64() * 1000.0;
             }
         }
-        if h.available > 0 {
-            let n = h.available as f64;
-            let latency_factor = 1.0 / (1.0 + latency_ms / n / 1000.0);
-            h.score = h.share() * (success / n) * latency_factor;
-        }
         h
+    }
+
+    /// Health score in `[0, 1]`: available share × mean success rate × latency factor
+    /// (`1 / (1 + mean peak-EWMA in seconds)`). Reads every instance's statistics, so the
+    /// ranking computes it only when two clusters compete.
+    pub(crate) fn score(&self, snap: &Snapshot, tags: Option<&[String]>, h: &RouteHealth) -> f64 {
+        let (mut n, mut success, mut latency) = (0.0, 0.0, 0.0);
+        for e in snap.endpoints.iter().filter(|e| e.weight > 0 && e.eligible(tags)) {
+            if e.state.breaker.is_available() {
+                n += 1.0;
+                success += e.state.stats.success_rate();
+                latency += e.state.stats.ewma_latency().as_secs_f64();
+            }
+        }
+        if n == 0.0 {
+            return 0.0;
+        }
+        h.share() * (success / n) / (1.0 + latency / n)
     }
 
     /// Why the route cannot serve, given its health has no available instance.
@@ -277,10 +292,7 @@ impl ClusterRoute {
             .iter()
             .enumerate()
             .filter(|(_, e)| {
-                e.weight > 0
-                    && e.eligible(tags)
-                    && !skip(e)
-                    && e.state.breaker.is_available()
+                e.weight > 0 && e.eligible(tags) && !skip(e) && e.state.breaker.is_available()
             })
             .map(|(i, _)| i)
             .collect();

@@ -103,7 +103,9 @@ pub(crate) fn rank(
     // While failed over, ejected instances of the preferred cluster whose period elapsed get
     // their probe from real calls (tried first, on probe instances only), or they could never
     // be confirmed healthy again.
-    let probe = p.preferred.filter(|&i| !preferred_first && seen[i].1.probeable() > 0);
+    let probe = p
+        .preferred
+        .filter(|&i| !preferred_first && seen[i].1.probeable() > 0);
     let mut reasons = Vec::new();
     seen.retain(|(ranked, h)| {
         if h.available == 0 {
@@ -134,6 +136,11 @@ pub(crate) fn rank(
         (true, false, true) => 2,
         _ => 1,
     };
+    if seen.iter().filter(|(r, _)| group(r) == 1).count() > 1 {
+        for (r, h) in &mut seen {
+            h.score = p.routes[r.route].score(&r.snapshot, tags, h);
+        }
+    }
     seen.sort_by(|(a, ha), (b, hb)| group(a).cmp(&group(b)).then(hb.score.total_cmp(&ha.score)));
     let mut order: Vec<Ranked> = Vec::with_capacity(seen.len() + 1);
     if let Some(i) = probe
@@ -159,10 +166,18 @@ fn prefer(p: &RankPolicy<'_>, h: &RouteHealth) -> bool {
         if share > 0.0 && share >= p.healthy_threshold {
             return true;
         }
+        if h.pending {
+            // Startup: the preferred registry has not answered yet. Serve from elsewhere for
+            // now without entering the failed-over state (and its dwell).
+            return false;
+        }
         let mut since = lock(&failback.healthy_since);
         *since = None;
         failback.failed_over.store(true, Ordering::Release);
-        tracing::info!(share, "preferred cluster below its healthy threshold: failing over");
+        tracing::info!(
+            share,
+            "preferred cluster below its healthy threshold: failing over"
+        );
         return false;
     }
     let share = h.closed_share();

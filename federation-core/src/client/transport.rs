@@ -93,7 +93,13 @@ fn plain_config(cluster: &str) -> Result<rustls::ClientConfig, Error> {
 }
 
 fn read(cluster: &str, what: &str, path: &std::path::Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| tls_error(cluster, &format!("cannot read {what} {}", path.display()), e))
+    std::fs::read(path).map_err(|e| {
+        tls_error(
+            cluster,
+            &format!("cannot read {what} {}", path.display()),
+            e,
+        )
+    })
 }
 
 fn tls_config(cluster: &str, tls: &UpstreamTls) -> Result<rustls::ClientConfig, Error> {

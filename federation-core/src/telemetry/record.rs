@@ -225,6 +225,20 @@ impl Metrics {
         self.inner.discovery_errors.get_or_create(&labels).inc();
     }
 
+    /// Raises `federation_discovery_errors_total` to `total` (a refresh from discovery's own
+    /// running count; never lowers it).
+    pub fn discovery_errors_to(&self, cluster: &str, service: &str, total: u64) {
+        let labels = DiscoveryLabels {
+            cluster: self.label(cluster),
+            service: self.label(service),
+        };
+        let counter = self.inner.discovery_errors.get_or_create(&labels);
+        let now = counter.get();
+        if total > now {
+            counter.inc_by(total - now);
+        }
+    }
+
     /// Seconds since discovery last succeeded: `federation_discovery_staleness_seconds`.
     pub fn discovery_staleness(&self, cluster: &str, service: &str, age_seconds: f64) {
         let labels = DiscoveryLabels {

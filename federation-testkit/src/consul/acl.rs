@@ -41,7 +41,10 @@ pub(crate) fn presented_token(req: &Req) -> Option<String> {
     if let Some(token) = req.param("token").filter(|token| !token.is_empty()) {
         return Some(token.to_owned());
     }
-    if let Some(token) = req.header("x-consul-token").filter(|token| !token.is_empty()) {
+    if let Some(token) = req
+        .header("x-consul-token")
+        .filter(|token| !token.is_empty())
+    {
         return Some(token.to_owned());
     }
     let authorization = req.header("authorization")?;
@@ -63,13 +66,28 @@ pub(crate) fn default_policy(opts: &ConsulOptions) -> &'static str {
 /// Resolves the caller; an unknown token is answered with 403 `ACL not found`.
 pub(crate) fn resolve(opts: &ConsulOptions, req: &Req) -> Result<Caller, Rejection> {
     let Some(acl) = &opts.acl else {
-        return Ok(Caller { token_given: false, read: true, write: true, accessor: ANONYMOUS_ACCESSOR.to_owned() });
+        return Ok(Caller {
+            token_given: false,
+            read: true,
+            write: true,
+            accessor: ANONYMOUS_ACCESSOR.to_owned(),
+        });
     };
     let Some(secret) = presented_token(req) else {
         let allowed = !acl.default_deny;
-        return Ok(Caller { token_given: false, read: allowed, write: allowed, accessor: ANONYMOUS_ACCESSOR.to_owned() });
+        return Ok(Caller {
+            token_given: false,
+            read: allowed,
+            write: allowed,
+            accessor: ANONYMOUS_ACCESSOR.to_owned(),
+        });
     };
-    let Some((position, token)) = acl.tokens.iter().enumerate().find(|(_, token)| token.secret == secret) else {
+    let Some((position, token)) = acl
+        .tokens
+        .iter()
+        .enumerate()
+        .find(|(_, token)| token.secret == secret)
+    else {
         return Err(reject(403, "ACL not found"));
     };
     Ok(Caller {

@@ -34,12 +34,21 @@ fn parse_go_bool(text: &str) -> Option<bool> {
 /// The name of the service owning `service_id`, or the 404 for an unknown id.
 fn service_name(shared: &Shared, service_id: &str) -> Result<String, ConsulDoubleError> {
     shared
-        .read(|catalog| catalog.services.get(service_id).map(|entry| entry.spec.name.clone()))
+        .read(|catalog| {
+            catalog
+                .services
+                .get(service_id)
+                .map(|entry| entry.spec.name.clone())
+        })
         .ok_or_else(|| ConsulDoubleError::unknown_service(service_id))
 }
 
 fn require_write(caller: &Caller, service: &str) -> Result<(), ConsulDoubleError> {
-    if caller.write { Ok(()) } else { Err(caller.write_denied(service)) }
+    if caller.write {
+        Ok(())
+    } else {
+        Err(caller.write_denied(service))
+    }
 }
 
 /// `PUT /v1/agent/service/register[?replace-existing-checks]`.
@@ -53,7 +62,10 @@ pub(crate) fn register(shared: &Shared, req: &Req, caller: &Caller) -> Reply {
         Some("") => true,
         Some(value) => parse_go_bool(value).unwrap_or(false),
     };
-    reply(require_write(caller, &registration.name).and_then(|()| shared.register(&registration, replace)))
+    reply(
+        require_write(caller, &registration.name)
+            .and_then(|()| shared.register(&registration, replace)),
+    )
 }
 
 /// `PUT /v1/agent/service/deregister/:service_id`.
@@ -70,7 +82,10 @@ pub(crate) fn deregister(shared: &Shared, service_id: &str, caller: &Caller) -> 
 fn check_write(shared: &Shared, check_id: &str, caller: &Caller) -> Result<(), ConsulDoubleError> {
     let service = shared.read(|catalog| {
         let check = catalog.checks.get(check_id)?;
-        catalog.services.get(&check.service_id).map(|entry| entry.spec.name.clone())
+        catalog
+            .services
+            .get(&check.service_id)
+            .map(|entry| entry.spec.name.clone())
     });
     match service {
         Some(name) => require_write(caller, &name),
@@ -80,9 +95,18 @@ fn check_write(shared: &Shared, check_id: &str, caller: &Caller) -> Result<(), C
 }
 
 /// `PUT /v1/agent/check/{pass,warn,fail}/:check_id?note=…`.
-pub(crate) fn ttl_update(shared: &Shared, req: &Req, check_id: &str, status: CheckStatus, caller: &Caller) -> Reply {
+pub(crate) fn ttl_update(
+    shared: &Shared,
+    req: &Req,
+    check_id: &str,
+    status: CheckStatus,
+    caller: &Caller,
+) -> Reply {
     let note = req.param("note").unwrap_or("");
-    reply(check_write(shared, check_id, caller).and_then(|()| shared.update_ttl(check_id, status, note)))
+    reply(
+        check_write(shared, check_id, caller)
+            .and_then(|()| shared.update_ttl(check_id, status, note)),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -103,7 +127,10 @@ pub(crate) fn check_update(shared: &Shared, req: &Req, check_id: &str, caller: &
     let Some(status) = CheckStatus::parse(&update.status) else {
         return text(400, format!("Invalid check status: '{}'", update.status));
     };
-    reply(check_write(shared, check_id, caller).and_then(|()| shared.update_ttl(check_id, status, &update.output)))
+    reply(
+        check_write(shared, check_id, caller)
+            .and_then(|()| shared.update_ttl(check_id, status, &update.output)),
+    )
 }
 
 /// `PUT /v1/agent/service/maintenance/:service_id?enable=…&reason=…`.
@@ -117,8 +144,15 @@ pub(crate) fn maintenance(shared: &Shared, req: &Req, service_id: &str, caller: 
     };
     let reason = req.param("reason");
     let result = shared
-        .read(|catalog| catalog.services.get(service_id).map(|entry| entry.spec.name.clone()))
-        .ok_or_else(|| ConsulDoubleError::NotFound(format!("No service registered with ID \"{service_id}\"")))
+        .read(|catalog| {
+            catalog
+                .services
+                .get(service_id)
+                .map(|entry| entry.spec.name.clone())
+        })
+        .ok_or_else(|| {
+            ConsulDoubleError::NotFound(format!("No service registered with ID \"{service_id}\""))
+        })
         .and_then(|name| require_write(caller, &name))
         .and_then(|()| shared.set_maintenance(service_id, enable, reason));
     reply(result)

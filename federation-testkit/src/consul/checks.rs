@@ -42,20 +42,29 @@ impl Probes {
                 .build()
                 .map_err(std::io::Error::other)
         };
-        Ok(Self { verify: build(false)?, insecure: build(true)? })
+        Ok(Self {
+            verify: build(false)?,
+            insecure: build(true)?,
+        })
     }
 }
 
 /// Starts the runner of one check.
 pub(crate) fn spawn_runner(shared: &Arc<Shared>, check_id: String) -> AbortHandle {
     let weak = Arc::downgrade(shared);
-    shared.runtime.spawn(run_check(weak, check_id)).abort_handle()
+    shared
+        .runtime
+        .spawn(run_check(weak, check_id))
+        .abort_handle()
 }
 
 /// Starts the reaper.
 pub(crate) fn spawn_reaper(shared: &Arc<Shared>) -> AbortHandle {
     let weak = Arc::downgrade(shared);
-    let period = shared.opts.check_interval_floor.max(Duration::from_millis(10));
+    let period = shared
+        .opts
+        .check_interval_floor
+        .max(Duration::from_millis(10));
     shared
         .runtime
         .spawn(async move {
@@ -73,17 +82,34 @@ pub(crate) fn spawn_reaper(shared: &Arc<Shared>) -> AbortHandle {
 }
 
 async fn run_check(shared: Weak<Shared>, check_id: String) {
-    let Some(kind) = shared
-        .upgrade()
-        .and_then(|shared| shared.read(|catalog| catalog.checks.get(&check_id).and_then(|check| check.kind.clone())))
-    else {
+    let Some(kind) = shared.upgrade().and_then(|shared| {
+        shared.read(|catalog| {
+            catalog
+                .checks
+                .get(&check_id)
+                .and_then(|check| check.kind.clone())
+        })
+    }) else {
         return;
     };
     match kind {
         CheckKind::Ttl(_) => ttl_loop(shared, check_id).await,
         CheckKind::Http(probe) => probe_loop(shared, check_id, Probe::Http(probe)).await,
-        CheckKind::Tcp { address, interval, timeout } => {
-            probe_loop(shared, check_id, Probe::Tcp { address, interval, timeout }).await;
+        CheckKind::Tcp {
+            address,
+            interval,
+            timeout,
+        } => {
+            probe_loop(
+                shared,
+                check_id,
+                Probe::Tcp {
+                    address,
+                    interval,
+                    timeout,
+                },
+            )
+            .await;
         }
     }
 }
@@ -91,8 +117,15 @@ async fn run_check(shared: Weak<Shared>, check_id: String) {
 async fn ttl_loop(shared: Weak<Shared>, check_id: String) {
     loop {
         let (deadline, floor) = {
-            let Some(strong) = shared.upgrade() else { return };
-            let Some(deadline) = strong.read(|catalog| catalog.checks.get(&check_id).map(|check| check.ttl_deadline)) else {
+            let Some(strong) = shared.upgrade() else {
+                return;
+            };
+            let Some(deadline) = strong.read(|catalog| {
+                catalog
+                    .checks
+                    .get(&check_id)
+                    .map(|check| check.ttl_deadline)
+            }) else {
                 return;
             };
             (deadline, strong.opts.check_interval_floor)
@@ -102,15 +135,23 @@ async fn ttl_loop(shared: Weak<Shared>, check_id: String) {
             // Expired: wait for a pass/warn/fail to set a new deadline.
             None => tokio::time::sleep(floor.max(Duration::from_millis(10))).await,
         }
-        let Some(strong) = shared.upgrade() else { return };
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
         let now = tokio::time::Instant::now();
-        let _infallible = strong.commit(|catalog| Ok::<_, Infallible>(catalog.expire_ttl(&check_id, now).unwrap_or_default()));
+        let _infallible = strong.commit(|catalog| {
+            Ok::<_, Infallible>(catalog.expire_ttl(&check_id, now).unwrap_or_default())
+        });
     }
 }
 
 enum Probe {
     Http(HttpProbe),
-    Tcp { address: String, interval: Duration, timeout: Duration },
+    Tcp {
+        address: String,
+        interval: Duration,
+        timeout: Duration,
+    },
 }
 
 async fn probe_loop(shared: Weak<Shared>, check_id: String, probe: Probe) {
@@ -120,16 +161,24 @@ async fn probe_loop(shared: Weak<Shared>, check_id: String, probe: Probe) {
     };
     loop {
         let floor = {
-            let Some(strong) = shared.upgrade() else { return };
+            let Some(strong) = shared.upgrade() else {
+                return;
+            };
             let (status, output) = match &probe {
                 Probe::Http(http) => run_http(&strong, http).await,
-                Probe::Tcp { address, timeout, .. } => run_tcp(address, *timeout).await,
+                Probe::Tcp {
+                    address, timeout, ..
+                } => run_tcp(address, *timeout).await,
             };
             if strong.read(|catalog| !catalog.checks.contains_key(&check_id)) {
                 return;
             }
             let _infallible = strong.commit(|catalog| {
-                Ok::<_, Infallible>(catalog.set_status(&check_id, status, &output).unwrap_or_default())
+                Ok::<_, Infallible>(
+                    catalog
+                        .set_status(&check_id, status, &output)
+                        .unwrap_or_default(),
+                )
             });
             strong.opts.check_interval_floor
         };
@@ -138,11 +187,20 @@ async fn probe_loop(shared: Weak<Shared>, check_id: String, probe: Probe) {
 }
 
 async fn run_http(shared: &Shared, probe: &HttpProbe) -> (CheckStatus, String) {
-    let client = if probe.tls_skip_verify { &shared.probes.insecure } else { &shared.probes.verify };
-    let Ok(method) = reqwest::Method::from_bytes(probe.method.as_bytes()) else {
-        return (CheckStatus::Critical, format!("invalid HTTP method {:?}", probe.method));
+    let client = if probe.tls_skip_verify {
+        &shared.probes.insecure
+    } else {
+        &shared.probes.verify
     };
-    let mut request = client.request(method.clone(), &probe.url).timeout(probe.timeout);
+    let Ok(method) = reqwest::Method::from_bytes(probe.method.as_bytes()) else {
+        return (
+            CheckStatus::Critical,
+            format!("invalid HTTP method {:?}", probe.method),
+        );
+    };
+    let mut request = client
+        .request(method.clone(), &probe.url)
+        .timeout(probe.timeout);
     for (name, values) in &probe.header {
         for value in values {
             request = request.header(name.as_str(), value.as_str());
@@ -153,7 +211,10 @@ async fn run_http(shared: &Shared, probe: &HttpProbe) -> (CheckStatus, String) {
     }
     let verb = method.as_str();
     match request.send().await {
-        Err(error) => (CheckStatus::Critical, format!("{verb} \"{}\": {error}", probe.url)),
+        Err(error) => (
+            CheckStatus::Critical,
+            format!("{verb} \"{}\": {error}", probe.url),
+        ),
         Ok(response) => {
             let code = response.status();
             let status = if code.is_success() {
@@ -166,15 +227,31 @@ async fn run_http(shared: &Shared, probe: &HttpProbe) -> (CheckStatus, String) {
             let body = response.bytes().await.unwrap_or_default();
             let body = String::from_utf8_lossy(&body[..body.len().min(OUTPUT_MAX)]).into_owned();
             let reason = code.canonical_reason().unwrap_or("");
-            (status, format!("HTTP {verb} {}: {} {reason} Output: {body}", probe.url, code.as_u16()))
+            (
+                status,
+                format!(
+                    "HTTP {verb} {}: {} {reason} Output: {body}",
+                    probe.url,
+                    code.as_u16()
+                ),
+            )
         }
     }
 }
 
 async fn run_tcp(address: &str, timeout: Duration) -> (CheckStatus, String) {
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await {
-        Ok(Ok(_stream)) => (CheckStatus::Passing, format!("TCP connect {address}: Success")),
-        Ok(Err(error)) => (CheckStatus::Critical, format!("dial tcp {address}: {error}")),
-        Err(_) => (CheckStatus::Critical, format!("dial tcp {address}: i/o timeout")),
+        Ok(Ok(_stream)) => (
+            CheckStatus::Passing,
+            format!("TCP connect {address}: Success"),
+        ),
+        Ok(Err(error)) => (
+            CheckStatus::Critical,
+            format!("dial tcp {address}: {error}"),
+        ),
+        Err(_) => (
+            CheckStatus::Critical,
+            format!("dial tcp {address}: i/o timeout"),
+        ),
     }
 }

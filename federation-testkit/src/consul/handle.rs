@@ -54,7 +54,9 @@ impl ConsulDouble {
         let shared = Shared::new(opts, ServerControl::new(addr), Probes::new()?);
         server::serve(&shared, listener);
         shared.start_reaper();
-        Ok(ConsulDouble { owner: Arc::new(Owner { shared }) })
+        Ok(ConsulDouble {
+            owner: Arc::new(Owner { shared }),
+        })
     }
 
     fn shared(&self) -> &Arc<Shared> {
@@ -101,7 +103,12 @@ impl ConsulDouble {
     /// # Errors
     /// [`ConsulDoubleError::NotFound`] for an unknown check, [`ConsulDoubleError::NoTtl`] for a
     /// check that is not a TTL check (HTTP/TCP checks are driven by their probes).
-    pub fn set_check_status(&self, check_id: &str, status: CheckStatus, output: &str) -> Result<(), ConsulDoubleError> {
+    pub fn set_check_status(
+        &self,
+        check_id: &str,
+        status: CheckStatus,
+        output: &str,
+    ) -> Result<(), ConsulDoubleError> {
         self.shared().update_ttl(check_id, status, output)
     }
 
@@ -109,7 +116,12 @@ impl ConsulDouble {
     ///
     /// # Errors
     /// [`ConsulDoubleError::NotFound`] for an unknown service id.
-    pub fn set_maintenance(&self, service_id: &str, enable: bool, reason: Option<&str>) -> Result<(), ConsulDoubleError> {
+    pub fn set_maintenance(
+        &self,
+        service_id: &str,
+        enable: bool,
+        reason: Option<&str>,
+    ) -> Result<(), ConsulDoubleError> {
         self.shared().set_maintenance(service_id, enable, reason)
     }
 

@@ -28,12 +28,19 @@ pub(crate) struct Req {
 impl Req {
     /// The first value of a query parameter (`Some("")` for a bare `?flag`).
     pub(crate) fn param(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str())
+        self.query
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
     }
 
     /// Every value of a repeatable query parameter.
     pub(crate) fn params(&self, key: &str) -> Vec<String> {
-        self.query.iter().filter(|(name, _)| name == key).map(|(_, value)| value.clone()).collect()
+        self.query
+            .iter()
+            .filter(|(name, _)| name == key)
+            .map(|(_, value)| value.clone())
+            .collect()
     }
 
     /// Whether a query parameter is present at all.
@@ -71,7 +78,9 @@ pub(crate) fn decode_path(text: &str) -> String {
 fn with_type(status: u16, content_type: &'static str, body: Bytes) -> Reply {
     let mut reply = Response::new(Full::new(body));
     *reply.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    reply.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    reply
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     reply
 }
 
@@ -85,7 +94,11 @@ pub(crate) fn reject(status: u16, body: impl Into<String>) -> Rejection {
 
 /// A plain-text reply (every Consul error).
 pub(crate) fn text(status: u16, body: impl Into<String>) -> Reply {
-    with_type(status, "text/plain; charset=utf-8", Bytes::from(body.into()))
+    with_type(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from(body.into()),
+    )
 }
 
 /// A successful write: 200 with an empty body.
@@ -103,7 +116,11 @@ pub(crate) fn json<T: Serialize>(value: &T, pretty: bool) -> Reply {
 /// A 200 JSON reply; with `garbled` the body is cut in half and ends in a broken literal
 /// (the `Garbled` fault), so it can never parse.
 pub(crate) fn json_with<T: Serialize>(value: &T, pretty: bool, garbled: bool) -> Reply {
-    let encoded = if pretty { serde_json::to_vec_pretty(value) } else { serde_json::to_vec(value) };
+    let encoded = if pretty {
+        serde_json::to_vec_pretty(value)
+    } else {
+        serde_json::to_vec(value)
+    };
     match encoded {
         Ok(mut body) => {
             if garbled {

@@ -33,18 +33,28 @@ fn parse_read(req: &Req) -> Result<ReadParams, Rejection> {
     let stale = req.has("stale");
     let consistent = req.has("consistent");
     if consistent && (stale || req.has("cached")) {
-        return Err(reject(400, "Cannot specify ?stale with ?consistent, conflicting semantics."));
+        return Err(reject(
+            400,
+            "Cannot specify ?stale with ?consistent, conflicting semantics.",
+        ));
     }
     let index = match req.param("index").filter(|value| !value.is_empty()) {
         None => 0,
-        Some(value) => value.parse::<u64>().map_err(|_| reject(400, "Invalid index"))?,
+        Some(value) => value
+            .parse::<u64>()
+            .map_err(|_| reject(400, "Invalid index"))?,
     };
     let wait = match req.param("wait").filter(|value| !value.is_empty()) {
         None => None,
-        Some(value) => Some(parse_go_duration(value).ok_or_else(|| reject(400, "Invalid wait time"))?),
+        Some(value) => {
+            Some(parse_go_duration(value).ok_or_else(|| reject(400, "Invalid wait time"))?)
+        }
     };
     if req.param("filter").is_some_and(|filter| !filter.is_empty()) {
-        return Err(reject(500, "Failed to create boolean expression evaluator: the Consul double does not implement ?filter"));
+        return Err(reject(
+            500,
+            "Failed to create boolean expression evaluator: the Consul double does not implement ?filter",
+        ));
     }
     let consistency = if stale {
         "stale"
@@ -53,7 +63,13 @@ fn parse_read(req: &Req) -> Result<ReadParams, Rejection> {
     } else {
         "leader"
     };
-    Ok(ReadParams { index, wait, consistency, pretty: req.has("pretty"), tags: req.params("tag") })
+    Ok(ReadParams {
+        index,
+        wait,
+        consistency,
+        pretty: req.has("pretty"),
+        tags: req.params("tag"),
+    })
 }
 
 fn parse_passing(req: &Req) -> Result<bool, Rejection> {
@@ -80,7 +96,12 @@ fn leader_gate(shared: &Shared, params: &ReadParams) -> Result<bool, Rejection> 
 }
 
 /// Runs `query` under the blocking contract.
-async fn blocking<T>(shared: &Shared, topic: Topic<'_>, params: &ReadParams, query: impl Fn(&Catalog) -> (u64, T)) -> (u64, T) {
+async fn blocking<T>(
+    shared: &Shared,
+    topic: Topic<'_>,
+    params: &ReadParams,
+    query: impl Fn(&Catalog) -> (u64, T),
+) -> (u64, T) {
     let mut wakes = shared.waiters.subscribe(topic);
     let deadline = tokio::time::Instant::now() + effective_wait(params.wait, shared.opts.jitter);
     loop {
@@ -97,7 +118,11 @@ async fn blocking<T>(shared: &Shared, topic: Topic<'_>, params: &ReadParams, que
 
 fn with_meta(mut reply: Reply, index: u64, known_leader: bool, consistency: &str) -> Reply {
     set_header(&mut reply, "x-consul-index", &index.max(1).to_string());
-    set_header(&mut reply, "x-consul-knownleader", if known_leader { "true" } else { "false" });
+    set_header(
+        &mut reply,
+        "x-consul-knownleader",
+        if known_leader { "true" } else { "false" },
+    );
     set_header(&mut reply, "x-consul-lastcontact", "0");
     set_header(&mut reply, "x-consul-effective-consistency", consistency);
     set_header(&mut reply, "x-consul-query-backend", "blocking-query");
@@ -109,17 +134,26 @@ fn garbled(shared: &Shared) -> bool {
 }
 
 /// `GET /v1/health/service/:name`.
-pub(crate) async fn health_service(shared: &Shared, req: &Req, name: &str, caller: &Caller) -> Reply {
-    let (params, passing) = match parse_read(req).and_then(|params| Ok((params, parse_passing(req)?))) {
-        Ok(parsed) => parsed,
-        Err(reply) => return *reply,
-    };
+pub(crate) async fn health_service(
+    shared: &Shared,
+    req: &Req,
+    name: &str,
+    caller: &Caller,
+) -> Reply {
+    let (params, passing) =
+        match parse_read(req).and_then(|params| Ok((params, parse_passing(req)?))) {
+            Ok(parsed) => parsed,
+            Err(reply) => return *reply,
+        };
     let known_leader = match leader_gate(shared, &params) {
         Ok(known) => known,
         Err(reply) => return *reply,
     };
     let (index, mut entries) = blocking(shared, Topic::Service(name), &params, |catalog| {
-        (catalog.service_index(name), render::health_entries(catalog, name, &params.tags))
+        (
+            catalog.service_index(name),
+            render::health_entries(catalog, name, &params.tags),
+        )
     })
     .await;
     if passing {
@@ -129,7 +163,12 @@ pub(crate) async fn health_service(shared: &Shared, req: &Req, name: &str, calle
     if !caller.read {
         entries.clear();
     }
-    let mut reply = with_meta(json_with(&entries, params.pretty, garbled(shared)), index, known_leader, params.consistency);
+    let mut reply = with_meta(
+        json_with(&entries, params.pretty, garbled(shared)),
+        index,
+        known_leader,
+        params.consistency,
+    );
     if filtered && caller.token_given {
         set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
     }
@@ -137,7 +176,12 @@ pub(crate) async fn health_service(shared: &Shared, req: &Req, name: &str, calle
 }
 
 /// `GET /v1/catalog/service/:name`.
-pub(crate) async fn catalog_service(shared: &Shared, req: &Req, name: &str, caller: &Caller) -> Reply {
+pub(crate) async fn catalog_service(
+    shared: &Shared,
+    req: &Req,
+    name: &str,
+    caller: &Caller,
+) -> Reply {
     let params = match parse_read(req) {
         Ok(params) => params,
         Err(reply) => return *reply,
@@ -147,14 +191,22 @@ pub(crate) async fn catalog_service(shared: &Shared, req: &Req, name: &str, call
         Err(reply) => return *reply,
     };
     let (index, mut entries) = blocking(shared, Topic::Service(name), &params, |catalog| {
-        (catalog.service_index(name), render::catalog_entries(catalog, name, &params.tags))
+        (
+            catalog.service_index(name),
+            render::catalog_entries(catalog, name, &params.tags),
+        )
     })
     .await;
     let filtered = !caller.read && !entries.is_empty();
     if !caller.read {
         entries.clear();
     }
-    let mut reply = with_meta(json_with(&entries, params.pretty, garbled(shared)), index, known_leader, params.consistency);
+    let mut reply = with_meta(
+        json_with(&entries, params.pretty, garbled(shared)),
+        index,
+        known_leader,
+        params.consistency,
+    );
     if filtered && caller.token_given {
         set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
     }
@@ -171,13 +223,20 @@ pub(crate) async fn catalog_services(shared: &Shared, req: &Req, caller: &Caller
         Ok(known) => known,
         Err(reply) => return *reply,
     };
-    let (index, mut services) =
-        blocking(shared, Topic::Catalog, &params, |catalog| (catalog.catalog_index(), render::catalog_services(catalog))).await;
+    let (index, mut services) = blocking(shared, Topic::Catalog, &params, |catalog| {
+        (catalog.catalog_index(), render::catalog_services(catalog))
+    })
+    .await;
     let filtered = !caller.read && !services.is_empty();
     if !caller.read {
         services.clear();
     }
-    let mut reply = with_meta(json_with(&services, params.pretty, garbled(shared)), index, known_leader, params.consistency);
+    let mut reply = with_meta(
+        json_with(&services, params.pretty, garbled(shared)),
+        index,
+        known_leader,
+        params.consistency,
+    );
     if filtered && caller.token_given {
         set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
     }
@@ -186,7 +245,11 @@ pub(crate) async fn catalog_services(shared: &Shared, req: &Req, caller: &Caller
 
 /// `GET /v1/catalog/datacenters`: only the own datacenter (no federation), no index headers.
 pub(crate) fn datacenters(shared: &Shared, req: &Req) -> Reply {
-    json_with(&[shared.opts.datacenter.as_str()], req.has("pretty"), garbled(shared))
+    json_with(
+        &[shared.opts.datacenter.as_str()],
+        req.has("pretty"),
+        garbled(shared),
+    )
 }
 
 /// `GET /v1/agent/self`.
@@ -197,6 +260,10 @@ pub(crate) fn agent_self(shared: &Shared, req: &Req) -> Reply {
 
 /// `GET /v1/status/leader`: `"127.0.0.1:8300"`, or `""` while the `NoLeader` fault is on.
 pub(crate) fn status_leader(shared: &Shared) -> Reply {
-    let leader = if shared.fault() == Some(Fault::NoLeader) { "" } else { "127.0.0.1:8300" };
+    let leader = if shared.fault() == Some(Fault::NoLeader) {
+        ""
+    } else {
+        "127.0.0.1:8300"
+    };
     json(&leader, false)
 }

@@ -85,7 +85,12 @@ pub struct Weights {
 #[serde(rename_all = "PascalCase", default)]
 pub struct CheckDefinition {
     /// Check id; generated when absent.
-    #[serde(rename = "CheckID", alias = "check_id", alias = "ID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CheckID",
+        alias = "check_id",
+        alias = "ID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub check_id: Option<String>,
     /// Name; defaults to `Service '<name>' check`.
     #[serde(alias = "name", skip_serializing_if = "Option::is_none")]
@@ -100,7 +105,11 @@ pub struct CheckDefinition {
     #[serde(rename = "TTL", alias = "ttl", skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
     /// HTTP check: URL probed every `interval`.
-    #[serde(rename = "HTTP", alias = "http", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HTTP",
+        alias = "http",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http: Option<String>,
     /// HTTP method (default `GET`).
     #[serde(alias = "method", skip_serializing_if = "Option::is_none")]
@@ -124,7 +133,10 @@ pub struct CheckDefinition {
     #[serde(alias = "timeout", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
     /// Deregister the service once this check has been critical this long.
-    #[serde(alias = "deregister_critical_service_after", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "deregister_critical_service_after",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deregister_critical_service_after: Option<String>,
 }
 
@@ -162,7 +174,11 @@ pub(crate) enum CheckKind {
     /// Probed by HTTP.
     Http(HttpProbe),
     /// Probed by a TCP connect.
-    Tcp { address: String, interval: Duration, timeout: Duration },
+    Tcp {
+        address: String,
+        interval: Duration,
+        timeout: Duration,
+    },
 }
 
 /// An HTTP probe.
@@ -198,31 +214,49 @@ impl ServiceRegistration {
         if self.name.is_empty() {
             return Err(invalid("Missing service name".to_owned()));
         }
-        let id = self.id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| self.name.clone());
+        let id = self
+            .id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| self.name.clone());
         if self.address == "0.0.0.0" || self.address == "::" || self.address == "[::]" {
             return Err(invalid("Invalid service address".to_owned()));
         }
-        let weights = self.weights.unwrap_or(Weights { passing: 1, warning: 1 });
+        let weights = self.weights.unwrap_or(Weights {
+            passing: 1,
+            warning: 1,
+        });
         if weights.passing < 1 {
-            return Err(invalid("Invalid Weights: Passing must be greater than 0".to_owned()));
+            return Err(invalid(
+                "Invalid Weights: Passing must be greater than 0".to_owned(),
+            ));
         }
         if weights.passing > 65535 || weights.warning > 65535 {
-            return Err(invalid("Invalid Weights: Weight must be smaller than 65536".to_owned()));
+            return Err(invalid(
+                "Invalid Weights: Weight must be smaller than 65536".to_owned(),
+            ));
         }
         if let Some(meta) = &self.meta {
             validate_meta(meta)?;
         }
         let mut tagged_addresses = self.tagged_addresses.clone();
         if let Ok(ip) = self.address.parse::<IpAddr>() {
-            let (lan, wan) = if ip.is_ipv4() { ("lan_ipv4", "wan_ipv4") } else { ("lan_ipv6", "wan_ipv6") };
+            let (lan, wan) = if ip.is_ipv4() {
+                ("lan_ipv4", "wan_ipv4")
+            } else {
+                ("lan_ipv6", "wan_ipv6")
+            };
             for key in [lan, wan] {
-                tagged_addresses.entry(key.to_owned()).or_insert_with(|| ServiceAddress {
-                    address: self.address.clone(),
-                    port: self.port,
-                });
+                tagged_addresses
+                    .entry(key.to_owned())
+                    .or_insert_with(|| ServiceAddress {
+                        address: self.address.clone(),
+                        port: self.port,
+                    });
             }
         }
-        let definitions: Vec<&CheckDefinition> = self.check.iter().chain(self.checks.iter()).collect();
+        let definitions: Vec<&CheckDefinition> =
+            self.check.iter().chain(self.checks.iter()).collect();
         let numbered = definitions.len() > 1;
         let mut checks = Vec::with_capacity(definitions.len());
         for (position, definition) in definitions.into_iter().enumerate() {
@@ -249,7 +283,11 @@ impl ServiceRegistration {
 }
 
 fn validate_meta(meta: &BTreeMap<String, String>) -> Result<(), ConsulDoubleError> {
-    let invalid = |text: String| Err(ConsulDoubleError::Invalid(format!("Invalid Service Meta: {text}")));
+    let invalid = |text: String| {
+        Err(ConsulDoubleError::Invalid(format!(
+            "Invalid Service Meta: {text}"
+        )))
+    };
     if meta.len() > 64 {
         return invalid("Node metadata cannot contain more than 64 key/value pairs".to_owned());
     }
@@ -258,14 +296,19 @@ fn validate_meta(meta: &BTreeMap<String, String>) -> Result<(), ConsulDoubleErro
         if key.is_empty() {
             return invalid(format!("{pair}: Key cannot be blank"));
         }
-        if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return invalid(format!("{pair}: Key contains invalid characters"));
         }
         if key.len() > 128 {
             return invalid(format!("{pair}: Key is too long (limit: 128 characters)"));
         }
         if key.starts_with("consul-") {
-            return invalid(format!("{pair}: Key prefix 'consul-' is reserved for internal use"));
+            return invalid(format!(
+                "{pair}: Key prefix 'consul-' is reserved for internal use"
+            ));
         }
         if value.len() > 512 {
             return invalid(format!("{pair}: Value is too long (limit: 512 characters)"));
@@ -278,18 +321,26 @@ fn parse_field(value: &Option<String>) -> Result<Option<Duration>, ConsulDoubleE
     match value.as_deref() {
         None | Some("") => Ok(None),
         Some(text) => parse_go_duration(text).map(Some).ok_or_else(|| {
-            ConsulDoubleError::Invalid(format!("Request decode failed: time: invalid duration \"{text}\""))
+            ConsulDoubleError::Invalid(format!(
+                "Request decode failed: time: invalid duration \"{text}\""
+            ))
         }),
     }
 }
 
 impl CheckDefinition {
-    fn validate(&self, default_id: String, service_name: &str) -> Result<CheckSpec, ConsulDoubleError> {
+    fn validate(
+        &self,
+        default_id: String,
+        service_name: &str,
+    ) -> Result<CheckSpec, ConsulDoubleError> {
         let invalid = |text: &str| ConsulDoubleError::Invalid(format!("Invalid check: {text}"));
         let initial_status = match self.status.as_deref() {
             None | Some("") => None,
             Some(text) => Some(CheckStatus::parse(text).ok_or_else(|| {
-                ConsulDoubleError::Invalid("Status for checks must 'passing', 'warning', 'critical'".to_owned())
+                ConsulDoubleError::Invalid(
+                    "Status for checks must 'passing', 'warning', 'critical'".to_owned(),
+                )
             })?),
         };
         let ttl = parse_field(&self.ttl)?;
@@ -298,17 +349,25 @@ impl CheckDefinition {
         let deregister_after = parse_field(&self.deregister_critical_service_after)?;
         let http = self.http.as_deref().filter(|url| !url.is_empty());
         let tcp = self.tcp.as_deref().filter(|address| !address.is_empty());
-        let kinds = usize::from(self.ttl.is_some()) + usize::from(http.is_some()) + usize::from(tcp.is_some());
+        let kinds = usize::from(self.ttl.is_some())
+            + usize::from(http.is_some())
+            + usize::from(tcp.is_some());
         if kinds != 1 {
             return Err(invalid(
                 "exactly one of TTL, HTTP or TCP must be set (the Consul double runs only these kinds)",
             ));
         }
         let kind = if let Some(url) = http {
-            let interval = interval.ok_or_else(|| invalid("Interval must be > 0 for Script, HTTP, H2PING, or TCP checks"))?;
+            let interval = interval.ok_or_else(|| {
+                invalid("Interval must be > 0 for Script, HTTP, H2PING, or TCP checks")
+            })?;
             CheckKind::Http(HttpProbe {
                 url: url.to_owned(),
-                method: self.method.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "GET".to_owned()),
+                method: self
+                    .method
+                    .clone()
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "GET".to_owned()),
                 header: self.header.clone(),
                 body: self.body.clone(),
                 tls_skip_verify: self.tls_skip_verify,
@@ -317,7 +376,9 @@ impl CheckDefinition {
                 timeout_given: timeout.is_some(),
             })
         } else if let Some(address) = tcp {
-            let interval = interval.ok_or_else(|| invalid("Interval must be > 0 for Script, HTTP, H2PING, or TCP checks"))?;
+            let interval = interval.ok_or_else(|| {
+                invalid("Interval must be > 0 for Script, HTTP, H2PING, or TCP checks")
+            })?;
             CheckKind::Tcp {
                 address: address.to_owned(),
                 interval,
@@ -330,7 +391,11 @@ impl CheckDefinition {
             }
         };
         Ok(CheckSpec {
-            id: self.check_id.clone().filter(|id| !id.is_empty()).unwrap_or(default_id),
+            id: self
+                .check_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .unwrap_or(default_id),
             name: self
                 .name
                 .clone()

@@ -30,7 +30,9 @@ pub(crate) struct HealthEntry {
 impl HealthEntry {
     /// Whether every check (node checks included) is passing: the `?passing` rule.
     pub(crate) fn all_passing(&self) -> bool {
-        self.checks.iter().all(|check| check.status == CheckStatus::Passing.as_str())
+        self.checks
+            .iter()
+            .all(|check| check.status == CheckStatus::Passing.as_str())
     }
 }
 
@@ -181,9 +183,17 @@ fn check_json(node: &NodeInfo, service: &ServiceEntry, check: &CheckEntry) -> Ch
         Some(CheckKind::Http(probe)) => (
             "http",
             format_go_duration(probe.interval),
-            if probe.timeout_given { format_go_duration(probe.timeout) } else { String::new() },
+            if probe.timeout_given {
+                format_go_duration(probe.timeout)
+            } else {
+                String::new()
+            },
         ),
-        Some(kind @ CheckKind::Tcp { interval, .. }) => (kind.type_name(), format_go_duration(*interval), String::new()),
+        Some(kind @ CheckKind::Tcp { interval, .. }) => (
+            kind.type_name(),
+            format_go_duration(*interval),
+            String::new(),
+        ),
     };
     CheckJson {
         node: node.name.clone(),
@@ -207,8 +217,13 @@ fn check_json(node: &NodeInfo, service: &ServiceEntry, check: &CheckEntry) -> Ch
 
 /// Whether a service carries every wanted tag (AND, case-insensitive).
 fn has_tags(service: &ServiceEntry, tags: &[String]) -> bool {
-    tags.iter()
-        .all(|wanted| service.spec.tags.iter().any(|tag| tag.eq_ignore_ascii_case(wanted)))
+    tags.iter().all(|wanted| {
+        service
+            .spec
+            .tags
+            .iter()
+            .any(|tag| tag.eq_ignore_ascii_case(wanted))
+    })
 }
 
 /// The health entries of `name` carrying all `tags`, unfiltered by health.
@@ -218,7 +233,11 @@ pub(crate) fn health_entries(catalog: &Catalog, name: &str, tags: &[String]) -> 
         .filter(|service| has_tags(service, tags))
         .map(|service| {
             let mut checks = vec![serf_check(&catalog.node)];
-            checks.extend(catalog.checks_of(&service.spec.id).map(|check| check_json(&catalog.node, service, check)));
+            checks.extend(
+                catalog
+                    .checks_of(&service.spec.id)
+                    .map(|check| check_json(&catalog.node, service, check)),
+            );
             HealthEntry {
                 node: node_json(&catalog.node),
                 service: ServiceJson {
@@ -277,7 +296,8 @@ pub(crate) fn catalog_entries(catalog: &Catalog, name: &str, tags: &[String]) ->
 
 /// The `/v1/catalog/services` map: name → sorted union of tags, always with `"consul": []`.
 pub(crate) fn catalog_services(catalog: &Catalog) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::from([("consul".to_owned(), Vec::new())]);
+    let mut map: BTreeMap<String, Vec<String>> =
+        BTreeMap::from([("consul".to_owned(), Vec::new())]);
     for service in catalog.services.values() {
         let tags = map.entry(service.spec.name.clone()).or_default();
         for tag in &service.spec.tags {

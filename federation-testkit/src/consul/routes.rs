@@ -41,7 +41,11 @@ impl Route {
     fn parse(path: &str) -> Self {
         let tail = |prefix: &str| path.strip_prefix(prefix).map(decode_path);
         fn named(name: String, route: impl FnOnce(String) -> Route) -> Route {
-            if name.is_empty() { Route::MissingName } else { route(name) }
+            if name.is_empty() {
+                Route::MissingName
+            } else {
+                route(name)
+            }
         }
         if let Some(name) = tail("/v1/health/service/") {
             return named(name, Route::Health);
@@ -58,7 +62,11 @@ impl Route {
         if let Some(id) = tail("/v1/agent/check/update/") {
             return named(id, Route::CheckUpdate);
         }
-        for (verb, status) in [("pass", CheckStatus::Passing), ("warn", CheckStatus::Warning), ("fail", CheckStatus::Critical)] {
+        for (verb, status) in [
+            ("pass", CheckStatus::Passing),
+            ("warn", CheckStatus::Warning),
+            ("fail", CheckStatus::Critical),
+        ] {
             if let Some(id) = tail(&format!("/v1/agent/check/{verb}/")) {
                 return named(id, |id| Route::Ttl(status, id));
             }
@@ -83,9 +91,11 @@ impl Route {
             | Route::AgentSelf
             | Route::Leader
             | Route::MissingName => Some((Method::GET, "GET,OPTIONS")),
-            Route::Register | Route::Deregister(_) | Route::Ttl(..) | Route::CheckUpdate(_) | Route::Maintenance(_) => {
-                Some((Method::PUT, "OPTIONS,PUT"))
-            }
+            Route::Register
+            | Route::Deregister(_)
+            | Route::Ttl(..)
+            | Route::CheckUpdate(_)
+            | Route::Maintenance(_) => Some((Method::PUT, "OPTIONS,PUT")),
             Route::Unknown => None,
         }
     }
@@ -97,7 +107,11 @@ pub(crate) async fn handle(shared: Weak<Shared>, request: Request<Incoming>) -> 
         return text(503, "Consul double is shutting down");
     };
     let mut reply = dispatch(&shared, request).await;
-    set_header(&mut reply, "x-consul-default-acl-policy", acl::default_policy(&shared.opts));
+    set_header(
+        &mut reply,
+        "x-consul-default-acl-policy",
+        acl::default_policy(&shared.opts),
+    );
     set_header(&mut reply, "vary", "Accept-Encoding");
     reply
 }
@@ -136,11 +150,19 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
     if req.path.contains('\n') {
         return text(400, "Invalid URL path: contains a newline");
     }
-    let namespace_header = req.header("x-consul-namespace").is_some_and(|ns| !ns.is_empty());
+    let namespace_header = req
+        .header("x-consul-namespace")
+        .is_some_and(|ns| !ns.is_empty());
     if req.param("ns").is_some_and(|ns| !ns.is_empty()) || namespace_header {
-        return text(400, "Invalid query parameter: \"ns\" - Namespaces are a Consul Enterprise feature");
+        return text(
+            400,
+            "Invalid query parameter: \"ns\" - Namespaces are a Consul Enterprise feature",
+        );
     }
-    if req.param("dc").is_some_and(|dc| !dc.is_empty() && dc != shared.opts.datacenter) {
+    if req
+        .param("dc")
+        .is_some_and(|dc| !dc.is_empty() && dc != shared.opts.datacenter)
+    {
         return text(500, "No path to datacenter");
     }
     let caller = match acl::resolve(&shared.opts, &req) {
@@ -160,7 +182,9 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
         Route::CheckUpdate(id) => agent::check_update(shared, &req, id, &caller),
         Route::Maintenance(id) => agent::maintenance(shared, &req, id, &caller),
         Route::MissingName => text(400, "Missing service name"),
-        Route::Unknown if req.path.starts_with("/v1/") => text(404, "Invalid URL path: not a recognized HTTP API endpoint"),
+        Route::Unknown if req.path.starts_with("/v1/") => {
+            text(404, "Invalid URL path: not a recognized HTTP API endpoint")
+        }
         Route::Unknown => text(404, "404 page not found"),
     }
 }

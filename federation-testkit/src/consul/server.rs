@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use super::shared::{Shared, lock};
 /// Control over the accept loop and open connections.
 pub(crate) struct ServerControl {
     addr: SocketAddr,
+    shut_down: AtomicBool,
     accept: Mutex<Option<AbortHandle>>,
     connections: Mutex<Connections>,
 }
@@ -38,7 +40,11 @@ struct Connections {
 
 /// Binds a listening socket with `SO_REUSEADDR`, so a stopped double can rebind its port.
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
@@ -46,12 +52,23 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 impl ServerControl {
     pub(crate) fn new(addr: SocketAddr) -> Self {
-        Self { addr, accept: Mutex::new(None), connections: Mutex::new(Connections::default()) }
+        Self {
+            addr,
+            shut_down: AtomicBool::new(false),
+            accept: Mutex::new(None),
+            connections: Mutex::new(Connections::default()),
+        }
     }
 
     /// The bound address (stable across down/up cycles).
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Stops for good: a later `clear_fault` must not bring the listener back.
+    pub(crate) fn shut_down(&self) {
+        self.shut_down.store(true, Ordering::SeqCst);
+        self.stop();
     }
 
     /// Closes the listener and drops every open connection.
@@ -85,7 +102,9 @@ impl ServerControl {
 
 /// Starts accepting on `listener`.
 pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener) {
-    let task = shared.runtime.spawn(accept_loop(Arc::downgrade(shared), listener));
+    let task = shared
+        .runtime
+        .spawn(accept_loop(Arc::downgrade(shared), listener));
     if let Some(old) = lock(&shared.server.accept).replace(task.abort_handle()) {
         old.abort();
     }
@@ -93,7 +112,7 @@ pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener) {
 
 /// Binds the original port again and serves; retries in the background while it is busy.
 pub(crate) fn restart(shared: &Arc<Shared>) {
-    if shared.server.is_listening() {
+    if shared.server.is_listening() || shared.server.shut_down.load(Ordering::SeqCst) {
         return;
     }
     let addr = shared.server.addr;
@@ -133,7 +152,9 @@ async fn accept_loop(shared: Weak<Shared>, listener: TcpListener) {
                 continue;
             }
         };
-        let Some(strong) = shared.upgrade() else { return };
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
         let _no_delay = stream.set_nodelay(true);
         let for_requests = shared.clone();
         let for_cleanup = shared.clone();

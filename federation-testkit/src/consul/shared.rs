@@ -39,7 +39,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(opts: ConsulOptions, server: ServerControl, probes: checks::Probes) -> Arc<Self> {
+    pub(crate) fn new(
+        opts: ConsulOptions,
+        server: ServerControl,
+        probes: checks::Probes,
+    ) -> Arc<Self> {
         let node = NodeInfo {
             id: node_uuid(&opts.datacenter, &opts.node_name),
             name: opts.node_name.clone(),
@@ -68,7 +72,10 @@ impl Shared {
     }
 
     /// Mutates the catalog and publishes the changes.
-    pub(crate) fn commit<E>(&self, f: impl FnOnce(&mut Catalog) -> Result<Changes, E>) -> Result<(), E> {
+    pub(crate) fn commit<E>(
+        &self,
+        f: impl FnOnce(&mut Catalog) -> Result<Changes, E>,
+    ) -> Result<(), E> {
         let changes = f(&mut lock(&self.catalog))?;
         self.publish(changes, false);
         Ok(())
@@ -82,7 +89,11 @@ impl Shared {
             self.waiters.wake_catalog(force);
         }
         let mut tasks = lock(&self.check_tasks);
-        for id in changes.stop_checks.iter().chain(changes.start_checks.iter()) {
+        for id in changes
+            .stop_checks
+            .iter()
+            .chain(changes.start_checks.iter())
+        {
             if let Some(task) = tasks.remove(id) {
                 task.abort();
             }
@@ -95,17 +106,30 @@ impl Shared {
         }
     }
 
-    pub(crate) fn register(&self, registration: &ServiceRegistration, replace_checks: bool) -> Result<(), ConsulDoubleError> {
+    pub(crate) fn register(
+        &self,
+        registration: &ServiceRegistration,
+        replace_checks: bool,
+    ) -> Result<(), ConsulDoubleError> {
         let spec = registration.validate()?;
         self.commit(|catalog| Ok(catalog.register(spec, replace_checks)))
     }
 
     pub(crate) fn deregister(&self, service_id: &str) -> Result<(), ConsulDoubleError> {
-        self.commit(|catalog| catalog.deregister(service_id).ok_or_else(|| ConsulDoubleError::unknown_service(service_id)))
+        self.commit(|catalog| {
+            catalog
+                .deregister(service_id)
+                .ok_or_else(|| ConsulDoubleError::unknown_service(service_id))
+        })
     }
 
     /// A TTL update (`/agent/check/pass|warn|fail|update`).
-    pub(crate) fn update_ttl(&self, check_id: &str, status: CheckStatus, output: &str) -> Result<(), ConsulDoubleError> {
+    pub(crate) fn update_ttl(
+        &self,
+        check_id: &str,
+        status: CheckStatus,
+        output: &str,
+    ) -> Result<(), ConsulDoubleError> {
         self.commit(|catalog| {
             match catalog.checks.get(check_id) {
                 None => return Err(ConsulDoubleError::unknown_check(check_id)),
@@ -114,16 +138,27 @@ impl Shared {
                 }
                 Some(_) => {}
             }
-            let changes = catalog.set_status(check_id, status, output).unwrap_or_default();
+            let changes = catalog
+                .set_status(check_id, status, output)
+                .unwrap_or_default();
             Ok(changes)
         })
     }
 
-    pub(crate) fn set_maintenance(&self, service_id: &str, enable: bool, reason: Option<&str>) -> Result<(), ConsulDoubleError> {
+    pub(crate) fn set_maintenance(
+        &self,
+        service_id: &str,
+        enable: bool,
+        reason: Option<&str>,
+    ) -> Result<(), ConsulDoubleError> {
         self.commit(|catalog| {
             catalog
                 .set_maintenance(service_id, enable, reason)
-                .ok_or_else(|| ConsulDoubleError::NotFound(format!("No service registered with ID \"{service_id}\"")))
+                .ok_or_else(|| {
+                    ConsulDoubleError::NotFound(format!(
+                        "No service registered with ID \"{service_id}\""
+                    ))
+                })
         })
     }
 
@@ -143,16 +178,21 @@ impl Shared {
     }
 
     pub(crate) fn count_health_request(&self, name: &str) {
-        *lock(&self.health_requests).entry(name.to_lowercase()).or_insert(0) += 1;
+        *lock(&self.health_requests)
+            .entry(name.to_lowercase())
+            .or_insert(0) += 1;
     }
 
     pub(crate) fn health_requests(&self, name: &str) -> u64 {
-        lock(&self.health_requests).get(&name.to_lowercase()).copied().unwrap_or(0)
+        lock(&self.health_requests)
+            .get(&name.to_lowercase())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Stops the listener, every connection and every check runner.
     pub(crate) fn stop_all(&self) {
-        self.server.stop();
+        self.server.shut_down();
         for (_, task) in lock(&self.check_tasks).drain() {
             task.abort();
         }
@@ -179,5 +219,12 @@ fn node_uuid(datacenter: &str, node: &str) -> String {
         hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
     }
     let hex = format!("{hash:032x}");
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }

@@ -39,11 +39,16 @@ pub(crate) enum Topic<'a> {
 
 impl Waiters {
     pub(crate) fn new() -> Self {
-        Self { by_name: Mutex::new(HashMap::new()), catalog: watch::Sender::new(Wake::default()) }
+        Self {
+            by_name: Mutex::new(HashMap::new()),
+            catalog: watch::Sender::new(Wake::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Wake>>> {
-        self.by_name.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.by_name
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Subscribes to a topic; the returned receiver sees every wake sent after this call.
@@ -98,7 +103,10 @@ pub(crate) enum Waited {
 }
 
 /// Waits for the next wake on `receiver` or the deadline.
-pub(crate) async fn wait_for_wake(receiver: &mut watch::Receiver<Wake>, deadline: tokio::time::Instant) -> Waited {
+pub(crate) async fn wait_for_wake(
+    receiver: &mut watch::Receiver<Wake>,
+    deadline: tokio::time::Instant,
+) -> Waited {
     tokio::select! {
         changed = receiver.changed() => match changed {
             Ok(()) if receiver.borrow_and_update().force => Waited::Forced,
@@ -141,7 +149,10 @@ mod tests {
     fn wait_defaults_caps_and_jitters_within_a_sixteenth() {
         assert_eq!(effective_wait(None, false), DEFAULT_WAIT);
         assert_eq!(effective_wait(Some(Duration::ZERO), false), DEFAULT_WAIT);
-        assert_eq!(effective_wait(Some(Duration::from_secs(3600)), false), MAX_WAIT);
+        assert_eq!(
+            effective_wait(Some(Duration::from_secs(3600)), false),
+            MAX_WAIT
+        );
         for _ in 0..100 {
             let wait = effective_wait(Some(Duration::from_secs(16)), true);
             assert!(wait >= Duration::from_secs(16) && wait < Duration::from_secs(17));
@@ -156,7 +167,13 @@ mod tests {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         assert_eq!(wait_for_wake(&mut receiver, deadline).await, Waited::Forced);
         waiters.wake("WEB", false);
-        assert_eq!(wait_for_wake(&mut receiver, deadline).await, Waited::Changed);
-        assert_eq!(wait_for_wake(&mut receiver, deadline).await, Waited::TimedOut);
+        assert_eq!(
+            wait_for_wake(&mut receiver, deadline).await,
+            Waited::Changed
+        );
+        assert_eq!(
+            wait_for_wake(&mut receiver, deadline).await,
+            Waited::TimedOut
+        );
     }
 }

@@ -69,6 +69,7 @@ impl ConnControl {
 
 /// Serve one connection until the client leaves, a handler breaks it, or the instance is killed.
 pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>, mut kill: watch::Receiver<bool>) {
+    let _open = shared.stats.connection_opened();
     let _ = stream.set_nodelay(true);
     let Ok((stream, spare)) = with_spare(stream) else {
         return;

@@ -32,4 +32,4 @@ pub use behavior::{Behavior, Latency, Mode};
 pub use handler::{DEADLINE_HEADER, TRACEPARENT_HEADER};
 pub(crate) use sample::seed_from;
 pub use server::{Identity, ServiceInstance};
-pub use stats::{RECORD_CAPACITY, RecordedRequest};
+pub use stats::{MAX_PATHS, RECORD_CAPACITY, RecordedRequest};

@@ -62,7 +62,7 @@ pub(crate) struct Shared {
     identity: Identity,
     behavior: RwLock<Arc<Behavior>>,
     health: AtomicU16,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) sampler: Sampler,
 }
 
@@ -118,7 +118,7 @@ impl ServiceInstance {
             identity,
             behavior: RwLock::new(Arc::new(Behavior::default())),
             health: AtomicU16::new(200),
-            stats: Stats::default(),
+            stats: Arc::new(Stats::default()),
             sampler: Sampler::new(seed),
         });
         let run = spawn_accept(listener, Arc::clone(&shared));
@@ -207,7 +207,8 @@ impl ServiceInstance {
         self.inner.shared.stats.total()
     }
 
-    /// Requests received for one path (without query).
+    /// Requests received for one path (without query). Only the first
+    /// [`MAX_PATHS`](super::MAX_PATHS) distinct paths are counted individually.
     pub fn requests_for(&self, path: &str) -> u64 {
         self.inner.shared.stats.for_path(path)
     }
@@ -215,6 +216,12 @@ impl ServiceInstance {
     /// Request counts per path.
     pub fn requests_by_path(&self) -> HashMap<String, u64> {
         self.inner.shared.stats.per_path()
+    }
+
+    /// Connections currently open to this instance (a pooled client keeps a few; a killed
+    /// instance has none).
+    pub fn connections(&self) -> usize {
+        self.inner.shared.stats.open_connections()
     }
 
     /// Zero every counter and clear the recorded requests.

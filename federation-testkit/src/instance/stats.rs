@@ -7,13 +7,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method};
 
 /// How many requests the recorder keeps (the oldest are dropped first).
 pub const RECORD_CAPACITY: usize = 1000;
+
+/// Distinct paths counted per instance; requests for further new paths only count in the
+/// total, so a benchmark with unique paths cannot grow memory without bound.
+pub const MAX_PATHS: usize = 10_000;
 
 /// One request as the instance received it.
 #[derive(Clone, Debug)]
@@ -43,6 +47,7 @@ impl RecordedRequest {
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     total: AtomicU64,
+    open_connections: AtomicUsize,
     per_path: Mutex<HashMap<String, u64>>,
     recording: AtomicBool,
     recorded: Mutex<VecDeque<RecordedRequest>>,
@@ -53,12 +58,21 @@ impl Stats {
     pub(crate) fn count(&self, path: &str) {
         self.total.fetch_add(1, Ordering::Relaxed);
         let mut map = lock(&self.per_path);
-        match map.get_mut(path) {
-            Some(n) => *n += 1,
-            None => {
-                map.insert(path.to_owned(), 1);
-            }
+        if let Some(n) = map.get_mut(path) {
+            *n += 1;
+        } else if map.len() < MAX_PATHS {
+            map.insert(path.to_owned(), 1);
         }
+    }
+
+    /// Track one open connection until the guard is dropped.
+    pub(crate) fn connection_opened(self: &std::sync::Arc<Self>) -> ConnectionGuard {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(std::sync::Arc::clone(self))
+    }
+
+    pub(crate) fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::Relaxed)
     }
 
     pub(crate) fn total(&self) -> u64 {
@@ -103,4 +117,14 @@ impl Stats {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Counters stay meaningful even if a holder panicked.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Decrements the open-connection count when a connection task ends.
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard(std::sync::Arc<Stats>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }

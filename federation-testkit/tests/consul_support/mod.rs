@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
-use federation_testkit::consul::{CheckDefinition, ConsulDouble, ConsulOptions, ServiceRegistration};
+use federation_testkit::consul::{
+    CheckDefinition, ConsulDouble, ConsulOptions, ServiceRegistration,
+};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -23,7 +25,10 @@ pub async fn start_with(options: ConsulOptions) -> ConsulDouble {
 
 pub fn client() -> reqwest::Client {
     let _already = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().expect("client builds")
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client builds")
 }
 
 /// A finished response: status, headers, body text.
@@ -39,7 +44,10 @@ impl Answer {
     }
 
     pub fn index(&self) -> u64 {
-        self.header("x-consul-index").expect("X-Consul-Index present").parse().expect("index is a u64")
+        self.header("x-consul-index")
+            .expect("X-Consul-Index present")
+            .parse()
+            .expect("index is a u64")
     }
 
     pub fn json(&self) -> Value {
@@ -52,7 +60,11 @@ pub async fn send(request: reqwest::RequestBuilder) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.text().await.expect("body reads");
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub async fn get(consul: &ConsulDouble, path_and_query: &str) -> Answer {
@@ -99,7 +111,11 @@ pub fn check_statuses(entries: &Value) -> Vec<String> {
 }
 
 /// Polls `path` until `accept` holds on the JSON body, or panics after [`EVENTUALLY`].
-pub async fn eventually(consul: &ConsulDouble, path: &str, accept: impl Fn(&Value) -> bool) -> Value {
+pub async fn eventually(
+    consul: &ConsulDouble,
+    path: &str,
+    accept: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + EVENTUALLY;
     loop {
         let answer = get(consul, path).await;
@@ -107,7 +123,10 @@ pub async fn eventually(consul: &ConsulDouble, path: &str, accept: impl Fn(&Valu
         if accept(&body) {
             return body;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met in time; last body: {body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in time; last body: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -121,7 +140,9 @@ pub struct Target {
 }
 
 pub async fn target(status: u16, open: bool) -> Target {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("target binds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("target binds");
     let url = format!("http://{}/health", listener.local_addr().expect("addr"));
     let status = Arc::new(AtomicU16::new(status));
     let hits = Arc::new(AtomicU64::new(0));
@@ -129,11 +150,18 @@ pub async fn target(status: u16, open: bool) -> Target {
     let (task_status, task_hits, task_gate) = (status.clone(), hits.clone(), gate.clone());
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let (status, hits, mut gate) = (task_status.clone(), task_hits.clone(), task_gate.subscribe());
+            let (status, hits, mut gate) = (
+                task_status.clone(),
+                task_hits.clone(),
+                task_gate.subscribe(),
+            );
             tokio::spawn(async move {
                 let mut buffer = vec![0_u8; 4096];
                 let mut read = 0;
-                while !buffer[..read].windows(4).any(|window| window == b"\r\n\r\n") {
+                while !buffer[..read]
+                    .windows(4)
+                    .any(|window| window == b"\r\n\r\n")
+                {
                     match stream.read(&mut buffer[read..]).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => read += n,
@@ -144,10 +172,17 @@ pub async fn target(status: u16, open: bool) -> Target {
                 }
                 hits.fetch_add(1, Ordering::SeqCst);
                 let code = status.load(Ordering::SeqCst);
-                let response = format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                let response = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
                 let _ = stream.write_all(response.as_bytes()).await;
             });
         }
     });
-    Target { url, status, hits, open: gate }
+    Target {
+        url,
+        status,
+        hits,
+        open: gate,
+    }
 }

@@ -17,6 +17,8 @@ use crate::discovery::{DiscoveryError, DiscoveryErrorKind};
 
 /// Header carrying the blocking-query index (looked up case-insensitively by `http`).
 const INDEX_HEADER: &str = "x-consul-index";
+/// Consul's `max_query_time`: longer waits are capped by the server.
+const MAX_WAIT: Duration = Duration::from_secs(600);
 /// Header carrying the ACL token.
 const TOKEN_HEADER: &str = "x-consul-token";
 
@@ -96,7 +98,7 @@ impl ConsulHttp {
             base,
             token,
             datacenter: source.datacenter.clone().filter(|dc| !dc.is_empty()),
-            wait: source.wait,
+            wait: effective_wait(source.wait),
             margin: tuning.request_margin,
             client,
         })
@@ -140,8 +142,14 @@ impl ConsulHttp {
             Vec::new()
         };
         let url = self.url(&["health", "service", service], &query);
-        // Consul adds up to wait/16 of jitter to the wait; allow for it plus a margin.
-        let timeout = self.wait + self.wait / 16 + self.margin;
+        // A blocking query may be held for `wait` plus Consul's jitter (< wait/16): allow for
+        // both plus a margin. A non-blocking read answers at once, so a hung agent is detected
+        // quickly at start-up and after errors.
+        let timeout = if index > 0 {
+            self.wait + self.wait / 16 + self.margin
+        } else {
+            self.margin * 2
+        };
         let resp = self
             .request(Method::GET, url, timeout)
             .send()
@@ -258,10 +266,20 @@ impl ConsulHttp {
     }
 }
 
+/// The wait actually sent: Consul treats 0 as its 5 min default and caps at 10 min, so the
+/// client's timeout must be computed from the same value.
+fn effective_wait(configured: Duration) -> Duration {
+    if configured.is_zero() {
+        ConsulSource::DEFAULT_WAIT
+    } else {
+        configured.min(MAX_WAIT)
+    }
+}
+
 /// A Go duration string Consul accepts: `60s`, `1500ms` (never a bare number).
 pub(crate) fn go_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -291,6 +309,16 @@ mod tests {
             "http://127.0.0.1:8500/v1/health/service/a%20b%2Fc%3Fd?index=7"
         );
         assert!(!url.as_str().contains("dc="));
+    }
+
+    #[test]
+    fn the_wait_is_bounded_like_consul_bounds_it() {
+        assert_eq!(effective_wait(Duration::ZERO), ConsulSource::DEFAULT_WAIT);
+        assert_eq!(effective_wait(Duration::from_secs(3600)), MAX_WAIT);
+        assert_eq!(
+            effective_wait(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

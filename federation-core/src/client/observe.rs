@@ -1,0 +1,142 @@
+//! The call wrapper of issue 4: result cache and call-level telemetry around the pipeline.
+//!
+//! Owned by the cache/telemetry work; the pipeline stays unaware of the cache. Order per call:
+//! a `federation.call` span opens; a cacheable request is looked up in the service's
+//! [`ResultCache`](crate::cache::ResultCache) *before* load protection and routing (so a hit
+//! touches no balancer, breaker or budget), identical concurrent misses share one pipeline run,
+//! and stale values are served per the cache policy; then `federation_requests_total` and the
+//! duration histogram are recorded and the span gets cluster, outcome, cache status and attempts.
+//! Calls to unknown services are not recorded (their names are unbounded caller input).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::StatusCode;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::pipeline;
+use super::response::{Response, ServedBy};
+use super::{Inner, Request, ServiceRoute};
+use crate::cache::{CacheStatus, CachedResponse, FetchOutcome};
+use crate::error::Error;
+use crate::telemetry::spans;
+use crate::telemetry::trace_context::TraceParent;
+
+/// Runs one call of `service` with caching and telemetry.
+pub(crate) async fn call(
+    inner: &Arc<Inner>,
+    service: &str,
+    mut request: Request,
+) -> Result<Response, Error> {
+    let Some(svc) = inner.services.get(service) else {
+        return pipeline::call(inner, service, request).await;
+    };
+    let start = Instant::now();
+    // Continue the caller's trace, or start one here so the span and upstream share its id.
+    let trace = match TraceParent::from_headers(&request.headers) {
+        Some(parent) => parent,
+        None => {
+            let root = TraceParent::new_root(&mut rand::rng());
+            root.inject(&mut request.headers, None);
+            root
+        }
+    };
+    let path = request.path.split('?').next().unwrap_or("");
+    let span = spans::call_span(service, &request.method, path, &trace.trace_id());
+    let result = serve(inner, svc, request, start)
+        .instrument(span.clone())
+        .await;
+    let elapsed = start.elapsed();
+    let (cluster, outcome, cache, attempts) = match &result {
+        Ok(r) => {
+            let served = r.served();
+            let from_cache = matches!(served.cache(), CacheStatus::Hit | CacheStatus::Stale);
+            let cluster = (!from_cache || !served.attempts().is_empty()).then(|| served.cluster());
+            (cluster, "success", served.cache(), served.attempts().len())
+        }
+        Err(e) => (None, e.kind().as_str(), CacheStatus::Miss, e.attempts().len()),
+    };
+    let cluster = cluster.filter(|c| !c.is_empty());
+    inner.metrics.call(service, cluster, outcome, elapsed);
+    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+    spans::record_call(&span, cluster, outcome, cache, attempts);
+    result
+}
+
+/// The cache lookup (or the plain pipeline when the request is not cacheable).
+async fn serve(
+    inner: &Arc<Inner>,
+    svc: &ServiceRoute,
+    request: Request,
+    start: Instant,
+) -> Result<Response, Error> {
+    let Some(cache) = &svc.cache else {
+        return pipeline::call(inner, &svc.name, request).await;
+    };
+    let (path, query) = match request.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (request.path.as_str(), None),
+    };
+    let Some(key) = cache.key(&request.method, path, query, &request.headers, &request.body)
+    else {
+        return pipeline::call(inner, &svc.name, request).await;
+    };
+    // The caller whose fetch runs learns its own attempts through this slot; callers that joined
+    // another caller's fetch, hits and stale serves report no attempts.
+    let mine: Arc<Mutex<Option<ServedBy>>> = Arc::default();
+    let slot = Arc::clone(&mine);
+    let fetch_inner = Arc::clone(inner);
+    let name = Arc::clone(&svc.name);
+    let fetch = move || async move {
+        let response = pipeline::call(&fetch_inner, &name, request).await?;
+        let outcome = FetchOutcome {
+            status: response.status.as_u16(),
+            headers: response.headers,
+            body: response.body,
+            cluster: Some(Arc::clone(&response.served.cluster)),
+            instance: Some(Arc::clone(&response.served.instance)),
+        };
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.served);
+        Ok::<_, Error>(outcome)
+    };
+    match cache.get_or_fetch(key, fetch).await {
+        Ok((cached, status)) => {
+            let mine = mine.lock().unwrap_or_else(PoisonError::into_inner).take();
+            Ok(respond(svc, &cached, status, mine, start))
+        }
+        Err(shared) => Err(Arc::try_unwrap(shared).unwrap_or_else(|e| e.shared_copy())),
+    }
+}
+
+/// A `Response` for a value the cache handed out.
+fn respond(
+    svc: &ServiceRoute,
+    cached: &CachedResponse,
+    status: CacheStatus,
+    mine: Option<ServedBy>,
+    start: Instant,
+) -> Response {
+    let origin = |v: &Option<Arc<str>>| v.clone().unwrap_or_else(|| Arc::from(""));
+    let served = match (status, mine) {
+        (CacheStatus::Miss, Some(mut served)) => {
+            served.cache = CacheStatus::Miss;
+            served.elapsed = start.elapsed();
+            served
+        }
+        (_, mine) => ServedBy {
+            cluster: origin(&cached.cluster),
+            instance: origin(&cached.instance),
+            // A stale-if-error serve keeps the failed attempts of this caller's fetch.
+            attempts: mine.map(|m| m.attempts).unwrap_or_default(),
+            cache: status,
+            elapsed: start.elapsed(),
+        },
+    };
+    Response {
+        status: StatusCode::from_u16(cached.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        headers: cached.headers.clone(),
+        body: cached.body.clone(),
+        served,
+        service: Arc::clone(&svc.name),
+    }
+}

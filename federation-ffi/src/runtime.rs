@@ -1,0 +1,68 @@
+//! The one process-global tokio runtime behind every C call.
+//!
+//! A runtime per client (or a thread per call) multiplies OS threads with load and with the
+//! number of clients; a Go program with 1000 goroutines in calls would pin 1000 threads. So one
+//! multi-threaded runtime is created lazily on first use, with a fixed number of worker threads
+//! (`FEDERATION_WORKER_THREADS`, 1–64; default: the CPU count clamped to 2–4) and a blocking
+//! pool capped at [`MAX_BLOCKING`]; it lives until the process exits.
+
+use std::sync::OnceLock;
+
+use tokio::runtime::{Builder, Runtime};
+
+use crate::error::{FEDERATION_ERROR_INTERNAL, federation_error_t};
+use crate::guard::catch_or;
+
+/// Most threads of the runtime's blocking pool.
+pub(crate) const MAX_BLOCKING: usize = 2;
+
+static RUNTIME: OnceLock<Result<(Runtime, usize), String>> = OnceLock::new();
+
+fn worker_count() -> usize {
+    let from_env = std::env::var("FEDERATION_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n));
+    from_env.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2)
+            .clamp(2, 4)
+    })
+}
+
+fn build() -> Result<(Runtime, usize), String> {
+    let workers = worker_count();
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(MAX_BLOCKING)
+        .thread_name("federation-worker")
+        .enable_all()
+        .build()
+        .map(|rt| (rt, workers))
+        .map_err(|e| format!("cannot start the federation runtime: {e}"))
+}
+
+/// The runtime, started on first use.
+pub(crate) fn runtime() -> Result<&'static Runtime, Box<federation_error_t>> {
+    match RUNTIME.get_or_init(build) {
+        Ok((rt, _)) => Ok(rt),
+        Err(message) => Err(federation_error_t::boxed(
+            FEDERATION_ERROR_INTERNAL,
+            message.clone(),
+        )),
+    }
+}
+
+/// The most OS threads the library's runtime uses (worker threads plus the blocking pool),
+/// starting the runtime if needed; 0 if it cannot start. Callers use it to size thread budgets.
+///
+/// # Safety
+/// Always safe to call, from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn federation_runtime_threads() -> u32 {
+    catch_or(0, || match RUNTIME.get_or_init(build) {
+        Ok((_, workers)) => u32::try_from(workers + MAX_BLOCKING).unwrap_or(u32::MAX),
+        Err(_) => 0,
+    })
+}

@@ -1,0 +1,236 @@
+/* C smoke test of the federation C ABI, linked against the static library.
+ *
+ * Starts the testkit sandbox, builds a client from its YAML configuration, makes calls that
+ * succeed, fail over, fail with each kind of invalid input, and get cancelled, then frees
+ * everything (run under valgrind in CI: zero leaks and errors). Exits non-zero on the first
+ * failed check. Build and run: scripts/ffi-go-test.sh. */
+#define FEDERATION_TESTKIT 1
+#include "federation.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fprintf(stderr, "\n");                                         \
+            failures++;                                                    \
+        }                                                                  \
+    } while (0)
+
+/* Fails the test when err is not NULL, printing its message; frees it. */
+static int ok(federation_error_t *err, const char *what) {
+    if (err == NULL) return 1;
+    fprintf(stderr, "FAIL %s: kind %u: %s\n", what, federation_error_kind(err), federation_error_message(err));
+    federation_error_free(err);
+    failures++;
+    return 0;
+}
+
+/* One call's completion, waited for with a condition variable. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    federation_response_t *response;
+    federation_error_t *error;
+} completion_t;
+
+static void completion_init(completion_t *c) {
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->done = 0;
+    c->response = NULL;
+    c->error = NULL;
+}
+
+static void completion_destroy(completion_t *c) {
+    federation_response_free(c->response);
+    federation_error_free(c->error);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+}
+
+static void on_done(void *user_data, federation_response_t *response, federation_error_t *error) {
+    completion_t *c = user_data;
+    pthread_mutex_lock(&c->mu);
+    c->response = response;
+    c->error = error;
+    c->done++;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void wait_done(completion_t *c) {
+    pthread_mutex_lock(&c->mu);
+    while (!c->done) pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* GET path on service; waits; the caller owns c (init'ed here, destroy it). */
+static void get(federation_client_t *client, const char *service, const char *path,
+                const federation_call_options_t *options, completion_t *c) {
+    completion_init(c);
+    const char *trace = "smoke";
+    federation_header_t headers[1] = {
+        {(const uint8_t *)"x-smoke", 7, (const uint8_t *)trace, strlen(trace)}};
+    if (!ok(federation_client_call(client, service, "GET", path, headers, 1, NULL, 0, options,
+                                   on_done, c, NULL),
+            "start call")) {
+        c->done = 1;
+        return;
+    }
+    wait_done(c);
+}
+
+int main(void) {
+    CHECK(federation_runtime_threads() >= 3, "runtime threads: %u", federation_runtime_threads());
+
+    federation_sandbox_options_t sandbox_options = {2, 100, false};
+    federation_sandbox_t *sandbox = NULL;
+    if (!ok(federation_sandbox_start(&sandbox_options, &sandbox), "sandbox start")) return 1;
+    federation_string_t *yaml = NULL;
+    if (!ok(federation_sandbox_config_yaml(sandbox, &yaml), "sandbox config")) return 1;
+
+    federation_client_t *client = NULL;
+    if (!ok(federation_client_new(federation_string_data(yaml, NULL), FEDERATION_CONFIG_YAML, &client),
+            "client new"))
+        return 1;
+    federation_string_free(yaml);
+
+    /* 1. A plain call is served by the preferred cluster. */
+    completion_t c;
+    get(client, "user", "/api/v1/users/42", NULL, &c);
+    CHECK(c.error == NULL, "call failed: %s", federation_error_message(c.error));
+    CHECK(federation_response_status(c.response) == 200, "status %u", federation_response_status(c.response));
+    CHECK(strcmp(federation_response_cluster(c.response), "zervigo") == 0, "cluster %s",
+          federation_response_cluster(c.response));
+    CHECK(federation_response_attempts(c.response) >= 1, "attempts");
+    size_t body_len = 0;
+    const uint8_t *body = federation_response_body(c.response, &body_len);
+    CHECK(body != NULL && body_len > 0, "empty body");
+    CHECK(federation_response_header_count(c.response) > 0, "no headers");
+    federation_header_t h;
+    CHECK(federation_response_header(c.response, 0, &h) && h.name_len > 0, "header 0");
+    CHECK(!federation_response_header(c.response, 100000, &h), "header out of range");
+    completion_destroy(&c);
+
+    /* 2. Every zervigo user-service instance killed: the call fails over to looma. */
+    ok(federation_sandbox_kill(sandbox, "zervigo", "user-service", -1), "kill");
+    get(client, "user", "/api/v1/users/42", NULL, &c);
+    CHECK(c.error == NULL, "failover call failed: %s", federation_error_message(c.error));
+    CHECK(strcmp(federation_response_cluster(c.response), "looma") == 0, "failover cluster %s",
+          federation_response_cluster(c.response));
+    completion_destroy(&c);
+    ok(federation_sandbox_restart(sandbox, "zervigo", "user-service", -1), "restart");
+
+    /* 3. Errors reported through the callback carry a kind and a message. */
+    get(client, "no-such-service", "/", NULL, &c);
+    CHECK(federation_error_kind(c.error) == FEDERATION_ERROR_INVALID_REQUEST, "kind %u",
+          federation_error_kind(c.error));
+    CHECK(strlen(federation_error_message(c.error)) > 0, "empty message");
+    completion_destroy(&c);
+
+    /* 4. A hanging upstream and a short deadline: timeout. */
+    ok(federation_sandbox_set_behavior(sandbox, "looma", "resume-processing", -1, 0, 0,
+                                       FEDERATION_SANDBOX_MODE_HANG),
+       "hang");
+    federation_call_options_t options = {300, 0, -1, NULL};
+    get(client, "resume-processing", "/process", &options, &c);
+    CHECK(federation_error_kind(c.error) == FEDERATION_ERROR_TIMEOUT, "kind %u: %s",
+          federation_error_kind(c.error), federation_error_message(c.error));
+    completion_destroy(&c);
+
+    /* 5. Cancelling a hanging call completes it with CANCELLED. */
+    completion_init(&c);
+    federation_cancel_t *cancel = NULL;
+    ok(federation_client_call(client, "resume-processing", "GET", "/process", NULL, 0, NULL, 0, NULL,
+                              on_done, &c, &cancel),
+       "start cancellable call");
+    federation_cancel_cancel(cancel);
+    wait_done(&c);
+    CHECK(federation_error_kind(c.error) == FEDERATION_ERROR_CANCELLED, "kind %u",
+          federation_error_kind(c.error));
+    federation_cancel_cancel(cancel); /* after completion: no effect */
+    federation_cancel_free(cancel);
+    completion_destroy(&c);
+
+    /* 6. Invalid input is an error returned at once; the callback never runs. */
+    federation_error_t *e;
+    e = federation_client_call(NULL, "user", "GET", "/", NULL, 0, NULL, 0, NULL, on_done, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL client");
+    federation_error_free(e);
+    e = federation_client_call(client, "user", "GET", "/", NULL, 0, NULL, 0, NULL, NULL, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL callback");
+    federation_error_free(e);
+    e = federation_client_call(client, "us\xff\xfe", "GET", "/", NULL, 0, NULL, 0, NULL, on_done, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "invalid UTF-8");
+    CHECK(strstr(federation_error_message(e), "UTF-8") != NULL, "message: %s", federation_error_message(e));
+    federation_error_free(e);
+    e = federation_client_call(client, "user", "GET", "/", NULL, 3, NULL, 0, NULL, on_done, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL headers with length");
+    federation_error_free(e);
+    char *huge = malloc(70000);
+    memset(huge, 'a', 69999);
+    huge[69999] = 0;
+    huge[0] = '/';
+    e = federation_client_call(client, "user", "GET", huge, NULL, 0, NULL, 0, NULL, on_done, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "oversized path");
+    federation_error_free(e);
+    free(huge);
+    federation_header_t bad_header = {(const uint8_t *)"bad name", 8, (const uint8_t *)"v", 1};
+    e = federation_client_call(client, "user", "GET", "/", &bad_header, 1, NULL, 0, NULL, on_done, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "bad header name");
+    federation_error_free(e);
+    e = federation_client_call(client, "user", "G E T", "/", NULL, 0, NULL, 0, NULL, on_done, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "bad method");
+    federation_error_free(e);
+
+    /* 7. Configuration errors. */
+    federation_client_t *other = NULL;
+    e = federation_client_new("clusters: {}\nservices: { user: { prefr: x } }", FEDERATION_CONFIG_YAML, &other);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_CONFIG && other == NULL, "bad config");
+    federation_error_free(e);
+    e = federation_client_new("{}", 99, &other);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_CONFIG, "bad format");
+    federation_error_free(e);
+    e = federation_client_new(NULL, FEDERATION_CONFIG_JSON, &other);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_CONFIG, "NULL config");
+    federation_error_free(e);
+    e = federation_client_new_from_file("/nonexistent/federation.yaml", &other);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_CONFIG, "missing file");
+    federation_error_free(e);
+
+    /* 8. NULL handles are harmless for accessors and frees. */
+    CHECK(federation_response_status(NULL) == 0, "status of NULL");
+    CHECK(federation_error_message(NULL) != NULL, "message of NULL");
+    CHECK(federation_string_data(NULL, NULL) == NULL, "data of NULL");
+    federation_response_free(NULL);
+    federation_error_free(NULL);
+    federation_cancel_free(NULL);
+    federation_string_free(NULL);
+    federation_client_free(NULL);
+
+    /* 9. Freeing the client while a call is in flight: the call still completes. */
+    completion_init(&c);
+    ok(federation_client_call(client, "resume-processing", "GET", "/process", NULL, 0, NULL, 0,
+                              &options, on_done, &c, NULL),
+       "start in-flight call");
+    federation_client_free(client);
+    wait_done(&c);
+    CHECK(c.done == 1 && (c.response != NULL) != (c.error != NULL), "exactly one outcome");
+    completion_destroy(&c);
+
+    federation_sandbox_free(sandbox);
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("federation C smoke test: ok\n");
+    return 0;
+}

@@ -1,0 +1,285 @@
+// Package federation is the Go client of the federation SDK: one call API over logical
+// services that live in several clusters, each discovered through its own Consul, with
+// balancing, circuit breaking, retries within a budget, failover and caching done by the Rust
+// core through its C ABI.
+//
+// Calls never pin an OS thread while they wait: the core runs them on a fixed pool of worker
+// threads and completes each through a callback, so thousands of goroutines can call at once.
+// Cancelling the context (or its deadline passing) cancels the call in the core, abandoning the
+// upstream request.
+package federation
+
+/*
+#include <stdlib.h>
+#include "federation.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"runtime"
+	"runtime/cgo"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Format is the text format of a configuration.
+type Format int
+
+// Configuration formats.
+const (
+	YAML Format = iota + 1
+	TOML
+	JSON
+)
+
+// Client calls logical services. It is safe for concurrent use by many goroutines. Close it
+// when done.
+type Client struct {
+	mu     sync.RWMutex // guards ptr and closed; held for reading while a call starts
+	ptr    *C.federation_client_t
+	closed bool
+
+	callsMu sync.Mutex // guards calls
+	calls   map[uint64]*C.federation_cancel_t
+	nextID  uint64
+}
+
+// New creates a client from configuration text in the given format. Every configuration
+// problem is reported at once in an error matching ErrConfig.
+func New(config string, format Format) (*Client, error) {
+	var cformat C.federation_config_format_t
+	switch format {
+	case YAML:
+		cformat = C.FEDERATION_CONFIG_YAML
+	case TOML:
+		cformat = C.FEDERATION_CONFIG_TOML
+	case JSON:
+		cformat = C.FEDERATION_CONFIG_JSON
+	default:
+		return nil, newError(KindConfig, "", "unknown configuration format; use YAML, TOML or JSON")
+	}
+	if strings.IndexByte(config, 0) >= 0 {
+		return nil, newError(KindConfig, "", "configuration text contains a NUL byte")
+	}
+	text := C.CString(config)
+	defer C.free(unsafe.Pointer(text))
+	var ptr *C.federation_client_t
+	if err := C.federation_client_new(text, cformat, &ptr); err != nil {
+		return nil, takeError(err, "")
+	}
+	return newClient(ptr), nil
+}
+
+// NewFromFile creates a client from a configuration file; the format comes from the extension
+// (.yaml, .yml, .toml, .json).
+func NewFromFile(path string) (*Client, error) {
+	if strings.IndexByte(path, 0) >= 0 {
+		return nil, newError(KindConfig, "", "path contains a NUL byte")
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var ptr *C.federation_client_t
+	if err := C.federation_client_new_from_file(cpath, &ptr); err != nil {
+		return nil, takeError(err, "")
+	}
+	return newClient(ptr), nil
+}
+
+func newClient(ptr *C.federation_client_t) *Client {
+	return &Client{ptr: ptr, calls: make(map[uint64]*C.federation_cancel_t)}
+}
+
+// WorkerThreads is the most OS threads the core's runtime uses (worker threads plus its small
+// blocking pool), whatever the number of calls in flight.
+func WorkerThreads() int {
+	return int(C.federation_runtime_threads())
+}
+
+// Get calls GET path on service.
+func (c *Client) Get(ctx context.Context, service, path string) (*Response, error) {
+	return c.Do(ctx, service, &Request{Method: "GET", Path: path})
+}
+
+// Post calls POST path on service with body and a Content-Type header (omitted when "").
+// POST is not retried once it may have reached a server unless Request.Idempotent says so.
+func (c *Client) Post(ctx context.Context, service, path, contentType string, body []byte) (*Response, error) {
+	req := &Request{Method: "POST", Path: path, Body: body}
+	if contentType != "" {
+		req.Header = map[string][]string{"Content-Type": {contentType}}
+	}
+	return c.Do(ctx, service, req)
+}
+
+// Do sends req to the logical service and waits for the outcome or for ctx. A non-2xx
+// status is a Response, not an error. Errors are *Error values matching one sentinel.
+func (c *Client) Do(ctx context.Context, service string, req *Request) (*Response, error) {
+	if req == nil {
+		return nil, newError(KindInvalidRequest, service, "nil request")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, contextError(service, err)
+	}
+	in, err := encode(service, req)
+	if err != nil {
+		return nil, err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return nil, contextError(service, context.DeadlineExceeded)
+		}
+		ms := uint64(math.Ceil(float64(remaining) / float64(time.Millisecond)))
+		if in.options.timeout_ms == 0 || ms < uint64(in.options.timeout_ms) {
+			in.options.timeout_ms = C.uint64_t(ms)
+		}
+	}
+	p := &pending{done: make(chan outcome, 1)}
+	handle := cgo.NewHandle(p)
+	id, cancel, startErr := c.start(service, in, handle)
+	if startErr != nil {
+		handle.Delete()
+		return nil, startErr
+	}
+
+	var out outcome
+	var ctxErr error
+	select {
+	case out = <-p.done:
+	case <-ctx.Done():
+		ctxErr = ctx.Err()
+		C.federation_cancel_cancel(cancel)
+		out = <-p.done // completes promptly once cancelled
+	}
+	c.callsMu.Lock()
+	delete(c.calls, id)
+	c.callsMu.Unlock()
+	C.federation_cancel_free(cancel)
+
+	if out.response != nil {
+		if ctxErr == nil {
+			return takeResponse(out.response), nil
+		}
+		// The response raced the cancellation; the caller has given up on it.
+		C.federation_response_free(out.response)
+		return nil, contextError(service, ctxErr)
+	}
+	e := takeError(out.err, service)
+	switch {
+	case ctxErr != nil:
+		return nil, contextError(service, ctxErr)
+	case e.Kind == KindCancelled && c.isClosed():
+		e.closed = true
+	}
+	return nil, e
+}
+
+// start begins the call in the core and registers its cancel token.
+func (c *Client) start(service string, in *encoded, handle cgo.Handle) (uint64, *C.federation_cancel_t, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, nil, closedError(service)
+	}
+	var pinner runtime.Pinner
+	defer pinner.Unpin()
+	in.pin(&pinner)
+	var cancel *C.federation_cancel_t
+	cerr := C.federation_client_call(c.ptr, in.service(), in.method(), in.path(),
+		in.headersPtr(), C.size_t(len(in.headers)), in.bodyPtr(), C.size_t(len(in.body)),
+		&in.options, completeCallback, userData(uintptr(handle)), &cancel)
+	runtime.KeepAlive(in)
+	if cerr != nil {
+		return 0, nil, takeError(cerr, service)
+	}
+	c.callsMu.Lock()
+	c.nextID++
+	id := c.nextID
+	c.calls[id] = cancel
+	c.callsMu.Unlock()
+	return id, cancel, nil
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.closed
+}
+
+// Close cancels every call in flight (they return errors matching ErrClosed and ErrCancelled)
+// and releases the client. It is idempotent and safe to call concurrently with calls.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.callsMu.Lock()
+	for _, cancel := range c.calls {
+		C.federation_cancel_cancel(cancel)
+	}
+	c.callsMu.Unlock()
+	C.federation_client_free(c.ptr)
+	c.ptr = nil
+	return nil
+}
+
+// Metrics is the client's metrics in the Prometheus text exposition format.
+func (c *Client) Metrics() (string, error) {
+	return c.text(func(ptr *C.federation_client_t, out **C.federation_string_t) *C.federation_error_t {
+		return C.federation_client_metrics(ptr, out)
+	})
+}
+
+// Health is every logical service's health in every cluster.
+func (c *Client) Health() (*Health, error) {
+	text, err := c.text(func(ptr *C.federation_client_t, out **C.federation_string_t) *C.federation_error_t {
+		return C.federation_client_health(ptr, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var h Health
+	if jerr := json.Unmarshal([]byte(text), &h); jerr != nil {
+		return nil, newError(KindInternal, "", "health is not valid JSON: "+jerr.Error())
+	}
+	h.JSON = text
+	return &h, nil
+}
+
+func (c *Client) text(get func(*C.federation_client_t, **C.federation_string_t) *C.federation_error_t) (string, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return "", closedError("")
+	}
+	var s *C.federation_string_t
+	if err := get(c.ptr, &s); err != nil {
+		return "", takeError(err, "")
+	}
+	defer C.federation_string_free(s)
+	var n C.size_t
+	data := C.federation_string_data(s, &n)
+	return C.GoStringN(data, C.int(n)), nil
+}
+
+func closedError(service string) *Error {
+	e := newError(KindCancelled, service, "the client is closed")
+	e.closed = true
+	return e
+}
+
+// contextError is the error of a call ended by its context: a timeout for a passed deadline,
+// a cancellation otherwise; it wraps the context's error.
+func contextError(service string, err error) *Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: KindTimeout, Service: service, Message: "context deadline exceeded", cause: err}
+	}
+	return &Error{Kind: KindCancelled, Service: service, Message: "context cancelled", cause: err}
+}

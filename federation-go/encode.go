@@ -1,0 +1,164 @@
+package federation
+
+/*
+#include "federation.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"strings"
+	"unsafe"
+)
+
+// Input limits of the C ABI, checked here too for clear errors.
+const (
+	maxName = 256
+	maxPath = 16 * 1024
+)
+
+// encoded is a request laid out for the C ABI without C allocations: the strings share one
+// NUL-separated buffer, header names and values another, and the header views point into it.
+// Everything is pinned for the duration of the C call (the core copies what it keeps).
+type encoded struct {
+	strs        []byte // service\0method\0path\0cluster\0
+	methodAt    int
+	pathAt      int
+	clusterAt   int
+	headerBytes []byte
+	headers     []C.federation_header_t
+	body        []byte
+	options     C.federation_call_options_t
+}
+
+func invalid(service, message string) *Error {
+	return newError(KindInvalidRequest, service, message)
+}
+
+func encode(service string, req *Request) (*encoded, error) {
+	method := req.Method
+	if method == "" {
+		method = "GET"
+	}
+	path := req.Path
+	if path == "" {
+		path = "/"
+	}
+	for _, f := range []struct{ name, value string }{
+		{"service", service}, {"method", method}, {"path", path}, {"cluster", req.Cluster},
+	} {
+		if strings.IndexByte(f.value, 0) >= 0 {
+			return nil, invalid(service, f.name+" contains a NUL byte")
+		}
+	}
+	if len(service) > maxName || len(method) > maxName || len(req.Cluster) > maxName {
+		return nil, invalid(service, "service, method or cluster name longer than 256 bytes")
+	}
+	if len(path) > maxPath {
+		return nil, invalid(service, "path longer than 16 KiB")
+	}
+	in := &encoded{body: req.Body}
+	in.strs = make([]byte, 0, len(service)+len(method)+len(path)+len(req.Cluster)+4)
+	in.strs = append(append(in.strs, service...), 0)
+	in.methodAt = len(in.strs)
+	in.strs = append(append(in.strs, method...), 0)
+	in.pathAt = len(in.strs)
+	in.strs = append(append(in.strs, path...), 0)
+	in.clusterAt = -1
+	if req.Cluster != "" {
+		in.clusterAt = len(in.strs)
+		in.strs = append(append(in.strs, req.Cluster...), 0)
+	}
+
+	size, count := 0, 0
+	for name, values := range req.Header {
+		for _, v := range values {
+			size += len(name) + len(v)
+			count++
+		}
+	}
+	if count > 0 {
+		in.headerBytes = make([]byte, 0, size)
+		spans := make([][4]int, 0, count)
+		for name, values := range req.Header {
+			for _, v := range values {
+				n := len(in.headerBytes)
+				in.headerBytes = append(in.headerBytes, name...)
+				in.headerBytes = append(in.headerBytes, v...)
+				spans = append(spans, [4]int{n, len(name), n + len(name), len(v)})
+			}
+		}
+		in.headers = make([]C.federation_header_t, len(spans))
+		in.headerSpans(spans)
+	}
+
+	in.options.idempotent = -1
+	if req.Idempotent != nil {
+		if *req.Idempotent {
+			in.options.idempotent = 1
+		} else {
+			in.options.idempotent = 0
+		}
+	}
+	if req.Timeout > 0 {
+		in.options.timeout_ms = C.uint64_t(max(req.Timeout.Milliseconds(), 1))
+	}
+	if req.AttemptTimeout > 0 {
+		in.options.attempt_timeout_ms = C.uint64_t(max(req.AttemptTimeout.Milliseconds(), 1))
+	}
+	return in, nil
+}
+
+// headerSpans stores the header views; called again by pin, because the pointers must be
+// taken from the final (pinned) buffer.
+func (in *encoded) headerSpans(spans [][4]int) {
+	base := unsafe.Pointer(unsafe.SliceData(in.headerBytes))
+	for i, s := range spans {
+		in.headers[i] = C.federation_header_t{
+			name:      (*C.uint8_t)(unsafe.Add(base, s[0])),
+			name_len:  C.size_t(s[1]),
+			value:     (*C.uint8_t)(unsafe.Add(base, s[2])),
+			value_len: C.size_t(s[3]),
+		}
+	}
+}
+
+// pin pins every Go buffer the C call reads and sets the pointers into them.
+func (in *encoded) pin(p *runtime.Pinner) {
+	p.Pin(unsafe.SliceData(in.strs))
+	if len(in.headerBytes) > 0 {
+		p.Pin(unsafe.SliceData(in.headerBytes))
+	}
+	if len(in.headers) > 0 {
+		p.Pin(unsafe.SliceData(in.headers))
+	}
+	if len(in.body) > 0 {
+		p.Pin(unsafe.SliceData(in.body))
+	}
+	p.Pin(in)
+	if in.clusterAt >= 0 {
+		in.options.cluster = in.at(in.clusterAt)
+	}
+}
+
+func (in *encoded) at(offset int) *C.char {
+	return (*C.char)(unsafe.Pointer(&in.strs[offset]))
+}
+
+func (in *encoded) service() *C.char { return in.at(0) }
+func (in *encoded) method() *C.char  { return in.at(in.methodAt) }
+func (in *encoded) path() *C.char    { return in.at(in.pathAt) }
+
+func (in *encoded) headersPtr() *C.federation_header_t {
+	if len(in.headers) == 0 {
+		return nil
+	}
+	return unsafe.SliceData(in.headers)
+}
+
+func (in *encoded) bodyPtr() *C.uint8_t {
+	if len(in.body) == 0 {
+		return nil
+	}
+	return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(in.body)))
+}

@@ -1,0 +1,3 @@
+module github.com/federation/federation-go
+
+go 1.26

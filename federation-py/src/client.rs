@@ -1,0 +1,321 @@
+//! `FederatedServiceClient` for Python: async methods returning awaitables and `*_sync` twins
+//! that release the GIL.
+//!
+//! **Failures prevented.** A blocking call that keeps the GIL stalls every other Python thread
+//! for the length of a network round trip; a client built outside the runtime silently has no
+//! Consul discovery; a client used after `close()` or after `fork()` must fail clearly, not hang.
+//!
+//! **Algorithm.** Constructors parse the configuration with the core (errors carry field paths;
+//! `from_dict` serializes the dict to JSON first) and build the client inside the process
+//! runtime. Each call converts its keyword arguments with the interpreter attached
+//! ([`crate::request`]), then either hands the core call to the async bridge or blocks on the
+//! runtime with the interpreter released.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+
+use federation_core::client::{FederatedServiceClient, RequestBuilder};
+use federation_core::config::{Config, ConfigFormat};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+use crate::bridge::{self, Deliver};
+use crate::errors;
+use crate::request::{self, CallOptions};
+use crate::response::PyResponse;
+use crate::runtime::{self, Pinned};
+
+/// A client for the logical services of a federation.
+#[pyclass(frozen, name = "FederatedServiceClient", module = "federation._federation")]
+pub(crate) struct PyClient {
+    inner: Mutex<Option<Pinned<FederatedServiceClient>>>,
+}
+
+impl PyClient {
+    fn from_config(py: Python<'_>, config: Result<Config, federation_core::config::ConfigError>) -> PyResult<Self> {
+        let config = config.map_err(|e| errors::config_to_pyerr(py, e))?;
+        let rt = runtime::current()?;
+        let client = {
+            let _context = rt.tokio().enter();
+            FederatedServiceClient::from_config(config).map_err(|e| errors::to_pyerr(py, &e))?
+        };
+        Ok(Self {
+            inner: Mutex::new(Some(Pinned::new(client, rt))),
+        })
+    }
+
+    fn client(&self) -> PyResult<(FederatedServiceClient, runtime::RtHandle)> {
+        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let pinned = guard
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("the FederatedServiceClient is closed"))?;
+        Ok((pinned.get()?.clone(), pinned.rt().clone()))
+    }
+
+    fn start<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        service: &str,
+        path: &str,
+        options: CallOptions<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, rt) = self.client()?;
+        let builder = request::build(py, &client, method, service, path, options)?;
+        bridge::spawn(py, &rt, send(builder))
+    }
+
+    fn run(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        service: &str,
+        path: &str,
+        options: CallOptions<'_>,
+    ) -> PyResult<PyResponse> {
+        let (client, rt) = self.client()?;
+        let builder = request::build(py, &client, method, service, path, options)?;
+        match rt.block_on(py, builder.send())? {
+            Ok(response) => Ok(PyResponse::new(response)),
+            Err(e) => Err(errors::to_pyerr(py, &e)),
+        }
+    }
+}
+
+async fn send(builder: RequestBuilder) -> Deliver {
+    let outcome = builder.send().await;
+    Box::new(move |py| match outcome {
+        Ok(response) => Ok(Py::new(py, PyResponse::new(response))?.into_any()),
+        Err(e) => Err(errors::to_pyerr(py, &e)),
+    })
+}
+
+#[allow(clippy::too_many_arguments, reason = "mirrors the Python keyword arguments")]
+fn options<'py>(
+    params: Option<Bound<'py, PyAny>>,
+    headers: Option<Bound<'py, PyAny>>,
+    json: Option<Bound<'py, PyAny>>,
+    content: Option<Bound<'py, PyAny>>,
+    timeout: Option<f64>,
+    idempotent: Option<bool>,
+    cluster: Option<String>,
+) -> CallOptions<'py> {
+    CallOptions {
+        params,
+        headers,
+        json,
+        content,
+        timeout,
+        idempotent,
+        cluster,
+    }
+}
+
+#[pymethods]
+impl PyClient {
+    /// A client for the configuration file at `path` (YAML, TOML or JSON by extension).
+    #[classmethod]
+    fn from_file(_cls: &Bound<'_, PyType>, py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        Self::from_config(py, Config::from_file(path))
+    }
+
+    /// A client for a configuration given as a dict (the same schema as the files).
+    #[classmethod]
+    fn from_dict(_cls: &Bound<'_, PyType>, py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let text: String = py
+            .import("json")?
+            .call_method1("dumps", (config,))
+            .map_err(|e| {
+                errors::config_to_pyerr(
+                    py,
+                    federation_core::config::ConfigError::single("", None, format!("not JSON-serializable: {e}")),
+                )
+            })?
+            .extract()?;
+        Self::from_config(py, Config::parse(&text, ConfigFormat::Json))
+    }
+
+    /// A client for a YAML configuration text.
+    #[classmethod]
+    fn from_yaml(_cls: &Bound<'_, PyType>, py: Python<'_>, text: &str) -> PyResult<Self> {
+        Self::from_config(py, Config::parse(text, ConfigFormat::Yaml))
+    }
+
+    /// A client for a JSON configuration text.
+    #[classmethod]
+    fn from_json(_cls: &Bound<'_, PyType>, py: Python<'_>, text: &str) -> PyResult<Self> {
+        Self::from_config(py, Config::parse(text, ConfigFormat::Json))
+    }
+
+    /// A client for a TOML configuration text.
+    #[classmethod]
+    fn from_toml(_cls: &Bound<'_, PyType>, py: Python<'_>, text: &str) -> PyResult<Self> {
+        Self::from_config(py, Config::parse(text, ConfigFormat::Toml))
+    }
+
+    /// The configured logical service names, sorted.
+    fn services(&self) -> PyResult<Vec<String>> {
+        Ok(self.client()?.0.services())
+    }
+
+    /// Sends `method` to `path` of `service`; returns an awaitable `Response`.
+    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn call<'py>(
+        &self, py: Python<'py>, method: &str, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.start(py, method, service, path, o)
+    }
+
+    /// GET `path` of `service`; returns an awaitable `Response`.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn get<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.start(py, "GET", service, path, o)
+    }
+
+    /// POST to `path` of `service` (not retried once sent unless `idempotent=True`); awaitable.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn post<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.start(py, "POST", service, path, o)
+    }
+
+    /// PUT to `path` of `service`; returns an awaitable `Response`.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn put<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.start(py, "PUT", service, path, o)
+    }
+
+    /// DELETE `path` of `service`; returns an awaitable `Response`.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn delete<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.start(py, "DELETE", service, path, o)
+    }
+
+    /// Blocking `call`: releases the GIL while waiting.
+    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn call_sync<'py>(
+        &self, py: Python<'py>, method: &str, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<PyResponse> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.run(py, method, service, path, o)
+    }
+
+    /// Blocking GET: releases the GIL while waiting.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn get_sync<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<PyResponse> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.run(py, "GET", service, path, o)
+    }
+
+    /// Blocking POST: releases the GIL while waiting.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn post_sync<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<PyResponse> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.run(py, "POST", service, path, o)
+    }
+
+    /// Blocking PUT: releases the GIL while waiting.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn put_sync<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<PyResponse> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.run(py, "PUT", service, path, o)
+    }
+
+    /// Blocking DELETE: releases the GIL while waiting.
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn delete_sync<'py>(
+        &self, py: Python<'py>, service: &str, path: &str,
+        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+    ) -> PyResult<PyResponse> {
+        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        self.run(py, "DELETE", service, path, o)
+    }
+
+    /// Stops discovery and releases connections; later calls raise `RuntimeError`. Idempotent.
+    fn close(&self, py: Python<'_>) {
+        let taken = self.inner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        py.detach(move || drop(taken));
+    }
+
+    /// True once `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).is_none()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        ready(slf.py(), slf.clone().into_any())
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __aexit__<'py>(&self, py: Python<'py>, _exc: &Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        self.close(py);
+        ready(py, pyo3::types::PyBool::new(py, false).to_owned().into_any())
+    }
+}
+
+/// An already-resolved asyncio future holding `value`.
+fn ready<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    let future = event_loop.call_method0("create_future")?;
+    future.call_method1("set_result", (value,))?;
+    Ok(future)
+}

@@ -1,0 +1,226 @@
+//! The one tokio runtime of the process, the fork check, and the exit protocol.
+//!
+//! **Failures prevented.** A runtime per client multiplies threads and connection pools; a
+//! runtime used after `fork()` hangs forever (its worker threads do not exist in the child); and
+//! a worker thread that attaches to the interpreter while it is finalizing kills the process
+//! (segfault or abort at exit, seen in 10–17 of 60 runs with a naive binding).
+//!
+//! **Algorithm.** The runtime is created lazily on first use and remembered with the pid that
+//! created it. Every [`RtHandle`] carries that pid and [`RtHandle::check`] compares it with the
+//! current pid, so a client created before a fork gives a clear error in the child (which may
+//! create new clients: it gets a runtime of its own; the parent's is leaked, never dropped,
+//! because dropping it would wait for threads that do not exist).
+//!
+//! Exit: an `atexit` hook ([`shutdown`]) sets a global flag, shuts the runtime down (dropping
+//! every in-flight task, which cancels the calls) with a bounded wait, then waits until no
+//! thread is between "decided to attach" and "attached". Every path that attaches from a
+//! non-Python thread, or re-attaches after releasing the interpreter, goes through
+//! [`enter_attach`], which refuses once the flag is set; a thread refused on its way back into
+//! Python parks forever instead (the process is exiting; this is what Python 3.14 itself does).
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use tokio::runtime::{Builder, Handle, Runtime};
+
+/// Set once by the `atexit` hook; never cleared.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+/// Threads that passed [`enter_attach`] and have not called [`exit_attach`].
+static ATTACHING: AtomicUsize = AtomicUsize::new(0);
+/// The runtime and the pid that created it.
+static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
+
+/// How long the exit hook waits for in-flight tasks, then for attaching threads.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+struct Owned {
+    pid: u32,
+    runtime: Runtime,
+}
+
+/// A handle on the process runtime, valid only in the process that created it.
+#[derive(Clone, Debug)]
+pub(crate) struct RtHandle {
+    pid: u32,
+    handle: Handle,
+}
+
+/// The handle of this process's runtime, creating the runtime on first use.
+pub(crate) fn current() -> PyResult<RtHandle> {
+    if is_shutting_down() {
+        return Err(exiting_error());
+    }
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(owned) = slot.as_ref()
+        && owned.pid == pid
+    {
+        return Ok(RtHandle {
+            pid,
+            handle: owned.runtime.handle().clone(),
+        });
+    }
+    if let Some(stale) = slot.take() {
+        // Inherited through fork(): its threads are gone, dropping it would wait for them.
+        std::mem::forget(stale);
+    }
+    let runtime = Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("federation-rt")
+        .build()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
+    let handle = runtime.handle().clone();
+    *slot = Some(Owned { pid, runtime });
+    Ok(RtHandle { pid, handle })
+}
+
+impl RtHandle {
+    /// Fails when used in a process forked after this handle was made.
+    pub(crate) fn check(&self) -> PyResult<()> {
+        let now = std::process::id();
+        if now == self.pid {
+            Ok(())
+        } else {
+            Err(PyRuntimeError::new_err(format!(
+                "this federation object was created in process {} and cannot be used after \
+                 fork() (this is process {now}): its background threads do not exist here; \
+                 create a new client in the child process",
+                self.pid
+            )))
+        }
+    }
+
+    /// The tokio handle (spawn, enter).
+    pub(crate) fn tokio(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Runs `future` to completion on the runtime with the interpreter released, so other
+    /// Python threads run meanwhile.
+    pub(crate) fn block_on<F>(&self, py: Python<'_>, future: F) -> PyResult<F::Output>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        self.check()?;
+        if is_shutting_down() {
+            return Err(exiting_error());
+        }
+        let handle = &self.handle;
+        let outcome = py.detach(|| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| handle.block_on(future)));
+            if !enter_attach() {
+                park_forever();
+            }
+            outcome
+        });
+        exit_attach();
+        outcome.map_err(|_| {
+            PyRuntimeError::new_err("the federation runtime failed while running the call")
+        })
+    }
+}
+
+/// True once the interpreter started exiting.
+pub(crate) fn is_shutting_down() -> bool {
+    SHUTTING_DOWN.load(Ordering::SeqCst)
+}
+
+/// Announces that this thread is about to attach to the interpreter. Returns false (and
+/// announces nothing) once the exit hook ran; then the thread must not attach.
+pub(crate) fn enter_attach() -> bool {
+    ATTACHING.fetch_add(1, Ordering::SeqCst);
+    if SHUTTING_DOWN.load(Ordering::SeqCst) {
+        ATTACHING.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    true
+}
+
+/// Ends what a successful [`enter_attach`] started.
+pub(crate) fn exit_attach() {
+    ATTACHING.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+fn exiting_error() -> PyErr {
+    PyRuntimeError::new_err("the Python interpreter is exiting; federation calls are refused")
+}
+
+/// The `atexit` hook: refuse new work, cancel in-flight tasks, drain attaching threads.
+#[pyfunction]
+pub(crate) fn _shutdown(py: Python<'_>) {
+    if SHUTTING_DOWN.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let owned = RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    py.detach(move || {
+        if let Some(owned) = owned {
+            if owned.pid == std::process::id() {
+                owned.runtime.shutdown_timeout(EXIT_WAIT);
+            } else {
+                std::mem::forget(owned);
+            }
+        }
+        let deadline = Instant::now() + EXIT_WAIT;
+        while ATTACHING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+/// A value owning runtime resources (tasks, sockets), dropped safely: inside the runtime
+/// context normally, and leaked when the interpreter is exiting or after a fork (its runtime is
+/// gone; dropping could panic or wait forever).
+pub(crate) struct Pinned<T> {
+    value: Option<T>,
+    rt: RtHandle,
+}
+
+impl<T> Pinned<T> {
+    /// Wraps `value`, which belongs to `rt`.
+    pub(crate) fn new(value: T, rt: RtHandle) -> Self {
+        Self {
+            value: Some(value),
+            rt,
+        }
+    }
+
+    /// The value, after checking this is still the process that made it.
+    pub(crate) fn get(&self) -> PyResult<&T> {
+        self.rt.check()?;
+        self.value
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("the object was already released"))
+    }
+
+    /// The runtime the value belongs to.
+    pub(crate) fn rt(&self) -> &RtHandle {
+        &self.rt
+    }
+}
+
+impl<T> Drop for Pinned<T> {
+    fn drop(&mut self) {
+        let value = self.value.take();
+        if is_shutting_down() || self.rt.pid != std::process::id() {
+            std::mem::forget(value);
+            return;
+        }
+        let _context = self.rt.handle.enter();
+        drop(value);
+    }
+}
