@@ -24,6 +24,7 @@ import (
 	"runtime/cgo"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -44,6 +45,8 @@ type Client struct {
 	mu     sync.RWMutex // guards ptr and closed; held for reading while a call starts
 	ptr    *C.federation_client_t
 	closed bool
+	// closedFlag mirrors closed for lock-free reads.
+	closedFlag atomic.Bool
 
 	callsMu sync.Mutex // guards calls
 	calls   map[uint64]*C.federation_cancel_t
@@ -161,6 +164,8 @@ func (c *Client) Do(ctx context.Context, service string, req *Request) (*Respons
 	c.callsMu.Unlock()
 	C.federation_cancel_free(cancel)
 
+	enterC()
+	defer leaveC()
 	if out.response != nil {
 		if ctxErr == nil {
 			return takeResponse(out.response), nil
@@ -186,6 +191,8 @@ func (c *Client) start(service string, in *encoded, handle cgo.Handle) (uint64, 
 	if c.closed {
 		return 0, nil, closedError(service)
 	}
+	enterC()
+	defer leaveC()
 	var pinner runtime.Pinner
 	defer pinner.Unpin()
 	in.pin(&pinner)
@@ -205,10 +212,19 @@ func (c *Client) start(service string, in *encoded, handle cgo.Handle) (uint64, 
 	return id, cancel, nil
 }
 
+// cgoSlots bounds how many goroutines are inside the C library's call path at once. A goroutine
+// in a cgo call holds its OS thread; when calls are slow (a loaded machine), the Go scheduler
+// starts new threads for the other goroutines, and Go never ends threads it started. Waiting for
+// a slot parks the goroutine instead, so 1000 concurrent callers cost no more threads than a few.
+var cgoSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 2))
+
+func enterC() { cgoSlots <- struct{}{} }
+func leaveC() { <-cgoSlots }
+
+// isClosed reads the closed flag without the lock (a call's tail holds a cgo slot, and must not
+// wait behind a Close that waits for calls starting).
 func (c *Client) isClosed() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.closed
+	return c.closedFlag.Load()
 }
 
 // Close cancels every call in flight (they return errors matching ErrClosed and ErrCancelled)
@@ -220,6 +236,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.closedFlag.Store(true)
 	c.callsMu.Lock()
 	for _, cancel := range c.calls {
 		C.federation_cancel_cancel(cancel)

@@ -109,8 +109,8 @@ func encode(service string, req *Request) (*encoded, error) {
 	return in, nil
 }
 
-// headerSpans stores the header views; called again by pin, because the pointers must be
-// taken from the final (pinned) buffer.
+// headerSpans stores the header views into headerBytes (heap memory does not move; pin keeps
+// it alive and marks it pinned for the cgo pointer checks).
 func (in *encoded) headerSpans(spans [][4]int) {
 	base := unsafe.Pointer(unsafe.SliceData(in.headerBytes))
 	for i, s := range spans {

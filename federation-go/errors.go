@@ -64,6 +64,11 @@ const (
 
 // kindFromC is the one mapping from the C ABI's error kinds.
 func kindFromC(kind C.federation_error_kind_t) Kind {
+	return kindFromCode(uint32(kind))
+}
+
+// kindFromCode maps a FEDERATION_ERROR_* value.
+func kindFromCode(kind uint32) Kind {
 	switch kind {
 	case C.FEDERATION_ERROR_CONFIG:
 		return KindConfig

@@ -58,6 +58,8 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Benchmark the SDK against plain reqwest, a proxy hop and failure scenarios.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `federation config ...`.

@@ -3,6 +3,7 @@
 //! Every subcommand lives in its own file (`commands/*.rs`, `demo/`); this file only wires them.
 //! Exit codes are documented in [`exit`] and in `--help`.
 
+mod bench;
 mod cli;
 mod commands;
 mod config_source;
@@ -43,6 +44,7 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Discover(args) => commands::discover::run(global, args).await,
         Command::Health(args) => commands::health::run(global, args).await,
         Command::Config(ConfigCommand::Check(args)) => commands::config_check::run(global, args),
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

@@ -113,7 +113,7 @@ async fn call_and_discover_against_a_running_sandbox() {
         .expect("ai is listed");
     assert_eq!(ai["clusters"][0]["cluster"], "looma");
     assert_eq!(
-        ai["clusters"][0]["routable"], 3,
+        ai["clusters"][0]["available"], 3,
         "the model=v3 instance is filtered out"
     );
 
@@ -146,4 +146,57 @@ async fn call_and_discover_against_a_running_sandbox() {
 
     let _ = std::fs::remove_file(config);
     sandbox.shutdown().await;
+}
+
+#[test]
+fn sandbox_command_writes_a_valid_config_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let path = std::env::temp_dir().join(format!(
+        "federation-cli-{}-written.yaml",
+        std::process::id()
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args(["sandbox", "--write-config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the federation binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("stdout is readable");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("client configuration written") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains("user-service") && printed.contains("ai-service"),
+        "{printed}"
+    );
+
+    let check = Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .expect("config check runs");
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let status = child.wait().expect("the sandbox exits");
+    assert_eq!(status.code(), Some(0), "Ctrl-C is a clean stop");
+    let _ = std::fs::remove_file(path);
 }

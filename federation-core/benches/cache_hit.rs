@@ -9,8 +9,9 @@
 //!   iteration (the lookup plus one key allocation);
 //! - `result_cache_hit_with_key_build`: what the pipeline does per call: build the key from
 //!   method, path, query and headers, then `get_or_fetch`;
-//! - `client_call_cache_hit` (in `client_call.rs` when the client is wired): a full in-process
-//!   `FederatedServiceClient` call answered from the cache.
+//! - `client_call_cache_hit`: a full in-process `FederatedServiceClient` call (request builder,
+//!   span, key, lookup, metrics, `Response`) answered from the cache; a loopback testkit
+//!   instance served the first call only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,5 +107,57 @@ fn result_cache_hit_with_key_build(bencher: divan::Bencher<'_, '_>) {
             &rt,
             cache.get_or_fetch(key, || async { Ok::<_, std::io::Error>(outcome()) }),
         )
+    });
+}
+
+#[divan::bench]
+fn client_call_cache_hit(bencher: divan::Bencher<'_, '_>) {
+    use federation_core::client::{CacheStatus, FederatedServiceClient};
+    use federation_core::config::StaticInstance;
+    use federation_core::config::{ClusterConfig, Config, DiscoverySource, Policy, ServiceConfig};
+    use federation_testkit::instance::{Identity, ServiceInstance};
+
+    let rt = runtime();
+    let instance = rt
+        .block_on(ServiceInstance::start(Identity::new(
+            "zervigo", "user", "u1",
+        )))
+        .expect("instance starts");
+    let mut services = std::collections::BTreeMap::new();
+    services.insert(
+        "user".to_owned(),
+        vec![StaticInstance {
+            id: Some("u1".to_owned()),
+            address: "127.0.0.1".to_owned(),
+            port: instance.port(),
+            tags: Vec::new(),
+            meta: std::collections::BTreeMap::new(),
+            weight: 1,
+        }],
+    );
+    let config = Config {
+        clusters: vec![ClusterConfig::new(
+            "zervigo",
+            DiscoverySource::Static(services),
+        )],
+        services: vec![ServiceConfig::new("user")],
+        defaults: Policy {
+            cache: Some(CachePolicy {
+                ttl: Duration::from_secs(3600),
+                ..CachePolicy::default()
+            }),
+            ..Policy::default()
+        },
+    };
+    let client = rt
+        .block_on(async { FederatedServiceClient::from_config(config) })
+        .expect("client");
+    let path = format!("{PATH}?{QUERY}");
+    rt.block_on(client.get("user", &path).send())
+        .expect("first call fills the cache");
+    bencher.bench_local(|| {
+        let response = ready(&rt, client.get("user", divan::black_box(&path)).send()).expect("hit");
+        debug_assert_eq!(response.served().cache(), CacheStatus::Hit);
+        response
     });
 }

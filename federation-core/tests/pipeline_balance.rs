@@ -14,12 +14,12 @@ use pipeline_support::{cluster_with, config, entry, service, start};
 async fn peak_ewma_sends_little_traffic_to_a_ten_times_slower_instance() {
     let z = start("zervigo", "user-service", 3).await;
     z[0].set_behavior(Behavior {
-        latency: Latency::Fixed(Duration::from_millis(40)),
+        latency: Latency::Fixed(Duration::from_millis(100)),
         ..Behavior::default()
     });
     for i in &z[1..] {
         i.set_behavior(Behavior {
-            latency: Latency::Fixed(Duration::from_millis(4)),
+            latency: Latency::Fixed(Duration::from_millis(10)),
             ..Behavior::default()
         });
     }

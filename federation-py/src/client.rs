@@ -22,6 +22,7 @@ use pyo3::types::PyType;
 
 use crate::bridge::{self, Deliver};
 use crate::errors;
+use crate::ops;
 use crate::request::{self, CallOptions};
 use crate::response::PyResponse;
 use crate::runtime::{self, Pinned};
@@ -277,6 +278,54 @@ impl PyClient {
     ) -> PyResult<PyResponse> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.run(py, "DELETE", service, path, o)
+    }
+
+    /// Waits until every service's discovery answered once in every cluster (awaitable);
+    /// `DiscoveryError` naming the routes still waiting after `timeout` seconds.
+    #[pyo3(signature = (timeout=10.0))]
+    fn wait_ready<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let (client, rt) = self.client()?;
+        let timeout = ops::timeout_arg(py, timeout)?;
+        bridge::spawn(py, &rt, ops::wait_deliver(client, timeout))
+    }
+
+    /// Blocking `wait_ready`: releases the GIL while waiting.
+    #[pyo3(signature = (timeout=10.0))]
+    fn wait_ready_sync(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let (client, rt) = self.client()?;
+        let timeout = ops::timeout_arg(py, timeout)?;
+        rt.block_on(py, ops::wait_discovered(client, timeout))?
+            .map_err(|message| ops::wait_error(py, message))
+    }
+
+    /// Per service × cluster: instances, breakers, availability, score, selected cluster and
+    /// discovery freshness, as a dict.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        ops::health(py, &self.client()?.0)
+    }
+
+    /// This client's metrics in the Prometheus text format.
+    fn metrics_text(&self) -> PyResult<String> {
+        Ok(self.client()?.0.metrics_text())
+    }
+
+    /// Drops cached responses of `service`: for exactly `path`, for every path starting with
+    /// `prefix`, or all of them when neither is given. False when the service has no cache.
+    #[pyo3(signature = (service, path=None, *, prefix=None))]
+    fn invalidate(&self, py: Python<'_>, service: &str, path: Option<&str>, prefix: Option<&str>) -> PyResult<bool> {
+        let client = self.client()?.0;
+        match (path, prefix) {
+            (Some(_), Some(_)) => Err(errors::invalid_request(py, "pass either `path` or `prefix`, not both")),
+            (Some(path), None) => Ok(client.invalidate(service, path)),
+            (None, Some(prefix)) => Ok(client.invalidate_prefix(service, prefix)),
+            (None, None) => Ok(client.invalidate_prefix(service, "")),
+        }
+    }
+
+    /// Drops every cached response of every service.
+    fn clear_cache(&self) -> PyResult<()> {
+        self.client()?.0.clear_cache();
+        Ok(())
     }
 
     /// Stops discovery and releases connections; later calls raise `RuntimeError`. Idempotent.

@@ -119,21 +119,45 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// The Python exception for a core error.
 pub(crate) fn to_pyerr(py: Python<'_>, error: &Error) -> PyErr {
-    build(py, error).unwrap_or_else(|e| e)
+    let made = (|| {
+        let attempts: Vec<PyAttempt> = error.attempts().iter().map(PyAttempt::from).collect();
+        let instance = instantiate(py, error.kind(), &error.to_string())?;
+        instance.setattr("service", error.service())?;
+        instance.setattr("clusters_tried", PyList::new(py, error.clusters_tried())?)?;
+        instance.setattr("attempts", PyList::new(py, attempts)?)?;
+        instance.setattr("status", error.status().map(|s| s.as_u16()))?;
+        instance.setattr("may_have_reached_server", error.may_have_reached_server())?;
+        instance.setattr("problems", problems(py, error.config_error())?)?;
+        Ok(PyErr::from_value(instance))
+    })();
+    made.unwrap_or_else(|e| e)
 }
 
-fn build(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
-    let class = types(py)?[class_index(error.kind())].bind(py);
-    let instance = class.call1((error.to_string(),))?;
-    instance.setattr("kind", error.kind().as_str())?;
-    instance.setattr("service", error.service())?;
-    instance.setattr("clusters_tried", PyList::new(py, error.clusters_tried())?)?;
-    let attempts: Vec<PyAttempt> = error.attempts().iter().map(PyAttempt::from).collect();
-    instance.setattr("attempts", PyList::new(py, attempts)?)?;
-    instance.setattr("status", error.status().map(|s| s.as_u16()))?;
-    instance.setattr("may_have_reached_server", error.may_have_reached_server())?;
-    instance.setattr("problems", problems(py, error.config_error())?)?;
-    Ok(PyErr::from_value(instance))
+/// An exception of `kind`'s class with `message` and empty call details, for failures the
+/// binding itself detects (bad arguments, discovery not ready).
+pub(crate) fn of_kind(py: Python<'_>, kind: ErrorKind, message: impl Into<String>) -> PyErr {
+    let message = message.into();
+    instantiate(py, kind, &message)
+        .map(PyErr::from_value)
+        .unwrap_or_else(|e| e)
+}
+
+/// An `InvalidRequestError` with `message`.
+pub(crate) fn invalid_request(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    of_kind(py, ErrorKind::InvalidRequest, message)
+}
+
+/// An instance of `kind`'s class with every attribute at its empty value.
+fn instantiate<'py>(py: Python<'py>, kind: ErrorKind, message: &str) -> PyResult<Bound<'py, PyAny>> {
+    let instance = types(py)?[class_index(kind)].bind(py).call1((message,))?;
+    instance.setattr("kind", kind.as_str())?;
+    instance.setattr("service", py.None())?;
+    instance.setattr("clusters_tried", PyList::empty(py))?;
+    instance.setattr("attempts", PyList::empty(py))?;
+    instance.setattr("status", py.None())?;
+    instance.setattr("may_have_reached_server", false)?;
+    instance.setattr("problems", PyList::empty(py))?;
+    Ok(instance)
 }
 
 fn problems<'py>(py: Python<'py>, error: Option<&ConfigError>) -> PyResult<Bound<'py, PyList>> {
@@ -151,23 +175,6 @@ fn problems<'py>(py: Python<'py>, error: Option<&ConfigError>) -> PyResult<Bound
 /// A configuration error (`ConfigError`) as a Python exception.
 pub(crate) fn config_to_pyerr(py: Python<'_>, error: ConfigError) -> PyErr {
     to_pyerr(py, &Error::from(error))
-}
-
-/// An `InvalidRequestError` with `message`, for bad arguments caught in the binding.
-pub(crate) fn invalid_request(py: Python<'_>, message: impl Into<String>) -> PyErr {
-    let message = message.into();
-    let made = types(py).and_then(|t| {
-        let instance = t[class_index(ErrorKind::InvalidRequest)].bind(py).call1((message.clone(),))?;
-        instance.setattr("kind", ErrorKind::InvalidRequest.as_str())?;
-        instance.setattr("service", py.None())?;
-        instance.setattr("clusters_tried", PyList::empty(py))?;
-        instance.setattr("attempts", PyList::empty(py))?;
-        instance.setattr("status", py.None())?;
-        instance.setattr("may_have_reached_server", false)?;
-        instance.setattr("problems", PyList::empty(py))?;
-        Ok(PyErr::from_value(instance))
-    });
-    made.unwrap_or_else(|_| PyValueError::new_err(message))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod bridge;
 mod client;
 mod errors;
+mod ops;
 mod request;
 mod response;
 mod runtime;

@@ -163,12 +163,12 @@ impl From<&Attempt> for PyAttempt {
 impl PyAttempt {
     fn __repr__(&self) -> String {
         format!(
-            "<Attempt {}/{} {} {:.1} ms status={:?}>",
+            "<Attempt {}/{} {} {:.1} ms status={}>",
             self.cluster,
             self.instance,
             self.outcome,
             self.duration * 1e3,
-            self.status
+            self.status.map_or_else(|| "None".to_owned(), |s| s.to_string())
         )
     }
 }

@@ -19,7 +19,6 @@
 //! Python parks forever instead (the process is exiting; this is what Python 3.14 itself does).
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -101,28 +100,32 @@ impl RtHandle {
     }
 
     /// Runs `future` to completion on the runtime with the interpreter released, so other
-    /// Python threads run meanwhile.
+    /// Python threads run meanwhile. The future runs on a worker thread, not on the caller's:
+    /// at exit the runtime drops it and the waiting thread parks, instead of the future
+    /// failing inside a runtime that is shutting down on a thread that is about to re-attach.
     pub(crate) fn block_on<F>(&self, py: Python<'_>, future: F) -> PyResult<F::Output>
     where
-        F: Future + Send,
-        F::Output: Send,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
         self.check()?;
         if is_shutting_down() {
-            return Err(exiting_error());
+            return Err(refuse_blocking(py));
         }
-        let handle = &self.handle;
-        let outcome = py.detach(|| {
-            let outcome = catch_unwind(AssertUnwindSafe(|| handle.block_on(future)));
+        let (done, outcome) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            // The receiver is gone only if the waiting thread is; nobody to tell.
+            let _ = done.send(future.await);
+        });
+        let outcome = py.detach(move || {
+            let outcome = outcome.recv();
             if !enter_attach() {
                 park_forever();
             }
             outcome
         });
         exit_attach();
-        outcome.map_err(|_| {
-            PyRuntimeError::new_err("the federation runtime failed while running the call")
-        })
+        outcome.map_err(|_| PyRuntimeError::new_err("the federation runtime stopped before the call finished"))
     }
 }
 
@@ -151,6 +154,21 @@ fn park_forever() -> ! {
     loop {
         std::thread::park();
     }
+}
+
+/// The answer to a blocking call made after the exit hook ran. A daemon thread still calling in
+/// is parked with the interpreter released, as Python itself does with daemon threads at exit
+/// (an error would only print a traceback from a dying thread); the main thread, which may be
+/// running a later `atexit` hook, gets the error.
+fn refuse_blocking(py: Python<'_>) -> PyErr {
+    let is_main = py
+        .import("threading")
+        .and_then(|t| Ok(t.call_method0("main_thread")?.is(&t.call_method0("current_thread")?)))
+        .unwrap_or(true);
+    if !is_main {
+        py.detach(|| -> () { park_forever() });
+    }
+    exiting_error()
 }
 
 fn exiting_error() -> PyErr {

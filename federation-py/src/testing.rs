@@ -113,31 +113,31 @@ impl PySandbox {
     }
 
     /// Kills every instance of a service in a cluster.
-    fn kill_all(&self, py: Python<'_>, cluster: &str, service: &str) -> PyResult<()> {
+    fn kill_all(&self, py: Python<'_>, cluster: String, service: String) -> PyResult<()> {
         let (sandbox, rt) = self.sandbox()?;
-        rt.block_on(py, async move { sandbox.kill_all(cluster, service).await })
+        rt.block_on(py, async move { sandbox.kill_all(&cluster, &service).await })
     }
 
     /// Restarts every instance of a service in a cluster on its old port.
-    fn revive_all(&self, py: Python<'_>, cluster: &str, service: &str) -> PyResult<()> {
+    fn revive_all(&self, py: Python<'_>, cluster: String, service: String) -> PyResult<()> {
         let (sandbox, rt) = self.sandbox()?;
-        rt.block_on(py, async move { sandbox.revive_all(cluster, service).await })?
+        rt.block_on(py, async move { sandbox.revive_all(&cluster, &service).await })?
             .map_err(io_err)
     }
 
     /// How many instances of a service the cluster's Consul lists as passing.
-    fn passing(&self, py: Python<'_>, cluster: &str, service: &str) -> PyResult<usize> {
+    fn passing(&self, py: Python<'_>, cluster: String, service: String) -> PyResult<usize> {
         let (sandbox, rt) = self.sandbox()?;
-        rt.block_on(py, async move { sandbox.passing(cluster, service).await })?
+        rt.block_on(py, async move { sandbox.passing(&cluster, &service).await })?
             .map_err(io_err)
     }
 
     /// Waits until exactly `expected` instances are passing; `TimeoutError` after `timeout` s.
     #[pyo3(signature = (cluster, service, expected, timeout=20.0))]
-    fn wait_for_passing(&self, py: Python<'_>, cluster: &str, service: &str, expected: usize, timeout: f64) -> PyResult<()> {
+    fn wait_for_passing(&self, py: Python<'_>, cluster: String, service: String, expected: usize, timeout: f64) -> PyResult<()> {
         let (sandbox, rt) = self.sandbox()?;
         let timeout = seconds("timeout", timeout)?;
-        rt.block_on(py, async move { sandbox.wait_for_passing(cluster, service, expected, timeout).await })?
+        rt.block_on(py, async move { sandbox.wait_for_passing(&cluster, &service, expected, timeout).await })?
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::TimedOut => pyo3::exceptions::PyTimeoutError::new_err(e.to_string()),
                 _ => io_err(e),

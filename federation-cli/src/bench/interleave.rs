@@ -25,8 +25,6 @@ pub struct Plan {
 /// The measurements of one comparison: `samples[rep][variant]`.
 #[derive(Clone, Debug)]
 pub struct Comparison {
-    /// What was compared (`overhead`, `proxy`, …).
-    pub scenario: &'static str,
     /// How the targets were driven.
     pub load: Load,
     /// Variant names in run order.
@@ -93,7 +91,6 @@ pub async fn interleave<T: Target>(
         samples.push(row);
     }
     Comparison {
-        scenario,
         load,
         variants: variants.iter().map(|(n, _)| *n).collect(),
         samples,

@@ -132,10 +132,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             .filter(|s| args.scenario.contains(s))
             .collect()
     };
-    let mut report = Report {
-        smoke: settings.smoke,
-        ..Report::default()
-    };
+    let mut report = Report::new(settings.smoke);
     let started = std::time::Instant::now();
     for scenario in &scenarios {
         eprintln!(
@@ -173,12 +170,20 @@ fn header(settings: &Settings, scenarios: &[Scenario]) -> String {
         .collect();
     format!(
         "## federation bench{}\n\nScenarios: {}. Runs of {} after a {} warm-up, {} repetition(s), interleaved; {} CPUs visible; build: {}.\n",
-        if settings.smoke { " (smoke: numbers not judged)" } else { "" },
+        if settings.smoke {
+            " (smoke: numbers not judged)"
+        } else {
+            ""
+        },
         names.join(", "),
         report::fmt_duration(settings.plan.duration),
         report::fmt_duration(settings.plan.warmup),
         settings.plan.reps,
         cpus,
-        if cfg!(debug_assertions) { "debug (numbers meaningless)" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug (numbers meaningless)"
+        } else {
+            "release"
+        }
     )
 }

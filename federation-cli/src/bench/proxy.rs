@@ -31,7 +31,9 @@ use crate::exit::CliError;
 pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliError> {
     let Some(binary) = find_nginx() else {
         eprintln!("  proxy: no `nginx` binary found; skipped (scripts/bench.sh installs it)");
-        report.section("### proxy (G2)\n\nSkipped: no `nginx` binary on PATH or in /usr/sbin.\n".into());
+        report.section(
+            "### proxy (G2)\n\nSkipped: no `nginx` binary on PATH or in /usr/sbin.\n".into(),
+        );
         report.goal(GoalRow {
             id: "G2",
             what: "SDK vs reqwest through nginx".into(),
@@ -63,8 +65,20 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     ];
     let mut section =
         String::from("### proxy (G2): SDK vs plain reqwest through a local nginx\n\n");
-    let c1 = interleave("proxy", &variants, Load::Closed { concurrency: 1 }, settings.plan).await;
-    let c64 = interleave("proxy", &variants, Load::Closed { concurrency: 64 }, settings.plan).await;
+    let c1 = interleave(
+        "proxy",
+        &variants,
+        Load::Closed { concurrency: 1 },
+        settings.plan,
+    )
+    .await;
+    let c64 = interleave(
+        "proxy",
+        &variants,
+        Load::Closed { concurrency: 64 },
+        settings.plan,
+    )
+    .await;
     drop(nginx);
     section.push_str(&comparison_table("c = 1", &c1));
     section.push('\n');
@@ -114,7 +128,8 @@ impl Nginx {
             .map_err(|e| fail("no free port", &e))?
             .port();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let dir = std::env::temp_dir().join(format!("federation-bench-nginx-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("federation-bench-nginx-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| fail("cannot create its directory", &e))?;
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config(&dir, addr, upstreams))

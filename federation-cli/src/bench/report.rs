@@ -64,6 +64,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// An empty report; `smoke` records every pass/fail verdict as "not judged".
+    pub fn new(smoke: bool) -> Self {
+        Self {
+            smoke,
+            ..Self::default()
+        }
+    }
+
     /// Adds a free-form Markdown section.
     pub fn section(&mut self, markdown: String) {
         self.sections.push(markdown);
@@ -163,10 +171,7 @@ mod tests {
 
     #[test]
     fn smoke_runs_do_not_judge() {
-        let mut r = Report {
-            smoke: true,
-            ..Report::default()
-        };
+        let mut r = Report::new(true);
         r.goal(GoalRow {
             id: "G1",
             what: "x".into(),

@@ -60,11 +60,6 @@ impl Recorder {
         self.errors += other.errors;
     }
 
-    /// Operations recorded so far.
-    pub fn len(&self) -> usize {
-        self.nanos.len()
-    }
-
     /// Summarises the run; `elapsed` is the wall time the operations took.
     pub fn summarise(&self, elapsed: Duration) -> Sample {
         let Some(histogram) = histogram(&self.nanos) else {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use clap::Args;
 use federation_core::client::{FederatedServiceClient, Request, Response, ServedBy};
-use federation_core::error::{ErrorKind, UnavailableReason};
 use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 
@@ -68,9 +67,9 @@ pub struct CallArgs {
 pub async fn run(global: &GlobalArgs, args: CallArgs) -> Result<Exit, CliError> {
     let config = config_source::load(global.config.as_deref())?;
     let request = build_request(&args)?;
-    let client = FederatedServiceClient::from_config(config.clone())?;
-    wait_for_discovery(config, &[args.service.as_str()], DISCOVERY_WAIT).await;
-    let response = match call_after_discovery(&client, &args.service, request).await {
+    let client = FederatedServiceClient::from_config(config)?;
+    wait_for_discovery(&client, &[args.service.as_str()], DISCOVERY_WAIT).await;
+    let response = match client.call(&args.service, request).await {
         Ok(response) => response,
         Err(error) => {
             if args.verbose && !global.json {
@@ -119,33 +118,6 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> Result<Exit, CliError> 
 
 /// How long a one-shot call waits for the registries' first answer.
 const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
-
-/// Calls `service`, retrying while the only reason for failing is that discovery has not
-/// answered yet: a fresh client in a one-shot process would otherwise race its own discovery.
-/// Nothing is sent while discovery is pending, so repeating is safe for every method.
-async fn call_after_discovery(
-    client: &FederatedServiceClient,
-    service: &str,
-    request: Request,
-) -> Result<Response, federation_core::error::Error> {
-    let give_up = tokio::time::Instant::now() + DISCOVERY_WAIT;
-    loop {
-        let result = client.call(service, request.clone()).await;
-        let pending = match &result {
-            Err(e) if e.kind() == ErrorKind::NoHealthyInstance => {
-                e.attempts().is_empty()
-                    && e.unavailable()
-                        .iter()
-                        .any(|u| u.reason == UnavailableReason::DiscoveryPending)
-            }
-            _ => false,
-        };
-        if !pending || tokio::time::Instant::now() >= give_up {
-            return result;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn build_request(args: &CallArgs) -> Result<Request, CliError> {
     let body = match (&args.data, &args.data_json) {

@@ -1,15 +1,16 @@
 //! `federation discover [SERVICE]`: the instances of each logical service, per cluster.
 //!
 //! When a call goes to the "wrong" cluster, the first question is what the client can see. This
-//! prints, for each service and each cluster it maps to, the Consul service name, every
-//! instance with its address, Consul health and whether it is routable (health and tag filter),
-//! and whether the registry answered or the list is stale. Exit 4 when a shown service has no
-//! routable instance in any cluster.
+//! prints, for each service and each cluster it maps to, the Consul service name, the cluster's
+//! score, whether its registry answered or the list is stale, and every instance with its
+//! address, Consul health, breaker state and EWMA latency — from the client's own health
+//! snapshot. Exit 4 when a shown service has no available instance in any cluster.
 
 use clap::Args;
+use federation_core::telemetry::ServiceHealth;
 
 use crate::cli::GlobalArgs;
-use crate::commands::snapshot::{Collector, FIRST_ANSWER, ServiceView, exit_for, health_label};
+use crate::commands::snapshot::{Collector, FIRST_ANSWER, exit_for, health_label, registry_label};
 use crate::config_source;
 use crate::exit::{CliError, Exit};
 use crate::output::{Table, print_json};
@@ -40,40 +41,44 @@ pub async fn run(global: &GlobalArgs, args: DiscoverArgs) -> Result<Exit, CliErr
 }
 
 /// The human form: one block per service, one table per cluster.
-pub fn render(views: &[ServiceView]) -> String {
+pub fn render(views: &[ServiceHealth]) -> String {
     let mut out = String::new();
     for view in views {
         let prefer = view
-            .prefer
+            .preferred
             .as_deref()
-            .map_or(String::new(), |p| format!(" (prefers {p})"));
-        out.push_str(&format!("{}{prefer}\n", view.service));
+            .map_or(String::new(), |p| format!(", prefers {p}"));
+        let next = view.selected.as_deref().unwrap_or("none");
+        out.push_str(&format!("{} (next call: {next}{prefer})\n", view.service));
         for c in &view.clusters {
-            let mut state = format!("{} routable of {}", c.routable, c.instances.len());
-            if !c.initialized {
-                state.push_str(", registry never answered");
-            } else if c.stale {
-                state.push_str(", STALE (registry unreachable; last known instances)");
-            }
             out.push_str(&format!(
-                "  {} → {}: {state}\n",
-                c.cluster, c.consul_service
+                "  {} → {}: {} available of {}, {} ejected, score {:.2}, registry {}\n",
+                c.cluster,
+                c.consul_service,
+                c.available,
+                c.discovered,
+                c.ejected,
+                c.score,
+                registry_label(c)
             ));
-            if let Some(e) = &c.error {
+            if let Some(e) = &c.last_error {
                 out.push_str(&format!("    error: {e}\n"));
             }
             if c.instances.is_empty() {
                 continue;
             }
-            let mut table =
-                Table::new(["instance", "address", "consul health", "routable", "tags"]);
+            let mut table = Table::new(["instance", "address", "consul health", "breaker", "ewma"]);
             for i in &c.instances {
                 table.row([
                     i.id.clone(),
                     i.address.clone(),
                     health_label(i.health).to_owned(),
-                    if i.routable { "yes" } else { "no" }.to_owned(),
-                    i.tags.join(","),
+                    i.breaker.as_str().to_owned(),
+                    if i.ewma_ms > 0.0 {
+                        format!("{:.1}ms", i.ewma_ms)
+                    } else {
+                        "-".to_owned()
+                    },
                 ]);
             }
             out.push_str(&table.render(4));

@@ -1,16 +1,18 @@
 //! `federation health [--watch]`: is every service reachable, and from which clusters?
 //!
-//! One line per service and cluster — routable instances out of those registered, registry
-//! freshness — answers "can this client serve X right now" at a glance; `--watch` repeats it
+//! One line per service and cluster — available instances out of those discovered, ejections,
+//! cluster score, the cluster the next call would use, registry freshness — answers "can this client serve X right now" at a glance; `--watch` repeats it
 //! until Ctrl-C so an operator can follow a failover or a registry outage live (with `--json`,
-//! one JSON document per line). Exit 4 when some service has no routable instance anywhere.
+//! one JSON document per line). Exit 4 when some service has no available instance anywhere.
 
 use std::time::Duration;
 
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::commands::snapshot::{Collector, FIRST_ANSWER, ServiceView, exit_for};
+use federation_core::telemetry::ServiceHealth;
+
+use crate::commands::snapshot::{Collector, FIRST_ANSWER, exit_for, registry_label};
 use crate::config_source;
 use crate::duration::parse_duration;
 use crate::exit::{CliError, Exit};
@@ -61,8 +63,8 @@ pub async fn run(global: &GlobalArgs, args: HealthArgs) -> Result<Exit, CliError
     }
 }
 
-fn status(view: &ServiceView) -> &'static str {
-    let serving = view.clusters.iter().filter(|c| c.routable > 0).count();
+fn status(view: &ServiceHealth) -> &'static str {
+    let serving = view.clusters.iter().filter(|c| c.available > 0).count();
     if serving == 0 {
         "down"
     } else if serving < view.clusters.len() || view.clusters.iter().any(|c| c.stale) {
@@ -72,65 +74,52 @@ fn status(view: &ServiceView) -> &'static str {
     }
 }
 
-fn health_json(views: &[ServiceView]) -> serde_json::Value {
+fn health_json(views: &[ServiceHealth]) -> serde_json::Value {
     views
         .iter()
         .map(|v| {
-            let clusters: Vec<serde_json::Value> = v
-                .clusters
-                .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "cluster": c.cluster,
-                        "consul_service": c.consul_service,
-                        "instances": c.instances.len(),
-                        "routable": c.routable,
-                        "initialized": c.initialized,
-                        "stale": c.stale,
-                        "error": c.error,
-                    })
-                })
-                .collect();
-            serde_json::json!({
-                "service": v.service,
-                "status": status(v),
-                "prefer": v.prefer,
-                "clusters": clusters,
-            })
+            let mut doc = serde_json::to_value(v).unwrap_or_default();
+            if let Some(map) = doc.as_object_mut() {
+                map.insert("status".to_owned(), status(v).into());
+            }
+            doc
         })
         .collect()
 }
 
-fn render(views: &[ServiceView]) -> String {
+fn render(views: &[ServiceHealth]) -> String {
     let mut table = Table::new([
         "service",
         "status",
+        "next",
         "cluster",
         "consul service",
-        "routable",
+        "available",
+        "ejected",
+        "score",
         "registry",
     ]);
     for v in views {
         for (i, c) in v.clusters.iter().enumerate() {
-            let (service, state) = if i == 0 {
-                (v.service.clone(), status(v).to_owned())
+            let (service, state, next) = if i == 0 {
+                (
+                    v.service.clone(),
+                    status(v).to_owned(),
+                    v.selected.clone().unwrap_or_else(|| "-".to_owned()),
+                )
             } else {
-                (String::new(), String::new())
-            };
-            let registry = if !c.initialized {
-                "no answer"
-            } else if c.stale {
-                "stale"
-            } else {
-                "fresh"
+                (String::new(), String::new(), String::new())
             };
             table.row([
                 service,
                 state,
+                next,
                 c.cluster.clone(),
                 c.consul_service.clone(),
-                format!("{}/{}", c.routable, c.instances.len()),
-                registry.to_owned(),
+                format!("{}/{}", c.available, c.discovered),
+                c.ejected.to_string(),
+                format!("{:.2}", c.score),
+                registry_label(c).to_owned(),
             ]);
         }
     }

@@ -1,228 +1,115 @@
-//! What `discover` and `health` show: per logical service and cluster, the instances the
-//! registry reports and whether any can take traffic.
+//! What `discover` and `health` show: the client's own view of every logical service in every
+//! cluster, from `FederatedServiceClient::health()`.
 //!
 //! Operators debugging "why did this call fail over" need the client's view, not Consul's UI:
-//! the logical service mapped to each cluster's Consul name and tags, the instances that are
-//! routable, and whether the cluster's registry answered or the list is stale. The view comes
-//! from federation-core's own discovery ([`ClusterDiscovery`]), so it applies exactly the
-//! client's rules (health from every check, tag filters, last known set kept on errors).
+//! the logical service mapped to each cluster's Consul name, the instances the balancer may pick
+//! (registry health, tag filter and breaker state together), each instance's EWMA latency, the
+//! cluster score and the cluster the next call would try first, and whether the registry answered
+//! or the list is stale. Reading the client's snapshot (rather than querying Consul separately)
+//! means the CLI can never disagree with what a call would do.
 
 use std::time::Duration;
 
-use federation_core::config::{Config, ServiceConfig};
-use federation_core::discovery::{ClusterDiscovery, Health, InstanceSet};
-use serde::Serialize;
+use federation_core::client::FederatedServiceClient;
+use federation_core::config::Config;
+use federation_core::discovery::Health;
+use federation_core::telemetry::{ClusterHealth, HealthSnapshot, ServiceHealth};
+use tokio::time::Instant;
 
 use crate::exit::{CliError, Exit};
 
-/// One logical service across clusters.
-#[derive(Debug, Serialize)]
-pub struct ServiceView {
-    /// Logical name.
-    pub service: String,
-    /// Preferred cluster, if any.
-    pub prefer: Option<String>,
-    /// One entry per cluster the service is mapped to.
-    pub clusters: Vec<ClusterView>,
-}
-
-impl ServiceView {
-    /// Routable instances across every cluster.
-    pub fn routable(&self) -> usize {
-        self.clusters.iter().map(|c| c.routable).sum()
-    }
-}
-
-/// A logical service in one cluster.
-#[derive(Debug, Serialize)]
-pub struct ClusterView {
-    /// Cluster name.
-    pub cluster: String,
-    /// Consul service name in that cluster.
-    pub consul_service: String,
-    /// Instances as reported (every health).
-    pub instances: Vec<InstanceView>,
-    /// Instances that may receive traffic (passing or warning with weight, tags matching).
-    pub routable: usize,
-    /// Whether the registry has answered at least once.
-    pub initialized: bool,
-    /// Whether the last registry poll failed (the list may be out of date).
-    pub stale: bool,
-    /// The registry error, if any.
-    pub error: Option<String>,
-}
-
-/// One instance.
-#[derive(Debug, Serialize)]
-pub struct InstanceView {
-    /// Registry id.
-    pub id: String,
-    /// `host:port`.
-    pub address: String,
-    /// Consul health.
-    pub health: Health,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Whether the service's tag filter admits it and it is routable.
-    pub routable: bool,
-}
-
-/// Discovery for every configured cluster, kept alive between snapshots (`health --watch`).
-#[derive(Debug)]
-pub struct Collector {
-    config: Config,
-    clusters: Vec<ClusterDiscovery>,
-}
-
-/// How long the first snapshot waits for each registry.
+/// How long the first snapshot waits for each registry's first answer.
 pub const FIRST_ANSWER: Duration = Duration::from_secs(5);
 
+/// A client used only to observe (no calls are made, so breakers start closed).
+#[derive(Debug)]
+pub struct Collector {
+    client: FederatedServiceClient,
+}
+
 impl Collector {
-    /// Discovery for every cluster in `config`.
+    /// A client for `config` (its discovery starts at once).
     ///
     /// # Errors
-    /// Exit 3 when a cluster's discovery source is unusable (bad address, missing token
-    /// variable, unreadable CA file).
+    /// Exit 3 when the configuration cannot be used (bad address, missing token variable, ...).
     pub fn new(config: Config) -> Result<Self, CliError> {
-        let clusters = config
-            .clusters
-            .iter()
-            .map(|c| {
-                ClusterDiscovery::new(c)
-                    .map_err(|e| CliError::new(Exit::Config, "config", e.to_string()))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { config, clusters })
+        Ok(Self {
+            client: FederatedServiceClient::from_config(config)?,
+        })
     }
 
     /// The logical services to show: `only` or every configured one.
     ///
     /// # Errors
     /// Exit 2 for an unknown service, listing the known ones.
-    pub fn services(&self, only: Option<&str>) -> Result<Vec<ServiceConfig>, CliError> {
+    pub fn services(&self, only: Option<&str>) -> Result<Vec<String>, CliError> {
+        let known = self.client.services();
         match only {
-            None => Ok(self.config.services.clone()),
-            Some(name) => match self.config.service(name) {
-                Some(s) => Ok(vec![s.clone()]),
-                None => {
-                    let known: Vec<&str> = self
-                        .config
-                        .services
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect();
-                    Err(CliError::usage(format!(
-                        "unknown service `{name}`; configured services: {}",
-                        known.join(", ")
-                    )))
-                }
-            },
+            None => Ok(known),
+            Some(name) if known.iter().any(|k| k == name) => Ok(vec![name.to_owned()]),
+            Some(name) => Err(CliError::usage(format!(
+                "unknown service `{name}`; configured services: {}",
+                known.join(", ")
+            ))),
         }
     }
 
-    /// A snapshot of `services`, waiting up to `wait` for registries that never answered.
-    pub async fn snapshot(&self, services: &[ServiceConfig], wait: Duration) -> Vec<ServiceView> {
-        let mut views = Vec::new();
-        for service in services {
-            let mut clusters = Vec::new();
-            for discovery in &self.clusters {
-                let Some((consul_name, tags)) = target(service, discovery.cluster()) else {
-                    continue;
-                };
-                let (set, error) = match discovery.wait_initialized(&consul_name, wait).await {
-                    Ok(set) => (set, None),
-                    Err(e) => (
-                        discovery.watch(&consul_name).borrow().clone(),
-                        Some(e.to_string()),
-                    ),
-                };
-                clusters.push(cluster_view(
-                    discovery.cluster(),
-                    consul_name,
-                    &tags,
-                    &set,
-                    error,
-                ));
-            }
-            views.push(ServiceView {
-                service: service.name.clone(),
-                prefer: service.prefer.clone(),
-                clusters,
-            });
-        }
-        views
+    /// The snapshot of `services` (configuration order), after waiting up to `wait` for every
+    /// registry they use to answer once.
+    pub async fn snapshot(&self, services: &[String], wait: Duration) -> Vec<ServiceHealth> {
+        let names: Vec<&str> = services.iter().map(String::as_str).collect();
+        let snapshot = wait_for_discovery(&self.client, &names, wait).await;
+        snapshot
+            .services
+            .into_iter()
+            .filter(|s| services.contains(&s.service))
+            .collect()
     }
 }
 
-/// The Consul name and required tags of `service` in `cluster`, if it is mapped there.
-fn target(service: &ServiceConfig, cluster: &str) -> Option<(String, Vec<String>)> {
-    if service.targets.is_empty() {
-        return Some((service.name.clone(), service.tags.clone()));
-    }
-    let t = service.targets.iter().find(|t| t.cluster == cluster)?;
-    let mut tags = service.tags.clone();
-    tags.extend(t.tags.iter().cloned());
-    Some((t.consul_name.clone(), tags))
+/// Whether discovery of this cluster has answered (successfully or not).
+fn answered(c: &ClusterHealth) -> bool {
+    c.last_success.is_some() || c.last_error.is_some()
 }
 
-fn cluster_view(
-    cluster: &str,
-    consul_service: String,
-    tags: &[String],
-    set: &InstanceSet,
-    error: Option<String>,
-) -> ClusterView {
-    let instances: Vec<InstanceView> = set
-        .instances
-        .iter()
-        .map(|i| InstanceView {
-            id: i.id.clone(),
-            address: i.authority(),
-            health: i.health,
-            tags: i.tags.clone(),
-            routable: i.effective_weight() > 0 && i.has_tags(tags),
-        })
-        .collect();
-    ClusterView {
-        cluster: cluster.to_owned(),
-        consul_service,
-        routable: instances.iter().filter(|i| i.routable).count(),
-        instances,
-        initialized: set.initialized,
-        stale: set.stale,
-        error: error.or_else(|| set.last_error.clone()),
-    }
-}
-
-/// Waits (at most `wait` per cluster) until every cluster each of `services` maps to has
-/// answered discovery once. Unknown services and unusable sources are ignored (the call that
-/// follows reports them).
+/// Waits (at most `wait`) until every cluster each of `services` maps to has answered discovery
+/// once, and returns the client's health snapshot at that moment.
 ///
 /// A fresh client routes as soon as any cluster answers, so the first call of a short-lived
-/// process could go to the non-preferred cluster only because its registry answered a few
-/// milliseconds earlier (and then stay there for the fail-back dwell time). The client's own
-/// watchers start when it is built, before these, so once these have answered the client's
-/// have too in practice.
-// Replace with the client's health snapshot (discovery freshness per route) or a client-side
-// "wait for the first discovery answer" once federation-core offers one (issues 3 and 4).
-pub async fn wait_for_discovery(config: Config, services: &[&str], wait: Duration) {
-    let Ok(collector) = Collector::new(config) else {
-        return;
-    };
-    for name in services {
-        if let Ok(list) = collector.services(Some(name)) {
-            let _ = collector.snapshot(&list, wait).await;
+/// process could otherwise go to the non-preferred cluster only because its registry answered a
+/// few milliseconds earlier (and then stay there for the fail-back dwell time).
+pub async fn wait_for_discovery(
+    client: &FederatedServiceClient,
+    services: &[&str],
+    wait: Duration,
+) -> HealthSnapshot {
+    let give_up = Instant::now() + wait;
+    loop {
+        let snapshot = client.health();
+        let ready = snapshot
+            .services
+            .iter()
+            .filter(|s| services.contains(&s.service.as_str()))
+            .all(|s| s.clusters.iter().all(answered));
+        if ready || Instant::now() >= give_up {
+            return snapshot;
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Exit 4 when some shown service has no routable instance anywhere, else 0.
-pub fn exit_for(views: &[ServiceView]) -> Exit {
-    if views.iter().any(|v| v.routable() == 0) {
+/// Exit 4 when some shown service has no available instance anywhere, else 0.
+pub fn exit_for(views: &[ServiceHealth]) -> Exit {
+    if views.iter().any(|v| available(v) == 0) {
         Exit::Unavailable
     } else {
         Exit::Ok
     }
+}
+
+/// Instances the balancer may pick, across clusters.
+pub fn available(view: &ServiceHealth) -> usize {
+    view.clusters.iter().map(|c| c.available).sum()
 }
 
 /// Lower-case label of a health value.
@@ -231,5 +118,16 @@ pub fn health_label(health: Health) -> &'static str {
         Health::Passing => "passing",
         Health::Warning => "warning",
         Health::Critical => "critical",
+    }
+}
+
+/// `fresh`, `stale` or `no answer` for a cluster's registry.
+pub fn registry_label(c: &ClusterHealth) -> &'static str {
+    if !answered(c) {
+        "no answer"
+    } else if c.stale || c.last_success.is_none() {
+        "stale"
+    } else {
+        "fresh"
     }
 }

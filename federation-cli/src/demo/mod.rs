@@ -50,6 +50,9 @@ pub struct DemoArgs {
     pub rate: u32,
 }
 
+/// The client's ejection counter (see docs/operations.md).
+const EJECTIONS_METRIC: &str = "federation_ejections_total";
+
 /// How long the client may take to see every service before the story starts.
 const WARM_UP: Duration = Duration::from_secs(15);
 
@@ -73,11 +76,11 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
         .map(|s| config.policy_for(s).failover.dwell)
         .unwrap_or_default();
     let client = FederatedServiceClient::builder()
-        .config(config.clone())
+        .config(config)
         .seed(args.seed)
         .build()?;
     let names: Vec<&str> = traffic::Target::ALL.iter().map(|t| t.service()).collect();
-    wait_for_discovery(config, &names, WARM_UP).await;
+    wait_for_discovery(&client, &names, WARM_UP).await;
     warm_up(&client).await?;
 
     let phases: Arc<[story::Phase]> = story::plan(args.duration, dwell).into();
@@ -100,6 +103,9 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
         start,
     };
     let log = Arc::clone(&shared.log);
+    let observer = shared.client.clone();
+    let ejections_now = || stats::counter_total(&observer.metrics_text(), EJECTIONS_METRIC);
+    let mut ejection_marks = vec![ejections_now()];
     let traffic = driver::Driver::start(shared, args.rate, args.seed);
     let ticker = progress::spawn(
         Arc::clone(&log),
@@ -118,6 +124,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
             events.push(event);
         })
         .await;
+        ejection_marks.push(ejections_now());
         if let Err(e) = result {
             story_error = Some(e);
             break;
@@ -137,6 +144,10 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
         phases: &phases,
         boundaries: &boundaries,
         min_success: args.min_success,
+        ejections: ejection_marks
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .collect(),
     };
     let summary = report::build(&info, &samples, &events);
     if global.json {

@@ -3,7 +3,7 @@
 //! The point of the demo is a claim ("the federation hid every failure") that a reader can
 //! check, so the summary gives per phase: calls, success rate, p50/p95, which cluster served
 //! what share (per service, since user, resume and ai prefer different clusters), retried
-//! attempts, cache hit ratio and the measured time to recover; then the overall success rate
+//! attempts, ejections, cache hit ratio and the measured time to recover; then the overall success rate
 //! against the `--min-success` threshold that decides the exit code.
 
 use std::collections::BTreeMap;
@@ -63,6 +63,8 @@ pub struct PhaseReport {
     pub cluster_share: BTreeMap<String, f64>,
     /// Per service.
     pub services: BTreeMap<&'static str, ServiceReport>,
+    /// Instances ejected (breaker opened) during the phase, from the client's metrics.
+    pub ejections: u64,
     /// Recoveries measured in this phase (from a fault or repair to the first call served as
     /// expected again).
     pub recoveries: Vec<Recovery>,
@@ -130,6 +132,8 @@ pub struct RunInfo<'a> {
     pub boundaries: &'a [Duration],
     /// `--min-success`.
     pub min_success: f64,
+    /// Ejections per phase (same order as `phases`).
+    pub ejections: Vec<u64>,
 }
 
 /// Builds the report.
@@ -212,6 +216,7 @@ fn phase_report(
         totals: Totals::of(in_phase.iter().copied()),
         cluster_share: shares(&served_by(in_phase.iter().copied()), &info.clusters),
         services,
+        ejections: info.ejections.get(index).copied().unwrap_or(0),
         recoveries,
     }
 }
@@ -255,6 +260,7 @@ pub fn render(report: &DemoReport) -> String {
         "p50".to_owned(),
         "p95".to_owned(),
         "retried".to_owned(),
+        "ejected".to_owned(),
     ];
     header.extend(report.clusters.iter().map(|c| format!("user→{c}")));
     header.extend(report.clusters.iter().map(|c| format!("all→{c}")));
@@ -264,6 +270,7 @@ pub fn render(report: &DemoReport) -> String {
     for p in &report.phases {
         let user = p.services.get("user");
         let mut row = totals_cells(p.name, &p.totals);
+        row.push(p.ejections.to_string());
         for c in &report.clusters {
             row.push(share_cell(user.and_then(|u| u.cluster_share.get(c))));
         }
@@ -275,7 +282,16 @@ pub fn render(report: &DemoReport) -> String {
         row.push(recovery_cell(&p.recoveries));
         table.row(row);
     }
-    table.row(totals_cells("overall", &report.overall));
+    let mut overall = totals_cells("overall", &report.overall);
+    overall.push(
+        report
+            .phases
+            .iter()
+            .map(|p| p.ejections)
+            .sum::<u64>()
+            .to_string(),
+    );
+    table.row(overall);
     let _ = writeln!(
         out,
         "\nsummary (seed {}, {} calls/s per service, {:.1} s)",

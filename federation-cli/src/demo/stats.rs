@@ -111,6 +111,18 @@ pub fn shares(counts: &BTreeMap<String, u64>, clusters: &[String]) -> BTreeMap<S
         .collect()
 }
 
+/// The sum over every label set of counter `name` in a Prometheus text exposition.
+pub fn counter_total(exposition: &str, name: &str) -> u64 {
+    exposition
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +144,16 @@ mod tests {
     fn percent_of_nothing_is_full() {
         assert_eq!(percent(0, 0), 100.0);
         assert_eq!(percent(999, 1000), 99.9);
+    }
+
+    #[test]
+    fn counters_sum_over_labels() {
+        let text = "# HELP federation_ejections Instances taken out\n\
+                    federation_ejections_total{service=\"user\",instance=\"a\"} 2\n\
+                    federation_ejections_total{service=\"user\",instance=\"b\"} 1\n\
+                    federation_ejections_totally 9\n";
+        assert_eq!(counter_total(text, "federation_ejections_total"), 3);
+        assert_eq!(counter_total("", "federation_ejections_total"), 0);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //!
 //! A resilience demo is only convincing when every failure is named, timed and followed by a
 //! measured recovery. The story is a fixed list of phases; each has a share of `--duration`
-//! and a minimum length (so a short run still shows every effect: the fail-back phase always
+//! and a minimum length, so a short run still shows every effect: the fail-back phase always
 //! lasts longer than the configured dwell time, because traffic only returns to the preferred
-//! cluster after it has stayed healthy that long).
+//! cluster after it has stayed healthy that long.
 
 use std::time::Duration;
 
@@ -67,7 +67,7 @@ const SCRIPT: [(PhaseKind, &str, &str, f64, u64, Prompts); 6] = [
         "instance-kill",
         "one zervigo user-service instance killed, revived half-way",
         0.15,
-        3,
+        2,
         Prompts::Pool(500),
     ),
     (
@@ -75,7 +75,7 @@ const SCRIPT: [(PhaseKind, &str, &str, f64, u64, Prompts); 6] = [
         "failover",
         "all zervigo user-service instances down: fail over to looma",
         0.20,
-        3,
+        2,
         Prompts::Pool(500),
     ),
     (
@@ -91,7 +91,7 @@ const SCRIPT: [(PhaseKind, &str, &str, f64, u64, Prompts); 6] = [
         "consul-down",
         "looma's Consul unreachable: calls continue from last known instances",
         0.15,
-        3,
+        2,
         Prompts::Unique,
     ),
     (
@@ -108,17 +108,29 @@ const SCRIPT: [(PhaseKind, &str, &str, f64, u64, Prompts); 6] = [
 const FAILBACK_MARGIN: Duration = Duration::from_secs(3);
 
 /// The story for a run of about `total`, given the fail-back `dwell` of the user service.
-/// Each phase gets its share of `total` but at least its minimum; the fail-back phase lasts at
-/// least `dwell` + 3 s. The real total can therefore exceed `total` for short runs.
+///
+/// The fail-back phase gets its share of `total` but at least `dwell` + 3 s; the other phases
+/// share what is left in proportion to their shares, each at least its minimum. The real total
+/// therefore exceeds `total` only when `total` is too short for every minimum (about 18 s with
+/// the default 5 s dwell).
 pub fn plan(total: Duration, dwell: Duration) -> Vec<Phase> {
+    let failback_share: f64 = SCRIPT
+        .iter()
+        .filter(|s| s.0 == PhaseKind::Failback)
+        .map(|s| s.3)
+        .sum();
+    let failback = total.mul_f64(failback_share).max(dwell + FAILBACK_MARGIN);
+    let rest = total.saturating_sub(failback);
+    let other_shares = (1.0 - failback_share).max(f64::EPSILON);
     SCRIPT
         .iter()
         .map(|&(kind, name, title, share, min_secs, prompts)| {
-            let mut minimum = Duration::from_secs(min_secs);
-            if kind == PhaseKind::Failback {
-                minimum = minimum.max(dwell + FAILBACK_MARGIN);
-            }
-            let length = total.mul_f64(share).max(minimum);
+            let length = if kind == PhaseKind::Failback {
+                failback
+            } else {
+                rest.mul_f64(share / other_shares)
+                    .max(Duration::from_secs(min_secs))
+            };
             // Whole tenths of a second keep the progress lines and chart columns tidy.
             let length = Duration::from_millis(length.as_millis().div_ceil(100) as u64 * 100);
             Phase {
@@ -153,6 +165,14 @@ mod tests {
         let total: Duration = phases.iter().map(|p| p.length).sum();
         assert_eq!(phases.len(), 6);
         assert!(total >= Duration::from_secs(60) && total <= Duration::from_secs(62));
+    }
+
+    #[test]
+    fn short_story_keeps_close_to_the_requested_length() {
+        let phases = plan(Duration::from_secs(20), Duration::from_secs(5));
+        let total: Duration = phases.iter().map(|p| p.length).sum();
+        assert!(total <= Duration::from_millis(20_600), "{total:?}");
+        assert!(phases.iter().all(|p| p.length >= Duration::from_secs(2)));
     }
 
     #[test]

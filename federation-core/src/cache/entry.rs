@@ -12,6 +12,7 @@ use tokio::time::Instant;
 /// How a call was served with respect to the cache. Reported on every `Response`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CacheStatus {
     /// Served from a fresh cached value; no upstream call, no balancer or breaker statistics.
     Hit,

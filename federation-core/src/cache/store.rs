@@ -280,10 +280,9 @@ impl ResultCache {
     {
         let inner = Arc::clone(&self.inner);
         let flight_key = key.clone();
-        let (flight, _started) = self
-            .inner
-            .flights
-            .join_or_start::<E>(&key, move |id| run_fetch(inner, flight_key, id, fetch).boxed());
+        let (flight, _started) = self.inner.flights.join_or_start::<E>(&key, move |id| {
+            run_fetch(inner, flight_key, id, fetch).boxed()
+        });
         flight.await
     }
 

@@ -108,11 +108,19 @@ impl ClientBuilder {
         let metrics = crate::telemetry::Metrics::new();
         for (n, service) in config.services.iter().enumerate() {
             let mut route =
-                service_route(&config, service, &clusters, self.seed.map(|s| s ^ n as u64))?;
+                service_route(
+                &config,
+                service,
+                &clusters,
+                self.seed.map(|s| s ^ n as u64),
+                &metrics,
+            )?;
             // Issue 4: result cache per service when its policy enables one.
-            route.cache = route.policy.cache.as_ref().map(|p| {
-                crate::cache::ResultCache::with_metrics(&service.name, p, &metrics)
-            });
+            route.cache = route
+                .policy
+                .cache
+                .as_ref()
+                .map(|p| crate::cache::ResultCache::with_metrics(&service.name, p, &metrics));
             services.insert(service.name.clone(), route);
         }
         Ok(FederatedServiceClient {
@@ -132,6 +140,7 @@ fn service_route(
     service: &ServiceConfig,
     clusters: &[ClusterRuntime],
     seed: Option<u64>,
+    metrics: &crate::telemetry::Metrics,
 ) -> Result<ServiceRoute, Error> {
     let policy = config.policy_for(service).clone();
     // (cluster name, consul name, target tags, path prefix) for every cluster serving it.
@@ -180,6 +189,7 @@ fn service_route(
                 .load_balancing
                 .unwrap_or(cluster_config.load_balancing),
             seed: seed.map(|s| s.wrapping_add(i as u64)),
+            telemetry: Some((metrics.clone(), Arc::from(service.name.as_str()))),
         };
         routes.push(ClusterRoute::new(
             spec,

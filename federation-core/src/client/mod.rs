@@ -185,7 +185,9 @@ impl FederatedServiceClient {
     /// Drops `service`'s cached responses whose path starts with `prefix`.
     /// Returns false when the service has no cache.
     pub fn invalidate_prefix(&self, service: &str, prefix: &str) -> bool {
-        self.cache(service).map(|c| c.invalidate_prefix(prefix)).is_some()
+        self.cache(service)
+            .map(|c| c.invalidate_prefix(prefix))
+            .is_some()
     }
 
     /// Drops every cached response of every service.
@@ -199,7 +201,10 @@ impl FederatedServiceClient {
 
     /// The result cache of `service`, when its policy enables one.
     pub fn cache(&self, service: &str) -> Option<&crate::cache::ResultCache> {
-        self.inner.services.get(service).and_then(|s| s.cache.as_ref())
+        self.inner
+            .services
+            .get(service)
+            .and_then(|s| s.cache.as_ref())
     }
 
     /// A request with `method` to `path` of `service`.

@@ -51,10 +51,15 @@ pub(crate) async fn call(
         Ok(r) => {
             let served = r.served();
             let from_cache = matches!(served.cache(), CacheStatus::Hit | CacheStatus::Stale);
-            let cluster = (!from_cache || !served.attempts().is_empty()).then(|| served.cluster());
+            let cluster = (!from_cache).then(|| served.cluster());
             (cluster, "success", served.cache(), served.attempts().len())
         }
-        Err(e) => (None, e.kind().as_str(), CacheStatus::Miss, e.attempts().len()),
+        Err(e) => (
+            None,
+            e.kind().as_str(),
+            CacheStatus::Miss,
+            e.attempts().len(),
+        ),
     };
     let cluster = cluster.filter(|c| !c.is_empty());
     inner.metrics.call(service, cluster, outcome, elapsed);
@@ -77,8 +82,13 @@ async fn serve(
         Some((p, q)) => (p, Some(q)),
         None => (request.path.as_str(), None),
     };
-    let Some(key) = cache.key(&request.method, path, query, &request.headers, &request.body)
-    else {
+    let Some(key) = cache.key(
+        &request.method,
+        path,
+        query,
+        &request.headers,
+        &request.body,
+    ) else {
         return pipeline::call(inner, &svc.name, request).await;
     };
     // The caller whose fetch runs learns its own attempts through this slot; callers that joined
@@ -88,7 +98,21 @@ async fn serve(
     let fetch_inner = Arc::clone(inner);
     let name = Arc::clone(&svc.name);
     let fetch = move || async move {
-        let response = pipeline::call(&fetch_inner, &name, request).await?;
+        let response = match pipeline::call(&fetch_inner, &name, request).await {
+            Ok(response) => response,
+            Err(e) => {
+                // Kept for a stale-if-error answer, which reports these failed attempts.
+                let failed = ServedBy {
+                    cluster: Arc::from(""),
+                    instance: Arc::from(""),
+                    attempts: e.attempts().to_vec(),
+                    cache: CacheStatus::Miss,
+                    elapsed: std::time::Duration::ZERO,
+                };
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(failed);
+                return Err(e);
+            }
+        };
         let outcome = FetchOutcome {
             status: response.status.as_u16(),
             headers: response.headers,

@@ -22,6 +22,8 @@ use super::{Inner, Request, ServiceRoute};
 use crate::breaker::{BreakerPermit, BreakerState};
 use crate::error::{Error, Reason};
 use crate::retry::parse_retry_after;
+use crate::telemetry::spans;
+use tracing::Instrument;
 
 /// Runs one call of `service`.
 pub(crate) async fn call(
@@ -162,6 +164,7 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         let endpoint = &snapshot.endpoints[index];
         if n > 0 {
             if !svc.budget.try_withdraw() {
+                inner.metrics.budget_rejected(&svc.name); // issue 4 telemetry
                 return finish(svc, trail, last, start, Some(Reason::BudgetExhausted));
             }
             let same_instance = tried
@@ -198,7 +201,20 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         url.push_str(&request.path);
         let limit = policy.limits.max_response_bytes;
 
-        // HOOK(telemetry): attempt span start (cluster, instance).
+        // Issue 4 telemetry: retries, failovers and the attempt span.
+        if n > 0 {
+            inner.metrics.retry(&svc.name);
+            if pos != last_pos {
+                let from = &svc.routes[order[last_pos].route].cluster;
+                inner.metrics.failover(&svc.name, from, &route.cluster);
+            }
+        }
+        let attempt_span = spans::attempt_span(
+            &svc.name,
+            &route.cluster,
+            &endpoint.id,
+            u32::try_from(n + 1).unwrap_or(u32::MAX),
+        );
         let in_flight = endpoint.state.stats.start();
         let started = Instant::now();
         let result = tokio::time::timeout(
@@ -212,6 +228,7 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
                 limit,
             ),
         )
+        .instrument(attempt_span.clone())
         .await;
         let took = started.elapsed();
         per_cluster[pos] += 1;
@@ -305,7 +322,18 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         };
         drop(in_flight);
         attempt.outcome = outcome;
-        // HOOK(telemetry): attempt finished (outcome, duration, status).
+        // Issue 4 telemetry: attempt metrics and span fields.
+        let outcome_label = attempt.outcome.as_str();
+        inner
+            .metrics
+            .attempt(&svc.name, &attempt.cluster, outcome_label, took);
+        let error_kind = (!matches!(outcome, AttemptOutcome::Success)).then_some(outcome_label);
+        spans::record_attempt(
+            &attempt_span,
+            attempt.status.map(|s| s.as_u16()),
+            took,
+            error_kind,
+        );
         tracing::debug!(
             service = %svc.name,
             cluster = %attempt.cluster,

@@ -80,7 +80,10 @@ pub(crate) fn metrics_text(inner: &Inner) -> String {
         }
     }
     for ((cluster, consul_name), (counts, last)) in seen {
-        for (i, health) in [Health::Passing, Health::Warning, Health::Critical].iter().enumerate() {
+        for (i, health) in [Health::Passing, Health::Warning, Health::Critical]
+            .iter()
+            .enumerate()
+        {
             metrics.discovery_instances(&cluster, &consul_name, health_label(*health), counts[i]);
         }
         if let Some(at) = last {
@@ -103,9 +106,11 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
             failback: &svc.failback,
             all_clusters: &inner.cluster_names,
         };
-        let selected = select::rank(&policy, None, None)
-            .ok()
-            .and_then(|order| order.first().map(|r| svc.routes[r.route].cluster.to_string()));
+        let selected = select::rank(&policy, None, None).ok().and_then(|order| {
+            order
+                .first()
+                .map(|r| svc.routes[r.route].cluster.to_string())
+        });
         let clusters = svc.routes.iter().map(|route| {
             let snapshot = route.current();
             let h = route.health(&snapshot, None);
@@ -134,9 +139,9 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
                 ejected,
                 instances,
                 score: h.score,
-                last_success: source.last_success.and_then(|t| {
-                    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
-                }),
+                last_success: source
+                    .last_success
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())),
                 stale: source.stale,
                 last_error: source.last_error.clone(),
             }

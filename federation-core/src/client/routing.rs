@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::balance::{Balancer, Candidate, InstanceStats};
-use crate::breaker::{Breaker, BreakerPermit, BreakerState};
+use crate::breaker::{Breaker, BreakerPermit, BreakerState, Transition};
 use crate::config::{BreakerPolicy, LoadBalancing};
 use crate::discovery::{Instance, InstanceSet};
 use crate::error::UnavailableReason;
@@ -115,6 +115,7 @@ pub(crate) struct ClusterRoute {
     states: Mutex<HashMap<String, Arc<EndpointState>>>,
     breaker_policy: BreakerPolicy,
     pub(crate) balancer: Balancer,
+    telemetry: Option<(crate::telemetry::Metrics, Arc<str>)>,
 }
 
 /// Everything needed to build a [`ClusterRoute`].
@@ -129,6 +130,8 @@ pub(crate) struct RouteSpec {
     pub(crate) breaker: BreakerPolicy,
     pub(crate) load_balancing: LoadBalancing,
     pub(crate) seed: Option<u64>,
+    /// Metrics and logical service name for breaker transitions (issue 4).
+    pub(crate) telemetry: Option<(crate::telemetry::Metrics, Arc<str>)>,
 }
 
 impl ClusterRoute {
@@ -150,9 +153,30 @@ impl ClusterRoute {
             states: Mutex::new(HashMap::new()),
             breaker_policy: spec.breaker,
             balancer: Balancer::new(spec.load_balancing, spec.seed),
+            telemetry: spec.telemetry,
         };
         route.current();
         route
+    }
+
+    /// Reports the breaker's transitions (and ejections) to the metrics (issue 4 telemetry).
+    fn observe_breaker(&self, breaker: &Breaker, instance: &str) {
+        let Some((metrics, service)) = &self.telemetry else {
+            return;
+        };
+        let (metrics, service) = (metrics.clone(), Arc::clone(service));
+        let (cluster, instance) = (Arc::clone(&self.cluster), Arc::<str>::from(instance));
+        breaker.on_transition(move |t| {
+            let to = match t {
+                Transition::Opened { .. } => crate::telemetry::BreakerStateValue::Open,
+                Transition::HalfOpened => crate::telemetry::BreakerStateValue::HalfOpen,
+                _ => crate::telemetry::BreakerStateValue::Closed,
+            };
+            metrics.breaker_transition(&cluster, &service, &instance, to);
+            if to == crate::telemetry::BreakerStateValue::Open {
+                metrics.ejection(&cluster, &service, &instance);
+            }
+        });
     }
 
     /// The table for the latest discovery snapshot (rebuilt if discovery changed).
@@ -194,6 +218,7 @@ impl ClusterRoute {
                     breaker: Breaker::new(&self.breaker_policy),
                     stats: Arc::new(InstanceStats::default()),
                 };
+                self.observe_breaker(&state.breaker, &instance.id);
                 // An ejected instance must win a pick when its probe is due (balance docs).
                 state.stats.reset_on_ejection(&state.breaker);
                 Arc::new(state)
@@ -250,7 +275,11 @@ impl ClusterRoute {
     /// ranking computes it only when two clusters compete.
     pub(crate) fn score(&self, snap: &Snapshot, tags: Option<&[String]>, h: &RouteHealth) -> f64 {
         let (mut n, mut success, mut latency) = (0.0, 0.0, 0.0);
-        for e in snap.endpoints.iter().filter(|e| e.weight > 0 && e.eligible(tags)) {
+        for e in snap
+            .endpoints
+            .iter()
+            .filter(|e| e.weight > 0 && e.eligible(tags))
+        {
             if e.state.breaker.is_available() {
                 n += 1.0;
                 success += e.state.stats.success_rate();

@@ -208,3 +208,133 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn no_healthy(reasons: Vec<ClusterUnavailable>) -> Error {
     Error::new(Reason::NoHealthyInstance(reasons))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::client::routing::RouteSpec;
+    use crate::config::{BreakerPolicy, LoadBalancing};
+    use crate::discovery::{Health, Instance, InstanceSet, Weights};
+
+    fn route(cluster: &str, index: usize, set: InstanceSet) -> ClusterRoute {
+        let (_tx, rx) = watch::channel(Arc::new(set));
+        let spec = RouteSpec {
+            cluster: Arc::from(cluster),
+            cluster_index: index,
+            consul_name: "svc".to_owned(),
+            path_prefix: String::new(),
+            scheme: "http",
+            target_tags: Vec::new(),
+            service_tags: Vec::new(),
+            breaker: BreakerPolicy::default(),
+            load_balancing: LoadBalancing::RoundRobin,
+            seed: Some(1),
+            telemetry: None,
+        };
+        ClusterRoute::new(spec, rx)
+    }
+
+    fn instances(n: u16) -> InstanceSet {
+        let list = (0..n)
+            .map(|i| Instance {
+                id: format!("i{i}"),
+                node: String::new(),
+                host: "127.0.0.1".to_owned(),
+                port: 1000 + i,
+                tags: Vec::new(),
+                meta: Default::default(),
+                weights: Weights::default(),
+                health: Health::Passing,
+            })
+            .collect();
+        InstanceSet::fresh(list, 1)
+    }
+
+    fn first(p: &RankPolicy<'_>) -> (String, bool) {
+        let order = rank(p, None, None).expect("something is available");
+        let r = &order[0];
+        (p.routes[r.route].cluster.to_string(), r.probe_only)
+    }
+
+    fn eject_all(route: &ClusterRoute) {
+        for e in &route.current().endpoints {
+            for _ in 0..5 {
+                e.state.breaker.try_acquire().expect("closed").failure();
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fails_over_probes_and_returns_only_after_the_dwell() {
+        let routes = vec![
+            route("zervigo", 0, instances(2)),
+            route("looma", 1, instances(2)),
+        ];
+        let failback = Failback::default();
+        let clusters = vec!["zervigo".to_owned(), "looma".to_owned()];
+        let p = RankPolicy {
+            routes: &routes,
+            preferred: Some(0),
+            healthy_threshold: 0.5,
+            dwell: Duration::from_secs(5),
+            failback: &failback,
+            all_clusters: &clusters,
+        };
+        assert_eq!(first(&p), ("zervigo".to_owned(), false));
+
+        eject_all(&routes[0]);
+        assert_eq!(first(&p), ("looma".to_owned(), false));
+        assert_eq!(
+            rank(&p, None, None).expect("looma").len(),
+            1,
+            "ejected cluster left out"
+        );
+
+        // The ejection elapsed: real calls probe the preferred cluster first.
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        assert_eq!(first(&p), ("zervigo".to_owned(), true));
+        for e in &routes[0].current().endpoints {
+            e.state.breaker.try_acquire().expect("probe").success();
+        }
+        // Healthy again, but traffic stays on looma for the dwell time.
+        assert_eq!(first(&p), ("looma".to_owned(), false));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(first(&p), ("looma".to_owned(), false));
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        assert_eq!(first(&p), ("zervigo".to_owned(), false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pending_discovery_does_not_start_a_failover() {
+        let routes = vec![
+            route("zervigo", 0, InstanceSet::pending()),
+            route("looma", 1, instances(1)),
+        ];
+        let failback = Failback::default();
+        let clusters = vec!["zervigo".to_owned(), "looma".to_owned()];
+        let p = RankPolicy {
+            routes: &routes,
+            preferred: Some(0),
+            healthy_threshold: 0.5,
+            dwell: Duration::from_secs(5),
+            failback: &failback,
+            all_clusters: &clusters,
+        };
+        assert_eq!(first(&p), ("looma".to_owned(), false));
+        assert!(!failback.failed_over.load(Ordering::Relaxed));
+
+        let err = rank(&p, Some("mars"), None).err().expect("unknown cluster");
+        assert_eq!(err.kind(), crate::error::ErrorKind::InvalidRequest);
+        let err = rank(&p, Some("zervigo"), None).err().expect("pending");
+        assert_eq!(err.kind(), crate::error::ErrorKind::NoHealthyInstance);
+        assert_eq!(
+            err.unavailable()[0].reason,
+            UnavailableReason::DiscoveryPending
+        );
+    }
+}

@@ -1,0 +1,217 @@
+package federation_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	federation "github.com/federation/federation-go"
+)
+
+func TestResponseCarriesHowItWasServed(t *testing.T) {
+	s := upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Echo", r.Header.Get("X-In"))
+		w.Header().Add("X-Multi", "1")
+		w.Header().Add("X-Multi", "2")
+		body := make([]byte, r.ContentLength)
+		r.Body.Read(body)
+		w.WriteHeader(201)
+		w.Write(append([]byte(r.Method+" "+r.URL.RequestURI()+" "), body...))
+	})
+	c := newClient(t, oneClusterConfig([]int{port(t, s)}, ""))
+	resp, err := c.Do(context.Background(), "svc", &federation.Request{
+		Method: "POST", Path: "/items?x=1", Header: http.Header{"X-In": {"hello"}}, Body: []byte("payload"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 201 || string(resp.Body) != "POST /items?x=1 payload" {
+		t.Errorf("status %d body %q", resp.Status, resp.Body)
+	}
+	if resp.Header.Get("X-Echo") != "hello" || len(resp.Header.Values("X-Multi")) != 2 {
+		t.Errorf("headers %v", resp.Header)
+	}
+	if resp.Cluster != "a" || resp.Instance != "i0" || resp.Attempts != 1 {
+		t.Errorf("served by %q/%q in %d attempts", resp.Cluster, resp.Instance, resp.Attempts)
+	}
+	if resp.Cache != federation.CacheBypass {
+		t.Errorf("cache %q", resp.Cache)
+	}
+}
+
+func TestFailoverToOtherCluster(t *testing.T) {
+	b := upstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("from b")) })
+	// Cluster a (preferred) has one instance refusing connections.
+	c := newClient(t, twoClusterConfig([]int{closedPort(t)}, []int{port(t, b)}, ""))
+	resp, err := c.Get(context.Background(), "svc", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Cluster != "b" || string(resp.Body) != "from b" {
+		t.Errorf("served by %q: %q", resp.Cluster, resp.Body)
+	}
+}
+
+// A cancelled context cancels the call in the core: the upstream sees its request abandoned
+// (the connection closed) and Do returns at once.
+func TestContextCancellationAbandonsUpstreamRequest(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	abandoned := make(chan struct{}, 1)
+	s := upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // closed when the client drops the connection
+		abandoned <- struct{}{}
+	})
+	c := newClient(t, oneClusterConfig([]int{port(t, s)}, "    timeout: { attempt: 30s, total: 30s }"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Get(ctx, "svc", "/slow")
+		done <- err
+	}()
+	<-arrived
+	cancel()
+	select {
+	case err := <-done:
+		matchesOnly(t, err, federation.ErrCancelled)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("want context.Canceled: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do did not return after cancel")
+	}
+	select {
+	case <-abandoned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream never saw the request abandoned")
+	}
+}
+
+func TestCloseWhileCallsInFlight(t *testing.T) {
+	arrived := make(chan struct{}, 100)
+	s := upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	})
+	c, err := federation.New(oneClusterConfig([]int{port(t, s)}, "    timeout: { attempt: 30s, total: 30s }"), federation.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.Get(context.Background(), "svc", "/")
+			errs <- err
+		}()
+	}
+	for range n {
+		<-arrived
+	}
+	var wg sync.WaitGroup
+	for range 4 { // concurrent, idempotent
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Close() }()
+	}
+	wg.Wait()
+	for range n {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, federation.ErrClosed) || !errors.Is(err, federation.ErrCancelled) {
+				t.Errorf("in-flight call ended with %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("in-flight call did not end after Close")
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	_, err = c.Get(context.Background(), "svc", "/")
+	if !errors.Is(err, federation.ErrClosed) {
+		t.Errorf("call after Close: %v", err)
+	}
+	if _, err := c.Metrics(); !errors.Is(err, federation.ErrClosed) {
+		t.Errorf("Metrics after Close: %v", err)
+	}
+}
+
+// osThreads reads the process's OS thread count.
+func osThreads(t *testing.T) int {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	t.Fatal("no Threads: line in /proc/self/status")
+	return 0
+}
+
+// 1000 goroutines call at once; the OS thread count stays bounded because no call pins a
+// thread while it waits.
+func TestThousandGoroutinesBoundedThreads(t *testing.T) {
+	s := upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // keep many calls in flight at once
+		w.Write([]byte("ok"))
+	})
+	c := newClient(t, oneClusterConfig([]int{port(t, s)}, "    timeout: { attempt: 20s, total: 30s }"))
+	limit := runtime.GOMAXPROCS(0) + federation.WorkerThreads() + 16
+	t.Logf("OS threads before: %d", osThreads(t))
+	const goroutines, perGoroutine = 1000, 3
+	var failed, maxThreads atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if n := int64(osThreads(t)); n > maxThreads.Load() {
+				maxThreads.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perGoroutine {
+				resp, err := c.Get(context.Background(), "svc", "/")
+				if err != nil || resp.Status != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d calls failed", failed.Load(), goroutines*perGoroutine)
+	}
+	if got := maxThreads.Load(); got > int64(limit) {
+		t.Errorf("OS threads peaked at %d, above GOMAXPROCS + SDK workers + 16 = %d", got, limit)
+	} else {
+		t.Logf("OS threads peaked at %d (limit %d)", got, limit)
+	}
+}

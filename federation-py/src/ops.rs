@@ -1,0 +1,79 @@
+//! The operational side of a client, as plain functions: waiting for discovery, the health
+//! snapshot as Python data.
+//!
+//! A client starts routing as soon as it is built, but its first calls fail with
+//! `NoHealthyInstanceError` ("discovery has not answered yet") until each cluster's registry
+//! answered once. Services and tests that must not drop their first requests wait for that:
+//! [`wait_discovered`] polls the health snapshot every 10 ms until every (service, cluster) route
+//! has had a successful discovery update, and otherwise names the routes still waiting and their
+//! last registry error.
+
+use std::time::Duration;
+
+use federation_core::client::FederatedServiceClient;
+use federation_core::error::ErrorKind;
+use pyo3::prelude::*;
+
+use crate::bridge::Deliver;
+use crate::errors;
+
+/// How often discovery progress is checked while waiting.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Waits until discovery answered for every route; `Err` names the routes still waiting.
+pub(crate) async fn wait_discovered(client: FederatedServiceClient, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let snapshot = client.health();
+        let waiting: Vec<String> = snapshot
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.clusters.iter().filter(|c| c.last_success.is_none()).map(move |c| {
+                    let error = c.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                    format!("{} in {}{error}", s.service, c.cluster)
+                })
+            })
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "discovery has not answered within {timeout:?} for: {}",
+                waiting.join(", ")
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The outcome of [`wait_discovered`] for the async bridge: `None`, or a `DiscoveryError`.
+pub(crate) async fn wait_deliver(client: FederatedServiceClient, timeout: Duration) -> Deliver {
+    let outcome = wait_discovered(client, timeout).await;
+    Box::new(move |py| match outcome {
+        Ok(()) => Ok(py.None()),
+        Err(message) => Err(errors::of_kind(py, ErrorKind::Discovery, message)),
+    })
+}
+
+/// A `DiscoveryError` for a failed wait.
+pub(crate) fn wait_error(py: Python<'_>, message: String) -> PyErr {
+    errors::of_kind(py, ErrorKind::Discovery, message)
+}
+
+/// The health snapshot as Python dicts and lists (via its JSON form).
+pub(crate) fn health<'py>(py: Python<'py>, client: &FederatedServiceClient) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(&client.health())
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("health snapshot: {e}")))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+/// A timeout in seconds, for the binding's own waits.
+pub(crate) fn timeout_arg(py: Python<'_>, seconds: f64) -> PyResult<Duration> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        Duration::try_from_secs_f64(seconds).map_err(|_| errors::invalid_request(py, "`timeout` out of range"))
+    } else {
+        Err(errors::invalid_request(py, format!("`timeout` must be >= 0 seconds, got {seconds}")))
+    }
+}
