@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -213,5 +215,56 @@ func TestThousandGoroutinesBoundedThreads(t *testing.T) {
 		t.Errorf("OS threads peaked at %d, above GOMAXPROCS + SDK workers + 16 = %d", got, limit)
 	} else {
 		t.Logf("OS threads peaked at %d (limit %d)", got, limit)
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	s := upstream(t, func(w http.ResponseWriter, r *http.Request) {})
+	c := newClient(t, twoClusterConfig([]int{port(t, s)}, []int{closedPort(t)}, ""))
+	if _, err := c.Get(context.Background(), "svc", "/"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Health()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := h.Service("svc")
+	if svc == nil || len(svc.Clusters) != 2 || svc.Clusters[0].Cluster != "a" || svc.Clusters[0].Available != 1 {
+		t.Fatalf("health: %s", h.JSON)
+	}
+	metrics, err := c.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(metrics, `service="svc"`) {
+		t.Errorf("metrics do not mention the service:\n%s", metrics)
+	}
+}
+
+func TestNewFromFileAndTOML(t *testing.T) {
+	s := upstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("toml")) })
+	toml := fmt.Sprintf(`[clusters.a.static]
+svc-a = [{ address = "127.0.0.1", port = %d }]
+
+[services.svc]
+names = { a = "svc-a" }
+`, port(t, s))
+	path := filepath.Join(t.TempDir(), "federation.toml")
+	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range map[string]func() (*federation.Client, error){
+		"file":   func() (*federation.Client, error) { return federation.NewFromFile(path) },
+		"string": func() (*federation.Client, error) { return federation.New(toml, federation.TOML) },
+	} {
+		c, err := open()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp, err := c.Get(context.Background(), "svc", "/")
+		if err != nil || string(resp.Body) != "toml" {
+			t.Errorf("%s: %v %v", name, resp, err)
+		}
+		c.Close()
 	}
 }

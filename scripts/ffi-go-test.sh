@@ -25,10 +25,12 @@ gcc -std=c11 -Wall -Wextra -Werror -I federation-ffi/include \
 "$smoke"
 
 step "C smoke test under valgrind"
-# Leak kinds definite and indirect are errors. "Possibly lost" is not: the only such blocks are
-# the thread-local areas of the process-global runtime's worker threads, alive at exit by design.
-valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
-  --error-exitcode=1 "$smoke"
+# Definitely and indirectly lost blocks are errors. "Possibly lost" ones are not reported: the
+# process-global runtime is never shut down, so at exit its worker threads (thread-local areas)
+# and parked tasks still hold memory through interior pointers (hash tables, Arc contents),
+# which valgrind classifies as possibly lost although it is reachable.
+valgrind --quiet --leak-check=full --show-possibly-lost=no \
+  --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$smoke"
 
 step "go vet / gofmt / go test -race (federation-go)"
 (

@@ -127,16 +127,15 @@ pub fn judge_calls(
             share(served, summary.succeeded),
         );
     }
-    if let Some(max) = expect.max_attempts {
-        if let Some(worst) = records.iter().max_by_key(|r| r.attempts.len()) {
-            if worst.attempts.len() > max {
-                failures.push(format!(
-                    "attempts per call: expected <= {max}, observed {} ({:?})",
-                    worst.attempts.len(),
-                    worst.attempts
-                ));
-            }
-        }
+    if let Some(max) = expect.max_attempts
+        && let Some(worst) = records.iter().max_by_key(|r| r.attempts.len())
+        && worst.attempts.len() > max
+    {
+        failures.push(format!(
+            "attempts per call: expected <= {max}, observed {} ({:?})",
+            worst.attempts.len(),
+            worst.attempts
+        ));
     }
     if let Some(bound) = &expect.upstream_per_call {
         check(
@@ -182,13 +181,13 @@ pub fn judge_calls(
             Err(e) => failures.push(e),
         }
     }
-    if let Some(max) = expect.max_call_ms {
-        if summary.slowest_ms > u128::from(max) {
-            failures.push(format!(
-                "slowest call: expected <= {max} ms, observed {} ms",
-                summary.slowest_ms
-            ));
-        }
+    if let Some(max) = expect.max_call_ms
+        && summary.slowest_ms > u128::from(max)
+    {
+        failures.push(format!(
+            "slowest call: expected <= {max} ms, observed {} ms",
+            summary.slowest_ms
+        ));
     }
     if let Some(kinds) = &expect.error_kinds {
         let mut wrong: BTreeMap<String, usize> = BTreeMap::new();
@@ -231,7 +230,12 @@ pub fn judge_calls(
             .iter()
             .filter(|r| r.cache.as_deref() == Some(status))
             .count();
-        check(&mut failures, &format!("calls with cache {status}"), bound, n as f64);
+        check(
+            &mut failures,
+            &format!("calls with cache {status}"),
+            bound,
+            n as f64,
+        );
     }
     failures
 }
@@ -244,7 +248,10 @@ pub fn judge_health(expect: &HealthExpect, snapshot: &serde_json::Value) -> Vec<
         .iter()
         .find(|s| s["service"].as_str() == Some(expect.service.as_str()))
     else {
-        return vec![format!("health: no service `{}` in the snapshot", expect.service)];
+        return vec![format!(
+            "health: no service `{}` in the snapshot",
+            expect.service
+        )];
     };
     if let Some(selected) = &expect.selected {
         let observed = service["selected"].as_str().unwrap_or("<none>");
@@ -306,7 +313,10 @@ mod tests {
     fn shares_and_attempts_are_judged() {
         let records = vec![ok("a"), ok("b"), CallRecord::default()];
         let expect = CallsExpect {
-            success_share: Some(Bound { min: Some(0.9), max: None }),
+            success_share: Some(Bound {
+                min: Some(0.9),
+                max: None,
+            }),
             max_attempts: Some(0),
             ..CallsExpect::default()
         };

@@ -22,8 +22,10 @@
 //! ```
 
 pub mod chaos;
+pub mod consul_probe;
 pub mod driver;
 pub mod expect;
+pub mod load;
 pub mod runner;
 pub mod schema;
 pub mod sdk_driver;

@@ -76,7 +76,10 @@ pub fn client_config(scenario: &Scenario, world: &impl World) -> Result<serde_js
     for cluster in &scenario.topology.clusters {
         let mut entry = world.cluster_source(&cluster.name)?;
         if let (Some(lb), Some(map)) = (&cluster.load_balancing, entry.as_object_mut()) {
-            map.insert("load_balancing".into(), serde_json::Value::String(lb.clone()));
+            map.insert(
+                "load_balancing".into(),
+                serde_json::Value::String(lb.clone()),
+            );
         }
         clusters.insert(cluster.name.clone(), entry);
     }

@@ -126,7 +126,7 @@ pub enum Step {
     /// Wait until the cluster's Consul double lists exactly `count` passing instances.
     WaitPassing(WaitPassingSpec),
     /// Run a stream of calls and check expectations over it.
-    Calls(CallsStep),
+    Calls(Box<CallsStep>),
     /// Check the client's health snapshot.
     Health(HealthExpect),
 }
@@ -358,74 +358,4 @@ pub struct HealthExpect {
 
 fn default_health_wait() -> u64 {
     3_000
-}
-
-/// Error reading a scenario file.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("reading {path}: {source}")]
-    Io {
-        /// File path.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not a valid scenario.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// File path.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-impl Scenario {
-    /// Parses scenario YAML; `origin` names the source in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
-        let invalid = |message: String| ScenarioError::Invalid {
-            path: origin.to_owned(),
-            message,
-        };
-        // Through a JSON value: steps are single-key maps (`- kill: ...`), which serde's
-        // externally tagged enums accept from JSON-shaped data but serde_norway only as YAML
-        // tags. Python and Go read the same plain maps.
-        let tree: serde_json::Value =
-            serde_norway::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let scenario: Scenario =
-            serde_json::from_value(tree).map_err(|e| invalid(e.to_string()))?;
-        if !scenario.client.is_null() && !scenario.client.is_object() {
-            return Err(invalid(
-                "`client` must be a map (services, defaults)".to_owned(),
-            ));
-        }
-        Ok(scenario)
-    }
-
-    /// Reads and parses a scenario file.
-    pub fn load(path: &std::path::Path) -> Result<Self, ScenarioError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::parse(&text, &shown)
-    }
-
-    /// Every `*.yaml` scenario in `dir`, sorted by file name.
-    pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Self>, ScenarioError> {
-        let io = |source| ScenarioError::Io {
-            path: dir.display().to_string(),
-            source,
-        };
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        paths.sort();
-        paths.iter().map(|p| Self::load(p)).collect()
-    }
 }

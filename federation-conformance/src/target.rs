@@ -18,9 +18,7 @@ pub fn resolve(reference: &str, instances: &[InstanceRef]) -> Result<Vec<Instanc
         None => None,
     };
     if parts.next().is_some() {
-        return Err(format!(
-            "`{reference}`: expected cluster[/service[/index]]"
-        ));
+        return Err(format!("`{reference}`: expected cluster[/service[/index]]"));
     }
     let matched: Vec<InstanceRef> = instances
         .iter()
@@ -65,7 +63,10 @@ mod tests {
         let w = world();
         assert_eq!(resolve("a", &w).map(|v| v.len()), Ok(2));
         assert_eq!(resolve("b/svc", &w).map(|v| v.len()), Ok(2));
-        assert_eq!(resolve("b/svc/1", &w).map(|v| v[0].id.clone()), Ok("svc-1".into()));
+        assert_eq!(
+            resolve("b/svc/1", &w).map(|v| v[0].id.clone()),
+            Ok("svc-1".into())
+        );
     }
 
     #[test]

@@ -161,9 +161,9 @@ pub fn behavior(spec: &BehaviorSpec) -> Result<Behavior, String> {
         other => return Err(format!("unknown mode `{other}`")),
     };
     Ok(Behavior {
-        latency: spec
-            .latency_ms
-            .map_or(Latency::None, |ms| Latency::Fixed(Duration::from_millis(ms))),
+        latency: spec.latency_ms.map_or(Latency::None, |ms| {
+            Latency::Fixed(Duration::from_millis(ms))
+        }),
         error_rate: spec.error_rate.unwrap_or(0.0),
         error_status: spec.error_status.unwrap_or(500),
         status: spec.status,

@@ -9,7 +9,10 @@ use federation_conformance::chaos::{self, ChaosOptions};
 async fn run_and_check(options: ChaosOptions) {
     let report = chaos::run(&options).await.expect("chaos world starts");
     println!("seed {}\n{}", options.seed, report.render());
-    assert!(report.figures.get("calls").copied().unwrap_or(0.0) > 100.0, "the run made calls");
+    assert!(
+        report.figures.get("calls").copied().unwrap_or(0.0) > 100.0,
+        "the run made calls"
+    );
     assert!(
         report.violations.is_empty(),
         "invariants broken (seed {}):\n{}",

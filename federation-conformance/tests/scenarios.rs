@@ -16,7 +16,11 @@ fn scenario_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_passes_through_the_rust_sdk() {
     let scenarios = Scenario::load_dir(&scenario_dir()).expect("scenario files parse");
-    assert!(scenarios.len() >= 12, "at least 12 scenarios, found {}", scenarios.len());
+    assert!(
+        scenarios.len() >= 12,
+        "at least 12 scenarios, found {}",
+        scenarios.len()
+    );
     let only = std::env::var("FEDERATION_SCENARIO").ok();
     let mut unexpected = Vec::new();
     let started = Instant::now();
@@ -38,7 +42,11 @@ async fn every_scenario_passes_through_the_rust_sdk() {
         }
     }
     println!("all scenarios: {:.1} s", started.elapsed().as_secs_f64());
-    assert!(unexpected.is_empty(), "failing scenarios:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "failing scenarios:\n{}",
+        unexpected.join("\n")
+    );
 }
 
 #[test]
@@ -46,7 +54,10 @@ fn scenario_names_match_their_files() {
     for entry in std::fs::read_dir(scenario_dir()).expect("scenario dir") {
         let path = entry.expect("dir entry").path();
         let scenario = Scenario::load(&path).expect("scenario parses");
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         assert_eq!(scenario.name, stem, "{}", path.display());
     }
 }

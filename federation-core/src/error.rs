@@ -268,7 +268,9 @@ impl Error {
         };
         let mut copy = Self::new(reason);
         copy.inner.service.clone_from(&self.inner.service);
-        copy.inner.clusters_tried.clone_from(&self.inner.clusters_tried);
+        copy.inner
+            .clusters_tried
+            .clone_from(&self.inner.clusters_tried);
         copy.inner.attempts.clone_from(&self.inner.attempts);
         copy
     }

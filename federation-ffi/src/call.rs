@@ -182,7 +182,6 @@ async fn run(
             ),
         ),
     };
-    let user_data = user_data;
     // SAFETY: the caller of `federation_client_call` supplied a callback with this signature
     // and a `user_data` it may receive on this thread; ownership of the pointers passes to it.
     unsafe { callback(user_data.0, response, error) };

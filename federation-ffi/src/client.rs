@@ -142,7 +142,7 @@ pub unsafe extern "C" fn federation_client_health(
     catch(|| {
         // SAFETY: forwarded from the caller.
         let client = unsafe { handle(client, "client") }?;
-        let json = pending_core::health_json(&client.client)?;
+        let json = client.client.health().to_json_pretty();
         // SAFETY: forwarded from the caller.
         unsafe { write_out(out_json, federation_string_t::raw(json), "out_json") }
     })
@@ -161,7 +161,7 @@ pub unsafe extern "C" fn federation_client_metrics(
     catch(|| {
         // SAFETY: forwarded from the caller.
         let client = unsafe { handle(client, "client") }?;
-        let text = pending_core::metrics_text(&client.client)?;
+        let text = client.client.metrics_text();
         // SAFETY: forwarded from the caller.
         unsafe { write_out(out_text, federation_string_t::raw(text), "out_text") }
     })
@@ -181,30 +181,4 @@ pub unsafe extern "C" fn federation_client_free(client: *mut federation_client_t
         // SAFETY: forwarded from the caller.
         unsafe { free_handle(client, |c| c.tag = 0) }
     });
-}
-
-/// Health and metrics of the core client. The core's `health()`/`metrics_text()` are still being
-/// written; until they land these report a clear error instead of failing to build.
-mod pending_core {
-    use federation_core::client::FederatedServiceClient;
-
-    use crate::error::{FEDERATION_ERROR_INTERNAL, federation_error_t};
-
-    pub(super) fn health_json(
-        _: &FederatedServiceClient,
-    ) -> Result<String, Box<federation_error_t>> {
-        Err(federation_error_t::boxed(
-            FEDERATION_ERROR_INTERNAL,
-            "health is not available in this build".to_owned(),
-        ))
-    }
-
-    pub(super) fn metrics_text(
-        _: &FederatedServiceClient,
-    ) -> Result<String, Box<federation_error_t>> {
-        Err(federation_error_t::boxed(
-            FEDERATION_ERROR_INTERNAL,
-            "metrics are not available in this build".to_owned(),
-        ))
-    }
 }

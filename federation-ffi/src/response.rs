@@ -34,6 +34,8 @@ fn cache_code(status: CacheStatus) -> federation_cache_status_t {
         CacheStatus::Miss => FEDERATION_CACHE_MISS,
         CacheStatus::Stale => FEDERATION_CACHE_STALE,
         CacheStatus::Bypass => FEDERATION_CACHE_BYPASS,
+        // `CacheStatus` is non-exhaustive: a newer status is reported as unknown.
+        _ => FEDERATION_CACHE_UNKNOWN,
     }
 }
 

@@ -78,12 +78,12 @@ fn block_on<T>(f: impl Future<Output = T>) -> Result<T, Box<federation_error_t>>
 ///
 /// # Safety
 /// `cluster` and `service` are NUL-terminated strings.
-unsafe fn select<'a>(
-    sandbox: &'a Sandbox,
+unsafe fn select(
+    sandbox: &Sandbox,
     cluster: *const c_char,
     service: *const c_char,
     index: i64,
-) -> Result<Vec<&'a ServiceInstance>, Box<federation_error_t>> {
+) -> Result<Vec<&ServiceInstance>, Box<federation_error_t>> {
     let kind = FEDERATION_ERROR_INVALID_REQUEST;
     // SAFETY: forwarded from the caller.
     let cluster = unsafe { c_str(cluster, "cluster", MAX_NAME, kind) }?;

@@ -138,6 +138,19 @@ int main(void) {
     completion_destroy(&c);
     ok(federation_sandbox_restart(sandbox, "zervigo", "user-service", -1), "restart");
 
+    /* Health (JSON) and metrics (Prometheus text) are owned strings. */
+    federation_string_t *text = NULL;
+    if (ok(federation_client_health(client, &text), "health")) {
+        size_t len = 0;
+        const char *json = federation_string_data(text, &len);
+        CHECK(len > 0 && strstr(json, "\"services\"") != NULL, "health: %s", json);
+        federation_string_free(text);
+    }
+    if (ok(federation_client_metrics(client, &text), "metrics")) {
+        CHECK(strstr(federation_string_data(text, NULL), "federation_") != NULL, "metrics");
+        federation_string_free(text);
+    }
+
     /* 3. Errors reported through the callback carry a kind and a message. */
     get(client, "no-such-service", "/", NULL, &c);
     CHECK(federation_error_kind(c.error) == FEDERATION_ERROR_INVALID_REQUEST, "kind %u",

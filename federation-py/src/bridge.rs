@@ -57,11 +57,7 @@ static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Returns an awaitable resolving to what `deliver` builds from `work`'s output. Must be called
 /// from a coroutine running on an asyncio loop (a `RuntimeError` otherwise).
-pub(crate) fn spawn<'py, F>(
-    py: Python<'py>,
-    rt: &RtHandle,
-    work: F,
-) -> PyResult<Bound<'py, PyAny>>
+pub(crate) fn spawn<'py, F>(py: Python<'py>, rt: &RtHandle, work: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Deliver> + Send + 'static,
 {
@@ -149,7 +145,8 @@ impl LoopQueue {
 
     /// On the loop thread: resolve every finished call's future.
     fn drain(&self, py: Python<'_>) {
-        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let batch =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         for done in batch {
             let future = done.future.bind(py);
             // A future cancelled by asyncio stays cancelled; the outcome is dropped.
@@ -162,7 +159,9 @@ impl LoopQueue {
             }
             let outcome = match (done.deliver)(py) {
                 Ok(value) => future.call_method1(intern!(py, "set_result"), (value,)),
-                Err(error) => future.call_method1(intern!(py, "set_exception"), (error.into_value(py),)),
+                Err(error) => {
+                    future.call_method1(intern!(py, "set_exception"), (error.into_value(py),))
+                }
             };
             // Only possible if the future was resolved meanwhile; nothing to report to.
             drop(outcome);

@@ -28,13 +28,20 @@ use crate::response::PyResponse;
 use crate::runtime::{self, Pinned};
 
 /// A client for the logical services of a federation.
-#[pyclass(frozen, name = "FederatedServiceClient", module = "federation._federation")]
+#[pyclass(
+    frozen,
+    name = "FederatedServiceClient",
+    module = "federation._federation"
+)]
 pub(crate) struct PyClient {
     inner: Mutex<Option<Pinned<FederatedServiceClient>>>,
 }
 
 impl PyClient {
-    fn from_config(py: Python<'_>, config: Result<Config, federation_core::config::ConfigError>) -> PyResult<Self> {
+    fn from_config(
+        py: Python<'_>,
+        config: Result<Config, federation_core::config::ConfigError>,
+    ) -> PyResult<Self> {
         let config = config.map_err(|e| errors::config_to_pyerr(py, e))?;
         let rt = runtime::current()?;
         let client = {
@@ -92,7 +99,10 @@ async fn send(builder: RequestBuilder) -> Deliver {
     })
 }
 
-#[allow(clippy::too_many_arguments, reason = "mirrors the Python keyword arguments")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the Python keyword arguments"
+)]
 fn options<'py>(
     params: Option<Bound<'py, PyAny>>,
     headers: Option<Bound<'py, PyAny>>,
@@ -123,14 +133,22 @@ impl PyClient {
 
     /// A client for a configuration given as a dict (the same schema as the files).
     #[classmethod]
-    fn from_dict(_cls: &Bound<'_, PyType>, py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn from_dict(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let text: String = py
             .import("json")?
             .call_method1("dumps", (config,))
             .map_err(|e| {
                 errors::config_to_pyerr(
                     py,
-                    federation_core::config::ConfigError::single("", None, format!("not JSON-serializable: {e}")),
+                    federation_core::config::ConfigError::single(
+                        "",
+                        None,
+                        format!("not JSON-serializable: {e}"),
+                    ),
                 )
             })?
             .extract()?;
@@ -164,9 +182,18 @@ impl PyClient {
     #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn call<'py>(
-        &self, py: Python<'py>, method: &str, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        method: &str,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.start(py, method, service, path, o)
@@ -176,9 +203,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn get<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.start(py, "GET", service, path, o)
@@ -188,9 +223,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn post<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.start(py, "POST", service, path, o)
@@ -200,9 +243,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn put<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.start(py, "PUT", service, path, o)
@@ -212,9 +263,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn delete<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.start(py, "DELETE", service, path, o)
@@ -224,9 +283,18 @@ impl PyClient {
     #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn call_sync<'py>(
-        &self, py: Python<'py>, method: &str, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        method: &str,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<PyResponse> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.run(py, method, service, path, o)
@@ -236,9 +304,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn get_sync<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<PyResponse> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.run(py, "GET", service, path, o)
@@ -248,9 +324,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn post_sync<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<PyResponse> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.run(py, "POST", service, path, o)
@@ -260,9 +344,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn put_sync<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<PyResponse> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.run(py, "PUT", service, path, o)
@@ -272,9 +364,17 @@ impl PyClient {
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn delete_sync<'py>(
-        &self, py: Python<'py>, service: &str, path: &str,
-        params: Option<Bound<'py, PyAny>>, headers: Option<Bound<'py, PyAny>>, json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>, timeout: Option<f64>, idempotent: Option<bool>, cluster: Option<String>,
+        &self,
+        py: Python<'py>,
+        service: &str,
+        path: &str,
+        params: Option<Bound<'py, PyAny>>,
+        headers: Option<Bound<'py, PyAny>>,
+        json: Option<Bound<'py, PyAny>>,
+        content: Option<Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        idempotent: Option<bool>,
+        cluster: Option<String>,
     ) -> PyResult<PyResponse> {
         let o = options(params, headers, json, content, timeout, idempotent, cluster);
         self.run(py, "DELETE", service, path, o)
@@ -312,10 +412,19 @@ impl PyClient {
     /// Drops cached responses of `service`: for exactly `path`, for every path starting with
     /// `prefix`, or all of them when neither is given. False when the service has no cache.
     #[pyo3(signature = (service, path=None, *, prefix=None))]
-    fn invalidate(&self, py: Python<'_>, service: &str, path: Option<&str>, prefix: Option<&str>) -> PyResult<bool> {
+    fn invalidate(
+        &self,
+        py: Python<'_>,
+        service: &str,
+        path: Option<&str>,
+        prefix: Option<&str>,
+    ) -> PyResult<bool> {
         let client = self.client()?.0;
         match (path, prefix) {
-            (Some(_), Some(_)) => Err(errors::invalid_request(py, "pass either `path` or `prefix`, not both")),
+            (Some(_), Some(_)) => Err(errors::invalid_request(
+                py,
+                "pass either `path` or `prefix`, not both",
+            )),
             (Some(path), None) => Ok(client.invalidate(service, path)),
             (None, Some(prefix)) => Ok(client.invalidate_prefix(service, prefix)),
             (None, None) => Ok(client.invalidate_prefix(service, "")),
@@ -330,14 +439,21 @@ impl PyClient {
 
     /// Stops discovery and releases connections; later calls raise `RuntimeError`. Idempotent.
     fn close(&self, py: Python<'_>) {
-        let taken = self.inner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let taken = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         py.detach(move || drop(taken));
     }
 
     /// True once `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).is_none()
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -355,9 +471,16 @@ impl PyClient {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __aexit__<'py>(&self, py: Python<'py>, _exc: &Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc: &Bound<'py, pyo3::types::PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.close(py);
-        ready(py, pyo3::types::PyBool::new(py, false).to_owned().into_any())
+        ready(
+            py,
+            pyo3::types::PyBool::new(py, false).to_owned().into_any(),
+        )
     }
 }
 

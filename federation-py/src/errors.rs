@@ -23,15 +23,31 @@ use crate::response::PyAttempt;
 
 /// `(class name, extra builtin base, docstring)`, indexed by [`class_index`]; index 0 is the root.
 const CLASSES: [(&str, Option<Builtin>, &str); 11] = [
-    ("FederationError", None, "Root of every error raised by federation."),
-    ("ConfigError", Some(Builtin::Value), "The configuration is unusable; fix it (see `problems`)."),
-    ("DiscoveryError", None, "A registry (Consul) could not be used; check the agent and its token."),
+    (
+        "FederationError",
+        None,
+        "Root of every error raised by federation.",
+    ),
+    (
+        "ConfigError",
+        Some(Builtin::Value),
+        "The configuration is unusable; fix it (see `problems`).",
+    ),
+    (
+        "DiscoveryError",
+        None,
+        "A registry (Consul) could not be used; check the agent and its token.",
+    ),
     (
         "NoHealthyInstanceError",
         None,
         "No instance of the service is available in any cluster; nothing was sent.",
     ),
-    ("CircuitOpenError", None, "Every candidate instance has an open circuit breaker; retry later."),
+    (
+        "CircuitOpenError",
+        None,
+        "Every candidate instance has an open circuit breaker; retry later.",
+    ),
     (
         "TimeoutError",
         Some(Builtin::Timeout),
@@ -47,7 +63,11 @@ const CLASSES: [(&str, Option<Builtin>, &str); 11] = [
         None,
         "A retry was needed but the retry budget is spent; back off instead of retrying.",
     ),
-    ("OverloadedError", None, "The service's concurrency or rate limit is reached; nothing was sent."),
+    (
+        "OverloadedError",
+        None,
+        "The service's concurrency or rate limit is reached; nothing was sent.",
+    ),
     ("CancelledError", None, "The call was cancelled."),
     (
         "InvalidRequestError",
@@ -93,7 +113,9 @@ fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
             };
             let bases = match extra {
                 None => PyTuple::new(py, [root])?,
-                Some(Builtin::Value) => PyTuple::new(py, [root, py.get_type::<PyValueError>().into_any()])?,
+                Some(Builtin::Value) => {
+                    PyTuple::new(py, [root, py.get_type::<PyValueError>().into_any()])?
+                }
                 Some(Builtin::Timeout) => {
                     PyTuple::new(py, [root, py.get_type::<PyTimeoutError>().into_any()])?
                 }
@@ -101,7 +123,9 @@ fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
             let namespace = PyDict::new(py);
             namespace.set_item("__module__", "federation")?;
             namespace.set_item("__doc__", doc)?;
-            let class = make_type.call1((name, bases, namespace))?.cast_into::<PyType>()?;
+            let class = make_type
+                .call1((name, bases, namespace))?
+                .cast_into::<PyType>()?;
             made.push(class.unbind());
         }
         Ok(made)
@@ -148,7 +172,11 @@ pub(crate) fn invalid_request(py: Python<'_>, message: impl Into<String>) -> PyE
 }
 
 /// An instance of `kind`'s class with every attribute at its empty value.
-fn instantiate<'py>(py: Python<'py>, kind: ErrorKind, message: &str) -> PyResult<Bound<'py, PyAny>> {
+fn instantiate<'py>(
+    py: Python<'py>,
+    kind: ErrorKind,
+    message: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     let instance = types(py)?[class_index(kind)].bind(py).call1((message,))?;
     instance.setattr("kind", kind.as_str())?;
     instance.setattr("service", py.None())?;

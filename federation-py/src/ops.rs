@@ -21,7 +21,10 @@ use crate::errors;
 const POLL: Duration = Duration::from_millis(10);
 
 /// Waits until discovery answered for every route; `Err` names the routes still waiting.
-pub(crate) async fn wait_discovered(client: FederatedServiceClient, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn wait_discovered(
+    client: FederatedServiceClient,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let snapshot = client.health();
@@ -29,10 +32,17 @@ pub(crate) async fn wait_discovered(client: FederatedServiceClient, timeout: Dur
             .services
             .iter()
             .flat_map(|s| {
-                s.clusters.iter().filter(|c| c.last_success.is_none()).map(move |c| {
-                    let error = c.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
-                    format!("{} in {}{error}", s.service, c.cluster)
-                })
+                s.clusters
+                    .iter()
+                    .filter(|c| c.last_success.is_none())
+                    .map(move |c| {
+                        let error = c
+                            .last_error
+                            .as_deref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default();
+                        format!("{} in {}{error}", s.service, c.cluster)
+                    })
             })
             .collect();
         if waiting.is_empty() {
@@ -63,7 +73,10 @@ pub(crate) fn wait_error(py: Python<'_>, message: String) -> PyErr {
 }
 
 /// The health snapshot as Python dicts and lists (via its JSON form).
-pub(crate) fn health<'py>(py: Python<'py>, client: &FederatedServiceClient) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn health<'py>(
+    py: Python<'py>,
+    client: &FederatedServiceClient,
+) -> PyResult<Bound<'py, PyAny>> {
     let text = serde_json::to_string(&client.health())
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("health snapshot: {e}")))?;
     py.import("json")?.call_method1("loads", (text,))
@@ -72,8 +85,12 @@ pub(crate) fn health<'py>(py: Python<'py>, client: &FederatedServiceClient) -> P
 /// A timeout in seconds, for the binding's own waits.
 pub(crate) fn timeout_arg(py: Python<'_>, seconds: f64) -> PyResult<Duration> {
     if seconds.is_finite() && seconds >= 0.0 {
-        Duration::try_from_secs_f64(seconds).map_err(|_| errors::invalid_request(py, "`timeout` out of range"))
+        Duration::try_from_secs_f64(seconds)
+            .map_err(|_| errors::invalid_request(py, "`timeout` out of range"))
     } else {
-        Err(errors::invalid_request(py, format!("`timeout` must be >= 0 seconds, got {seconds}")))
+        Err(errors::invalid_request(
+            py,
+            format!("`timeout` must be >= 0 seconds, got {seconds}"),
+        ))
     }
 }

@@ -51,7 +51,10 @@ pub(crate) fn build(
     }
     match (options.json, options.content) {
         (Some(_), Some(_)) => {
-            return Err(invalid_request(py, "pass either `json` or `content`, not both"));
+            return Err(invalid_request(
+                py,
+                "pass either `json` or `content`, not both",
+            ));
         }
         (Some(value), None) => {
             let dumps = JSON_DUMPS.get_or_try_init(py, || {
@@ -59,10 +62,9 @@ pub(crate) fn build(
             })?;
             let kwargs = PyDict::new(py);
             kwargs.set_item("separators", (",", ":"))?;
-            let text = dumps
-                .bind(py)
-                .call((value,), Some(&kwargs))
-                .map_err(|e| invalid_request(py, format!("`json` is not JSON-serializable: {e}")))?;
+            let text = dumps.bind(py).call((value,), Some(&kwargs)).map_err(|e| {
+                invalid_request(py, format!("`json` is not JSON-serializable: {e}"))
+            })?;
             let text: String = text.extract()?;
             builder = builder
                 .header("content-type", "application/json")
@@ -115,9 +117,9 @@ fn pairs(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<(
         .try_iter()
         .map_err(|_| invalid_request(py, format!("`{what}` must be a mapping or pairs")))?;
     for item in iter {
-        let (key, val): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?
-            .extract()
-            .map_err(|_| invalid_request(py, format!("`{what}` items must be (name, value) pairs")))?;
+        let (key, val): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract().map_err(|_| {
+            invalid_request(py, format!("`{what}` items must be (name, value) pairs"))
+        })?;
         let key: String = key
             .extract()
             .map_err(|_| invalid_request(py, format!("`{what}` names must be str")))?;

@@ -91,7 +91,12 @@ impl PyResponse {
     /// Every attempt in order (empty for a cache hit).
     #[getter]
     fn attempts(&self) -> Vec<PyAttempt> {
-        self.inner.served().attempts().iter().map(PyAttempt::from).collect()
+        self.inner
+            .served()
+            .attempts()
+            .iter()
+            .map(PyAttempt::from)
+            .collect()
     }
 
     /// Cache status: `"hit"`, `"miss"`, `"stale"` or `"bypass"`.
@@ -168,7 +173,8 @@ impl PyAttempt {
             self.instance,
             self.outcome,
             self.duration * 1e3,
-            self.status.map_or_else(|| "None".to_owned(), |s| s.to_string())
+            self.status
+                .map_or_else(|| "None".to_owned(), |s| s.to_string())
         )
     }
 }

@@ -125,7 +125,9 @@ impl RtHandle {
             outcome
         });
         exit_attach();
-        outcome.map_err(|_| PyRuntimeError::new_err("the federation runtime stopped before the call finished"))
+        outcome.map_err(|_| {
+            PyRuntimeError::new_err("the federation runtime stopped before the call finished")
+        })
     }
 }
 
@@ -163,7 +165,10 @@ fn park_forever() -> ! {
 fn refuse_blocking(py: Python<'_>) -> PyErr {
     let is_main = py
         .import("threading")
-        .and_then(|t| Ok(t.call_method0("main_thread")?.is(&t.call_method0("current_thread")?)))
+        .and_then(|t| {
+            Ok(t.call_method0("main_thread")?
+                .is(&t.call_method0("current_thread")?))
+        })
         .unwrap_or(true);
     if !is_main {
         py.detach(|| -> () { park_forever() });

@@ -103,3 +103,30 @@ pub async fn wait_for_discovery(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits (at most `wait`) until the client itself sees `available(n)` hold for the number of
+/// instances of `service` it may pick in `cluster` (discovery and breakers applied). Returns
+/// whether it did. A registry's view changes first; this is the client's.
+pub async fn wait_for_available(
+    client: &FederatedServiceClient,
+    service: &str,
+    cluster: &str,
+    available: impl Fn(usize) -> bool,
+    wait: Duration,
+) -> bool {
+    let give_up = tokio::time::Instant::now() + wait;
+    loop {
+        let health = client.health();
+        let now = health
+            .service(service)
+            .and_then(|s| s.cluster(cluster))
+            .map(|c| c.available);
+        if now.is_some_and(&available) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

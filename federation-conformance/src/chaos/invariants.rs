@@ -76,7 +76,13 @@ impl BudgetCheck {
 
     /// Records a step ending at `at` with `calls` calls and `retries` extra attempts; returns a
     /// violation when the window ending now is over budget.
-    pub fn record(&mut self, step: usize, at: Instant, calls: usize, retries: usize) -> Option<String> {
+    pub fn record(
+        &mut self,
+        step: usize,
+        at: Instant,
+        calls: usize,
+        retries: usize,
+    ) -> Option<String> {
         self.steps.push_back((at, calls, retries));
         let slack = self.window / 10;
         while let Some(&(t, _, _)) = self.steps.front() {
@@ -146,7 +152,11 @@ mod tests {
         let mut check = BudgetCheck::new(20, 1, Duration::from_secs(10));
         assert!(check.record(1, t0, 100, 30).is_none(), "20 + 10 allowed");
         assert!(check.record(2, t0 + Duration::from_secs(1), 0, 1).is_some());
-        assert!(check.record(3, t0 + Duration::from_secs(20), 0, 10).is_none());
+        assert!(
+            check
+                .record(3, t0 + Duration::from_secs(20), 0, 10)
+                .is_none()
+        );
     }
 
     #[test]
@@ -154,6 +164,9 @@ mod tests {
         let health = serde_json::json!({"services": [{"service": "user", "clusters": [
             {"cluster": "a", "instances": [
                 {"id": "node-1/s-0", "breaker": "open"}, {"id": "s-1", "breaker": "closed"}]}]}]});
-        assert_eq!(open_breakers(&health, "user"), vec![("a".to_owned(), "s-0".to_owned())]);
+        assert_eq!(
+            open_breakers(&health, "user"),
+            vec![("a".to_owned(), "s-0".to_owned())]
+        );
     }
 }

@@ -23,13 +23,17 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::driver::{Driver, InstanceRef, World};
-use crate::schema::{BehaviorSpec, CallSpec, ClusterSpec, ConsulFaultSpec, DiscoveryKind, ServiceSpec, Topology};
+use crate::schema::{
+    BehaviorSpec, CallSpec, ClusterSpec, ConsulFaultSpec, DiscoveryKind, ServiceSpec, Topology,
+};
 use crate::sdk_driver::SdkDriver;
 use crate::testkit_world::TestkitWorld;
 use schedule::{Fault, Model, Rng};
 
 pub use invariants::{open_fds, rss_kib};
 
+/// Minimum length of a step, so faults arrive at a steady pace even when calls fail fast.
+const STEP: Duration = Duration::from_millis(250);
 /// Shortest breaker open period of the run; a step's calls must take less.
 const OPEN_FOR: Duration = Duration::from_millis(1000);
 /// How long an instance must have been well before a lost call counts against the SDK:
@@ -59,8 +63,12 @@ impl ChaosOptions {
     /// The CI run (60 s unless `FEDERATION_CHAOS_SECS` says otherwise; seed from
     /// `FEDERATION_CHAOS_SEED`, default 2026).
     pub fn from_env() -> Self {
-        let secs = std::env::var("FEDERATION_CHAOS_SECS").ok().and_then(|s| s.parse().ok());
-        let seed = std::env::var("FEDERATION_CHAOS_SEED").ok().and_then(|s| s.parse().ok());
+        let secs = std::env::var("FEDERATION_CHAOS_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        let seed = std::env::var("FEDERATION_CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok());
         Self {
             seed: seed.unwrap_or(2026),
             duration: Duration::from_secs(secs.unwrap_or(60)),
@@ -93,7 +101,10 @@ impl ChaosReport {
             out.push_str(&format!("  {k}: {v:.3}\n"));
         }
         out.push_str(&format!("  faults injected: {:?}\n", self.faults));
-        out.push_str(&format!("  shed by the retry budget while reachable: {:?}\n", self.shed));
+        out.push_str(&format!(
+            "  shed by the retry budget while reachable: {:?}\n",
+            self.shed
+        ));
         out.push_str(&format!("  violations: {}\n", self.violations.len()));
         for v in self.violations.iter().take(30) {
             out.push_str(&format!("    {v}\n"));
@@ -151,21 +162,48 @@ fn label(fault: &Fault) -> &'static str {
 async fn inject(world: &TestkitWorld, all: &[InstanceRef], fault: &Fault) -> Result<(), String> {
     let clusters = ["zervigo", "looma"];
     let behave = |i: usize, spec: BehaviorSpec| {
-        world.set_behavior(&all[i], &BehaviorSpec { target: String::new(), ..spec })
+        world.set_behavior(
+            &all[i],
+            &BehaviorSpec {
+                target: String::new(),
+                ..spec
+            },
+        )
     };
     match fault {
         Fault::Kill(i) => world.kill(&all[*i]).await,
         Fault::Revive(i) => world.revive(&all[*i]).await,
-        Fault::Unavailable(i) => behave(*i, BehaviorSpec { status: Some(503), ..BehaviorSpec::default() }),
-        Fault::Slow(i) => behave(*i, BehaviorSpec { latency_ms: Some(600), ..BehaviorSpec::default() }),
+        Fault::Unavailable(i) => behave(
+            *i,
+            BehaviorSpec {
+                status: Some(503),
+                ..BehaviorSpec::default()
+            },
+        ),
+        Fault::Slow(i) => behave(
+            *i,
+            BehaviorSpec {
+                latency_ms: Some(600),
+                ..BehaviorSpec::default()
+            },
+        ),
         Fault::Heal(i) => behave(*i, BehaviorSpec::default()),
         Fault::ConsulDown(c) | Fault::ConsulUp(c) => world.consul_fault(&ConsulFaultSpec {
             cluster: clusters[*c].to_owned(),
-            fault: if matches!(fault, Fault::ConsulDown(_)) { "down" } else { "clear" }.to_owned(),
+            fault: if matches!(fault, Fault::ConsulDown(_)) {
+                "down"
+            } else {
+                "clear"
+            }
+            .to_owned(),
             delay_ms: None,
         }),
         Fault::ClusterDown(c) | Fault::ClusterUp(c) => {
-            for (i, r) in all.iter().enumerate().filter(|(_, r)| r.cluster == clusters[*c]) {
+            for (i, r) in all
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.cluster == clusters[*c])
+            {
                 if matches!(fault, Fault::ClusterDown(_)) {
                     world.kill(r).await?;
                 } else {
@@ -181,7 +219,9 @@ async fn inject(world: &TestkitWorld, all: &[InstanceRef], fault: &Fault) -> Res
 }
 
 fn tasks() -> usize {
-    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
 }
 
 /// Runs the chaos schedule. `Err` only when the world or client cannot be set up.
@@ -212,15 +252,22 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
     for _ in 0..50 {
         driver.call(&request).await;
     }
-    let (fds_base, tasks_base, rss_base) = (open_fds().unwrap_or(0), tasks(), rss_kib().unwrap_or(0));
+    let (fds_base, tasks_base, rss_base) =
+        (open_fds().unwrap_or(0), tasks(), rss_kib().unwrap_or(0));
 
-    let cluster_of = all.iter().map(|r| usize::from(r.cluster != "zervigo")).collect();
+    let cluster_of = all
+        .iter()
+        .map(|r| usize::from(r.cluster != "zervigo"))
+        .collect();
     let mut model = Model::new(cluster_of, vec![true, false], Instant::now() - SETTLE);
     let mut rng = Rng::new(options.seed);
-    let mut budget = invariants::BudgetCheck::new(BUDGET_PERCENT, BUDGET_MIN_PER_SECOND, BUDGET_WINDOW);
-    let (mut calls, mut ok, mut attempts, mut retries, mut faults) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut budget =
+        invariants::BudgetCheck::new(BUDGET_PERCENT, BUDGET_MIN_PER_SECOND, BUDGET_WINDOW);
+    let (mut calls, mut ok, mut attempts, mut retries, mut faults) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
     let started = Instant::now();
     let mut step = 0usize;
+    let mut reachable_steps = 0usize;
     while started.elapsed() < options.duration {
         step += 1;
         if rng.chance(options.fault_probability) {
@@ -250,13 +297,19 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
             .collect();
         let open_after = invariants::open_breakers(&driver.health(), "user");
         if step_start.elapsed() < OPEN_FOR {
-            report.violations.extend(invariants::probe_only(step, &open_before, &open_after, &deltas));
+            report.violations.extend(invariants::probe_only(
+                step,
+                &open_before,
+                &open_after,
+                &deltas,
+            ));
         }
         let step_retries = invariants::retries(&records);
         if let Some(v) = budget.record(step, Instant::now(), records.len(), step_retries) {
             report.violations.push(v);
         }
         if reachable {
+            reachable_steps += 1;
             for (outcome, n) in invariants::lost(&records) {
                 if outcome == "budget_exhausted" {
                     *report.shed.entry(outcome).or_default() += n;
@@ -267,6 +320,9 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
                     ));
                 }
             }
+        }
+        if let Some(rest) = STEP.checked_sub(step_start.elapsed()) {
+            tokio::time::sleep(rest).await;
         }
         calls += records.len();
         ok += records.iter().filter(|r| r.succeeded()).count();
@@ -293,24 +349,40 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
     // Pools may hold one idle connection per instance and caller; anything beyond is a leak.
     let fd_slack = all.len() * options.concurrency + 16;
     if fds_end > fds_base + fd_slack {
-        report.violations.push(format!("open fds grew from {fds_base} to {fds_end} (slack {fd_slack})"));
+        report.violations.push(format!(
+            "open fds grew from {fds_base} to {fds_end} (slack {fd_slack})"
+        ));
     }
     if fds_after_shutdown > fds_start + 8 {
-        report.violations.push(format!("{fds_after_shutdown} fds open after shutdown, {fds_start} before the run"));
+        report.violations.push(format!(
+            "{fds_after_shutdown} fds open after shutdown, {fds_start} before the run"
+        ));
     }
     if tasks_end > tasks_base + 32 {
-        report.violations.push(format!("tokio tasks grew from {tasks_base} to {tasks_end}"));
+        report
+            .violations
+            .push(format!("tokio tasks grew from {tasks_base} to {tasks_end}"));
     }
     if rss_end > rss_base + 128 * 1024 {
-        report.violations.push(format!("RSS grew from {rss_base} KiB to {rss_end} KiB"));
+        report
+            .violations
+            .push(format!("RSS grew from {rss_base} KiB to {rss_end} KiB"));
     }
     let f = &mut report.figures;
     f.insert("seconds", elapsed.as_secs_f64());
     f.insert("calls", calls as f64);
+    f.insert("steps", step as f64);
+    f.insert(
+        "steps with a settled reachable instance",
+        reachable_steps as f64,
+    );
     f.insert("faults injected", faults as f64);
     f.insert("success share", ok as f64 / calls.max(1) as f64);
     f.insert("attempts", attempts as f64);
-    f.insert("retries+failovers / total attempts", retries as f64 / attempts.max(1) as f64);
+    f.insert(
+        "retries+failovers / total attempts",
+        retries as f64 / attempts.max(1) as f64,
+    );
     f.insert("fds start", fds_start as f64);
     f.insert("fds base", fds_base as f64);
     f.insert("fds end", fds_end as f64);

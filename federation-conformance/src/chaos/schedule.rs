@@ -208,6 +208,9 @@ mod tests {
         assert!(!model.settled(1, t0 + settle * 2 + Duration::from_secs(1), settle));
         assert!(model.settled(1, t0 + settle * 3, settle));
         model.apply(&Fault::ConsulDown(0), t0 + settle * 3);
-        assert!(model.settled(0, t0 + settle * 4, settle), "well before the agent died");
+        assert!(
+            model.settled(0, t0 + settle * 4, settle),
+            "well before the agent died"
+        );
     }
 }

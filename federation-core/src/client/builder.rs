@@ -107,8 +107,7 @@ impl ClientBuilder {
         let mut services = HashMap::with_capacity(config.services.len());
         let metrics = crate::telemetry::Metrics::new();
         for (n, service) in config.services.iter().enumerate() {
-            let mut route =
-                service_route(
+            let mut route = service_route(
                 &config,
                 service,
                 &clusters,

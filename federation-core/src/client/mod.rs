@@ -31,7 +31,9 @@
 //! ```
 
 mod builder;
+mod choose;
 mod observe;
+mod outcome;
 mod pipeline;
 mod propagate;
 mod report;

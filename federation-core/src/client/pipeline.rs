@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
+use super::choose::choose;
+use super::outcome::{Last, Step, Trail, finish, is_retryable_status, respond};
 use super::propagate::{self, DEADLINE, TRACEPARENT};
-use super::response::{Attempt, AttemptOutcome, CacheStatus, Response, ServedBy};
-use super::routing::{Endpoint, Snapshot};
-use super::select::{self, RankPolicy, Ranked};
-use super::transport::{self, Exchange, SendError};
+use super::response::{Attempt, AttemptOutcome, Response};
+use super::select::{self, RankPolicy};
+use super::transport::{self, SendError};
 use super::{Inner, Request, ServiceRoute};
-use crate::breaker::{BreakerPermit, BreakerState};
 use crate::error::{Error, Reason};
 use crate::retry::parse_retry_after;
 use crate::telemetry::spans;
@@ -64,33 +64,6 @@ fn validate(request: &Request) -> Result<(), Error> {
         return Err(Error::invalid("tags must not be empty strings"));
     }
     Ok(())
-}
-
-/// What the loop carries between attempts.
-struct Trail {
-    attempts: Vec<Attempt>,
-    clusters: Vec<String>,
-}
-
-impl Trail {
-    fn push(&mut self, attempt: Attempt) {
-        if self.clusters.last().map(String::as_str) != Some(&*attempt.cluster) {
-            self.clusters.push(attempt.cluster.to_string());
-        }
-        self.attempts.push(attempt);
-    }
-
-    fn fail(self, reason: Reason) -> Error {
-        Error::new(reason).with_trail(self.clusters, self.attempts)
-    }
-}
-
-/// How the previous attempt ended, for the next decision.
-enum Last {
-    /// A retryable error.
-    Error(Reason),
-    /// A retryable status; returned as the final response if no retry happens.
-    Status(Exchange, Arc<str>, Arc<str>),
 }
 
 async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Response, Error> {
@@ -260,7 +233,8 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
             }
             Ok(Err(SendError::Connect(e))) => {
                 permit.failure();
-                stats.observe(took, false);
+                // No latency sample: a refused connection says nothing about speed, and the
+                // penalty would starve the instance before its breaker ejects (and later probes) it.
                 (
                     AttemptOutcome::ConnectFailed,
                     Step::Retry(Last::Error(Reason::Connect(e))),
@@ -268,7 +242,7 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
             }
             Ok(Err(SendError::Lost(e))) => {
                 permit.failure();
-                stats.observe(took, false);
+                // As for a refused connection: the breaker, not the latency average, handles it.
                 if idempotent {
                     (
                         AttemptOutcome::ConnectionLost,
@@ -358,121 +332,6 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
             Step::Retry(l) => last = Some(l),
         }
     }
-}
-
-/// What to do after an attempt.
-enum Step {
-    Done(Exchange),
-    Retry(Last),
-    /// Not retryable: return this outcome (a response or an error).
-    Final(Last),
-    Fail(Reason),
-}
-
-impl Step {
-    fn retry_if(retry: bool, last: Last) -> Self {
-        if retry {
-            Self::Retry(last)
-        } else {
-            Self::Final(last)
-        }
-    }
-}
-
-fn is_retryable_status(status: StatusCode) -> bool {
-    matches!(
-        status,
-        StatusCode::BAD_GATEWAY
-            | StatusCode::SERVICE_UNAVAILABLE
-            | StatusCode::GATEWAY_TIMEOUT
-            | StatusCode::TOO_MANY_REQUESTS
-    )
-}
-
-/// Ends the call with the last outcome: a retryable status becomes the response; an error is
-/// returned as is, unless `stop` says why retrying stopped (budget, deadline).
-fn finish(
-    svc: &ServiceRoute,
-    trail: Trail,
-    last: Option<Last>,
-    start: Instant,
-    stop: Option<Reason>,
-) -> Result<Response, Error> {
-    match (last, stop) {
-        (Some(Last::Status(exchange, cluster, instance)), _) => {
-            Ok(respond(svc, exchange, cluster, instance, trail, start))
-        }
-        (_, Some(reason)) => Err(trail.fail(reason)),
-        (Some(Last::Error(reason)), None) => Err(trail.fail(reason)),
-        (None, None) => Err(trail.fail(Reason::CircuitOpen)),
-    }
-}
-
-fn respond(
-    svc: &ServiceRoute,
-    exchange: Exchange,
-    cluster: Arc<str>,
-    instance: Arc<str>,
-    trail: Trail,
-    start: Instant,
-) -> Response {
-    Response {
-        status: exchange.status,
-        headers: exchange.headers,
-        body: exchange.body,
-        served: ServedBy {
-            cluster,
-            instance,
-            attempts: trail.attempts,
-            cache: CacheStatus::Bypass,
-            elapsed: start.elapsed(),
-        },
-        service: Arc::clone(&svc.name),
-    }
-}
-
-/// Picks the next (ranked position, endpoint, permit): first an untried instance in the current
-/// or a later cluster (failover), then any instance but the one that just failed, then that one.
-#[allow(clippy::type_complexity, reason = "a private helper's tuple result")]
-fn choose(
-    svc: &ServiceRoute,
-    order: &[Ranked],
-    per_cluster: &[u32],
-    max_per_cluster: u32,
-    tried: &[(usize, Arc<str>)],
-    tags: Option<&[String]>,
-) -> Option<(usize, usize, BreakerPermit, Arc<Snapshot>)> {
-    let start = order
-        .iter()
-        .position(|r| Some(r.route) == tried.last().map(|t| t.0))
-        .unwrap_or(0);
-    let last_failed = tried.last();
-    for tier in 0..3 {
-        for (pos, ranked) in order.iter().enumerate() {
-            if (tier == 0 && pos < start) || per_cluster[pos] >= max_per_cluster {
-                continue;
-            }
-            let route = &svc.routes[ranked.route];
-            let snapshot = if tried.is_empty() && pos == 0 {
-                Arc::clone(&ranked.snapshot)
-            } else {
-                route.current()
-            };
-            let skip = |e: &Endpoint| {
-                let id = &*e.id;
-                (ranked.probe_only && matches!(e.state.breaker.state(), BreakerState::Closed))
-                    || match tier {
-                        0 => tried.iter().any(|(r, t)| *r == ranked.route && &**t == id),
-                        1 => last_failed.is_some_and(|(r, t)| *r == ranked.route && &**t == id),
-                        _ => false,
-                    }
-            };
-            if let Some((index, permit)) = route.pick(&snapshot, tags, skip) {
-                return Some((pos, index, permit, snapshot));
-            }
-        }
-    }
-    None
 }
 
 /// The headers of one attempt: the caller's, the cluster's defaults where the caller set none

@@ -1,0 +1,114 @@
+//! How attempts end and how a call ends: the loop's bookkeeping, kept apart from the loop.
+//!
+//! A call must end with the most useful answer: the last retryable status as a response (a
+//! non-2xx is a response, not an error), otherwise the last error, or the reason retrying
+//! stopped (retry budget spent, deadline reached). [`Trail`] records every attempt and the
+//! clusters tried, for the response's `ServedBy` and for errors.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use tokio::time::Instant;
+
+use super::ServiceRoute;
+use super::response::{Attempt, CacheStatus, Response, ServedBy};
+use super::transport::Exchange;
+use crate::error::{Error, Reason};
+
+/// What the loop carries between attempts.
+pub(crate) struct Trail {
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) clusters: Vec<String>,
+}
+
+impl Trail {
+    pub(crate) fn push(&mut self, attempt: Attempt) {
+        if self.clusters.last().map(String::as_str) != Some(&*attempt.cluster) {
+            self.clusters.push(attempt.cluster.to_string());
+        }
+        self.attempts.push(attempt);
+    }
+
+    pub(crate) fn fail(self, reason: Reason) -> Error {
+        Error::new(reason).with_trail(self.clusters, self.attempts)
+    }
+}
+
+/// How the previous attempt ended, for the next decision.
+pub(crate) enum Last {
+    /// A retryable error.
+    Error(Reason),
+    /// A retryable status; returned as the final response if no retry happens.
+    Status(Exchange, Arc<str>, Arc<str>),
+}
+
+/// What to do after an attempt.
+pub(crate) enum Step {
+    Done(Exchange),
+    Retry(Last),
+    /// Not retryable: return this outcome (a response or an error).
+    Final(Last),
+    Fail(Reason),
+}
+
+impl Step {
+    pub(crate) fn retry_if(retry: bool, last: Last) -> Self {
+        if retry {
+            Self::Retry(last)
+        } else {
+            Self::Final(last)
+        }
+    }
+}
+
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+            | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
+/// Ends the call with the last outcome: a retryable status becomes the response; an error is
+/// returned as is, unless `stop` says why retrying stopped (budget, deadline).
+pub(crate) fn finish(
+    svc: &ServiceRoute,
+    trail: Trail,
+    last: Option<Last>,
+    start: Instant,
+    stop: Option<Reason>,
+) -> Result<Response, Error> {
+    match (last, stop) {
+        (Some(Last::Status(exchange, cluster, instance)), _) => {
+            Ok(respond(svc, exchange, cluster, instance, trail, start))
+        }
+        (_, Some(reason)) => Err(trail.fail(reason)),
+        (Some(Last::Error(reason)), None) => Err(trail.fail(reason)),
+        (None, None) => Err(trail.fail(Reason::CircuitOpen)),
+    }
+}
+
+pub(crate) fn respond(
+    svc: &ServiceRoute,
+    exchange: Exchange,
+    cluster: Arc<str>,
+    instance: Arc<str>,
+    trail: Trail,
+    start: Instant,
+) -> Response {
+    Response {
+        status: exchange.status,
+        headers: exchange.headers,
+        body: exchange.body,
+        served: ServedBy {
+            cluster,
+            instance,
+            attempts: trail.attempts,
+            cache: CacheStatus::Bypass,
+            elapsed: start.elapsed(),
+        },
+        service: Arc::clone(&svc.name),
+    }
+}

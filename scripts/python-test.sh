@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The Python package: build and install `federation` into a venv through pip (maturin is the
+# PEP 517 backend), check the stubs against the native module (mypy.stubtest), type-check the
+# examples and tests (mypy --strict), run the examples, and run pytest with warnings as errors
+# and a per-test timeout. scripts/test.sh and .ci/run call this; README.md shows it.
+#
+# Environment:
+#   PYTHON                 interpreter to create the venv from (default: python3, >= 3.9)
+#   FEDERATION_PY_VENV     venv directory (default: target/python-venv; reused when present)
+#   FEDERATION_PY_PROFILE  cargo profile of the native module (default: dev; `release` for benchmarks)
+#   PYTEST_ARGS            extra pytest arguments (e.g. "-k failover")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+step() { printf '\n== %s\n' "$*"; }
+
+venv="${FEDERATION_PY_VENV:-$root/target/python-venv}"
+python="${PYTHON:-python3}"
+profile="${FEDERATION_PY_PROFILE:-dev}"
+
+step "python venv ($venv)"
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+py="$venv/bin/python"
+# The PEP 517 hooks run the `maturin` executable from PATH.
+export PATH="$venv/bin:$PATH"
+"$py" -m pip install -q --disable-pip-version-check \
+  "maturin>=1.16,<2" "pytest>=8" "pytest-timeout>=2.3" "mypy>=1.18" "typing_extensions>=4.12"
+
+step "pip install ./federation-py (maturin PEP 517 backend, cargo profile $profile)"
+# --no-build-isolation reuses the maturin installed above instead of downloading it again; the
+# shared cargo target directory keeps the core from being rebuilt.
+MATURIN_PEP517_ARGS="--profile $profile" "$py" -m pip install -q --disable-pip-version-check \
+  --no-build-isolation --no-deps --force-reinstall ./federation-py
+
+# Run the checks from outside the source tree so `import federation` is the installed package.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+step "mypy.stubtest federation"
+"$py" -m mypy.stubtest federation
+
+step "mypy --strict (examples and tests)"
+"$py" -m mypy --strict "$root/examples/python" "$root/federation-py/tests"
+
+step "examples"
+for example in "$root"/examples/python/*.py; do
+  # Examples that can also target a real federation take --sandbox to run self-contained.
+  args=()
+  if grep -q -- '--sandbox' "$example"; then args=(--sandbox); fi
+  echo "-- $(basename "$example") ${args[*]:-}"
+  "$py" -W error "$example" "${args[@]}" >/dev/null
+done
+
+step "pytest (warnings are errors, per-test timeout)"
+# shellcheck disable=SC2086
+"$py" -m pytest -c "$root/federation-py/pyproject.toml" --rootdir "$root/federation-py" \
+  -W error -p no:cacheprovider "$root/federation-py/tests" ${PYTEST_ARGS:-}
