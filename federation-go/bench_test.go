@@ -66,6 +66,22 @@ func (l *latencies) p50() float64 {
 func runParallel(b *testing.B, concurrency int, call func() error) {
 	var lat latencies
 	var failed atomic.Int64
+	if concurrency == 1 {
+		local := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			start := time.Now()
+			if err := call(); err != nil {
+				failed.Add(1)
+			}
+			local = append(local, time.Since(start))
+		}
+		lat.add(local)
+		b.ReportMetric(lat.p50(), "p50-µs")
+		if failed.Load() > 0 {
+			b.Errorf("%d calls failed", failed.Load())
+		}
+		return
+	}
 	b.SetParallelism(max(1, concurrency/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, Rust unit + integration tests, and the CLI smoke run.
+# The whole test suite, in the order a failure is cheapest to find:
+#   1. formatting and lints (Rust)
+#   2. Rust unit + integration tests of every crate (core, testkit, CLI incl. a short demo run,
+#      examples, conformance scenarios + chaos run, C ABI)
+#   3. the Python package: pip install into a venv, stub check, pytest (scripts/python-test.sh)
+#   4. the C ABI smoke test (+ valgrind) and the Go module (scripts/ffi-go-test.sh)
+#   5. the examples in every language and the ops files (scripts/examples.sh)
+#   6. the benchmark harness in smoke mode (numbers not judged)
 # This is the command README.md gives users and the one .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +14,7 @@ cd "$(dirname "$0")/.."
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
 
 step() { printf '\n== %s\n' "$*"; }
+started=$(date +%s)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -14,5 +22,19 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test"
+step "cargo test (all Rust crates)"
 cargo test --workspace --no-fail-fast
+
+step "Python package"
+bash scripts/python-test.sh
+
+step "C ABI and Go module"
+bash scripts/ffi-go-test.sh
+
+step "examples (Rust, Python, Go) and ops files"
+FEDERATION_EXAMPLES_STRICT=1 bash scripts/examples.sh
+
+step "benchmark harness smoke run"
+cargo run -q -p federation-cli -- bench --smoke
+
+printf '\nall checks passed in %ss\n' "$(( $(date +%s) - started ))"

@@ -134,6 +134,11 @@ pub(crate) enum Reason {
     Deadline(Duration),
     #[error("attempt timed out after {0:?}")]
     AttemptTimeout(Duration),
+    #[error(
+        "attempt timed out after {0:?}; not retried because the request is not idempotent \
+         and may have reached the server"
+    )]
+    AttemptTimeoutNotRetried(Duration),
     #[error("could not connect: {0}")]
     Connect(#[source] reqwest::Error),
     #[error(
@@ -188,7 +193,9 @@ impl Reason {
             Self::Discovery(_) => ErrorKind::Discovery,
             Self::NoHealthyInstance(_) => ErrorKind::NoHealthyInstance,
             Self::CircuitOpen => ErrorKind::CircuitOpen,
-            Self::Deadline(_) | Self::AttemptTimeout(_) => ErrorKind::Timeout,
+            Self::Deadline(_) | Self::AttemptTimeout(_) | Self::AttemptTimeoutNotRetried(_) => {
+                ErrorKind::Timeout
+            }
             Self::Connect(_)
             | Self::NotRetriedUnsafe(_)
             | Self::Transport(_)

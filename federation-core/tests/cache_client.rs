@@ -278,3 +278,58 @@ async fn uncached_requests_bypass() {
     assert_eq!(with_token.served().cache(), CacheStatus::Bypass);
     assert_eq!(z.requests(), 2);
 }
+
+#[tokio::test]
+async fn a_per_call_tag_filter_has_its_own_cache_entries() {
+    let v2 = start("looma", "ai-service", 1).await.remove(0);
+    let v3 = start("looma", "ai-service", 1).await.remove(0);
+    let tagged = |i: &ServiceInstance, tag: &str| {
+        let mut e = pipeline_support::entry(i);
+        e.id = Some(format!("ai-{tag}"));
+        e.tags = vec![tag.to_owned()];
+        e
+    };
+    let looma = pipeline_support::cluster_with(
+        "looma",
+        "ai-service",
+        vec![tagged(&v2, "model=v2"), tagged(&v3, "model=v3")],
+    );
+    let mut ai = service("ai", &[("looma", "ai-service")], None);
+    ai.tags = vec!["model=v2".to_owned()];
+    let mut cfg: Config = config(vec![looma], vec![ai]);
+    cfg.defaults = Policy {
+        cache: Some(CachePolicy {
+            methods: vec!["POST".to_owned()],
+            ..ttl(30)
+        }),
+        ..Policy::default()
+    };
+    let client = FederatedServiceClient::from_config(cfg).expect("client builds");
+    let ask = |tags: Option<&'static [&'static str]>| {
+        let mut request = client.post("ai", "/infer").body("same prompt");
+        if let Some(tags) = tags {
+            request = request.tags(tags.iter().copied());
+        }
+        request.send()
+    };
+    let first = ask(None).await.expect("default model");
+    assert_eq!(first.served().cache(), CacheStatus::Miss);
+    assert_eq!(first.served().instance(), "ai-model=v2");
+    let v3_answer = ask(Some(&["model=v3"])).await.expect("v3");
+    assert_eq!(
+        v3_answer.served().cache(),
+        CacheStatus::Miss,
+        "v2's cached answer is not served for v3"
+    );
+    assert_eq!(v3_answer.served().instance(), "ai-model=v3");
+    assert_eq!(v3.requests(), 1);
+    let again = ask(Some(&["model=v3"])).await.expect("v3 again");
+    assert_eq!(again.served().cache(), CacheStatus::Hit);
+    assert_eq!(again.served().instance(), "ai-model=v3");
+    // Naming the default tags explicitly is the default filter: same entry.
+    let explicit = ask(Some(&["model=v2"])).await.expect("explicit v2");
+    assert_eq!(explicit.served().cache(), CacheStatus::Hit);
+    assert_eq!(explicit.served().instance(), "ai-model=v2");
+    assert_eq!(v2.requests(), 1);
+    assert_eq!(v3.requests(), 1);
+}

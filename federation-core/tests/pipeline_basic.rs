@@ -257,3 +257,35 @@ async fn call_with_a_request_value_and_method_text() {
     assert_eq!(body["body_len"], 7);
     assert!(!Request::new(Method::POST, "/").is_idempotent());
 }
+
+#[tokio::test]
+async fn an_invalid_incoming_deadline_is_an_invalid_request() {
+    let z = start("zervigo", "user-service", 1).await;
+    let cfg = config(
+        vec![cluster("zervigo", "user-service", &z)],
+        vec![service("user", &[("zervigo", "user-service")], None)],
+    );
+    let client = FederatedServiceClient::from_config(cfg).expect("valid config");
+    for bad in ["soon", "-5", "1.5", ""] {
+        let err = client
+            .get("user", "/x")
+            .header("x-federation-deadline-ms", bad)
+            .send()
+            .await
+            .expect_err("invalid deadline header");
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{bad:?}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("x-federation-deadline-ms") && text.contains(&format!("{bad:?}")),
+            "names the header and the value: {text}"
+        );
+    }
+    assert_eq!(z[0].requests(), 0, "nothing was sent");
+    let ok = client
+        .get("user", "/x")
+        .header("x-federation-deadline-ms", "2000")
+        .send()
+        .await
+        .expect("a valid deadline is honoured");
+    assert_eq!(ok.status(), 200);
+}

@@ -251,3 +251,42 @@ async fn retry_after_beyond_the_deadline_stops_retries() {
         "retried up to max_attempts"
     );
 }
+
+#[tokio::test]
+async fn a_timed_out_post_says_it_was_not_retried() {
+    let z = start("zervigo", "user-service", 2).await;
+    for i in &z {
+        i.set_behavior(Behavior::delayed(Duration::from_millis(800)));
+    }
+    let cfg = config(
+        vec![cluster("zervigo", "user-service", &z)],
+        vec![service("user", &[("zervigo", "user-service")], None)],
+    );
+    let client = FederatedServiceClient::from_config(cfg).expect("valid config");
+    let err = client
+        .post("user", "/orders")
+        .attempt_timeout(Duration::from_millis(100))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect_err("the attempt times out");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.attempts().len(), 1, "not retried: {err}");
+    assert_eq!(err.attempts()[0].outcome(), AttemptOutcome::Timeout);
+    let text = err.to_string();
+    assert!(
+        text.contains("not retried") && text.contains("not idempotent"),
+        "{text}"
+    );
+
+    // An idempotent request is retried after the same timeout, and says nothing of the kind.
+    let err = client
+        .get("user", "/orders")
+        .attempt_timeout(Duration::from_millis(100))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect_err("every attempt times out");
+    assert!(err.attempts().len() >= 2, "retried: {err}");
+    assert!(!err.to_string().contains("not retried"), "{err}");
+}

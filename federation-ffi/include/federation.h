@@ -80,6 +80,9 @@ typedef struct {
   uint32_t instances_per_service;
   // Interval of the Consul health checks in milliseconds; 0: 200.
   uint64_t check_interval_ms;
+  // Timeout of each Consul health check in milliseconds; 0: 1000. Raise it under valgrind
+  // or on a loaded machine, where a slow check would mark a healthy instance critical.
+  uint64_t check_timeout_ms;
   // Record every request on every instance (for header assertions).
   bool record_requests;
 } federation_sandbox_options_t;

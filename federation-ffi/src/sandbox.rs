@@ -30,6 +30,9 @@ pub struct federation_sandbox_options_t {
     pub instances_per_service: u32,
     /// Interval of the Consul health checks in milliseconds; 0: 200.
     pub check_interval_ms: u64,
+    /// Timeout of each Consul health check in milliseconds; 0: 1000. Raise it under valgrind
+    /// or on a loaded machine, where a slow check would mark a healthy instance critical.
+    pub check_timeout_ms: u64,
     /// Record every request on every instance (for header assertions).
     pub record_requests: bool,
 }
@@ -132,6 +135,9 @@ pub unsafe extern "C" fn federation_sandbox_start(
             }
             if o.check_interval_ms > 0 {
                 opts = opts.check_interval(Duration::from_millis(o.check_interval_ms));
+            }
+            if o.check_timeout_ms > 0 {
+                opts.check_timeout = Duration::from_millis(o.check_timeout_ms);
             }
             opts = opts.record_requests(o.record_requests);
         }

@@ -29,6 +29,8 @@ type Options struct {
 	InstancesPerService int
 	// CheckInterval is the Consul health-check interval (default 200ms).
 	CheckInterval time.Duration
+	// CheckTimeout is the timeout of each health check (default 1s).
+	CheckTimeout time.Duration
 }
 
 // Mode is how an instance handles requests at the transport level.
@@ -76,6 +78,7 @@ func Start(opts Options) (*Sandbox, error) {
 	copts := C.federation_sandbox_options_t{
 		instances_per_service: C.uint32_t(opts.InstancesPerService),
 		check_interval_ms:     C.uint64_t(opts.CheckInterval.Milliseconds()),
+		check_timeout_ms:      C.uint64_t(opts.CheckTimeout.Milliseconds()),
 	}
 	var ptr *C.federation_sandbox_t
 	if err := check(C.federation_sandbox_start(&copts, &ptr)); err != nil {

@@ -28,6 +28,10 @@ use crate::response::PyResponse;
 use crate::runtime::{self, Pinned};
 
 /// A client for the logical services of a federation.
+///
+/// The async methods return an `asyncio.Future` (await it, gather it, `asyncio.wait_for` it, or
+/// `asyncio.ensure_future` it; `asyncio.create_task` wants a coroutine). Cancelling it cancels
+/// the call.
 #[pyclass(
     frozen,
     name = "FederatedServiceClient",
@@ -178,7 +182,7 @@ impl PyClient {
         Ok(self.client()?.0.services())
     }
 
-    /// Sends `method` to `path` of `service`; returns an awaitable `Response`.
+    /// Sends `method` to `path` of `service`; returns an `asyncio.Future[Response]`.
     #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn call<'py>(
@@ -199,7 +203,7 @@ impl PyClient {
         self.start(py, method, service, path, o)
     }
 
-    /// GET `path` of `service`; returns an awaitable `Response`.
+    /// GET `path` of `service`; returns an `asyncio.Future[Response]`.
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn get<'py>(
@@ -219,7 +223,8 @@ impl PyClient {
         self.start(py, "GET", service, path, o)
     }
 
-    /// POST to `path` of `service` (not retried once sent unless `idempotent=True`); awaitable.
+    /// POST to `path` of `service`; returns an `asyncio.Future[Response]`. Not retried once it
+    /// may have reached a server, unless `idempotent=True`.
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn post<'py>(
@@ -239,7 +244,7 @@ impl PyClient {
         self.start(py, "POST", service, path, o)
     }
 
-    /// PUT to `path` of `service`; returns an awaitable `Response`.
+    /// PUT to `path` of `service`; returns an `asyncio.Future[Response]`.
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn put<'py>(
@@ -259,7 +264,7 @@ impl PyClient {
         self.start(py, "PUT", service, path, o)
     }
 
-    /// DELETE `path` of `service`; returns an awaitable `Response`.
+    /// DELETE `path` of `service`; returns an `asyncio.Future[Response]`.
     #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn delete<'py>(

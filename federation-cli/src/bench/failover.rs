@@ -118,6 +118,7 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         fmt_duration(outage)
     );
     let mut sdk_result = None;
+    let mut timelines = Vec::new();
     for name in ["sdk", "reqwest"] {
         let instances = fixture::start_instances(3).await?;
         let caller = caller(name, &instances)?;
@@ -128,9 +129,18 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         let logs = outage_run(&caller, &instances, rate, healthy, outage, after).await?;
         let o = analyse(&logs, healthy, healthy + outage, rate);
         section.push_str(&format!("| {name} | {} |\n", o.cells()));
+        timelines.push(format!(
+            "- {name}: attempts on the dead instance (seconds after the kill; revived at {:.2} s): {}\n",
+            outage.as_secs_f64(),
+            o.timeline()
+        ));
         if name == "sdk" {
             sdk_result = Some(o);
         }
+    }
+    section.push('\n');
+    for line in &timelines {
+        section.push_str(line);
     }
     let all_down = all_down_run(settings, rate).await?;
     section.push_str(&format!(
@@ -229,6 +239,8 @@ struct Outcome {
     back_after: Option<Duration>,
     retries_per_s: f64,
     budget_per_s: f64,
+    /// When attempts on the dead instance went out (since the kill) and whether they succeeded.
+    timeline: Vec<(Duration, bool)>,
 }
 
 fn analyse(logs: &[CallLog], kill: Duration, revive: Duration, rate: f64) -> Outcome {
@@ -282,10 +294,39 @@ fn analyse(logs: &[CallLog], kill: Duration, revive: Duration, rate: f64) -> Out
         back_after,
         retries_per_s: retries as f64 / secs,
         budget_per_s: 0.2 * rate + 10.0,
+        timeline: dead
+            .iter()
+            .map(|&(at, ok)| (at.saturating_sub(kill), ok))
+            .collect(),
     }
 }
 
 impl Outcome {
+    /// The first attempts on the dead instance: `0.00 s ✗, 0.61 s ✗, … 10.4 s ✓`.
+    fn timeline(&self) -> String {
+        const SHOWN: usize = 16;
+        let mut parts: Vec<String> = self
+            .timeline
+            .iter()
+            .take(SHOWN)
+            .map(|(at, ok)| {
+                format!(
+                    "{:.2} s {}",
+                    at.as_secs_f64(),
+                    if *ok { "ok" } else { "failed" }
+                )
+            })
+            .collect();
+        if self.timeline.len() > SHOWN {
+            parts.push(format!("… ({} in all)", self.timeline.len()));
+        }
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     fn cells(&self) -> String {
         let opt = |d: Option<Duration>| d.map_or_else(|| "never".to_owned(), fmt_duration);
         format!(

@@ -1,8 +1,9 @@
 //! Cache keys: what makes two requests "the same" for the result cache.
 //!
 //! A key is the request method, the logical path, the query with its pairs sorted (so `?b=2&a=1`
-//! and `?a=1&b=2` share an entry) and a 128-bit digest of the configured vary-headers and of the
-//! body (so POST inference requests are keyed by what they ask). It never contains the cluster or
+//! and `?a=1&b=2` share an entry) and a 128-bit digest of the configured vary-headers, of a
+//! per-call tag filter when one is given (so `model=v3` never reads `model=v2`'s answer) and of
+//! the body (so POST inference requests are keyed by what they ask). It never contains the cluster or
 //! the instance: a failover must not split the cache. The logical service is implicit, because
 //! every service has its own [`ResultCache`](super::ResultCache).
 //!
@@ -87,13 +88,14 @@ impl KeyBuilder {
         query: Option<&str>,
         headers: &http::HeaderMap,
         body: &[u8],
+        tags: Option<&[String]>,
     ) -> Option<CacheKey> {
         for personal in &PERSONAL_HEADERS {
             if headers.contains_key(personal) && !self.vary.contains(personal) {
                 return None;
             }
         }
-        let digest = self.digest(headers, body);
+        let digest = self.digest(headers, body, tags);
         let query = query.unwrap_or("");
         let mut text = String::with_capacity(path.len() + method.as_str().len() + query.len() + 36);
         text.push_str(path);
@@ -112,9 +114,15 @@ impl KeyBuilder {
         })
     }
 
-    /// 128-bit digest of the vary-headers and the body; `None` when there is nothing to digest.
-    fn digest(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<u128> {
-        if self.vary.is_empty() && body.is_empty() {
+    /// 128-bit digest of the vary-headers, the tag filter and the body; `None` when there is
+    /// nothing to digest. The tags are fed in sorted order without duplicates.
+    fn digest(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        tags: Option<&[String]>,
+    ) -> Option<u128> {
+        if self.vary.is_empty() && body.is_empty() && tags.is_none() {
             return None;
         }
         let mut a = self.first.build_hasher();
@@ -134,6 +142,17 @@ impl KeyBuilder {
                 count += 1;
             }
             feed(&count.to_le_bytes());
+        }
+        if let Some(tags) = tags {
+            let mut sorted: Vec<&str> = tags.iter().map(String::as_str).collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            // A marker, so a filter can never read as a vary-header or body byte sequence.
+            feed(b"\0tags");
+            for tag in &sorted {
+                feed(tag.as_bytes());
+            }
+            feed(&sorted.len().to_le_bytes());
         }
         feed(body);
         Some((u128::from(a.finish()) << 64) | u128::from(b.finish()))
@@ -196,8 +215,8 @@ mod tests {
     fn query_order_does_not_matter() {
         let b = builder(&[]);
         let h = HeaderMap::new();
-        let k1 = b.build(&Method::GET, "/u", Some("b=2&a=1"), &h, b"");
-        let k2 = b.build(&Method::GET, "/u", Some("a=1&&b=2"), &h, b"");
+        let k1 = b.build(&Method::GET, "/u", Some("b=2&a=1"), &h, b"", None);
+        let k2 = b.build(&Method::GET, "/u", Some("a=1&&b=2"), &h, b"", None);
         assert_eq!(k1, k2);
         assert_eq!(k1.expect("key").as_str(), "/u GET - a=1&b=2");
     }
@@ -208,8 +227,8 @@ mod tests {
         let h = HeaderMap::new();
         let fwd: Vec<String> = (0..40).map(|i| format!("k{i:02}=v")).collect();
         let rev: Vec<String> = fwd.iter().rev().cloned().collect();
-        let k1 = b.build(&Method::GET, "/", Some(&fwd.join("&")), &h, b"");
-        let k2 = b.build(&Method::GET, "/", Some(&rev.join("&")), &h, b"");
+        let k1 = b.build(&Method::GET, "/", Some(&fwd.join("&")), &h, b"", None);
+        let k2 = b.build(&Method::GET, "/", Some(&rev.join("&")), &h, b"", None);
         assert_eq!(k1, k2);
     }
 
@@ -217,17 +236,17 @@ mod tests {
     fn method_path_and_body_distinguish() {
         let b = builder(&[]);
         let h = HeaderMap::new();
-        let get = b.build(&Method::GET, "/x", None, &h, b"");
-        let head = b.build(&Method::HEAD, "/x", None, &h, b"");
-        let p1 = b.build(&Method::POST, "/x", None, &h, b"{\"q\":1}");
-        let p2 = b.build(&Method::POST, "/x", None, &h, b"{\"q\":2}");
-        let p1b = b.build(&Method::POST, "/x", None, &h, b"{\"q\":1}");
+        let get = b.build(&Method::GET, "/x", None, &h, b"", None);
+        let head = b.build(&Method::HEAD, "/x", None, &h, b"", None);
+        let p1 = b.build(&Method::POST, "/x", None, &h, b"{\"q\":1}", None);
+        let p2 = b.build(&Method::POST, "/x", None, &h, b"{\"q\":2}", None);
+        let p1b = b.build(&Method::POST, "/x", None, &h, b"{\"q\":1}", None);
         assert_ne!(get, head);
         assert_ne!(p1, p2);
         assert_eq!(p1, p1b);
         assert_ne!(
-            b.build(&Method::GET, "/x y", None, &h, b""),
-            b.build(&Method::GET, "/x", Some("y"), &h, b"")
+            b.build(&Method::GET, "/x y", None, &h, b"", None),
+            b.build(&Method::GET, "/x", Some("y"), &h, b"", None)
         );
     }
 
@@ -242,8 +261,12 @@ mod tests {
         );
         let mut h2 = h1.clone();
         h2.insert("x-tenant", HeaderValue::from_static("globex"));
-        let k1 = b.build(&Method::GET, "/x", None, &h1, b"").expect("key");
-        let k2 = b.build(&Method::GET, "/x", None, &h2, b"").expect("key");
+        let k1 = b
+            .build(&Method::GET, "/x", None, &h1, b"", None)
+            .expect("key");
+        let k2 = b
+            .build(&Method::GET, "/x", None, &h2, b"", None)
+            .expect("key");
         assert_ne!(k1, k2);
         assert!(!format!("{k1:?}").contains("secret"));
         assert!(!k1.as_str().contains("acme"));
@@ -254,17 +277,47 @@ mod tests {
         let b = builder(&[]);
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_static("Bearer t"));
-        assert!(b.build(&Method::GET, "/x", None, &h, b"").is_none());
+        assert!(b.build(&Method::GET, "/x", None, &h, b"", None).is_none());
         let mut c = HeaderMap::new();
         c.insert("cookie", HeaderValue::from_static("sid=1"));
-        assert!(b.build(&Method::GET, "/x", None, &c, b"").is_none());
+        assert!(b.build(&Method::GET, "/x", None, &c, b"", None).is_none());
+    }
+
+    #[test]
+    fn tag_filters_distinguish_in_any_order() {
+        let b = builder(&[]);
+        let h = HeaderMap::new();
+        let tags = |t: &[&str]| t.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let (v2, v3) = (tags(&["model=v2"]), tags(&["model=v3"]));
+        let default = b.build(&Method::POST, "/infer", None, &h, b"q", None);
+        let k2 = b.build(&Method::POST, "/infer", None, &h, b"q", Some(&v2));
+        let k3 = b.build(&Method::POST, "/infer", None, &h, b"q", Some(&v3));
+        assert_ne!(k2, k3);
+        assert_ne!(default, k3);
+        let ab = tags(&["a", "b"]);
+        let ba = tags(&["b", "a", "b"]);
+        assert_eq!(
+            b.build(&Method::GET, "/x", None, &h, b"", Some(&ab)),
+            b.build(&Method::GET, "/x", None, &h, b"", Some(&ba))
+        );
+        let k = b
+            .build(&Method::GET, "/x", None, &h, b"", Some(&ab))
+            .expect("key");
+        assert_eq!(k.path(), "/x", "tags are not part of the path");
     }
 
     #[test]
     fn path_is_recoverable() {
         let b = builder(&[]);
         let k = b
-            .build(&Method::GET, "/a b", Some("q=1"), &HeaderMap::new(), b"")
+            .build(
+                &Method::GET,
+                "/a b",
+                Some("q=1"),
+                &HeaderMap::new(),
+                b"",
+                None,
+            )
             .expect("key");
         assert_eq!(k.path(), "/a b");
     }

@@ -147,10 +147,29 @@ impl ResultCache {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Option<CacheKey> {
+        self.key_with_tags(method, path, query, headers, body, None)
+    }
+
+    /// Like [`key`](Self::key) for a call with a per-call tag filter (`RequestBuilder::tags`):
+    /// `None` is the service's default filter; `Some(tags)` makes the key differ from the
+    /// default's and from every other filter's (order and duplicates do not matter), so an
+    /// answer for `model=v3` is never served for `model=v2`. The filter is not part of the path
+    /// (`invalidate(path)` drops every filter's entries).
+    pub fn key_with_tags(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+        tags: Option<&[String]>,
+    ) -> Option<CacheKey> {
         if !self.is_cacheable(method) {
             return None;
         }
-        self.inner.keys.build(method, path, query, headers, body)
+        self.inner
+            .keys
+            .build(method, path, query, headers, body, tags)
     }
 
     /// Returns the cached response for `key`, or runs `fetch` (once for all identical concurrent

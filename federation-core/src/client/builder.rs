@@ -28,7 +28,11 @@ pub struct ClientBuilder {
     config: Option<Config>,
     seed: Option<u64>,
     pool: PoolSettings,
+    startup_grace: Option<Duration>,
 }
+
+/// Default of [`ClientBuilder::discovery_startup_grace`].
+const DEFAULT_STARTUP_GRACE: Duration = Duration::from_secs(1);
 
 impl ClientBuilder {
     /// A builder with every setting at its default and no configuration yet.
@@ -74,10 +78,21 @@ impl ClientBuilder {
         self
     }
 
+    /// How long after `build` a call waits for the first discovery answer of the cluster it
+    /// would rank highest (the override, else the preferred cluster, else any) instead of
+    /// routing elsewhere or failing with a `DiscoveryPending` reason; each call waits at most
+    /// until its own deadline. Zero disables the wait. Default: 1 s.
+    pub fn discovery_startup_grace(mut self, grace: Duration) -> Self {
+        self.startup_grace = Some(grace);
+        self
+    }
+
     /// Validates the configuration, builds the transports and starts discovery.
     ///
-    /// Consul watches start here, so call it inside a tokio runtime when any cluster uses Consul
-    /// (outside one, those clusters report a discovery error and have no instances).
+    /// The discovery watch of every configured (cluster, service) starts here, so the first
+    /// answers are usually in before the first call. Call it inside a tokio runtime when any
+    /// cluster uses Consul (outside one, those clusters report a discovery error and have no
+    /// instances).
     ///
     /// # Errors
     /// [`crate::error::ErrorKind::Config`] naming the field for every invalid setting, unreadable
@@ -122,8 +137,11 @@ impl ClientBuilder {
                 .map(|p| crate::cache::ResultCache::with_metrics(&service.name, p, &metrics));
             services.insert(service.name.clone(), route);
         }
+        let grace = self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE);
+        let startup_until = tokio::time::Instant::now() + grace;
         Ok(FederatedServiceClient {
             inner: Arc::new(Inner {
+                startup_until,
                 services,
                 clusters,
                 cluster_names,
@@ -207,8 +225,12 @@ fn service_route(
             )?),
             None => None,
         };
+    let mut tags = service.tags.clone();
+    tags.sort_unstable();
+    tags.dedup();
     Ok(ServiceRoute {
         name: Arc::from(service.name.as_str()),
+        tags,
         budget: RetryBudget::new(&policy.retry.budget),
         backoff: Backoff::new(&policy.retry.backoff),
         bulkhead: policy.limits.max_concurrent.map(Bulkhead::new),

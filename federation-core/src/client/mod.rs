@@ -14,7 +14,9 @@
 //! skipped, never the instance that just failed when another exists), send with a per-attempt
 //! timeout inside the breaker permit, classify the outcome, back off with jitter (not after a
 //! fast connect failure on the way to another instance), and fail over to the next cluster when
-//! the current one has no untried instance. Each attempt carries the remaining deadline
+//! the current one has no untried instance. A call made before the highest-ranked cluster's
+//! registry first answered waits briefly for it (startup grace, see `startup.rs`). Each attempt
+//! carries the remaining deadline
 //! (`X-Federation-Deadline-Ms`) and a W3C `traceparent`.
 //!
 //! ```no_run
@@ -39,8 +41,10 @@ mod propagate;
 mod report;
 mod request;
 mod response;
+mod route_metrics;
 mod routing;
 mod select;
+mod startup;
 mod transport;
 
 use std::collections::HashMap;
@@ -90,6 +94,9 @@ pub(crate) struct Inner {
     pub(crate) random: SplitMix,
     /// This client's metrics (own registry; issue 4).
     pub(crate) metrics: crate::telemetry::Metrics,
+    /// End of the startup grace: until then a call waits for the first discovery answer of
+    /// the cluster it would rank highest (see `startup.rs`).
+    pub(crate) startup_until: tokio::time::Instant,
 }
 
 /// One cluster's transport, default headers and discovery.
@@ -107,6 +114,8 @@ pub(crate) struct ServiceRoute {
     /// One route per cluster serving the service, in cluster declaration order.
     pub(crate) routes: Vec<ClusterRoute>,
     pub(crate) preferred: Option<usize>,
+    /// The service's default tag filter, sorted and deduplicated (for cache keys).
+    pub(crate) tags: Vec<String>,
     pub(crate) policy: Policy,
     pub(crate) budget: RetryBudget,
     pub(crate) backoff: Backoff,

@@ -7,20 +7,26 @@
 //! and stale values are served per the cache policy; then `federation_requests_total` and the
 //! duration histogram are recorded and the span gets cluster, outcome, cache status and attempts.
 //! Calls to unknown services are not recorded (their names are unbounded caller input).
+//!
+//! Each call draws from one small RNG seeded from the client's lock-free source: the trace ids
+//! here ([`propagate::trace_call`] sets the outgoing `traceparent` once per call) and the retry
+//! jitter in the pipeline. The cache key includes the effective tag filter, so `tags(["model=v3"])`
+//! never gets an answer cached for the default `model=v2`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::StatusCode;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::pipeline;
 use super::response::{Response, ServedBy};
 use super::{Inner, Request, ServiceRoute};
+use super::{pipeline, propagate};
 use crate::cache::{CacheStatus, CachedResponse, FetchOutcome};
 use crate::error::Error;
 use crate::telemetry::spans;
-use crate::telemetry::trace_context::TraceParent;
 
 /// Runs one call of `service` with caching and telemetry.
 pub(crate) async fn call(
@@ -29,21 +35,15 @@ pub(crate) async fn call(
     mut request: Request,
 ) -> Result<Response, Error> {
     let Some(svc) = inner.services.get(service) else {
-        return pipeline::call(inner, service, request).await;
+        return Err(pipeline::unknown_service(inner, service));
     };
     let start = Instant::now();
+    let mut rng = SmallRng::seed_from_u64(inner.random.next());
     // Continue the caller's trace, or start one here so the span and upstream share its id.
-    let trace = match TraceParent::from_headers(&request.headers) {
-        Some(parent) => parent,
-        None => {
-            let root = TraceParent::new_root(&mut rand::rng());
-            root.inject(&mut request.headers, None);
-            root
-        }
-    };
+    let trace = propagate::trace_call(&mut request.headers, &mut rng);
     let path = request.path.split('?').next().unwrap_or("");
-    let span = spans::call_span(service, &request.method, path, &trace.trace_id());
-    let result = serve(inner, svc, request, start)
+    let span = spans::call_span(service, &request.method, path, trace.trace_id_display());
+    let result = serve(inner, svc, request, rng, start)
         .instrument(span.clone())
         .await;
     let elapsed = start.elapsed();
@@ -62,7 +62,11 @@ pub(crate) async fn call(
         ),
     };
     let cluster = cluster.filter(|c| !c.is_empty());
-    inner.metrics.call(service, cluster, outcome, elapsed);
+    // The common case (success from a cluster) uses the route's pre-resolved handles.
+    match cluster.and_then(|c| svc.routes.iter().find(|r| &*r.cluster == c)) {
+        Some(route) if outcome == "success" => route.record_call_success(elapsed),
+        _ => inner.metrics.call(service, cluster, outcome, elapsed),
+    }
     let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
     spans::record_call(&span, cluster, outcome, cache, attempts);
     result
@@ -73,23 +77,26 @@ async fn serve(
     inner: &Arc<Inner>,
     svc: &ServiceRoute,
     request: Request,
+    mut rng: SmallRng,
     start: Instant,
 ) -> Result<Response, Error> {
     let Some(cache) = &svc.cache else {
-        return pipeline::call(inner, &svc.name, request).await;
+        return pipeline::call(inner, svc, request, &mut rng).await;
     };
     let (path, query) = match request.path.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (request.path.as_str(), None),
     };
-    let Some(key) = cache.key(
+    let tags = effective_tags(svc, request.tags.as_deref());
+    let Some(key) = cache.key_with_tags(
         &request.method,
         path,
         query,
         &request.headers,
         &request.body,
+        tags.as_deref(),
     ) else {
-        return pipeline::call(inner, &svc.name, request).await;
+        return pipeline::call(inner, svc, request, &mut rng).await;
     };
     // The caller whose fetch runs learns its own attempts through this slot; callers that joined
     // another caller's fetch, hits and stale serves report no attempts.
@@ -98,7 +105,10 @@ async fn serve(
     let fetch_inner = Arc::clone(inner);
     let name = Arc::clone(&svc.name);
     let fetch = move || async move {
-        let response = match pipeline::call(&fetch_inner, &name, request).await {
+        let Some(svc) = fetch_inner.services.get(&*name) else {
+            return Err(pipeline::unknown_service(&fetch_inner, &name));
+        };
+        let response = match pipeline::call(&fetch_inner, svc, request, &mut rng).await {
             Ok(response) => response,
             Err(e) => {
                 // Kept for a stale-if-error answer, which reports these failed attempts.
@@ -130,6 +140,15 @@ async fn serve(
         }
         Err(shared) => Err(Arc::try_unwrap(shared).unwrap_or_else(|e| e.shared_copy())),
     }
+}
+
+/// The call's tag filter for the cache key: `None` for the service's default filter (also when
+/// the override names exactly the default tags), else the override sorted and deduplicated.
+fn effective_tags(svc: &ServiceRoute, tags: Option<&[String]>) -> Option<Vec<String>> {
+    let mut tags = tags?.to_vec();
+    tags.sort_unstable();
+    tags.dedup();
+    (tags != svc.tags).then_some(tags)
 }
 
 /// A `Response` for a value the cache handed out.

@@ -15,22 +15,26 @@ use super::response::{Attempt, CacheStatus, Response, ServedBy};
 use super::transport::Exchange;
 use crate::error::{Error, Reason};
 
-/// What the loop carries between attempts.
+/// What the loop carries between attempts: every attempt, in order.
 pub(crate) struct Trail {
     pub(crate) attempts: Vec<Attempt>,
-    pub(crate) clusters: Vec<String>,
 }
 
 impl Trail {
     pub(crate) fn push(&mut self, attempt: Attempt) {
-        if self.clusters.last().map(String::as_str) != Some(&*attempt.cluster) {
-            self.clusters.push(attempt.cluster.to_string());
-        }
         self.attempts.push(attempt);
     }
 
+    /// The call's error: the clusters tried (in order, consecutive repeats merged) are derived
+    /// here, on the failure path only.
     pub(crate) fn fail(self, reason: Reason) -> Error {
-        Error::new(reason).with_trail(self.clusters, self.attempts)
+        let mut clusters: Vec<String> = Vec::new();
+        for attempt in &self.attempts {
+            if clusters.last().map(String::as_str) != Some(&*attempt.cluster) {
+                clusters.push(attempt.cluster.to_string());
+            }
+        }
+        Error::new(reason).with_trail(clusters, self.attempts)
     }
 }
 

@@ -1,51 +1,56 @@
 //! The attempt loop of one call (see the module docs of [`crate::client`] for the algorithm).
 //!
-//! Hook points for the cache and telemetry modules are marked `HOOK(cache)` and
-//! `HOOK(telemetry)`: a cache lookup goes before load protection and ranking, a store after a
-//! successful exchange; metrics and spans wrap the call and each attempt.
+//! The cache and call-level telemetry wrap this loop (`observe.rs`); the loop records attempt
+//! metrics and spans. Per call it allocates only what the response keeps (its attempt list)
+//! plus the URL and header map of each attempt: the caller's headers are moved into the only
+//! attempt when no retry is possible and cloned otherwise, and the bookkeeping of tried
+//! instances allocates only when a retry happens.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method};
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
 use super::choose::choose;
 use super::outcome::{Last, Step, Trail, finish, is_retryable_status, respond};
-use super::propagate::{self, DEADLINE, TRACEPARENT};
+use super::propagate::{self, DEADLINE, DEADLINE_HEADER};
 use super::response::{Attempt, AttemptOutcome, Response};
 use super::select::{self, RankPolicy};
 use super::transport::{self, SendError};
-use super::{Inner, Request, ServiceRoute};
+use super::{Inner, Request, ServiceRoute, startup};
 use crate::error::{Error, Reason};
 use crate::retry::parse_retry_after;
 use crate::telemetry::spans;
 use tracing::Instrument;
 
-/// Runs one call of `service`.
-pub(crate) async fn call(
-    inner: &Inner,
-    service: &str,
-    request: Request,
-) -> Result<Response, Error> {
-    let Some(svc) = inner.services.get(service) else {
-        let mut known: Vec<&str> = inner.services.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        return Err(Error::invalid(format!(
-            "unknown service `{service}`; configured: {}",
-            known.join(", ")
-        ))
-        .with_service(service.to_owned()));
-    };
-    run(inner, svc, request)
-        .await
-        .map_err(|e| e.with_service(service.to_owned()))
+/// The error of a call to a service that is not configured.
+pub(crate) fn unknown_service(inner: &Inner, service: &str) -> Error {
+    let mut known: Vec<&str> = inner.services.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    Error::invalid(format!(
+        "unknown service `{service}`; configured: {}",
+        known.join(", ")
+    ))
+    .with_service(service.to_owned())
 }
 
-fn validate(request: &Request) -> Result<(), Error> {
+/// Runs one call of `svc`; `rng` is the call's random source (retry jitter).
+pub(crate) async fn call(
+    inner: &Inner,
+    svc: &ServiceRoute,
+    request: Request,
+    rng: &mut SmallRng,
+) -> Result<Response, Error> {
+    run(inner, svc, request, rng)
+        .await
+        .map_err(|e| e.with_service(svc.name.to_string()))
+}
+
+/// Checks the request before anything is sent; returns the incoming deadline header's value.
+fn validate(request: &Request) -> Result<Option<Duration>, Error> {
     if !request.path.starts_with('/') {
         return Err(Error::invalid(format!(
             "path must start with `/`: {:?}",
@@ -63,14 +68,25 @@ fn validate(request: &Request) -> Result<(), Error> {
     {
         return Err(Error::invalid("tags must not be empty strings"));
     }
-    Ok(())
+    match request.headers.get(&DEADLINE) {
+        None => Ok(None),
+        Some(value) => propagate::parse_deadline(value).map(Some).ok_or_else(|| {
+            Error::invalid(format!(
+                "invalid {DEADLINE_HEADER} header value {value:?}: expected a whole number of \
+                 milliseconds"
+            ))
+        }),
+    }
 }
 
-async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Response, Error> {
+async fn run(
+    inner: &Inner,
+    svc: &ServiceRoute,
+    mut request: Request,
+    rng: &mut SmallRng,
+) -> Result<Response, Error> {
     let start = Instant::now();
-    validate(&request)?;
-    // HOOK(cache): look up here; a hit returns at once with CacheStatus::Hit and touches no
-    // balancer, breaker or budget.
+    let incoming = validate(&request)?;
     let _bulkhead = match &svc.bulkhead {
         Some(b) => Some(
             b.try_acquire()
@@ -85,14 +101,14 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
     }
     let policy = &svc.policy;
     let mut total = request.timeout.unwrap_or(policy.timeout.total);
-    if let Some(incoming) = request
-        .headers
-        .get(&DEADLINE)
-        .and_then(propagate::parse_deadline)
-    {
+    if let Some(incoming) = incoming {
         total = total.min(incoming);
     }
     let deadline = start + total;
+    if start < inner.startup_until {
+        let until = deadline.min(inner.startup_until);
+        startup::await_first_answer(svc, request.cluster.as_deref(), until).await;
+    }
     let attempt_timeout = request.attempt_timeout.unwrap_or(policy.timeout.attempt);
     let idempotent = request.is_idempotent();
     let tags = request.tags.as_deref();
@@ -106,14 +122,18 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
     };
     let order = select::rank(&rank_policy, request.cluster.as_deref(), tags)?;
     svc.budget.deposit();
-    let traceparent =
-        propagate::traceparent(request.headers.get(&TRACEPARENT), || inner.random.next());
     let max_per_cluster = policy.retry.max_attempts.max(1);
-    let mut per_cluster = vec![0u32; order.len()];
+    let (mut small, mut large) = ([0u32; 4], Vec::new());
+    let per_cluster: &mut [u32] = if order.len() <= small.len() {
+        &mut small[..order.len()]
+    } else {
+        large.resize(order.len(), 0);
+        &mut large
+    };
+    // Instances tried, for picking the next one; filled only when a retry follows.
     let mut tried: Vec<(usize, Arc<str>)> = Vec::new();
     let mut trail = Trail {
         attempts: Vec::with_capacity(1),
-        clusters: Vec::with_capacity(1),
     };
     let mut last: Option<Last> = None;
     let mut last_pos = 0usize;
@@ -126,7 +146,7 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
             return finish(svc, trail, last, start, None);
         }
         let Some((pos, index, permit, snapshot)) =
-            choose(svc, &order, &per_cluster, max_per_cluster, &tried, tags)
+            choose(svc, &order, per_cluster, max_per_cluster, &tried, tags)
         else {
             if n == 0 {
                 return Err(trail.fail(Reason::CircuitOpen));
@@ -148,9 +168,7 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
             } else if let (true, Some(wait)) = (same_instance, retry_after) {
                 wait
             } else {
-                let mut rng = SmallRng::seed_from_u64(inner.random.next());
-                svc.backoff
-                    .delay(u32::try_from(n).unwrap_or(u32::MAX), &mut rng)
+                svc.backoff.delay(u32::try_from(n).unwrap_or(u32::MAX), rng)
             };
             if !delay.is_zero() {
                 if Instant::now() + delay >= deadline {
@@ -168,7 +186,14 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         }
         let per_attempt = attempt_timeout.min(remaining);
         let cluster = &inner.clusters[route.cluster_index];
-        let headers = outgoing_headers(&request.headers, &cluster.headers, remaining, &traceparent);
+        // With one attempt at most the caller's headers move into it; otherwise each attempt
+        // gets a copy (the HTTP client consumes the map).
+        let caller_headers = if max_per_cluster == 1 {
+            std::mem::take(&mut request.headers)
+        } else {
+            request.headers.clone()
+        };
+        let headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
         let mut url = String::with_capacity(endpoint.base_url.len() + request.path.len());
         url.push_str(&endpoint.base_url);
         url.push_str(&request.path);
@@ -205,7 +230,6 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         .await;
         let took = started.elapsed();
         per_cluster[pos] += 1;
-        tried.push((order[pos].route, Arc::clone(&endpoint.id)));
         last_pos = pos;
         retry_after = None;
 
@@ -223,8 +247,10 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
                 stats.observe(took, false);
                 let reason = if per_attempt < attempt_timeout {
                     Reason::Deadline(total)
-                } else {
+                } else if idempotent {
                     Reason::AttemptTimeout(per_attempt)
+                } else {
+                    Reason::AttemptTimeoutNotRetried(per_attempt)
                 };
                 (
                     AttemptOutcome::Timeout,
@@ -298,9 +324,13 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         attempt.outcome = outcome;
         // Issue 4 telemetry: attempt metrics and span fields.
         let outcome_label = attempt.outcome.as_str();
-        inner
-            .metrics
-            .attempt(&svc.name, &attempt.cluster, outcome_label, took);
+        if matches!(outcome, AttemptOutcome::Success) {
+            route.record_attempt_success(took);
+        } else {
+            inner
+                .metrics
+                .attempt(&svc.name, &attempt.cluster, outcome_label, took);
+        }
         let error_kind = (!matches!(outcome, AttemptOutcome::Success)).then_some(outcome_label);
         spans::record_attempt(
             &attempt_span,
@@ -322,33 +352,33 @@ async fn run(inner: &Inner, svc: &ServiceRoute, request: Request) -> Result<Resp
         trail.push(attempt);
         match next {
             Step::Done(exchange) => {
-                // HOOK(cache): store the response here when cacheable.
                 let cluster = Arc::clone(&route.cluster);
                 let instance = Arc::clone(&endpoint.id);
                 return Ok(respond(svc, exchange, cluster, instance, trail, start));
             }
             Step::Fail(reason) => return Err(trail.fail(reason)),
             Step::Final(last) => return finish(svc, trail, Some(last), start, None),
-            Step::Retry(l) => last = Some(l),
+            Step::Retry(l) => {
+                tried.push((order[pos].route, Arc::clone(&endpoint.id)));
+                last = Some(l);
+            }
         }
     }
 }
 
-/// The headers of one attempt: the caller's, the cluster's defaults where the caller set none
-/// (so a caller's `Authorization` passes through), the remaining deadline and the trace context.
+/// The headers of one attempt: the caller's (with the call's `traceparent`, set once per call
+/// by `observe.rs`), the cluster's defaults where the caller set none (so a caller's
+/// `Authorization` passes through), and the remaining deadline.
 fn outgoing_headers(
-    request: &HeaderMap,
+    mut headers: HeaderMap,
     defaults: &HeaderMap,
     remaining: Duration,
-    traceparent: &http::HeaderValue,
 ) -> HeaderMap {
-    let mut headers = request.clone();
     for (name, value) in defaults {
         if !headers.contains_key(name) {
             headers.insert(name.clone(), value.clone());
         }
     }
     headers.insert(DEADLINE.clone(), propagate::deadline_value(remaining));
-    headers.insert(TRACEPARENT.clone(), traceparent.clone());
     headers
 }

@@ -10,17 +10,16 @@
 
 use std::time::Duration;
 
-use http::HeaderValue;
 use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue};
+
+use crate::telemetry::trace_context::{TRACEPARENT, TraceParent};
 
 /// Header carrying the milliseconds left of the caller's deadline.
 pub const DEADLINE_HEADER: &str = "x-federation-deadline-ms";
 
 /// The deadline header as a `HeaderName`.
 pub(crate) static DEADLINE: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
-
-/// The W3C trace context header.
-pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The incoming deadline carried by `value`, if it is a valid number of milliseconds.
 pub(crate) fn parse_deadline(value: &HeaderValue) -> Option<Duration> {
@@ -34,71 +33,43 @@ pub(crate) fn deadline_value(remaining: Duration) -> HeaderValue {
     HeaderValue::from(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
-/// The `traceparent` to send: the incoming trace continued with a new parent id, or a new trace.
-/// `random` supplies fresh randomness (two calls' worth of 64 bits).
-pub(crate) fn traceparent(
-    incoming: Option<&HeaderValue>,
-    mut random: impl FnMut() -> u64,
-) -> HeaderValue {
-    let mut span = random();
-    if span == 0 {
-        span = 1;
-    }
-    let text = match incoming.and_then(parse_traceparent) {
-        Some((trace, flags)) => format!("00-{trace}-{span:016x}-{flags}"),
-        None => {
-            let hi = random();
-            let lo = random() | 1;
-            format!("00-{hi:016x}{lo:016x}-{span:016x}-01")
-        }
-    };
-    HeaderValue::from_str(&text).unwrap_or_else(|_| {
-        HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-01")
-    })
-}
-
-/// The trace id and flags of a valid version-00 `traceparent`.
-fn parse_traceparent(value: &HeaderValue) -> Option<(&str, &str)> {
-    let text = value.to_str().ok()?;
-    let mut parts = text.split('-');
-    let version = parts.next()?;
-    let trace = parts.next()?;
-    let parent = parts.next()?;
-    let flags = parts.next()?;
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
-    let ok = version == "00"
-        && parts.next().is_none()
-        && hex(trace, 32)
-        && nonzero(trace)
-        && hex(parent, 16)
-        && nonzero(parent)
-        && hex(flags, 2);
-    ok.then_some((trace, flags))
+/// Sets the call's outgoing `traceparent` in `headers` and returns the call's trace context
+/// (for its span): a valid incoming `traceparent` is continued (same trace id and flags, a new
+/// parent id); a missing or malformed one is replaced by a new sampled root, whose child is sent.
+/// `tracestate` is left as the caller set it. This is the only place a call generates trace ids
+/// ([`TraceParent`] does the parsing and formatting), drawing from the call's one `rng`.
+pub(crate) fn trace_call(headers: &mut HeaderMap, rng: &mut impl rand::Rng) -> TraceParent {
+    let trace = TraceParent::from_headers(headers).unwrap_or_else(|| TraceParent::new_root(rng));
+    headers.insert(TRACEPARENT, trace.child_with(rng).header_value());
+    trace
 }
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
     use super::*;
 
-    fn counter() -> impl FnMut() -> u64 {
-        let mut n = 0x1234_u64;
-        move || {
-            n += 1;
-            n
+    fn outgoing(incoming: Option<&'static str>) -> (TraceParent, String) {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = incoming {
+            headers.insert(TRACEPARENT, HeaderValue::from_static(v));
         }
+        let trace = trace_call(&mut headers, &mut SmallRng::seed_from_u64(7));
+        let sent = headers
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .expect("traceparent set")
+            .to_owned();
+        (trace, sent)
     }
 
     #[test]
     fn continues_an_incoming_trace_with_a_new_parent() {
-        let incoming =
-            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-        let out = traceparent(Some(&incoming), counter());
-        let out = out.to_str().expect("ascii");
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (trace, out) = outgoing(Some(incoming));
+        assert_eq!(trace.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(
             out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
             "{out}"
@@ -109,11 +80,20 @@ mod tests {
 
     #[test]
     fn replaces_a_malformed_trace() {
-        let bad = HeaderValue::from_static("00-XYZ-00f067aa0ba902b7-01");
-        let out = traceparent(Some(&bad), counter());
-        let out = out.to_str().expect("ascii");
+        let (trace, out) = outgoing(Some("00-XYZ-00f067aa0ba902b7-01"));
         assert_eq!(out.len(), 55, "{out}");
-        assert!(parse_traceparent(&HeaderValue::from_str(out).expect("valid")).is_some());
+        let sent = TraceParent::parse(&out).expect("valid");
+        assert_eq!(
+            sent.trace_id(),
+            trace.trace_id(),
+            "the new root's child is sent"
+        );
+        assert_ne!(sent.span_id(), trace.span_id());
+        let (root, out) = outgoing(None);
+        assert_eq!(
+            TraceParent::parse(&out).map(|t| t.trace_id()),
+            Some(root.trace_id())
+        );
     }
 
     #[test]

@@ -113,7 +113,8 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
         });
         let clusters = svc.routes.iter().map(|route| {
             let snapshot = route.current();
-            let h = route.health(&snapshot, None);
+            let mut h = route.health(&snapshot, None);
+            h.score = route.score(&snapshot, None, &h);
             let instances: Vec<InstanceHealth> = snapshot
                 .endpoints
                 .iter()

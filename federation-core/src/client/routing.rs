@@ -7,22 +7,28 @@
 //! and rebuilds when discovery published a change, so a change applies to the very next call.
 //! Per-instance state ([`Breaker`] + [`InstanceStats`]) lives in a map keyed by
 //! `Instance::key()` and is carried over to the rebuilt table; instances that disappeared drop
-//! their state. The hot path takes only read locks and atomic loads.
+//! their state and their per-instance metric series (`Metrics::forget_instance`), so the
+//! exposition does not grow as instances come and go. The hot path takes only read locks and
+//! atomic loads; the success counters of calls and attempts are resolved once per route.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::balance::{Balancer, Candidate, InstanceStats};
-use crate::breaker::{Breaker, BreakerPermit, BreakerState, Transition};
+use crate::breaker::{Breaker, BreakerPermit, BreakerState};
 use crate::config::{BreakerPolicy, LoadBalancing};
 use crate::discovery::{Instance, InstanceSet};
 use crate::error::UnavailableReason;
+use crate::telemetry::CallHandles;
 
 /// Client-side state of one instance, surviving discovery updates.
 #[derive(Debug)]
 pub(crate) struct EndpointState {
+    /// The instance id, as its metric series are labelled.
+    pub(crate) id: Arc<str>,
     pub(crate) breaker: Breaker,
     pub(crate) stats: Arc<InstanceStats>,
 }
@@ -115,7 +121,9 @@ pub(crate) struct ClusterRoute {
     states: Mutex<HashMap<String, Arc<EndpointState>>>,
     breaker_policy: BreakerPolicy,
     pub(crate) balancer: Balancer,
-    telemetry: Option<(crate::telemetry::Metrics, Arc<str>)>,
+    pub(super) telemetry: Option<(crate::telemetry::Metrics, Arc<str>)>,
+    /// `success` handles of (calls, attempts) served here, resolved on first use.
+    pub(super) success: OnceLock<(CallHandles, CallHandles)>,
 }
 
 /// Everything needed to build a [`ClusterRoute`].
@@ -154,29 +162,35 @@ impl ClusterRoute {
             breaker_policy: spec.breaker,
             balancer: Balancer::new(spec.load_balancing, spec.seed),
             telemetry: spec.telemetry,
+            success: OnceLock::new(),
         };
         route.current();
         route
     }
 
-    /// Reports the breaker's transitions (and ejections) to the metrics (issue 4 telemetry).
-    fn observe_breaker(&self, breaker: &Breaker, instance: &str) {
-        let Some((metrics, service)) = &self.telemetry else {
-            return;
-        };
-        let (metrics, service) = (metrics.clone(), Arc::clone(service));
-        let (cluster, instance) = (Arc::clone(&self.cluster), Arc::<str>::from(instance));
-        breaker.on_transition(move |t| {
-            let to = match t {
-                Transition::Opened { .. } => crate::telemetry::BreakerStateValue::Open,
-                Transition::HalfOpened => crate::telemetry::BreakerStateValue::HalfOpen,
-                _ => crate::telemetry::BreakerStateValue::Closed,
-            };
-            metrics.breaker_transition(&cluster, &service, &instance, to);
-            if to == crate::telemetry::BreakerStateValue::Open {
-                metrics.ejection(&cluster, &service, &instance);
+    /// Whether discovery has neither answered nor failed yet (startup): the route may still
+    /// receive its first instance list any moment.
+    pub(crate) fn awaiting_first_answer(&self) -> bool {
+        let set = self.rx.borrow();
+        !set.initialized && set.last_error.is_none()
+    }
+
+    /// Waits until discovery answers (or fails) for the first time, or until `until`.
+    pub(crate) async fn first_answer(&self, until: Instant) {
+        let mut rx = self.rx.clone();
+        loop {
+            {
+                let set = rx.borrow_and_update();
+                if set.initialized || set.last_error.is_some() {
+                    return;
+                }
             }
-        });
+            match tokio::time::timeout_at(until, rx.changed()).await {
+                Ok(Ok(())) => {}
+                // Timed out, or discovery shut down: stop waiting.
+                Ok(Err(_)) | Err(_) => return,
+            }
+        }
     }
 
     /// The table for the latest discovery snapshot (rebuilt if discovery changed).
@@ -215,6 +229,7 @@ impl ClusterRoute {
             let key = instance.key();
             let state = states.remove(&key).unwrap_or_else(|| {
                 let state = EndpointState {
+                    id: Arc::from(instance.id.as_str()),
                     breaker: Breaker::new(&self.breaker_policy),
                     stats: Arc::new(InstanceStats::default()),
                 };
@@ -225,7 +240,7 @@ impl ClusterRoute {
             });
             kept.insert(key, Arc::clone(&state));
             endpoints.push(Endpoint {
-                id: Arc::from(instance.id.as_str()),
+                id: Arc::clone(&state.id),
                 base_url: format!(
                     "{}://{}{}",
                     self.scheme,
@@ -238,6 +253,7 @@ impl ClusterRoute {
                 state,
             });
         }
+        self.forget_dropped(&states, &kept);
         *states = kept;
         let snap = Arc::new(Snapshot { source, endpoints });
         match self.snapshot.write() {
@@ -310,39 +326,59 @@ impl ClusterRoute {
     }
 
     /// Picks an available eligible instance not rejected by `skip`, and takes its breaker permit.
+    /// Up to [`INLINE`] instances the candidate lists live on the stack (no allocation per pick).
     pub(crate) fn pick(
         &self,
         snap: &Snapshot,
         tags: Option<&[String]>,
         skip: impl Fn(&Endpoint) -> bool,
     ) -> Option<(usize, BreakerPermit)> {
-        let mut index: Vec<usize> = snap
-            .endpoints
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| {
-                e.weight > 0 && e.eligible(tags) && !skip(e) && e.state.breaker.is_available()
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(index.len());
-        while !index.is_empty() {
-            candidates.clear();
-            candidates.extend(index.iter().map(|&i| Candidate {
-                weight: snap.endpoints[i].weight,
-                stats: &snap.endpoints[i].state.stats,
-            }));
-            let chosen = self.balancer.pick(&candidates)?;
+        let first = snap.endpoints.first()?;
+        let usable = |e: &Endpoint| {
+            e.weight > 0 && e.eligible(tags) && !skip(e) && e.state.breaker.is_available()
+        };
+        let filler = Candidate {
+            weight: 0,
+            stats: &first.state.stats,
+        };
+        let (mut index_inline, mut cand_inline) = ([0usize; INLINE], [filler; INLINE]);
+        let (mut index_heap, mut cand_heap) = (Vec::new(), Vec::new());
+        let (index, candidates): (&mut [usize], &mut [Candidate<'_>]) =
+            if snap.endpoints.len() <= INLINE {
+                (&mut index_inline[..], &mut cand_inline[..])
+            } else {
+                index_heap.resize(snap.endpoints.len(), 0);
+                cand_heap.resize(snap.endpoints.len(), filler);
+                (&mut index_heap[..], &mut cand_heap[..])
+            };
+        let mut n = 0;
+        for (i, e) in snap.endpoints.iter().enumerate() {
+            if usable(e) {
+                index[n] = i;
+                candidates[n] = Candidate {
+                    weight: e.weight,
+                    stats: &e.state.stats,
+                };
+                n += 1;
+            }
+        }
+        while n > 0 {
+            let chosen = self.balancer.pick(&candidates[..n])?;
             let i = index[chosen];
             if let Some(permit) = snap.endpoints[i].state.breaker.try_acquire() {
                 return Some((i, permit));
             }
             // Lost the half-open probe to a concurrent call: drop it and pick again.
-            index.swap_remove(chosen);
+            n -= 1;
+            index.swap(chosen, n);
+            candidates.swap(chosen, n);
         }
         None
     }
 }
+
+/// Instances per route whose pick needs no heap allocation.
+const INLINE: usize = 16;
 
 /// `""` or `/prefix` without a trailing slash.
 fn normalize_prefix(prefix: &str) -> String {

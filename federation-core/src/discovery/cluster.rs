@@ -114,11 +114,14 @@ impl ClusterDiscovery {
     /// uninitialized and carries the error.
     pub fn watch(&self, consul_service: &str) -> InstanceWatch {
         let inner = &self.inner;
+        // Consul service names are case-insensitive: `User-Service` and `user-service` are one
+        // service and share one watcher (the first spelling is the one queried).
+        let key = consul_service.to_ascii_lowercase();
         let mut services = inner
             .services
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(watched) = services.get(consul_service) {
+        if let Some(watched) = services.get(&key) {
             return watched.state.subscribe();
         }
         if inner.shut_down.load(Ordering::Acquire) {
@@ -160,7 +163,7 @@ impl ClusterDiscovery {
             }
         };
         let rx = watched.state.subscribe();
-        services.insert(consul_service.to_owned(), watched);
+        services.insert(key, watched);
         rx
     }
 
@@ -254,7 +257,7 @@ impl ClusterDiscovery {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         services
-            .get(service)
+            .get(&service.to_ascii_lowercase())
             .and_then(|w| w.state.current_error())
             .unwrap_or_else(|| self.error(DiscoveryErrorKind::Unreachable, text))
     }

@@ -84,6 +84,14 @@ pub(crate) struct HandleCache {
     map: RwLock<Nested<CallHandles>>,
 }
 
+impl CallHandles {
+    /// Counts one event and observes its duration.
+    pub(crate) fn record(&self, duration: std::time::Duration) {
+        self.count.inc();
+        self.duration.observe(duration.as_secs_f64());
+    }
+}
+
 impl HandleCache {
     pub(crate) fn get(
         &self,

@@ -31,5 +31,6 @@ pub mod spans;
 pub mod trace_context;
 
 pub use health::{ClusterHealth, HealthSnapshot, InstanceHealth, ServiceHealth};
+pub(crate) use metrics::CallHandles;
 pub use metrics::{CacheCounters, Metrics};
 pub use record::{BreakerStateValue, NO_CLUSTER};

@@ -50,7 +50,9 @@ impl Metrics {
         self.inner.interner.get(value)
     }
 
-    fn call_handles(
+    /// The (counter, histogram) handles of one `{service, cluster, outcome}` of calls
+    /// (`attempt == false`) or attempts, for callers that keep them to skip the lookup.
+    pub(crate) fn call_handles(
         &self,
         service: &str,
         cluster: &str,
@@ -87,17 +89,15 @@ impl Metrics {
     /// `cluster` is `None` when no cluster served it (recorded as `none`); `outcome` is `success`
     /// for any response (see docs/metrics.md) or the error kind.
     pub fn call(&self, service: &str, cluster: Option<&str>, outcome: &str, duration: Duration) {
-        let h = self.call_handles(service, cluster.unwrap_or(NO_CLUSTER), outcome, false);
-        h.count.inc();
-        h.duration.observe(duration.as_secs_f64());
+        self.call_handles(service, cluster.unwrap_or(NO_CLUSTER), outcome, false)
+            .record(duration);
     }
 
     /// One upstream attempt: `federation_attempts_total` and
     /// `federation_attempt_duration_seconds`.
     pub fn attempt(&self, service: &str, cluster: &str, outcome: &str, duration: Duration) {
-        let h = self.call_handles(service, cluster, outcome, true);
-        h.count.inc();
-        h.duration.observe(duration.as_secs_f64());
+        self.call_handles(service, cluster, outcome, true)
+            .record(duration);
     }
 
     /// An attempt after the first: `federation_retries_total`.

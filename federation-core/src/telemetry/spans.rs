@@ -31,13 +31,19 @@ pub const CALL_SPAN: &str = "federation.call";
 pub const ATTEMPT_SPAN: &str = "federation.attempt";
 
 /// Opens the span of one call (enter it, or `.instrument()` the call's future with it).
-pub fn call_span(service: &str, method: &http::Method, path: &str, trace_id: &str) -> Span {
+/// `trace_id` is formatted only when a subscriber records the span.
+pub fn call_span(
+    service: &str,
+    method: &http::Method,
+    path: &str,
+    trace_id: impl std::fmt::Display,
+) -> Span {
     tracing::info_span!(
         "federation.call",
         service = service,
         method = method.as_str(),
         path = path,
-        trace_id = trace_id,
+        trace_id = tracing::field::display(trace_id),
         cluster = Empty,
         outcome = Empty,
         cache = Empty,

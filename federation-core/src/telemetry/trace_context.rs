@@ -100,6 +100,12 @@ impl TraceParent {
         format!("{:032x}", self.trace_id)
     }
 
+    /// The trace id as a value that formats to 32 lower-case hex digits, without allocating
+    /// until it is formatted (span fields are formatted only when a subscriber records them).
+    pub fn trace_id_display(&self) -> impl fmt::Display + use<> {
+        TraceIdHex(self.trace_id)
+    }
+
     /// The span (parent) id as 16 lower-case hex digits.
     pub fn span_id(&self) -> String {
         format!("{:016x}", self.span_id)
@@ -115,11 +121,32 @@ impl TraceParent {
         self.to_string()
     }
 
+    /// The `traceparent` header value, written without an intermediate `String`.
+    pub fn header_value(&self) -> http::HeaderValue {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 55];
+        out[0] = b'0';
+        out[1] = b'0';
+        let mut put = |at: usize, digits: usize, value: u128| {
+            for i in 0..digits {
+                let nibble = (value >> (4 * (digits - 1 - i))) & 0xf;
+                out[at + i] = HEX[nibble as usize];
+            }
+        };
+        put(3, 32, self.trace_id);
+        put(36, 16, u128::from(self.span_id));
+        put(53, 2, u128::from(self.flags));
+        // Only hex digits and `-`: always a valid header value.
+        http::HeaderValue::from_bytes(&out).unwrap_or_else(|_| {
+            http::HeaderValue::from_static(
+                "00-00000000000000000000000000000001-0000000000000001-01",
+            )
+        })
+    }
+
     /// Sets `traceparent` to this span and, when given, `tracestate` (passed through unchanged).
     pub fn inject(&self, headers: &mut HeaderMap, tracestate: Option<&http::HeaderValue>) {
-        if let Ok(value) = http::HeaderValue::from_str(&self.to_header()) {
-            headers.insert(TRACEPARENT, value);
-        }
+        headers.insert(TRACEPARENT, self.header_value());
         match tracestate {
             Some(state) => {
                 headers.insert(TRACESTATE, state.clone());
@@ -144,6 +171,15 @@ impl fmt::Display for TraceParent {
 impl fmt::Debug for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TraceParent({self})")
+    }
+}
+
+/// A trace id formatted as 32 lower-case hex digits.
+struct TraceIdHex(u128);
+
+impl fmt::Display for TraceIdHex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
     }
 }
 
@@ -213,6 +249,15 @@ mod tests {
         let parsed = TraceParent::parse(&root.to_header()).expect("root parses");
         assert_eq!(parsed, root);
         assert!(root.sampled());
+    }
+
+    #[test]
+    fn header_value_matches_the_text_form() {
+        let tp = TraceParent::parse(VALID).expect("valid");
+        assert_eq!(tp.header_value(), VALID);
+        assert_eq!(tp.trace_id_display().to_string(), tp.trace_id());
+        let root = TraceParent::new_root(&mut rand::rng());
+        assert_eq!(root.header_value(), root.to_header().as_str());
     }
 
     #[test]
