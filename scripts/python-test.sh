@@ -59,3 +59,8 @@ step "pytest (warnings are errors, per-test timeout)"
 # shellcheck disable=SC2086
 "$py" -m pytest -c "$root/federation-py/pyproject.toml" --rootdir "$root/federation-py" \
   -W error -p no:cacheprovider "$root/federation-py/tests" ${PYTEST_ARGS:-}
+
+step "benchmark harness smoke run (numbers meaningless: debug build, 0.3 s per variant)"
+# Baselines (aiohttp, httpx, requests, pybreaker, cachetools) run when installed; the full
+# benchmark is `python benchmarks/python_bench.py` with FEDERATION_PY_PROFILE=release.
+"$py" -W error "$root/benchmarks/python_bench.py" --smoke >/dev/null
