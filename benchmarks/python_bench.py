@@ -243,6 +243,8 @@ def main() -> None:
         if sandbox.stdin:
             sandbox.stdin.close()
         sandbox.wait(timeout=30)
+        if sandbox.stdout:
+            sandbox.stdout.close()
 
 
 if __name__ == "__main__":
