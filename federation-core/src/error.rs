@@ -224,6 +224,8 @@ struct Inner {
     service: Option<String>,
     clusters_tried: Vec<String>,
     attempts: Vec<Attempt>,
+    /// Clusters the call could not fail over to, and why (see `Error::not_failed_over`).
+    left_out: Vec<ClusterUnavailable>,
 }
 
 impl Error {
@@ -234,6 +236,7 @@ impl Error {
                 service: None,
                 clusters_tried: Vec::new(),
                 attempts: Vec::new(),
+                left_out: Vec::new(),
             }),
         }
     }
@@ -263,6 +266,13 @@ impl Error {
         self
     }
 
+    /// Records why the clusters left out of a failed call's attempts could not take it over
+    /// (shown by `Display` and [`Error::unavailable`]).
+    pub(crate) fn not_failed_over(mut self, left_out: Vec<ClusterUnavailable>) -> Self {
+        self.inner.left_out = left_out;
+        self
+    }
+
     /// A copy for the other waiters of a failed single-flight cache fetch (added for the cache
     /// wiring, issue 4): same kind, service, trail, message and `unavailable()` list.
     pub(crate) fn shared_copy(&self) -> Self {
@@ -279,6 +289,7 @@ impl Error {
             .clusters_tried
             .clone_from(&self.inner.clusters_tried);
         copy.inner.attempts.clone_from(&self.inner.attempts);
+        copy.inner.left_out.clone_from(&self.inner.left_out);
         copy
     }
 
@@ -302,11 +313,14 @@ impl Error {
         &self.inner.attempts
     }
 
-    /// For [`ErrorKind::NoHealthyInstance`]: why each cluster could not serve. Empty otherwise.
+    /// Why clusters could not serve: for [`ErrorKind::NoHealthyInstance`], every cluster; for
+    /// a call whose attempts failed, each cluster it could not fail over to (for example a
+    /// registry that had not answered before the deadline, or every instance ejected). Empty
+    /// when every serving cluster was tried.
     pub fn unavailable(&self) -> &[ClusterUnavailable] {
         match &self.inner.reason {
             Reason::NoHealthyInstance(list) => list,
-            _ => &[],
+            _ => &self.inner.left_out,
         }
     }
 
@@ -344,6 +358,7 @@ impl fmt::Debug for Error {
             .field("reason", &self.inner.reason)
             .field("clusters_tried", &self.inner.clusters_tried)
             .field("attempts", &self.inner.attempts)
+            .field("left_out", &self.inner.left_out)
             .finish()
     }
 }
@@ -361,6 +376,13 @@ impl fmt::Display for Error {
                 write!(f, " in {}", self.inner.clusters_tried.join(", "))?;
             }
             f.write_str(")")?;
+        }
+        if !self.inner.left_out.is_empty() {
+            write!(
+                f,
+                "; not failed over: {}",
+                list_unavailable(&self.inner.left_out)
+            )?;
         }
         Ok(())
     }

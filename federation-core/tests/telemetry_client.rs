@@ -20,6 +20,8 @@ use span_capture::Capture;
 async fn two_clusters(
     policy: Policy,
 ) -> (FederatedServiceClient, ServiceInstance, ServiceInstance) {
+    // Before any call of this process reaches the pipeline's span callsites (see span_capture).
+    span_capture::install();
     let z = start("zervigo", "user-service", 1).await.remove(0);
     let l = start("looma", "looma-user-api", 1).await.remove(0);
     let mut cfg: Config = config(
@@ -199,11 +201,9 @@ async fn two_clients_have_separate_metrics() {
 async fn spans_describe_the_call_and_its_attempts() {
     let (client, z, _l) = two_clusters(Policy::default()).await;
     z.set_behavior(Behavior::status(503));
-    let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
-    let r = client
-        .get("user", "/t/1?q=1")
-        .send()
+    let capture = Capture::start();
+    let r = capture
+        .run(client.get("user", "/t/1?q=1").send())
         .await
         .expect("failover succeeds");
     assert_eq!(r.served().cluster(), "looma");
@@ -266,9 +266,11 @@ async fn upstream_continues_the_callers_trace() {
     );
 
     // Without an incoming trace the call starts one: the span's trace id is what upstream sees.
-    let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
-    client.get("user", "/trace2").send().await.expect("ok");
+    let capture = Capture::start();
+    capture
+        .run(client.get("user", "/trace2").send())
+        .await
+        .expect("ok");
     let root = z
         .recorded()
         .last()

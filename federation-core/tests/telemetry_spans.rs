@@ -13,8 +13,8 @@ use span_capture::Capture;
 
 #[test]
 fn call_and_attempt_spans_carry_their_fields() {
-    let capture = Capture::default();
-    tracing::subscriber::with_default(capture.subscriber(), || {
+    let capture = Capture::start();
+    capture.in_scope(|| {
         let call = spans::call_span("user", &http::Method::GET, "/api/v1/users/42", "abc");
         let _entered = call.enter();
         let attempt = spans::attempt_span("user", "zervigo", "u1", 1);

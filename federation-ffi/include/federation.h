@@ -19,6 +19,11 @@ typedef struct federation_client_t federation_client_t;
 // An error: a kind and a message. Owned by the caller; free with `federation_error_free`.
 typedef struct federation_error_t federation_error_t;
 
+// A service instance registered through `federation_client_register`. Owns the heartbeats of
+// its TTL checks. Free with `federation_registration_free` (which stops the heartbeats but
+// does not deregister).
+typedef struct federation_registration_t federation_registration_t;
+
 // A response. Owned by the callback's receiver; free with `federation_response_free`.
 // Immutable, so it may be read from several threads at once.
 typedef struct federation_response_t federation_response_t;
@@ -69,6 +74,16 @@ typedef uint32_t federation_config_format_t;
 
 // An error kind: one of the `FEDERATION_ERROR_*` values.
 typedef uint32_t federation_error_kind_t;
+
+// Completion of `federation_client_register`: exactly one of `registration` and `error` is
+// non-NULL and owned by the callee. Runs on a library worker thread: return quickly.
+typedef void (*federation_registration_callback_t)(void *user_data,
+                                                   federation_registration_t *registration,
+                                                   federation_error_t *error);
+
+// Completion of a deregistration: `error` is NULL on success, otherwise owned by the callee.
+// Runs on a library worker thread: return quickly.
+typedef void (*federation_done_callback_t)(void *user_data, federation_error_t *error);
 
 // Whether the cache served a call: one of the `FEDERATION_CACHE_*` values.
 typedef uint32_t federation_cache_status_t;
@@ -297,6 +312,67 @@ uint32_t federation_error_attempts(const federation_error_t *error);
 // `error` is NULL or a pointer returned by this library and not yet freed; after this call it
 // must not be used. Not to be called concurrently with other uses of the same error.
 void federation_error_free(federation_error_t *error);
+
+// Registers a service instance (described by `registration_json`, see the module docs) with
+// the Consul agent of `cluster`, and returns at once. On success returns NULL and later calls
+// `callback(user_data, registration, error)` exactly once on a worker thread. Invalid input
+// (NULL handle or callback, bad UTF-8, malformed JSON) returns an `INVALID_REQUEST` error and
+// the callback never runs. An unknown or static cluster and an invalid registration arrive
+// through the callback as `INVALID_REQUEST`; Consul failures as `DISCOVERY`.
+//
+// Cancelling (`out_cancel`) completes with `CANCELLED`; the agent may still have registered the
+// instance.
+//
+// # Safety
+// `client` is a live client; `cluster` and `registration_json` are NUL-terminated strings,
+// borrowed for this call only; `user_data` is handed to `callback` on another thread;
+// `out_cancel` is NULL or valid for a write. Thread-safe.
+federation_error_t *federation_client_register(const federation_client_t *client,
+                                               const char *cluster,
+                                               const char *registration_json,
+                                               federation_registration_callback_t callback,
+                                               void *user_data,
+                                               federation_cancel_t **out_cancel);
+
+// Removes the instance `service_id` (and its checks) from the Consul agent of `cluster`;
+// completes through `callback(user_data, error)` as `federation_client_register` does. An
+// unknown id arrives as a `DISCOVERY` error (Consul's 404).
+//
+// # Safety
+// As for `federation_client_register`; `service_id` is a NUL-terminated string.
+federation_error_t *federation_client_deregister(const federation_client_t *client,
+                                                 const char *cluster,
+                                                 const char *service_id,
+                                                 federation_done_callback_t callback,
+                                                 void *user_data,
+                                                 federation_cancel_t **out_cancel);
+
+// Stops the heartbeats of `registration` and removes its instance from the agent; completes
+// through `callback(user_data, error)`. A second call completes with success and does
+// nothing. The handle stays valid (free it with `federation_registration_free`).
+//
+// # Safety
+// `registration` is a live handle; `user_data` is handed to `callback` on another thread;
+// `out_cancel` is NULL or valid for a write. Thread-safe.
+federation_error_t *federation_registration_deregister(const federation_registration_t *registration,
+                                                       federation_done_callback_t callback,
+                                                       void *user_data,
+                                                       federation_cancel_t **out_cancel);
+
+// The instance id as Consul knows it: NUL-terminated, borrowed from the handle and valid until
+// it is freed. Never NULL (an invalid handle gives an empty string).
+//
+// # Safety
+// `registration` is NULL or a live handle. Thread-safe.
+const char *federation_registration_service_id(const federation_registration_t *registration);
+
+// Frees a registration handle: its heartbeats stop, the instance stays registered (its TTL
+// checks lapse to critical). NULL is a no-op.
+//
+// # Safety
+// `registration` is NULL or a live handle; it must not be used afterwards, and no other
+// thread may be using it at the same time.
+void federation_registration_free(federation_registration_t *registration);
 
 // The HTTP status (0 for NULL or an invalid handle).
 //

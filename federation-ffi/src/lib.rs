@@ -37,6 +37,7 @@ pub mod client;
 pub mod error;
 mod guard;
 mod input;
+pub mod registry;
 pub mod response;
 pub mod runtime;
 #[cfg(feature = "testkit")]

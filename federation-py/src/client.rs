@@ -11,6 +11,7 @@
 //! ([`crate::request`]), then either hands the core call to the async bridge or blocks on the
 //! runtime with the interpreter released.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
@@ -18,11 +19,12 @@ use federation_core::client::{FederatedServiceClient, RequestBuilder};
 use federation_core::config::{Config, ConfigFormat};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyDict, PyType};
 
 use crate::bridge::{self, Deliver};
 use crate::errors;
 use crate::ops;
+use crate::registry::{self, PyRegistration};
 use crate::request::{self, CallOptions};
 use crate::response::PyResponse;
 use crate::runtime::{self, Pinned};
@@ -442,6 +444,98 @@ impl PyClient {
         Ok(())
     }
 
+    /// Registers a service instance with the Consul agent of `cluster`; returns an
+    /// `asyncio.Future[Registration]`. `http_check` is `{"url", "interval", "timeout"}` (seconds;
+    /// the agent probes it); `ttl` (seconds) adds a TTL check that the returned `Registration`
+    /// heartbeats every third of the TTL while it lives.
+    #[pyo3(signature = (cluster, *, name, id=None, address, port, tags=Vec::new(), meta=None, http_check=None, ttl=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn register<'py>(
+        &self,
+        py: Python<'py>,
+        cluster: String,
+        name: String,
+        id: Option<String>,
+        address: String,
+        port: i64,
+        tags: Vec<String>,
+        meta: Option<HashMap<String, String>>,
+        http_check: Option<Bound<'py, PyDict>>,
+        ttl: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, rt) = self.client()?;
+        let reg = registry::registration(
+            py,
+            name,
+            id,
+            address,
+            port,
+            tags,
+            meta,
+            http_check.as_ref(),
+            ttl,
+        )?;
+        let work = registry::register_deliver(client, rt.clone(), cluster, reg);
+        bridge::spawn(py, &rt, work)
+    }
+
+    /// Blocking `register`: releases the GIL while waiting.
+    #[pyo3(signature = (cluster, *, name, id=None, address, port, tags=Vec::new(), meta=None, http_check=None, ttl=None))]
+    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
+    fn register_sync<'py>(
+        &self,
+        py: Python<'py>,
+        cluster: String,
+        name: String,
+        id: Option<String>,
+        address: String,
+        port: i64,
+        tags: Vec<String>,
+        meta: Option<HashMap<String, String>>,
+        http_check: Option<Bound<'py, PyDict>>,
+        ttl: Option<f64>,
+    ) -> PyResult<PyRegistration> {
+        let (client, rt) = self.client()?;
+        let reg = registry::registration(
+            py,
+            name,
+            id,
+            address,
+            port,
+            tags,
+            meta,
+            http_check.as_ref(),
+            ttl,
+        )?;
+        registry::register_sync(py, client, rt, cluster, reg)
+    }
+
+    /// Removes the instance `service_id` (and its checks) from the Consul agent of `cluster`;
+    /// returns an `asyncio.Future[None]`.
+    fn deregister<'py>(
+        &self,
+        py: Python<'py>,
+        cluster: String,
+        service_id: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, rt) = self.client()?;
+        bridge::spawn(
+            py,
+            &rt,
+            registry::deregister_id_deliver(client, cluster, service_id),
+        )
+    }
+
+    /// Blocking `deregister`: releases the GIL while waiting.
+    fn deregister_sync(&self, py: Python<'_>, cluster: String, service_id: String) -> PyResult<()> {
+        let (client, rt) = self.client()?;
+        rt.block_on(
+            py,
+            async move { client.deregister(&cluster, &service_id).await },
+        )?
+        .map_err(|e| errors::to_pyerr(py, &e))
+    }
+
     /// Stops discovery and releases connections; later calls raise `RuntimeError`. Idempotent.
     fn close(&self, py: Python<'_>) {
         let taken = self
@@ -490,7 +584,7 @@ impl PyClient {
 }
 
 /// An already-resolved asyncio future holding `value`.
-fn ready<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn ready<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
     let future = event_loop.call_method0("create_future")?;
     future.call_method1("set_result", (value,))?;

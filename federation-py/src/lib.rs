@@ -11,6 +11,7 @@ mod bridge;
 mod client;
 mod errors;
 mod ops;
+mod registry;
 mod request;
 mod response;
 mod runtime;
@@ -26,6 +27,7 @@ fn _federation(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<response::PyResponse>()?;
     m.add_class::<response::PyAttempt>()?;
+    m.add_class::<registry::PyRegistration>()?;
     testing::register(m)?;
     bridge::register_exit_hook(m)?;
     Ok(())

@@ -234,6 +234,11 @@ impl<T> Pinned<T> {
     pub(crate) fn rt(&self) -> &RtHandle {
         &self.rt
     }
+
+    /// The value, moved out (for work that consumes it on the runtime).
+    pub(crate) fn into_inner(mut self) -> Option<T> {
+        self.value.take()
+    }
 }
 
 impl<T> Drop for Pinned<T> {

@@ -34,10 +34,12 @@
 
 mod builder;
 mod choose;
+mod late;
 mod observe;
 mod outcome;
 mod pipeline;
 mod propagate;
+mod registry;
 mod report;
 mod request;
 mod response;
@@ -55,6 +57,7 @@ use http::{HeaderMap, Method};
 
 pub use builder::ClientBuilder;
 pub use propagate::DEADLINE_HEADER;
+pub use registry::Registered;
 pub use request::{Request, RequestBuilder};
 pub use response::{Attempt, AttemptOutcome, CacheStatus, Response, ServedBy};
 

@@ -15,6 +15,7 @@ use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
 use super::choose::choose;
+use super::late;
 use super::outcome::{Last, Step, Trail, finish, is_retryable_status, respond};
 use super::propagate::{self, DEADLINE, DEADLINE_HEADER};
 use super::response::{Attempt, AttemptOutcome, Response};
@@ -120,14 +121,18 @@ async fn run(
         failback: &svc.failback,
         all_clusters: &inner.cluster_names,
     };
-    let order = select::rank(&rank_policy, request.cluster.as_deref(), tags)?;
+    let mut order = select::rank(&rank_policy, request.cluster.as_deref(), tags)?;
+    // Clusters left out by ranking may join before a retry (`late.rs`), unless the call is
+    // pinned to one cluster. The order never exceeds every route plus one probe entry.
+    let widen = request.cluster.is_none();
     svc.budget.deposit();
     let max_per_cluster = policy.retry.max_attempts.max(1);
     let (mut small, mut large) = ([0u32; 4], Vec::new());
-    let per_cluster: &mut [u32] = if order.len() <= small.len() {
-        &mut small[..order.len()]
+    let slots = svc.routes.len() + 1;
+    let per_cluster: &mut [u32] = if slots <= small.len() {
+        &mut small[..slots]
     } else {
-        large.resize(order.len(), 0);
+        large.resize(slots, 0);
         &mut large
     };
     // Instances tried, for picking the next one; filled only when a retry follows.
@@ -145,13 +150,25 @@ async fn run(
         if n > 0 && max_per_cluster == 1 {
             return finish(svc, trail, last, start, None);
         }
+        if n > 0 && widen {
+            late::admit(svc, &mut order, tags);
+        }
         let Some((pos, index, permit, snapshot)) =
             choose(svc, &order, per_cluster, max_per_cluster, &tried, tags)
         else {
             if n == 0 {
                 return Err(trail.fail(Reason::CircuitOpen));
             }
-            return finish(svc, trail, last, start, None);
+            if widen && late::await_more(svc, &mut order, tags, deadline).await {
+                continue;
+            }
+            let stop = (Instant::now() >= deadline).then_some(Reason::Deadline(total));
+            let left_out = if widen {
+                late::reasons(svc, &order, tags)
+            } else {
+                Vec::new()
+            };
+            return finish(svc, trail, last, start, stop).map_err(|e| e.not_failed_over(left_out));
         };
         let route = &svc.routes[order[pos].route];
         let endpoint = &snapshot.endpoints[index];

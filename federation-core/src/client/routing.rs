@@ -2,18 +2,21 @@
 //!
 //! Failures prevented: losing an instance's ejection or latency history every time Consul
 //! reports a change (a flapping registry would reset every breaker), and routing on an instance
-//! list older than the registry's. The table follows the discovery watch: on each call it
-//! compares the snapshot it was built from with the watch's current one (a pointer comparison)
-//! and rebuilds when discovery published a change, so a change applies to the very next call.
+//! list older than the registry's. The table follows the discovery watch: each table keeps a
+//! watch receiver marked as having seen the instance set it was built from, so on each call
+//! one atomic load of the channel's version says whether discovery published since; if so the
+//! table is rebuilt, and a change applies to the very next call.
 //! Per-instance state ([`Breaker`] + [`InstanceStats`]) lives in a map keyed by
 //! `Instance::key()` and is carried over to the rebuilt table; instances that disappeared drop
 //! their state and their per-instance metric series (`Metrics::forget_instance`), so the
-//! exposition does not grow as instances come and go. The hot path takes only read locks and
-//! atomic loads; the success counters of calls and attempts are resolved once per route.
+//! exposition does not grow as instances come and go. The hot path takes no lock: the table is
+//! read from an `ArcSwap` and the version check is an atomic load; the success counters of
+//! calls and attempts are resolved once per route.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -61,6 +64,8 @@ impl Endpoint {
 pub(crate) struct Snapshot {
     pub(crate) source: Arc<InstanceSet>,
     pub(crate) endpoints: Vec<Endpoint>,
+    /// A receiver that has seen `source`: `has_changed` tells whether discovery published since.
+    seen: watch::Receiver<Arc<InstanceSet>>,
 }
 
 /// Health summary of one route, for cluster ranking and fail-fast reasons.
@@ -117,7 +122,7 @@ pub(crate) struct ClusterRoute {
     target_tags: Vec<String>,
     service_tags: Vec<String>,
     rx: watch::Receiver<Arc<InstanceSet>>,
-    snapshot: RwLock<Arc<Snapshot>>,
+    snapshot: ArcSwap<Snapshot>,
     states: Mutex<HashMap<String, Arc<EndpointState>>>,
     breaker_policy: BreakerPolicy,
     pub(crate) balancer: Balancer,
@@ -147,6 +152,7 @@ impl ClusterRoute {
         let empty = Arc::new(Snapshot {
             source: Arc::new(InstanceSet::pending()),
             endpoints: Vec::new(),
+            seen: rx.clone(),
         });
         let route = Self {
             cluster: spec.cluster,
@@ -157,14 +163,16 @@ impl ClusterRoute {
             target_tags: spec.target_tags,
             service_tags: spec.service_tags,
             rx,
-            snapshot: RwLock::new(empty),
+            snapshot: ArcSwap::new(empty),
             states: Mutex::new(HashMap::new()),
             breaker_policy: spec.breaker,
             balancer: Balancer::new(spec.load_balancing, spec.seed),
             telemetry: spec.telemetry,
             success: OnceLock::new(),
         };
-        route.current();
+        let mut states = lock(&route.states);
+        route.rebuild(&mut states, route.rx.clone());
+        drop(states);
         route
     }
 
@@ -193,33 +201,29 @@ impl ClusterRoute {
         }
     }
 
-    /// The table for the latest discovery snapshot (rebuilt if discovery changed).
+    /// The table for the latest discovery snapshot (rebuilt if discovery changed). Lock-free
+    /// unless discovery published since the table was built.
     pub(crate) fn current(&self) -> Arc<Snapshot> {
-        let snap = match self.snapshot.read() {
-            Ok(s) => Arc::clone(&s),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        let latest = {
-            let latest = self.rx.borrow();
-            if Arc::ptr_eq(&snap.source, &latest) {
-                return snap;
-            }
-            Arc::clone(&latest)
-        };
-        self.rebuild(latest)
+        let snap = self.snapshot.load_full();
+        if !snap.stale() {
+            return snap;
+        }
+        let mut states = lock(&self.states);
+        // Another caller may have rebuilt while we waited.
+        let snap = self.snapshot.load_full();
+        if !snap.stale() {
+            return snap;
+        }
+        self.rebuild(&mut states, snap.seen.clone())
     }
 
-    fn rebuild(&self, source: Arc<InstanceSet>) -> Arc<Snapshot> {
-        let mut states = match self.states.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Another caller may have rebuilt for this source while we waited.
-        if let Ok(s) = self.snapshot.read()
-            && Arc::ptr_eq(&s.source, &source)
-        {
-            return Arc::clone(&s);
-        }
+    /// Builds and publishes the table for the value `seen` has not seen yet (or its current one).
+    fn rebuild(
+        &self,
+        states: &mut HashMap<String, Arc<EndpointState>>,
+        mut seen: watch::Receiver<Arc<InstanceSet>>,
+    ) -> Arc<Snapshot> {
+        let source = Arc::clone(&seen.borrow_and_update());
         let mut kept = HashMap::with_capacity(source.instances.len());
         let mut endpoints = Vec::with_capacity(source.instances.len());
         for instance in source.instances.iter() {
@@ -253,13 +257,14 @@ impl ClusterRoute {
                 state,
             });
         }
-        self.forget_dropped(&states, &kept);
+        self.forget_dropped(states, &kept);
         *states = kept;
-        let snap = Arc::new(Snapshot { source, endpoints });
-        match self.snapshot.write() {
-            Ok(mut s) => *s = Arc::clone(&snap),
-            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&snap),
-        }
+        let snap = Arc::new(Snapshot {
+            source,
+            endpoints,
+            seen,
+        });
+        self.snapshot.store(Arc::clone(&snap));
         snap
     }
 
@@ -374,6 +379,24 @@ impl ClusterRoute {
             candidates.swap(chosen, n);
         }
         None
+    }
+}
+
+impl Snapshot {
+    /// Whether discovery published a set this table was not built from: one atomic load while
+    /// the watch is open; after discovery shut down, a pointer comparison with its last value.
+    fn stale(&self) -> bool {
+        match self.seen.has_changed() {
+            Ok(changed) => changed,
+            Err(_closed) => !Arc::ptr_eq(&self.source, &self.seen.borrow()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

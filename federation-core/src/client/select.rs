@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use super::routing::{ClusterRoute, RouteHealth, Snapshot};
@@ -26,6 +27,12 @@ pub(crate) struct Failback {
     failed_over: AtomicBool,
     healthy_since: Mutex<Option<Instant>>,
 }
+
+/// Clusters inline before ranking spills to the heap (two clusters plus a probe entry fit).
+const INLINE: usize = 4;
+
+/// The clusters of one call, best first; inline (no allocation) up to [`INLINE`] entries.
+pub(crate) type Order = SmallVec<[Ranked; INLINE]>;
 
 /// One ranked cluster: route index plus the snapshot seen while ranking.
 pub(crate) struct Ranked {
@@ -51,7 +58,7 @@ pub(crate) fn rank(
     p: &RankPolicy<'_>,
     override_cluster: Option<&str>,
     tags: Option<&[String]>,
-) -> Result<Vec<Ranked>, Error> {
+) -> Result<Order, Error> {
     if let Some(name) = override_cluster {
         let Some(i) = p.routes.iter().position(|r| &*r.cluster == name) else {
             let reason = if p.all_clusters.iter().any(|c| c == name) {
@@ -76,14 +83,16 @@ pub(crate) fn rank(
                 reason,
             }]));
         }
-        return Ok(vec![Ranked {
+        let mut order = Order::new();
+        order.push(Ranked {
             route: i,
             probe_only: false,
             snapshot,
-        }]);
+        });
+        return Ok(order);
     }
 
-    let mut seen: Vec<(Ranked, RouteHealth)> = p
+    let mut seen: SmallVec<[(Ranked, RouteHealth); INLINE]> = p
         .routes
         .iter()
         .enumerate()
@@ -142,7 +151,7 @@ pub(crate) fn rank(
         }
     }
     seen.sort_by(|(a, ha), (b, hb)| group(a).cmp(&group(b)).then(hb.score.total_cmp(&ha.score)));
-    let mut order: Vec<Ranked> = Vec::with_capacity(seen.len() + 1);
+    let mut order = Order::new();
     if let Some(i) = probe
         && let Some((ranked, _)) = seen.iter().find(|(r, _)| r.route == i)
     {

@@ -3,11 +3,11 @@
 import asyncio
 import builtins
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypedDict, Union
 
-from typing_extensions import Self, final
+from typing_extensions import Required, Self, final
 
 __version__: str
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "InvalidRequestError",
     "NoHealthyInstanceError",
     "OverloadedError",
+    "Registration",
     "Response",
     "Sandbox",
     "ServiceInstance",
@@ -35,6 +36,11 @@ __all__ = [
 _Params = Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
 _Headers = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 _Content = Union[bytes, str]
+
+class _HttpCheck(TypedDict, total=False):
+    url: Required[str]
+    interval: float
+    timeout: float
 
 class FederationError(Exception):
     """Root of every error raised by federation."""
@@ -98,6 +104,21 @@ class Response:
     @property
     def elapsed(self) -> float: ...
     def raise_for_status(self) -> Response: ...
+
+@final
+class Registration:
+    """A service instance registered by this process; owns its TTL heartbeats."""
+
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def service_id(self) -> str: ...
+    @property
+    def ttl_check_ids(self) -> list[str]: ...
+    @property
+    def active(self) -> bool: ...
+    def deregister(self) -> asyncio.Future[None]: ...
+    def deregister_sync(self) -> None: ...
 
 @final
 class FederatedServiceClient:
@@ -164,6 +185,18 @@ class FederatedServiceClient:
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> Response: ...
+    def register(
+        self, cluster: str, *, name: str, id: Optional[str] = None, address: str, port: int,
+        tags: Sequence[str] = ..., meta: Optional[Mapping[str, str]] = None,
+        http_check: Optional[_HttpCheck] = None, ttl: Optional[float] = None,
+    ) -> asyncio.Future[Registration]: ...
+    def register_sync(
+        self, cluster: str, *, name: str, id: Optional[str] = None, address: str, port: int,
+        tags: Sequence[str] = ..., meta: Optional[Mapping[str, str]] = None,
+        http_check: Optional[_HttpCheck] = None, ttl: Optional[float] = None,
+    ) -> Registration: ...
+    def deregister(self, cluster: str, service_id: str) -> asyncio.Future[None]: ...
+    def deregister_sync(self, cluster: str, service_id: str) -> None: ...
     def wait_ready(self, timeout: float = 10.0) -> asyncio.Future[None]: ...
     def wait_ready_sync(self, timeout: float = 10.0) -> None: ...
     def health(self) -> dict[str, Any]: ...
