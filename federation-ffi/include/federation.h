@@ -313,8 +313,13 @@ uint32_t federation_error_attempts(const federation_error_t *error);
 // must not be used. Not to be called concurrently with other uses of the same error.
 void federation_error_free(federation_error_t *error);
 
-// Registers a service instance (described by `registration_json`, see the module docs) with
-// the Consul agent of `cluster`, and returns at once. On success returns NULL and later calls
+// Registers a service instance with the Consul agent of `cluster`, and returns at once.
+//
+// `registration_json` is an object with `name` and `address` (strings), `port` (1-65535) and
+// optional `id` (default: `name`), `tags` (strings), `meta` (string map), `http_check`
+// (`{"url", "interval_ms" = 10000, "timeout_ms" = 0: Consul's default}`) and `ttl_ms` (a TTL
+// check, heartbeated every third of the TTL while the returned handle lives); unknown fields
+// are errors. On success returns NULL and later calls
 // `callback(user_data, registration, error)` exactly once on a worker thread. Invalid input
 // (NULL handle or callback, bad UTF-8, malformed JSON) returns an `INVALID_REQUEST` error and
 // the callback never runs. An unknown or static cluster and an invalid registration arrive

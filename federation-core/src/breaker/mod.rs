@@ -15,6 +15,12 @@
 //! is `tokio::time::Instant`, so paused-clock tests drive it. Why this is not `failsafe`:
 //! docs/design/resilience.md.
 //!
+//! **Fast recovery:** each ejection carries an [`EjectionCause`]. For an instance ejected
+//! because it could not be reached, a successful background TCP connect
+//! ([`Breaker::probe_connect_succeeded`]) ends the open period at once, so a restarted instance
+//! returns within one probe interval instead of waiting out the doubled period; an instance that
+//! accepts connections but fails calls keeps the doubling (see `recover.rs`).
+//!
 //! ```
 //! use federation_core::breaker::{Breaker, BreakerState};
 //! use federation_core::config::BreakerPolicy;
@@ -28,9 +34,11 @@
 //! assert!(breaker.try_acquire().is_none());
 //! ```
 
+mod recover;
 mod state;
 mod transition;
 
+pub use recover::{EjectionCause, WeakBreaker};
 pub use state::{Breaker, BreakerPermit, BreakerState};
 pub use transition::{OpenReason, Transition};
 

@@ -7,22 +7,23 @@
 //! count twice, and a stale success cannot close a breaker that opened meanwhile.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::recover::{CAUSE_UNKNOWN, EjectionCause};
 use super::transition::{Observers, OpenReason, Transition};
 use crate::config::BreakerPolicy;
 use crate::retry::window::SlidingPair;
 
-const CLOSED: u64 = 0;
-const OPEN: u64 = 1;
+pub(super) const CLOSED: u64 = 0;
+pub(super) const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
 const STATE_MASK: u64 = 0b11;
 
-fn state_of(word: u64) -> u64 {
+pub(super) fn state_of(word: u64) -> u64 {
     word & STATE_MASK
 }
 
@@ -56,21 +57,23 @@ struct RateTrigger {
     minimum: u64,
 }
 
-struct Core {
+pub(super) struct Core {
     /// Calls and failures over the rate window (`None` without a rate trigger).
     window: Option<SlidingPair>,
     /// The open period the next ejection uses.
     open_for: Duration,
 }
 
-struct Inner {
-    word: AtomicU64,
+pub(super) struct Inner {
+    pub(super) word: AtomicU64,
     /// End of the open period, in nanoseconds since `origin`.
-    until: AtomicU64,
+    pub(super) until: AtomicU64,
     origin: Instant,
     consecutive: AtomicU32,
     ejections: AtomicU64,
-    core: Mutex<Core>,
+    /// Why the current ejection happened (`recover.rs`); reset on every opening.
+    pub(super) cause: AtomicU8,
+    pub(super) core: Mutex<Core>,
     consecutive_limit: u32,
     rate: Option<RateTrigger>,
     base_open_for: Duration,
@@ -83,7 +86,7 @@ struct Inner {
 /// See the [module docs](super) for the algorithm.
 #[derive(Clone)]
 pub struct Breaker {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl Breaker {
@@ -110,6 +113,7 @@ impl Breaker {
                 origin: Instant::now(),
                 consecutive: AtomicU32::new(0),
                 ejections: AtomicU64::new(0),
+                cause: AtomicU8::new(CAUSE_UNKNOWN),
                 core: Mutex::new(Core {
                     window,
                     open_for: policy.open_for,
@@ -211,7 +215,7 @@ impl fmt::Debug for Breaker {
 }
 
 impl Inner {
-    fn now_nanos(&self) -> u64 {
+    pub(super) fn now_nanos(&self) -> u64 {
         nanos(Instant::now().saturating_duration_since(self.origin))
     }
 
@@ -220,9 +224,10 @@ impl Inner {
     }
 
     /// Opens the breaker (caller holds the core lock and checked the word).
-    fn open(&self, core: &mut Core, word: u64, open_for: Duration) {
+    fn open(&self, core: &mut Core, word: u64, open_for: Duration, cause: u8) {
         let until = self.now_nanos().saturating_add(nanos(open_for));
         self.until.store(until, Ordering::Release);
+        self.cause.store(cause, Ordering::Release);
         self.word.store(next_epoch(word, OPEN), Ordering::Release);
         self.ejections.fetch_add(1, Ordering::Relaxed);
         if let Some(window) = core.window.as_mut() {
@@ -230,7 +235,7 @@ impl Inner {
         }
     }
 
-    fn record_closed(&self, word: u64, success: bool) -> Option<Transition> {
+    fn record_closed(&self, word: u64, success: bool, cause: u8) -> Option<Transition> {
         if success && self.rate.is_none() {
             // Fast path: nothing to count but the streak.
             if self.word.load(Ordering::Acquire) == word {
@@ -267,11 +272,11 @@ impl Inner {
             }
         };
         let open_for = core.open_for;
-        self.open(&mut core, word, open_for);
+        self.open(&mut core, word, open_for, cause);
         Some(Transition::Opened { reason, open_for })
     }
 
-    fn record_probe(&self, word: u64, success: bool) -> Option<Transition> {
+    fn record_probe(&self, word: u64, success: bool, cause: u8) -> Option<Transition> {
         let mut core = self.core.lock().ok()?;
         if self.word.load(Ordering::Acquire) != word {
             return None;
@@ -287,7 +292,7 @@ impl Inner {
         } else {
             let open_for = core.open_for.saturating_mul(2).min(self.max_open_for);
             core.open_for = open_for;
-            self.open(&mut core, word, open_for);
+            self.open(&mut core, word, open_for, cause);
             Some(Transition::Opened {
                 reason: OpenReason::ProbeFailed,
                 open_for,
@@ -313,22 +318,29 @@ impl BreakerPermit {
 
     /// Records a successful call.
     pub fn success(mut self) {
-        self.record(true);
+        self.record(true, CAUSE_UNKNOWN);
     }
 
-    /// Records a failed call (connect error, timeout, 5xx the caller counts as failure).
+    /// Records a failed call (connect error, timeout, 5xx the caller counts as failure) without
+    /// saying why: an ejection it causes has no known cause until the background probe
+    /// classifies it (see [`EjectionCause`]).
     pub fn failure(mut self) {
-        self.record(false);
+        self.record(false, CAUSE_UNKNOWN);
     }
 
-    fn record(&mut self, success: bool) {
+    /// Records a failed call whose cause is known: an ejection it causes is marked `cause`.
+    pub fn failure_with(mut self, cause: EjectionCause) {
+        self.record(false, cause.code());
+    }
+
+    fn record(&mut self, success: bool, cause: u8) {
         let Some(inner) = self.inner.take() else {
             return;
         };
         let transition = if self.is_probe() {
-            inner.record_probe(self.word, success)
+            inner.record_probe(self.word, success, cause)
         } else {
-            inner.record_closed(self.word, success)
+            inner.record_closed(self.word, success, cause)
         };
         if let Some(t) = transition {
             inner.observers.notify(t);

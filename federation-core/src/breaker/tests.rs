@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, advance};
 
-use super::{Breaker, BreakerState, OpenReason, Transition};
+use super::{Breaker, BreakerState, EjectionCause, OpenReason, Transition};
 use crate::config::{BreakerPolicy, FailureRatePolicy};
 
 fn secs(n: u64) -> Duration {
@@ -244,4 +244,123 @@ async fn default_policy_matches_the_documented_defaults() {
     assert_eq!(breaker.state(), BreakerState::Closed);
     fail(&breaker, 1);
     assert_eq!(open_until(&breaker) - Instant::now(), secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connect_to_an_unreachable_instance_makes_the_next_call_the_probe() {
+    let breaker = Breaker::new(&consecutive_only(2));
+    fail(&breaker, 2);
+    assert_eq!(
+        breaker.ejection_cause(),
+        None,
+        "plain failures leave the cause open"
+    );
+    breaker.probe_connect_failed();
+    assert_eq!(breaker.ejection_cause(), Some(EjectionCause::Unreachable));
+    advance(Duration::from_millis(300)).await;
+    assert!(!breaker.is_available());
+    assert!(
+        breaker.probe_connect_succeeded(),
+        "unreachable + connect → half-open"
+    );
+    assert!(breaker.is_available());
+    assert_eq!(breaker.state(), BreakerState::HalfOpen);
+    let probe = breaker
+        .try_acquire()
+        .expect("the probe is admitted at once");
+    assert!(probe.is_probe());
+    assert!(breaker.try_acquire().is_none(), "one probe only");
+    probe.success();
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    assert_eq!(breaker.ejection_cause(), None);
+    fail(&breaker, 2);
+    assert_eq!(
+        open_until(&breaker),
+        Instant::now() + secs(1),
+        "the period was reset by the success"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_that_accepts_connections_keeps_the_doubling() {
+    let breaker = Breaker::new(&consecutive_only(2));
+    fail(&breaker, 2);
+    assert!(
+        !breaker.probe_connect_succeeded(),
+        "unknown cause + connect → failing"
+    );
+    assert_eq!(breaker.ejection_cause(), Some(EjectionCause::Failing));
+    assert!(!breaker.is_available());
+    assert!(!breaker.probe_connect_succeeded(), "still no shortcut");
+    advance(secs(1)).await;
+    breaker.try_acquire().expect("probe after 1 s").failure();
+    assert_eq!(open_until(&breaker), Instant::now() + secs(2), "doubled");
+    assert_eq!(
+        breaker.ejection_cause(),
+        None,
+        "every opening resets the cause"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forced_probe_that_fails_doubles_and_reclassifies() {
+    let breaker = Breaker::new(&consecutive_only(2));
+    fail(&breaker, 2);
+    breaker.probe_connect_failed();
+    assert!(breaker.probe_connect_succeeded());
+    // Back, but answering 503: the forced probe fails.
+    breaker.try_acquire().expect("forced probe").failure();
+    assert_eq!(open_until(&breaker), Instant::now() + secs(2), "doubled");
+    assert!(
+        !breaker.probe_connect_succeeded(),
+        "it accepts connections: failing, no second shortcut"
+    );
+    assert_eq!(breaker.ejection_cause(), Some(EjectionCause::Failing));
+    assert!(!breaker.is_available());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connect_failure_recorded_by_the_caller_classifies_the_ejection() {
+    let breaker = Breaker::new(&consecutive_only(2));
+    breaker.try_acquire().expect("closed").failure();
+    breaker
+        .try_acquire()
+        .expect("closed")
+        .failure_with(EjectionCause::Unreachable);
+    assert_eq!(breaker.ejection_cause(), Some(EjectionCause::Unreachable));
+    assert!(breaker.probe_connect_succeeded());
+    assert!(breaker.is_available());
+}
+
+#[tokio::test(start_paused = true)]
+async fn probe_entry_points_do_nothing_on_a_closed_breaker_or_an_out_probe() {
+    let breaker = Breaker::new(&consecutive_only(2));
+    breaker.probe_connect_failed();
+    assert!(!breaker.probe_connect_succeeded());
+    assert!(!breaker.force_half_open());
+    assert_eq!(breaker.ejection_cause(), None);
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    fail(&breaker, 2);
+    assert!(
+        breaker.force_half_open(),
+        "forcing works whatever the cause"
+    );
+    let probe = breaker.try_acquire().expect("probe");
+    breaker.probe_connect_failed();
+    assert!(
+        !breaker.probe_connect_succeeded(),
+        "the probe call is already out"
+    );
+    assert!(!breaker.force_half_open());
+    probe.success();
+    assert_eq!(breaker.state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_weak_reference_does_not_keep_the_breaker_alive() {
+    let breaker = Breaker::new(&consecutive_only(2));
+    let weak = breaker.downgrade();
+    assert!(weak.upgrade().is_some());
+    drop(breaker);
+    assert!(weak.upgrade().is_none());
 }

@@ -14,10 +14,13 @@
 //! skipped, never the instance that just failed when another exists), send with a per-attempt
 //! timeout inside the breaker permit, classify the outcome, back off with jitter (not after a
 //! fast connect failure on the way to another instance), and fail over to the next cluster when
-//! the current one has no untried instance. A call made before the highest-ranked cluster's
-//! registry first answered waits briefly for it (startup grace, see `startup.rs`). Each attempt
-//! carries the remaining deadline
-//! (`X-Federation-Deadline-Ms`) and a W3C `traceparent`.
+//! the current one has no untried instance. A cluster left out by ranking (its registry had
+//! not answered yet, or nothing was available) joins the failover order as soon as it can
+//! serve, and a call whose ranked clusters are exhausted waits, within its deadline, for a
+//! registry that has not answered yet (see `late.rs`). A call made before the highest-ranked
+//! cluster's registry first answered waits briefly for it (startup grace, see `startup.rs`).
+//! Each attempt carries the remaining deadline (`X-Federation-Deadline-Ms`) and a W3C
+//! `traceparent`.
 //!
 //! ```no_run
 //! use federation_core::client::FederatedServiceClient;
@@ -38,6 +41,7 @@ mod late;
 mod observe;
 mod outcome;
 mod pipeline;
+mod probe;
 mod propagate;
 mod registry;
 mod report;

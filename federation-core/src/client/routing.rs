@@ -238,6 +238,15 @@ impl ClusterRoute {
                     stats: Arc::new(InstanceStats::default()),
                 };
                 self.observe_breaker(&state.breaker, &instance.id);
+                // Unreachable instances come back as soon as they accept connections (probe.rs).
+                let every = self.breaker_policy.open_for;
+                super::probe::watch(
+                    &state.breaker,
+                    &instance.id,
+                    &instance.host,
+                    instance.port,
+                    every,
+                );
                 // An ejected instance must win a pick when its probe is due (balance docs).
                 state.stats.reset_on_ejection(&state.breaker);
                 Arc::new(state)
