@@ -161,6 +161,8 @@ type Error struct {
 	Message string
 	// Attempts is how many attempts were sent before the call failed (0: nothing was sent).
 	Attempts int
+	// Tried lists where each attempt went, in order (len(Tried) == Attempts).
+	Tried []Attempt
 
 	closed bool
 	cause  error
@@ -186,12 +188,17 @@ func (e *Error) Unwrap() error {
 // takeError converts and frees a C error.
 func takeError(err *C.federation_error_t, service string) *Error {
 	defer C.federation_error_free(err)
-	return &Error{
+	e := &Error{
 		Kind:     kindFromC(C.federation_error_kind(err)),
 		Service:  service,
 		Message:  C.GoString(C.federation_error_message(err)),
 		Attempts: int(C.federation_error_attempts(err)),
 	}
+	var cluster, instance *C.char
+	for i := 0; C.federation_error_attempt(err, C.size_t(i), &cluster, &instance); i++ {
+		e.Tried = append(e.Tried, Attempt{Cluster: C.GoString(cluster), Instance: C.GoString(instance)})
+	}
+	return e
 }
 
 func newError(kind Kind, service, message string) *Error {

@@ -33,6 +33,14 @@ type Request struct {
 	Cluster string
 }
 
+// Attempt is where one attempt of a call went.
+type Attempt struct {
+	// Cluster is the cluster of the instance.
+	Cluster string
+	// Instance is the instance id (as discovered: the Consul service id or the static id).
+	Instance string
+}
+
 // CacheStatus says whether the SDK's cache served a call.
 type CacheStatus string
 
@@ -60,6 +68,8 @@ type Response struct {
 	Instance string
 	// Attempts is how many attempts the call made (0 for a cache hit).
 	Attempts int
+	// Tried lists where each attempt went, in order (len(Tried) == Attempts).
+	Tried []Attempt
 	// Cache says whether the cache served the call.
 	Cache CacheStatus
 }
@@ -103,6 +113,10 @@ func takeResponse(r *C.federation_response_t) *Response {
 		Instance: C.GoString(C.federation_response_instance(r)),
 		Attempts: int(C.federation_response_attempts(r)),
 		Cache:    cacheFromC(C.federation_response_cache(r)),
+	}
+	var cluster, instance *C.char
+	for i := 0; C.federation_response_attempt(r, C.size_t(i), &cluster, &instance); i++ {
+		resp.Tried = append(resp.Tried, Attempt{Cluster: C.GoString(cluster), Instance: C.GoString(instance)})
 	}
 	if bodyLen > 0 {
 		resp.Body = C.GoBytes(unsafe.Pointer(body), C.int(bodyLen))

@@ -27,7 +27,8 @@ py="$venv/bin/python"
 # The PEP 517 hooks run the `maturin` executable from PATH.
 export PATH="$venv/bin:$PATH"
 "$py" -m pip install -q --disable-pip-version-check \
-  "maturin>=1.16,<2" "pytest>=8" "pytest-timeout>=2.3" "mypy>=1.18" "typing_extensions>=4.12"
+  "maturin>=1.16,<2" "pytest>=8" "pytest-timeout>=2.3" "mypy>=1.18" "typing_extensions>=4.12" \
+  "pyyaml>=6" "types-PyYAML>=6"
 
 step "pip install ./federation-py (maturin PEP 517 backend, cargo profile $profile)"
 # --no-build-isolation reuses the maturin installed above instead of downloading it again; the

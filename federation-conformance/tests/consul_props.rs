@@ -186,3 +186,40 @@ fn a_huge_answer_is_parsed_and_ipv6_kept() {
     assert_eq!(set.instances.len(), 20_000);
     assert!(set.instances.iter().all(|i| i.host == "2001:db8::1"));
 }
+
+/// The parser in-process (`parse_health_answer`): many more cases than the loopback path can
+/// afford, same verdict: never a panic, never an unroutable instance accepted.
+fn check_in_process(body: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok((instances, _)) = federation_core::discovery::parse_health_answer("svc", body) {
+        for i in &instances {
+            prop_assert!(
+                !i.host.trim().is_empty() && i.port != 0,
+                "unroutable instance accepted: {i:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, .. ProptestConfig::default() })]
+
+    #[test]
+    fn in_process_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        check_in_process(&body)?;
+    }
+
+    #[test]
+    fn in_process_wrong_types_and_odd_addresses(
+        value in odd_json(),
+        address in addresses(),
+        port in ports(),
+        cut in 0usize..600,
+    ) {
+        check_in_process(value.to_string().as_bytes())?;
+        let answer = serde_json::to_vec(&serde_json::json!([entry(address, port, "n1")]))
+            .expect("json");
+        check_in_process(&answer)?;
+        check_in_process(&valid_answer()[..cut.min(valid_answer().len())])?;
+    }
+}

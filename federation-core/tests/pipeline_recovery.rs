@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use federation_core::client::FederatedServiceClient;
+use federation_core::config::Policy;
 use federation_core::telemetry::BreakerStateValue;
 use federation_testkit::instance::Behavior;
 use pipeline_support::{cluster, config, eventually, service, start};
@@ -83,6 +84,7 @@ async fn a_restarted_instance_is_back_within_two_seconds_whatever_its_open_perio
         w.await.expect("worker ends");
     }
 
+    eprintln!("restarted instance back in rotation after {took:?}");
     assert!(back, "the restarted instance never received traffic again");
     assert!(
         took <= Duration::from_secs(2),
@@ -102,10 +104,12 @@ async fn a_restarted_instance_is_back_within_two_seconds_whatever_its_open_perio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_answering_503_keeps_its_doubling() {
     let z = start("zervigo", "user-service", 3).await;
-    let cfg = config(
-        vec![cluster("zervigo", "user-service", &z)],
-        vec![service("user", &[("zervigo", "user-service")], None)],
-    );
+    let mut svc = service("user", &[("zervigo", "user-service")], None);
+    // Eject on the first 503: the balancer would otherwise starve the instance before five.
+    let mut policy = Policy::default();
+    policy.breaker.consecutive_failures = 1;
+    svc.policy = Some(policy);
+    let cfg = config(vec![cluster("zervigo", "user-service", &z)], vec![svc]);
     let client = FederatedServiceClient::from_config(cfg).expect("valid config");
     let (stop, failed) = (
         Arc::new(AtomicBool::new(false)),
@@ -132,6 +136,7 @@ async fn an_instance_answering_503_keeps_its_doubling() {
         w.await.expect("worker ends");
     }
 
+    eprintln!("503 instance: {during} requests in the 5 s window");
     assert!(
         during <= 2,
         "{during} requests reached the 503 instance in 5 s: the doubling was bypassed"

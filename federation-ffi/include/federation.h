@@ -36,6 +36,11 @@ typedef struct federation_sandbox_t federation_sandbox_t;
 // An owned NUL-terminated UTF-8 string. Free with `federation_string_free`.
 typedef struct federation_string_t federation_string_t;
 
+#if defined(FEDERATION_TESTKIT)
+// A running scenario world. Free with `federation_world_free` (stops every server).
+typedef struct federation_world_t federation_world_t;
+#endif
+
 // One header field as a pair of byte views (not NUL-terminated). Used for request headers
 // (borrowed for the duration of `federation_client_call`) and response headers (borrowed from
 // the response).
@@ -300,6 +305,18 @@ federation_error_kind_t federation_error_kind(const federation_error_t *error);
 // `error` is NULL or a pointer returned by this library and not yet freed. Thread-safe.
 const char *federation_error_message(const federation_error_t *error);
 
+// Where attempt `index` (0-based, in order, below `federation_error_attempts`) went: writes its
+// cluster and instance id (NUL-terminated, borrowed until the error is freed) to the non-NULL
+// out-parameters. False, writing nothing, when out of range or for an invalid handle.
+//
+// # Safety
+// `error` is NULL or a live error; `out_cluster`, `out_instance` are each NULL or valid for a
+// write.
+bool federation_error_attempt(const federation_error_t *error,
+                              size_t index,
+                              const char **out_cluster,
+                              const char **out_instance);
+
 // How many attempts were made before the call failed (0 when nothing was sent).
 //
 // # Safety
@@ -428,6 +445,18 @@ const char *federation_response_instance(const federation_response_t *response);
 // # Safety
 // `response` is NULL or a live response. Thread-safe.
 uint32_t federation_response_attempts(const federation_response_t *response);
+
+// Where attempt `index` (0-based, in order, below `federation_response_attempts`) went: writes
+// its cluster and instance id (NUL-terminated, borrowed until the response is freed) to the
+// non-NULL out-parameters. False, writing nothing, when out of range or for an invalid handle.
+//
+// # Safety
+// `response` is NULL or a live response; `out_cluster`, `out_instance` are each NULL or valid
+// for a write. Thread-safe.
+bool federation_response_attempt(const federation_response_t *response,
+                                 size_t index,
+                                 const char **out_cluster,
+                                 const char **out_instance);
 
 // Whether the cache served the call (`FEDERATION_CACHE_*`).
 //
@@ -563,6 +592,40 @@ const char *federation_string_data(const federation_string_t *string, size_t *ou
 // # Safety
 // `string` is NULL or a live string from this library; it must not be used afterwards.
 void federation_string_free(federation_string_t *string);
+
+#if defined(FEDERATION_TESTKIT)
+// Starts the topology given as JSON (a scenario's `topology` block: `{"clusters": [...]}`)
+// and writes the handle to `out_world`. Blocks until every server listens.
+//
+// # Safety
+// `topology_json` is a NUL-terminated string; `out_world` is valid for a write. Not from a
+// callback.
+federation_error_t *federation_world_start(const char *topology_json,
+                                           federation_world_t **out_world);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Runs one World command given as JSON and writes its JSON answer to `out_result` (`null`
+// for commands without one). Ops: `instances`; `cluster_source` (`cluster`); `kill`, `revive`,
+// `requests` (`cluster`, `service`, `index`); `behavior` (+ `spec`: a scenario behaviour);
+// `health_status` (+ `status`); `consul` (`spec`: a scenario Consul fault); `wait_passing`
+// (`cluster`, `service`, `count`, `timeout_ms`).
+//
+// # Safety
+// `world` is a live world; `command_json` is a NUL-terminated string; `out_result` is valid
+// for a write. Not from a callback.
+federation_error_t *federation_world_control(const federation_world_t *world,
+                                             const char *command_json,
+                                             federation_string_t **out_result);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Stops every server of the world and frees it. NULL is a no-op. Blocks until stopped.
+//
+// # Safety
+// `world` is NULL or a live world; it must not be used afterwards. Not from a callback.
+void federation_world_free(federation_world_t *world);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,6 +9,7 @@ use std::ffi::{CString, c_char};
 
 use federation_core::error::{Error, ErrorKind};
 
+use crate::attempts::AttemptList;
 use crate::guard::catch_or;
 use crate::input::{Tagged, free_handle, handle};
 
@@ -64,6 +65,7 @@ pub struct federation_error_t {
     kind: federation_error_kind_t,
     message: CString,
     attempts: u32,
+    attempt_list: AttemptList,
 }
 
 impl Tagged for federation_error_t {
@@ -82,6 +84,7 @@ impl federation_error_t {
             kind,
             message: to_c_string(message),
             attempts: 0,
+            attempt_list: AttemptList::default(),
         })
     }
 
@@ -94,6 +97,7 @@ impl federation_error_t {
     pub(crate) fn from_core(error: &Error) -> Box<Self> {
         let mut boxed = Self::boxed(kind_code(error.kind()), error.to_string());
         boxed.attempts = u32::try_from(error.attempts().len()).unwrap_or(u32::MAX);
+        boxed.attempt_list = AttemptList::of(error.attempts());
         boxed
     }
 }
@@ -141,6 +145,29 @@ pub unsafe extern "C" fn federation_error_message(
             Ok(e) => e.message.as_ptr(),
             Err(_) => INVALID.as_ptr(),
         }
+    })
+}
+
+/// Where attempt `index` (0-based, in order, below `federation_error_attempts`) went: writes its
+/// cluster and instance id (NUL-terminated, borrowed until the error is freed) to the non-NULL
+/// out-parameters. False, writing nothing, when out of range or for an invalid handle.
+///
+/// # Safety
+/// `error` is NULL or a live error; `out_cluster`, `out_instance` are each NULL or valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn federation_error_attempt(
+    error: *const federation_error_t,
+    index: usize,
+    out_cluster: *mut *const c_char,
+    out_instance: *mut *const c_char,
+) -> bool {
+    catch_or(false, || {
+        // SAFETY: forwarded from the caller.
+        unsafe { handle(error, "error") }.is_ok_and(|e| {
+            // SAFETY: forwarded from the caller.
+            unsafe { e.attempt_list.write(index, out_cluster, out_instance) }
+        })
     })
 }
 

@@ -31,6 +31,7 @@
     reason = "C type names (`federation_client_t`) appear verbatim in the generated header"
 )]
 
+mod attempts;
 pub mod call;
 pub mod cancel;
 pub mod client;
@@ -43,3 +44,5 @@ pub mod runtime;
 #[cfg(feature = "testkit")]
 pub mod sandbox;
 pub mod text;
+#[cfg(feature = "testkit")]
+pub mod world;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use federation_core::client::{CacheStatus, Response};
 use http::{HeaderName, HeaderValue};
 
+use crate::attempts::AttemptList;
 use crate::call::federation_header_t;
 use crate::error::to_c_string;
 use crate::guard::catch_or;
@@ -51,6 +52,7 @@ pub struct federation_response_t {
     cluster: CString,
     instance: CString,
     attempts: u32,
+    attempt_list: AttemptList,
     cache: federation_cache_status_t,
 }
 
@@ -77,6 +79,7 @@ impl federation_response_t {
             cluster: to_c_string(served.cluster().to_owned()),
             instance: to_c_string(served.instance().to_owned()),
             attempts: u32::try_from(served.attempts().len()).unwrap_or(u32::MAX),
+            attempt_list: AttemptList::of(served.attempts()),
             cache: cache_code(served.cache()),
             body: response.bytes(),
         };
@@ -213,6 +216,29 @@ pub unsafe extern "C" fn federation_response_attempts(
     // SAFETY: forwarded from the caller.
     catch_or(0, || {
         unsafe { handle(response, "response") }.map_or(0, |r| r.attempts)
+    })
+}
+
+/// Where attempt `index` (0-based, in order, below `federation_response_attempts`) went: writes
+/// its cluster and instance id (NUL-terminated, borrowed until the response is freed) to the
+/// non-NULL out-parameters. False, writing nothing, when out of range or for an invalid handle.
+///
+/// # Safety
+/// `response` is NULL or a live response; `out_cluster`, `out_instance` are each NULL or valid
+/// for a write. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn federation_response_attempt(
+    response: *const federation_response_t,
+    index: usize,
+    out_cluster: *mut *const c_char,
+    out_instance: *mut *const c_char,
+) -> bool {
+    catch_or(false, || {
+        // SAFETY: forwarded from the caller.
+        unsafe { handle(response, "response") }.is_ok_and(|r| {
+            // SAFETY: forwarded from the caller.
+            unsafe { r.attempt_list.write(index, out_cluster, out_instance) }
+        })
     })
 }
 

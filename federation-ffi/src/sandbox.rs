@@ -66,7 +66,7 @@ fn internal(message: String) -> Box<federation_error_t> {
     invalid(FEDERATION_ERROR_INTERNAL, message)
 }
 
-fn block_on<T>(f: impl Future<Output = T>) -> Result<T, Box<federation_error_t>> {
+pub(crate) fn block_on<T>(f: impl Future<Output = T>) -> Result<T, Box<federation_error_t>> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(invalid(
             FEDERATION_ERROR_INVALID_REQUEST,

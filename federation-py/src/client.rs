@@ -115,6 +115,7 @@ fn options<'py>(
     json: Option<Bound<'py, PyAny>>,
     content: Option<Bound<'py, PyAny>>,
     timeout: Option<f64>,
+    attempt_timeout: Option<f64>,
     idempotent: Option<bool>,
     cluster: Option<String>,
 ) -> CallOptions<'py> {
@@ -124,6 +125,7 @@ fn options<'py>(
         json,
         content,
         timeout,
+        attempt_timeout,
         idempotent,
         cluster,
     }
@@ -185,7 +187,7 @@ impl PyClient {
     }
 
     /// Sends `method` to `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn call<'py>(
         &self,
@@ -198,15 +200,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.start(py, method, service, path, o)
     }
 
     /// GET `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn get<'py>(
         &self,
@@ -218,16 +230,26 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.start(py, "GET", service, path, o)
     }
 
     /// POST to `path` of `service`; returns an `asyncio.Future[Response]`. Not retried once it
     /// may have reached a server, unless `idempotent=True`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn post<'py>(
         &self,
@@ -239,15 +261,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.start(py, "POST", service, path, o)
     }
 
     /// PUT to `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn put<'py>(
         &self,
@@ -259,15 +291,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.start(py, "PUT", service, path, o)
     }
 
     /// DELETE `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn delete<'py>(
         &self,
@@ -279,15 +321,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.start(py, "DELETE", service, path, o)
     }
 
     /// Blocking `call`: releases the GIL while waiting.
-    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn call_sync<'py>(
         &self,
@@ -300,15 +352,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<PyResponse> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.run(py, method, service, path, o)
     }
 
     /// Blocking GET: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn get_sync<'py>(
         &self,
@@ -320,15 +382,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<PyResponse> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.run(py, "GET", service, path, o)
     }
 
     /// Blocking POST: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn post_sync<'py>(
         &self,
@@ -340,15 +412,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<PyResponse> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.run(py, "POST", service, path, o)
     }
 
     /// Blocking PUT: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn put_sync<'py>(
         &self,
@@ -360,15 +442,25 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<PyResponse> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.run(py, "PUT", service, path, o)
     }
 
     /// Blocking DELETE: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, idempotent=None, cluster=None))]
+    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn delete_sync<'py>(
         &self,
@@ -380,10 +472,20 @@ impl PyClient {
         json: Option<Bound<'py, PyAny>>,
         content: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
         idempotent: Option<bool>,
         cluster: Option<String>,
     ) -> PyResult<PyResponse> {
-        let o = options(params, headers, json, content, timeout, idempotent, cluster);
+        let o = options(
+            params,
+            headers,
+            json,
+            content,
+            timeout,
+            attempt_timeout,
+            idempotent,
+            cluster,
+        );
         self.run(py, "DELETE", service, path, o)
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct CallOptions<'py> {
     pub(crate) json: Option<Bound<'py, PyAny>>,
     pub(crate) content: Option<Bound<'py, PyAny>>,
     pub(crate) timeout: Option<f64>,
+    /// Per-attempt timeout in seconds (`None`: the service's `timeout.attempt`).
+    pub(crate) attempt_timeout: Option<f64>,
     pub(crate) idempotent: Option<bool>,
     pub(crate) cluster: Option<String>,
 }
@@ -83,6 +85,9 @@ pub(crate) fn build(
     }
     if let Some(seconds) = options.timeout {
         builder = builder.timeout(duration(py, seconds)?);
+    }
+    if let Some(seconds) = options.attempt_timeout {
+        builder = builder.attempt_timeout(duration(py, seconds)?);
     }
     if let Some(idempotent) = options.idempotent {
         builder = builder.idempotent(idempotent);

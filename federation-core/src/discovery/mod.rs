@@ -59,6 +59,8 @@ mod tuning;
 
 pub use agent::HeartbeatHandle;
 pub use cluster::{ClusterDiscovery, InstanceWatch};
+#[doc(hidden)]
+pub use consul::parse_health_answer;
 pub use error::{DiscoveryError, DiscoveryErrorKind};
 pub use model::*;
 pub use registration::{Registration, RegistrationCheck};

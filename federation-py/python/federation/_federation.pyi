@@ -138,52 +138,62 @@ class FederatedServiceClient:
     def call(
         self, method: str, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> asyncio.Future[Response]: ...
     def get(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> asyncio.Future[Response]: ...
     def post(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> asyncio.Future[Response]: ...
     def put(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> asyncio.Future[Response]: ...
     def delete(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> asyncio.Future[Response]: ...
     def call_sync(
         self, method: str, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> Response: ...
     def get_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> Response: ...
     def post_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> Response: ...
     def put_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> Response: ...
     def delete_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
-        timeout: Optional[float] = None, idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
+        idempotent: Optional[bool] = None, cluster: Optional[str] = None,
     ) -> Response: ...
     def register(
         self, cluster: str, *, name: str, id: Optional[str] = None, address: str, port: int,
@@ -245,7 +255,7 @@ class ConsulDouble:
     """A Consul-compatible registry double with fault injection."""
 
     @classmethod
-    def start(cls, datacenter: str = "dc1") -> ConsulDouble: ...
+    def start(cls, datacenter: str = "dc1", *, initial_index: Optional[int] = None) -> ConsulDouble: ...
     @property
     def url(self) -> str: ...
     @property
@@ -277,7 +287,7 @@ class ServiceInstance:
     def set_behavior(
         self, *, status: Optional[int] = None, latency: Union[None, float, tuple[float, float]] = None,
         error_rate: float = 0.0, error_status: int = 500, retry_after: Optional[str] = None,
-        mode: str = "normal", body_size: Optional[int] = None,
+        mode: str = "normal", body_size: Optional[int] = None, chunk_delay: Optional[float] = None,
     ) -> None: ...
     def kill(self) -> None: ...
     def restart(self) -> None: ...

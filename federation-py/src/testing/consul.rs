@@ -18,12 +18,21 @@ pub(crate) struct PyConsulDouble {
 
 #[pymethods]
 impl PyConsulDouble {
-    /// Starts a double serving datacenter `datacenter`.
+    /// Starts a double serving datacenter `datacenter`; `initial_index` sets where its
+    /// `X-Consul-Index` starts (to keep several doubles' index spaces apart).
     #[classmethod]
-    #[pyo3(signature = (datacenter="dc1"))]
-    fn start(_cls: &Bound<'_, PyType>, py: Python<'_>, datacenter: &str) -> PyResult<Self> {
+    #[pyo3(signature = (datacenter="dc1", *, initial_index=None))]
+    fn start(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        datacenter: &str,
+        initial_index: Option<u64>,
+    ) -> PyResult<Self> {
         let rt = runtime::current()?;
-        let options = ConsulOptions::new(datacenter);
+        let mut options = ConsulOptions::new(datacenter);
+        if let Some(index) = initial_index {
+            options.initial_index = index;
+        }
         let consul = rt
             .block_on(py, ConsulDouble::start(options))?
             .map_err(io_err)?;

@@ -62,8 +62,9 @@ impl PyServiceInstance {
 
     /// Sets how every following request is answered. `latency`: seconds, or `(low, high)` for a
     /// uniform draw; `mode`: `"normal"`, `"hang"`, `"reset_after_request"`, `"reset_mid_body"`,
-    /// `"malformed_headers"`.
-    #[pyo3(signature = (*, status=None, latency=None, error_rate=0.0, error_status=500, retry_after=None, mode="normal", body_size=None))]
+    /// `"malformed_headers"`, `"slow_drip"` (32-byte chunks every `chunk_delay` seconds, default
+    /// 0.05) or `"oversized"` (a body of `body_size` bytes, required).
+    #[pyo3(signature = (*, status=None, latency=None, error_rate=0.0, error_status=500, retry_after=None, mode="normal", body_size=None, chunk_delay=None))]
     #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
     fn set_behavior(
         &self,
@@ -74,6 +75,7 @@ impl PyServiceInstance {
         retry_after: Option<String>,
         mode: &str,
         body_size: Option<usize>,
+        chunk_delay: Option<f64>,
     ) -> PyResult<()> {
         let latency = match latency {
             None => Latency::None,
@@ -85,12 +87,20 @@ impl PyServiceInstance {
                 }
             }
         };
+        let oversized = mode == "oversized";
         let mode = match mode {
             "normal" => Mode::Normal,
             "hang" => Mode::Hang,
             "reset_after_request" => Mode::ResetAfterRequest,
             "reset_mid_body" => Mode::ResetMidBody,
             "malformed_headers" => Mode::MalformedHeaders,
+            "slow_drip" => Mode::SlowDrip {
+                chunk_delay: seconds("chunk_delay", chunk_delay.unwrap_or(0.05))?,
+            },
+            "oversized" => Mode::Oversized {
+                bytes: body_size
+                    .ok_or_else(|| PyValueError::new_err("mode \"oversized\" needs `body_size`"))?,
+            },
             other => return Err(PyValueError::new_err(format!("unknown mode {other:?}"))),
         };
         self.inner.get()?.set_behavior(Behavior {
@@ -100,7 +110,7 @@ impl PyServiceInstance {
             status,
             retry_after,
             mode,
-            body_size,
+            body_size: body_size.filter(|_| !oversized),
         });
         Ok(())
     }

@@ -4,7 +4,8 @@
 //! turning every idle blocking query into an error loop; service names with `/` or spaces
 //! breaking the path (segments are percent-encoded by a URL builder, never `format!`); the token
 //! leaking into URLs or logs (it travels only in `X-Consul-Token`); and `?dc`/`?ns` being sent to
-//! Consul CE (they are never sent).
+//! Consul CE (they are never sent); and a broken or hostile agent answering an endless body
+//! exhausting memory (bodies are read chunk by chunk up to [`MAX_BODY`], then refused).
 
 use std::time::Duration;
 
@@ -21,6 +22,9 @@ const INDEX_HEADER: &str = "x-consul-index";
 const MAX_WAIT: Duration = Duration::from_secs(600);
 /// Header carrying the ACL token.
 const TOKEN_HEADER: &str = "x-consul-token";
+/// Largest `/v1/health/service` body read: far above any real answer (a 20 000-instance
+/// service is ~30 MiB of JSON), low enough that a runaway answer cannot exhaust memory.
+pub(crate) const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// One successful `/v1/health/service` answer.
 #[derive(Debug)]
@@ -40,6 +44,7 @@ pub(crate) struct ConsulHttp {
     datacenter: Option<String>,
     wait: Duration,
     margin: Duration,
+    max_body: usize,
     client: reqwest::Client,
 }
 
@@ -100,6 +105,7 @@ impl ConsulHttp {
             datacenter: source.datacenter.clone().filter(|dc| !dc.is_empty()),
             wait: effective_wait(source.wait),
             margin: tuning.request_margin,
+            max_body: MAX_BODY,
             client,
         })
     }
@@ -160,10 +166,7 @@ impl ConsulHttp {
             .headers()
             .get(INDEX_HEADER)
             .map(|v| v.to_str().map(str::trim).map(str::to_owned));
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&what, &e))?;
+        let body = self.read_body(&what, resp).await?;
         if status != StatusCode::OK {
             return Err(DiscoveryError::from_status(
                 &self.cluster,
@@ -237,6 +240,41 @@ impl ConsulHttp {
             status.as_u16(),
             &body,
         ))
+    }
+
+    /// The whole body, read chunk by chunk; more than `max_body` bytes (announced or received)
+    /// is a parse error naming the cluster, and the rest is never read.
+    async fn read_body(
+        &self,
+        what: &str,
+        mut resp: reqwest::Response,
+    ) -> Result<Vec<u8>, DiscoveryError> {
+        let too_large = |n: String| {
+            self.error(
+                DiscoveryErrorKind::Parse,
+                format!(
+                    "{what}: the answer is {n} bytes, more than the {} bytes allowed",
+                    self.max_body
+                ),
+            )
+        };
+        if let Some(len) = resp.content_length()
+            && len > self.max_body as u64
+        {
+            return Err(too_large(len.to_string()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(what, &e))?
+        {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(too_large(format!("over {}", self.max_body)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn error(&self, kind: DiscoveryErrorKind, message: String) -> DiscoveryError {
@@ -326,6 +364,81 @@ mod tests {
         assert_eq!(go_duration(Duration::from_secs(60)), "60s");
         assert_eq!(go_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(go_duration(Duration::ZERO), "0s");
+    }
+
+    /// Serves one `/v1/health/service` answer whose body is `size` bytes of a JSON array,
+    /// announced with a Content-Length or streamed chunked (length unknown up front).
+    async fn serve_body(size: usize, announce: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head).await;
+            let framing = if announce {
+                format!("content-length: {size}")
+            } else {
+                "transfer-encoding: chunked".to_owned()
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-consul-index: 7\r\n{framing}\r\n\r\n"
+            );
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut body = vec![b' '; size];
+            body[0] = b'[';
+            body[size - 1] = b']';
+            for piece in body.chunks(16 * 1024) {
+                let sent = if announce {
+                    stream.write_all(piece).await
+                } else {
+                    let frame =
+                        [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+                    stream.write_all(&frame).await
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_body_limit_is_a_parse_error_naming_the_cluster() {
+        for announce in [true, false] {
+            let mut h = http(&serve_body(300_000, announce).await);
+            h.max_body = 100_000;
+            let err = h
+                .health_service("user-service", 0)
+                .await
+                .expect_err("oversized answer refused");
+            assert_eq!(err.kind, DiscoveryErrorKind::Parse, "{err}");
+            assert!(err.to_string().contains("`zervigo`"), "{err}");
+            assert!(err.to_string().contains("100000 bytes allowed"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_under_the_body_limit_is_read_whole() {
+        for announce in [true, false] {
+            let mut h = http(&serve_body(90_000, announce).await);
+            h.max_body = 100_000;
+            let answer = h
+                .health_service("user-service", 0)
+                .await
+                .expect("answer under the limit");
+            assert!(answer.parsed.instances.is_empty());
+            assert_eq!(answer.index, 7);
+        }
+        assert_eq!(MAX_BODY, 64 * 1024 * 1024);
     }
 
     #[test]

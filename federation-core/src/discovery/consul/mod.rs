@@ -4,6 +4,23 @@ pub(crate) mod http;
 pub(crate) mod watcher;
 mod wire;
 
+use crate::discovery::Instance;
+
+/// Parses one `/v1/health/service/<service>` answer body into the instances discovery would
+/// accept and the datacenter the answer reports; the error says why the body is unusable.
+///
+/// Not part of the stable API: exposed so the fuzz target and property tests can exercise the
+/// parser in-process instead of through a loopback Consul answer.
+#[doc(hidden)]
+pub fn parse_health_answer(
+    service: &str,
+    body: &[u8],
+) -> Result<(Vec<Instance>, Option<String>), String> {
+    wire::parse_health(service, body)
+        .map(|p| (p.instances, p.datacenter))
+        .map_err(|e| e.0)
+}
+
 /// Installs rustls' `ring` provider as the process default if none is installed yet.
 ///
 /// reqwest is built with `rustls-no-provider` (ring builds faster and needs no cmake) and panics
