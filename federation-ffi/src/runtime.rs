@@ -31,12 +31,32 @@ fn worker_count() -> usize {
     })
 }
 
+/// Blocks SIGPIPE on the calling thread (each runtime thread calls it when it starts).
+///
+/// A write to a socket the peer already closed raises SIGPIPE on Linux unless the write uses
+/// `MSG_NOSIGNAL`, and tokio's socket writes do not. Rust binaries ignore SIGPIPE at start-up,
+/// but a library linked into a Go program gets Go's handler, and Go terminates the process when
+/// the signal arrives on a thread Go did not create ("Go programs that use cgo or SWIG" in the
+/// os/signal docs). With the signal blocked on our own threads the write fails with `EPIPE`,
+/// which the pipeline already treats as a connection error.
+fn block_sigpipe_on_this_thread() {
+    // SAFETY: `set` is a local, initialised by sigemptyset before use; pthread_sigmask changes
+    // only the calling thread's signal mask and accepts a null pointer for the old mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 fn build() -> Result<(Runtime, usize), String> {
     let workers = worker_count();
     Builder::new_multi_thread()
         .worker_threads(workers)
         .max_blocking_threads(MAX_BLOCKING)
         .thread_name("federation-worker")
+        .on_thread_start(block_sigpipe_on_this_thread)
         .enable_all()
         .build()
         .map(|rt| (rt, workers))
