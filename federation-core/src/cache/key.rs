@@ -79,6 +79,11 @@ impl KeyBuilder {
         }
     }
 
+    /// Whether `name` is a configured vary-header.
+    pub(crate) fn varies_on(&self, name: &http::HeaderName) -> bool {
+        self.vary.contains(name)
+    }
+
     /// The key of a request, or `None` when the request must bypass the cache because it carries
     /// credentials (`Authorization`, `Cookie`) that are not vary-headers.
     pub(crate) fn build(

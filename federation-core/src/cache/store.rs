@@ -233,6 +233,24 @@ impl ResultCache {
         }
     }
 
+    /// The value for `key` when it is fresh (before its TTL), counted as a hit exactly as
+    /// [`get_or_fetch`](Self::get_or_fetch) counts one; `None`, counting nothing, when the key is
+    /// absent or past its TTL (the caller then goes through `get_or_fetch`, which handles
+    /// stale serves, refreshes and misses). The cheap first step of a call's cache lookup.
+    pub async fn get_fresh(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
+        let entry = self.inner.entries.get(key).await?;
+        if Instant::now() < entry.fresh_until {
+            self.inner.counters.hit();
+            return Some(entry);
+        }
+        None
+    }
+
+    /// Whether `name` is one of the configured vary-headers (part of every key's digest).
+    pub(crate) fn varies_on(&self, name: &http::HeaderName) -> bool {
+        self.inner.keys.varies_on(name)
+    }
+
     /// The stored value for `key` whatever its freshness, without fetching or counting.
     pub async fn peek(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
         self.inner.entries.get(key).await

@@ -240,5 +240,6 @@ fn service_route(
         preferred,
         policy,
         cache: None,
+        cached_success: std::sync::OnceLock::new(),
     })
 }

@@ -131,6 +131,9 @@ pub(crate) struct ServiceRoute {
     pub(crate) failback: Failback,
     /// The service's result cache when its policy enables one (issue 4).
     pub(crate) cache: Option<crate::cache::ResultCache>,
+    /// `federation_requests_total{cluster="none", outcome="success"}` handles of calls answered
+    /// from the cache, resolved on the first such call (no series before its first event).
+    pub(crate) cached_success: std::sync::OnceLock<crate::telemetry::CallHandles>,
 }
 
 /// A lock-free random source (splitmix64 over an atomic counter) for jitter and trace ids.

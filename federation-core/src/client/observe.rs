@@ -26,7 +26,8 @@ use super::{Inner, Request, ServiceRoute};
 use super::{pipeline, propagate};
 use crate::cache::{CacheStatus, CachedResponse, FetchOutcome};
 use crate::error::Error;
-use crate::telemetry::spans;
+use crate::telemetry::trace_context::TRACEPARENT;
+use crate::telemetry::{NO_CLUSTER, spans};
 
 /// Runs one call of `service` with caching and telemetry.
 pub(crate) async fn call(
@@ -40,9 +41,20 @@ pub(crate) async fn call(
     let start = Instant::now();
     let mut rng = SmallRng::seed_from_u64(inner.random.next());
     // Continue the caller's trace, or start one here so the span and upstream share its id.
-    let trace = propagate::trace_call(&mut request.headers, &mut rng);
+    // When no subscriber records the span, that waits until the call goes upstream.
+    let mut traced = false;
     let path = request.path.split('?').next().unwrap_or("");
-    let span = spans::call_span(service, &request.method, path, trace.trace_id_display());
+    let span = spans::call_span_with(service, &request.method, path, || {
+        traced = true;
+        propagate::trace_call(&mut request.headers, &mut rng).trace_id_display()
+    });
+    if !traced {
+        if let Some(response) = fresh_hit(svc, &request, start).await {
+            record_cached_success(inner, svc, start.elapsed());
+            return Ok(response);
+        }
+        propagate::trace_call(&mut request.headers, &mut rng);
+    }
     let result = serve(inner, svc, request, rng, start)
         .instrument(span.clone())
         .await;
@@ -62,14 +74,55 @@ pub(crate) async fn call(
         ),
     };
     let cluster = cluster.filter(|c| !c.is_empty());
-    // The common case (success from a cluster) uses the route's pre-resolved handles.
+    // The common cases (success from a cluster or from the cache) use pre-resolved handles.
     match cluster.and_then(|c| svc.routes.iter().find(|r| &*r.cluster == c)) {
         Some(route) if outcome == "success" => route.record_call_success(elapsed),
+        None if cluster.is_none() && outcome == "success" => {
+            record_cached_success(inner, svc, elapsed);
+        }
         _ => inner.metrics.call(service, cluster, outcome, elapsed),
     }
     let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
     spans::record_call(&span, cluster, outcome, cache, attempts);
     result
+}
+
+/// The cheap path of an untraced call: a fresh cached value answered with no trace context, no
+/// fetch closure and no single-flight registration. `None` when the service has no cache, the
+/// request is not cacheable, or no fresh value exists (the full path then handles stale serves
+/// and misses). Skipped when the cache varies on `traceparent`, which is only set later.
+async fn fresh_hit(svc: &ServiceRoute, request: &Request, start: Instant) -> Option<Response> {
+    let cache = svc.cache.as_ref()?;
+    if cache.varies_on(&TRACEPARENT) {
+        return None;
+    }
+    let (path, query) = match request.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (request.path.as_str(), None),
+    };
+    let tags = effective_tags(svc, request.tags.as_deref());
+    let key = cache.key_with_tags(
+        &request.method,
+        path,
+        query,
+        &request.headers,
+        &request.body,
+        tags.as_deref(),
+    )?;
+    let cached = cache.get_fresh(&key).await?;
+    Some(respond(svc, &cached, CacheStatus::Hit, None, start))
+}
+
+/// Records a successful call answered from the cache (`cluster="none"`) through the service's
+/// handles, resolved on first use.
+fn record_cached_success(inner: &Inner, svc: &ServiceRoute, elapsed: std::time::Duration) {
+    svc.cached_success
+        .get_or_init(|| {
+            inner
+                .metrics
+                .call_handles(&svc.name, NO_CLUSTER, "success", false)
+        })
+        .record(elapsed);
 }
 
 /// The cache lookup (or the plain pipeline when the request is not cacheable).

@@ -51,6 +51,27 @@ pub fn call_span(
     )
 }
 
+/// Like [`call_span`], but `trace_id` is called only when a subscriber records the span, so a
+/// call nobody traces sets up no trace context for it (same callsite fields, same target).
+pub(crate) fn call_span_with<T: std::fmt::Display>(
+    service: &str,
+    method: &http::Method,
+    path: &str,
+    trace_id: impl FnOnce() -> T,
+) -> Span {
+    tracing::info_span!(
+        "federation.call",
+        service = service,
+        method = method.as_str(),
+        path = path,
+        trace_id = tracing::field::display(trace_id()),
+        cluster = Empty,
+        outcome = Empty,
+        cache = Empty,
+        attempts = Empty,
+    )
+}
+
 /// Records how a call ended on its span. `cluster` is `None` for cache hits and calls refused
 /// before routing; `outcome` is `success` or an error kind, as in the metrics.
 pub fn record_call(
