@@ -50,11 +50,27 @@ pub(crate) async fn call(
     });
     if !traced {
         if let Some(response) = fresh_hit(svc, &request, start).await {
-            record_cached_success(inner, svc, start.elapsed());
+            record_cached_success(inner, svc, response.served.elapsed);
             return Ok(response);
         }
         propagate::trace_call(&mut request.headers, &mut rng);
     }
+    // Boxed: the full path's future is large, and keeping it out of this one keeps a hit from
+    // allocating and moving it.
+    Box::pin(full(inner, svc, service, request, rng, span, start)).await
+}
+
+/// The full path: cache with single flight and stale serves (or the plain pipeline), then the
+/// call's metrics and span fields.
+async fn full(
+    inner: &Arc<Inner>,
+    svc: &ServiceRoute,
+    service: &str,
+    request: Request,
+    rng: SmallRng,
+    span: tracing::Span,
+    start: Instant,
+) -> Result<Response, Error> {
     let result = serve(inner, svc, request, rng, start)
         .instrument(span.clone())
         .await;
@@ -109,7 +125,7 @@ async fn fresh_hit(svc: &ServiceRoute, request: &Request, start: Instant) -> Opt
         &request.body,
         tags.as_deref(),
     )?;
-    let cached = cache.get_fresh(&key).await?;
+    let cached = cache.get_fresh(&key, start).await?;
     Some(respond(svc, &cached, CacheStatus::Hit, None, start))
 }
 
