@@ -18,17 +18,23 @@ pub(crate) const MAX_BLOCKING: usize = 2;
 
 static RUNTIME: OnceLock<Result<(Runtime, usize), String>> = OnceLock::new();
 
-fn worker_count() -> usize {
-    let from_env = std::env::var("FEDERATION_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| (1..=64).contains(n));
-    from_env.unwrap_or_else(|| {
-        std::thread::available_parallelism()
+fn worker_count() -> Result<usize, String> {
+    match std::env::var("FEDERATION_WORKER_THREADS") {
+        Ok(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "FEDERATION_WORKER_THREADS={raw:?} is not allowed: use a whole number from 1 to 64, \
+                 or unset it for the default (the CPU count clamped to 2-4)"
+            )),
+        },
+        Err(std::env::VarError::NotUnicode(_)) => Err(
+            "FEDERATION_WORKER_THREADS is not valid UTF-8: use a whole number from 1 to 64".into(),
+        ),
+        Err(std::env::VarError::NotPresent) => Ok(std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(2)
-            .clamp(2, 4)
-    })
+            .clamp(2, 4)),
+    }
 }
 
 /// Blocks SIGPIPE on the calling thread (each runtime thread calls it when it starts).
@@ -51,7 +57,7 @@ fn block_sigpipe_on_this_thread() {
 }
 
 fn build() -> Result<(Runtime, usize), String> {
-    let workers = worker_count();
+    let workers = worker_count()?;
     Builder::new_multi_thread()
         .worker_threads(workers)
         .max_blocking_threads(MAX_BLOCKING)
