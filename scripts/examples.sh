@@ -53,14 +53,25 @@ for bin in looma_calls_user zervigo_calls_ai; do
 done
 
 step "Python examples"
-py_path="federation-py/python${PYTHONPATH:+:$PYTHONPATH}"
-if PYTHONPATH="$py_path" python3 -c 'import federation' 2>/dev/null; then
+# Prefer the venv scripts/python-test.sh installs the package into; else an importable package
+# on the default interpreter (e.g. after `maturin develop`).
+venv_py="${FEDERATION_PY_VENV:-target/python-venv}/bin/python"
+if [ -x "$venv_py" ] && "$venv_py" -c 'import federation' 2>/dev/null; then
+  python_for_examples=("$venv_py")
+elif python3 -c 'import federation' 2>/dev/null; then
+  python_for_examples=(python3)
+else
+  python_for_examples=()
+fi
+if [ "${#python_for_examples[@]}" -gt 0 ]; then
   for example in examples/python/*.py; do
-    echo "-- $example"
-    PYTHONPATH="$py_path" python3 -W error "$example" --sandbox
+    args=()
+    if grep -q -- '--sandbox' "$example"; then args=(--sandbox); fi
+    echo "-- $example ${args[*]:-}"
+    "${python_for_examples[@]}" -W error "$example" "${args[@]}"
   done
 else
-  skip "Python examples (the federation package is not built: maturin develop -m federation-py/Cargo.toml)"
+  skip "Python examples (the federation package is not installed: bash scripts/python-test.sh, or maturin develop -m federation-py/Cargo.toml)"
 fi
 
 step "Go examples"
