@@ -2,13 +2,21 @@
 //! `FEDERATION_CHAOS_SECS=600 cargo test -p federation-conformance --test chaos -- --nocapture`,
 //! or the ignored `chaos_long` test (10 minutes).
 
+use std::io::Write;
 use std::time::Duration;
 
 use federation_conformance::chaos::{self, ChaosOptions};
 
 async fn run_and_check(options: ChaosOptions) {
     let report = chaos::run(&options).await.expect("chaos world starts");
-    println!("seed {}\n{}", options.seed, report.render());
+    // Written to stderr directly, not through println!, so the figures reach the CI log even
+    // when the test passes (libtest captures only the print macros).
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "chaos run: seed {}\n{}",
+        options.seed,
+        report.render()
+    );
     assert!(
         report.figures.get("calls").copied().unwrap_or(0.0) > 100.0,
         "the run made calls"
