@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod attempt_url;
 mod builder;
 mod choose;
 mod late;

@@ -14,6 +14,7 @@ use http::{HeaderMap, Method};
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
+use super::attempt_url::attempt_url;
 use super::choose::choose;
 use super::late;
 use super::outcome::{Last, Step, Trail, finish, is_retryable_status, respond};
@@ -211,9 +212,12 @@ async fn run(
             request.headers.clone()
         };
         let headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
-        let mut url = String::with_capacity(endpoint.base_url.len() + request.path.len());
-        url.push_str(&endpoint.base_url);
-        url.push_str(&request.path);
+        let url = attempt_url(
+            endpoint.origin.as_ref(),
+            &endpoint.base_url,
+            &route.path_prefix,
+            &request.path,
+        );
         let limit = policy.limits.max_response_bytes;
 
         // Issue 4 telemetry: retries, failovers and the attempt span.
@@ -232,18 +236,22 @@ async fn run(
         );
         let in_flight = endpoint.state.stats.start();
         let started = Instant::now();
-        let result = tokio::time::timeout(
-            per_attempt,
-            transport::exchange(
-                &cluster.transport.http,
-                request.method.clone(),
-                &url,
-                headers,
-                request.body.clone(),
-                limit,
-            ),
+        // Boxed: the exchange is most of this future's size, and a box is cheaper than moving
+        // it through the timeout and span wrappers into this state machine on every attempt.
+        let result = Box::pin(
+            tokio::time::timeout(
+                per_attempt,
+                transport::exchange(
+                    &cluster.transport.http,
+                    request.method.clone(),
+                    url,
+                    headers,
+                    request.body.clone(),
+                    limit,
+                ),
+            )
+            .instrument(attempt_span.clone()),
         )
-        .instrument(attempt_span.clone())
         .await;
         let took = started.elapsed();
         per_cluster[pos] += 1;

@@ -43,6 +43,8 @@ pub(crate) struct Endpoint {
     pub(crate) id: Arc<str>,
     /// `scheme://authority/prefix`, to which the request path is appended.
     pub(crate) base_url: String,
+    /// `scheme://authority/`, parsed once (see `attempt_url.rs`); `None` when it does not parse.
+    pub(crate) origin: Option<reqwest::Url>,
     /// Effective weight (0 = not routable: critical, or warning with weight 0).
     pub(crate) weight: u32,
     /// Carries the service's default tags.
@@ -260,6 +262,7 @@ impl ClusterRoute {
                     instance.authority(),
                     self.path_prefix
                 ),
+                origin: super::attempt_url::parse_origin(self.scheme, &instance.authority()),
                 weight: instance.effective_weight(),
                 default_match: instance.has_tags(&self.service_tags),
                 instance: instance.clone(),

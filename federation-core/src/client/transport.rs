@@ -18,6 +18,7 @@ use http::{HeaderMap, Method, StatusCode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::attempt_url::AttemptUrl;
 use crate::config::{ClusterConfig, UpstreamTls};
 use crate::error::Error;
 
@@ -177,16 +178,32 @@ pub(crate) struct Exchange {
 pub(crate) async fn exchange(
     http: &reqwest::Client,
     method: Method,
-    url: &str,
+    url: AttemptUrl,
     headers: HeaderMap,
     body: Bytes,
     limit: u64,
 ) -> Result<Exchange, SendError> {
-    let mut builder = http.request(method, url).headers(headers);
-    if !body.is_empty() {
-        builder = builder.body(body);
-    }
-    let mut response = builder.send().await.map_err(|e| {
+    let request = match url {
+        // The common case: the request is assembled here, its header map moved in whole
+        // (the builder's `headers()` would re-insert every header into an empty map).
+        AttemptUrl::Parsed(url) => {
+            let mut request = reqwest::Request::new(method, url);
+            *request.headers_mut() = headers;
+            if !body.is_empty() {
+                *request.body_mut() = Some(body.into());
+            }
+            request
+        }
+        // An origin no URL can carry: reqwest parses the string and reports what is wrong.
+        AttemptUrl::Raw(url) => {
+            let mut builder = http.request(method, url).headers(headers);
+            if !body.is_empty() {
+                builder = builder.body(body);
+            }
+            builder.build().map_err(SendError::Lost)?
+        }
+    };
+    let mut response = http.execute(request).await.map_err(|e| {
         if e.is_connect() {
             SendError::Connect(e)
         } else {

@@ -1,0 +1,151 @@
+//! Client CPU per call, SDK against plain reqwest, for profiling the hot path (BENCHMARKS.md G1).
+//!
+//! Throughput on a shared 2-core machine swings with whatever else runs; instruction counts do
+//! not. This program runs only one variant per process so `perf stat` can count it:
+//!
+//! ```sh
+//! cargo build --release -p federation-core --example call_cost
+//! perf stat -e instructions:u,instructions:k target/release/examples/call_cost sdk 20000 64
+//! perf stat -e instructions:u,instructions:k target/release/examples/call_cost reqwest 20000 64
+//! ```
+//!
+//! Arguments: variant (`sdk` or `reqwest`), number of calls, concurrency. Three loopback testkit
+//! instances serve both variants in the same process (their cost is the same for both, apart
+//! from the larger body the SDK's propagated headers produce). It also prints the process CPU
+//! time per call (user + system, from `/proc/self/stat`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use federation_core::client::FederatedServiceClient;
+use federation_core::config::{Config, ConfigFormat};
+use federation_testkit::instance::{Identity, ServiceInstance};
+
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
+    field(11) + field(12)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let variant = args.get(1).cloned().unwrap_or_else(|| "sdk".into());
+    let calls: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let concurrency: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(&variant, calls, concurrency.max(1)));
+}
+
+async fn run(variant: &str, calls: usize, concurrency: usize) {
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let identity = Identity::new("bench", "bench-svc", format!("bench-svc-{i}"));
+        instances.push(ServiceInstance::start(identity).await.expect("instance"));
+    }
+    let mut yaml = String::from("clusters:\n  bench:\n    static:\n      bench-svc:\n");
+    for (i, instance) in instances.iter().enumerate() {
+        yaml.push_str(&format!(
+            "        - {{ id: bench-svc-{i}, address: 127.0.0.1, port: {} }}\n",
+            instance.port()
+        ));
+    }
+    yaml.push_str("services:\n  bench:\n    names: { bench: bench-svc }\n");
+    let config = Config::parse(&yaml, ConfigFormat::Yaml).expect("config");
+    let client = FederatedServiceClient::from_config(config).expect("client");
+    let urls: Arc<[String]> = instances
+        .iter()
+        .map(|i| format!("{}/bench", i.url().trim_end_matches('/')))
+        .collect();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let plain = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .pool_max_idle_per_host(64)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest");
+    let sdk = variant == "sdk";
+    let next = Arc::new(AtomicUsize::new(0));
+    let one = {
+        let client = client.clone();
+        let plain = plain.clone();
+        let urls = Arc::clone(&urls);
+        let next = Arc::clone(&next);
+        move || {
+            let client = client.clone();
+            let plain = plain.clone();
+            let urls = Arc::clone(&urls);
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if sdk {
+                    client
+                        .get("bench", "/bench")
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                } else {
+                    match plain.get(&urls[i % urls.len()]).send().await {
+                        Ok(r) => {
+                            let ok = r.status().is_success();
+                            r.bytes().await.is_ok() && ok
+                        }
+                        Err(_) => false,
+                    }
+                }
+            }
+        }
+    };
+    // Warm-up: connections, discovery, allocator.
+    for _ in 0..500 {
+        one().await;
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let before = cpu_ticks();
+    let started = std::time::Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let one = one.clone();
+        let done = Arc::clone(&done);
+        let failed = Arc::clone(&failed);
+        workers.push(tokio::spawn(async move {
+            while done.fetch_add(1, Ordering::Relaxed) < calls {
+                if !one().await {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let wall = started.elapsed();
+    let ticks = cpu_ticks() - before;
+    // Clock ticks are 10 ms on Linux.
+    let cpu_us = ticks as f64 * 10_000.0 / calls as f64;
+    println!(
+        "{variant}: {calls} calls at c={concurrency} in {wall:?} ({:.0}/s), {} failed, CPU {cpu_us:.1} µs/call",
+        calls as f64 / wall.as_secs_f64(),
+        failed.load(Ordering::Relaxed)
+    );
+}
