@@ -137,10 +137,16 @@ impl ClientBuilder {
                 .map(|p| crate::cache::ResultCache::with_metrics(&service.name, p, &metrics));
             services.insert(service.name.clone(), route);
         }
+        let shortest_attempt = services
+            .values()
+            .map(|s| s.policy.timeout.attempt)
+            .min()
+            .unwrap_or(Duration::from_secs(1));
         let grace = self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE);
         let startup_until = tokio::time::Instant::now() + grace;
         Ok(FederatedServiceClient {
             inner: Arc::new(Inner {
+                timer_anchor: super::timer_anchor::TimerAnchor::new(shortest_attempt),
                 startup_until,
                 services,
                 clusters,

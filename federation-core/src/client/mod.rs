@@ -52,6 +52,7 @@ mod route_metrics;
 mod routing;
 mod select;
 mod startup;
+mod timer_anchor;
 mod transport;
 
 use std::collections::HashMap;
@@ -105,6 +106,8 @@ pub(crate) struct Inner {
     /// End of the startup grace: until then a call waits for the first discovery answer of
     /// the cluster it would rank highest (see `startup.rs`).
     pub(crate) startup_until: tokio::time::Instant,
+    /// Keeps attempt timeouts from waking the timer driver (see `timer_anchor.rs`).
+    pub(crate) timer_anchor: timer_anchor::TimerAnchor,
 }
 
 /// One cluster's transport, default headers and discovery.

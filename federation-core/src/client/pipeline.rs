@@ -112,6 +112,7 @@ async fn run(
         startup::await_first_answer(svc, request.cluster.as_deref(), until).await;
     }
     let attempt_timeout = request.attempt_timeout.unwrap_or(policy.timeout.attempt);
+    inner.timer_anchor.touch();
     let idempotent = request.is_idempotent();
     let tags = request.tags.as_deref();
     let rank_policy = RankPolicy {
