@@ -20,8 +20,9 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
 	"runtime"
-	"runtime/cgo"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,30 +143,27 @@ func (c *Client) Do(ctx context.Context, service string, req *Request) (*Respons
 			in.options.timeout_ms = C.uint64_t(ms)
 		}
 	}
-	p := &pending{done: make(chan outcome, 1)}
-	handle := cgo.NewHandle(p)
-	id, cancel, startErr := c.start(service, in, handle)
-	if startErr != nil {
-		handle.Delete()
-		return nil, startErr
+	var w waited
+	if acquireWaiter() {
+		// Few calls in flight: wait inside C, woken directly by the completion callback.
+		w, err = c.waitInC(ctx, service, in)
+		releaseWaiter()
+	} else {
+		w, err = c.waitQueued(ctx, service, in)
 	}
-
-	var out outcome
-	var ctxErr error
-	select {
-	case out = <-p.done:
-	case <-ctx.Done():
-		ctxErr = ctx.Err()
-		C.federation_cancel_cancel(cancel)
-		out = <-p.done // completes promptly once cancelled
+	if w.id != 0 {
+		c.callsMu.Lock()
+		delete(c.calls, w.id)
+		c.callsMu.Unlock()
 	}
-	c.callsMu.Lock()
-	delete(c.calls, id)
-	c.callsMu.Unlock()
-	C.federation_cancel_free(cancel)
+	if err != nil {
+		return nil, err
+	}
+	out, ctxErr := w.out, w.ctxErr
 
 	enterC()
 	defer leaveC()
+	C.federation_cancel_free(w.cancel)
 	if out.response != nil {
 		if ctxErr == nil {
 			return takeResponse(out.response), nil
@@ -185,7 +183,8 @@ func (c *Client) Do(ctx context.Context, service string, req *Request) (*Respons
 }
 
 // start begins the call in the core and registers its cancel token.
-func (c *Client) start(service string, in *encoded, handle cgo.Handle) (uint64, *C.federation_cancel_t, error) {
+// It completes through the queue to in.handle when queued, else to a new waiter in.waiter.
+func (c *Client) start(service string, in *encoded, queued bool) (uint64, *C.federation_cancel_t, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
@@ -197,9 +196,12 @@ func (c *Client) start(service string, in *encoded, handle cgo.Handle) (uint64, 
 	defer pinner.Unpin()
 	in.pin(&pinner)
 	var cancel *C.federation_cancel_t
-	cerr := C.federation_client_call(c.ptr, in.service(), in.method(), in.path(),
-		in.headersPtr(), C.size_t(len(in.headers)), in.bodyPtr(), C.size_t(len(in.body)),
-		&in.options, completeCallback, userData(uintptr(handle)), &cancel)
+	var cerr *C.federation_error_t
+	if queued {
+		cerr = callQueued(c.ptr, in, &cancel)
+	} else {
+		cerr = callWaited(c.ptr, in, &cancel)
+	}
 	runtime.KeepAlive(in)
 	if cerr != nil {
 		return 0, nil, takeError(cerr, service)
@@ -219,7 +221,24 @@ func (c *Client) start(service string, in *encoded, handle cgo.Handle) (uint64, 
 var cgoSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 2))
 
 func enterC() { cgoSlots <- struct{}{} }
-func leaveC() { <-cgoSlots }
+
+// waiterSlots bounds how many calls wait inside C (each blocks its OS thread until the call
+// completes). Waiting there costs fewer thread hand-offs than a goroutine parked on a channel
+// and woken from a callback that enters Go, so it is the fast path when few calls are in
+// flight; beyond the bound calls wait in Go, so threads stay bounded.
+var waiterSlots = make(chan struct{}, waiterCount())
+
+func acquireWaiter() bool {
+	select {
+	case waiterSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func releaseWaiter() { <-waiterSlots }
+func leaveC()        { <-cgoSlots }
 
 // isClosed reads the closed flag without the lock (a call's tail holds a cgo slot, and must not
 // wait behind a Close that waits for calls starting).
@@ -299,4 +318,13 @@ func contextError(service string, err error) *Error {
 		return &Error{Kind: KindTimeout, Service: service, Message: "context deadline exceeded", cause: err}
 	}
 	return &Error{Kind: KindCancelled, Service: service, Message: "context cancelled", cause: err}
+}
+
+// waiterCount is the number of calls that may wait inside C at once (FEDERATION_GO_WAITERS,
+// 0-16; default 2).
+func waiterCount() int {
+	if n, err := strconv.Atoi(os.Getenv("FEDERATION_GO_WAITERS")); err == nil && n >= 0 && n <= 16 {
+		return n
+	}
+	return 2
 }

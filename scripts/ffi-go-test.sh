@@ -38,8 +38,11 @@ step "go vet / gofmt / go test -race (federation-go)"
   export CGO_ENABLED=1
   # The go build cache does not hash headers outside the module: key the cgo compile on the
   # header's content so a changed ABI is never linked against stale Go objects.
+  # Same for the static library, which cgo names only in LDFLAGS: without its hash in the key a
+  # rebuilt libfederation.a can be silently skipped and an old one linked into the tests.
   header_sum="$(sha256sum ../federation-ffi/include/federation.h | cut -c1-16)"
-  export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum"
+  lib_sum="$(sha256sum ../target/debug/libfederation.a | cut -c1-16)"
+  export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
   go vet ./...
   unformatted="$(gofmt -l .)"
   if [ -n "$unformatted" ]; then

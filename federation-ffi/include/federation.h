@@ -68,8 +68,10 @@ typedef struct {
 } federation_call_options_t;
 
 // Completion callback: exactly one of `response` and `error` is non-NULL and owned by the
-// callee (free it). Runs on a library worker thread: return quickly and do not block, and do
-// not call `federation_client_free` or sandbox functions from it.
+// callee (free it). Runs on a library worker thread, or on the calling thread before
+// `federation_client_call` returns when the call completed without waiting: return quickly
+// and do not block, take no lock the caller may hold while calling `federation_client_call`,
+// and do not call `federation_client_free` or sandbox functions from it.
 typedef void (*federation_callback_t)(void *user_data,
                                       federation_response_t *response,
                                       federation_error_t *error);
@@ -189,11 +191,14 @@ typedef uint32_t federation_sandbox_mode_t;
 extern "C" {
 #endif // __cplusplus
 
-// Starts a call of `method` `path` on logical service `service` and returns at once.
+// Starts a call of `method` `path` on logical service `service` and returns without waiting
+// for it.
 //
-// On success returns NULL: the call runs on a library worker thread and `callback(user_data,
-// response, error)` is invoked exactly once when it completes (also after cancellation, and
-// also if the client handle is freed meanwhile). When `out_cancel` is not NULL a cancel token
+// On success returns NULL: `callback(user_data, response, error)` is invoked exactly once when
+// the call completes (also after cancellation, and also if the client handle is freed
+// meanwhile). A call that completes without waiting for I/O (a cache hit, an unknown service,
+// an open circuit) invokes it on the calling thread before this function returns; any other
+// call continues on a library worker thread, which invokes it there. When `out_cancel` is not NULL a cancel token
 // is written there (free it with `federation_cancel_free`, after the callback or whenever it
 // is no longer needed).
 //
@@ -212,7 +217,8 @@ extern "C" {
 //   views are readable; `body` points to `body_len` bytes (may be NULL when 0).
 // - `options` is NULL (all defaults) or a valid options struct.
 // - All inputs are borrowed only until this function returns; they are copied.
-// - `user_data` is handed to `callback` on another thread; the caller must make that sound.
+// - `user_data` is handed to `callback` on this or another thread; the caller must make that
+//   sound.
 // - `out_cancel` is NULL or valid for a write.
 //
 // Thread-safe: any number of threads may start calls on one client concurrently.
