@@ -9,7 +9,8 @@
 //! perf stat -e instructions:u,instructions:k target/release/examples/call_cost reqwest 20000 64
 //! ```
 //!
-//! Arguments: variant (`sdk` or `reqwest`), number of calls, concurrency. Three loopback testkit
+//! Arguments: variant (`sdk` or `reqwest`), number of calls, concurrency, and optionally extra
+//! YAML lines for the service (`"    load_balancing: round_robin"`). Three loopback testkit
 //! instances serve both variants in the same process (their cost is the same for both, apart
 //! from the larger body the SDK's propagated headers produce). It also prints the process CPU
 //! time per call (user + system, from `/proc/self/stat`).
@@ -41,18 +42,22 @@ fn main() {
     let variant = args.get(1).cloned().unwrap_or_else(|| "sdk".into());
     let calls: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let concurrency: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
+    // Optional: extra YAML lines for the service (e.g. `    load_balancing: round_robin`).
+    let extra = args.get(4).cloned().unwrap_or_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(&variant, calls, concurrency.max(1)));
+    rt.block_on(run(&variant, calls, concurrency.max(1), &extra));
 }
 
-async fn run(variant: &str, calls: usize, concurrency: usize) {
+async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
     let mut instances = Vec::new();
     for i in 0..3 {
         let identity = Identity::new("bench", "bench-svc", format!("bench-svc-{i}"));
-        instances.push(ServiceInstance::start(identity).await.expect("instance"));
+        let instance = ServiceInstance::start(identity).await.expect("instance");
+        instance.set_echo_propagation(false);
+        instances.push(instance);
     }
     let mut yaml = String::from("clusters:\n  bench:\n    static:\n      bench-svc:\n");
     for (i, instance) in instances.iter().enumerate() {
@@ -62,6 +67,10 @@ async fn run(variant: &str, calls: usize, concurrency: usize) {
         ));
     }
     yaml.push_str("services:\n  bench:\n    names: { bench: bench-svc }\n");
+    if !extra.is_empty() {
+        yaml.push_str(extra);
+        yaml.push('\n');
+    }
     let config = Config::parse(&yaml, ConfigFormat::Yaml).expect("config");
     let client = FederatedServiceClient::from_config(config).expect("client");
     let urls: Arc<[String]> = instances

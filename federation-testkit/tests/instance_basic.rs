@@ -57,6 +57,37 @@ async fn answers_with_identity_json() {
 }
 
 #[tokio::test]
+async fn echo_off_gives_every_client_the_same_answer() {
+    let instance = start("u1").await;
+    instance.set_echo_propagation(false);
+    let plain = client()
+        .get(format!("{}/x", instance.url()))
+        .send()
+        .await
+        .expect("request succeeds")
+        .bytes()
+        .await
+        .expect("body");
+    let traced = client()
+        .get(format!("{}/x", instance.url()))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .header("X-Federation-Deadline-Ms", "250")
+        .send()
+        .await
+        .expect("request succeeds")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(plain, traced, "the headers do not change the answer");
+    let body: Value = serde_json::from_slice(&traced).expect("json body");
+    assert!(body.get("traceparent").is_none());
+    assert_eq!(body["instance"], "u1");
+}
+
+#[tokio::test]
 async fn optional_fields_are_absent_when_not_sent() {
     let instance = start("u1").await;
     let body: Value = client()

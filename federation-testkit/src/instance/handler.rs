@@ -60,7 +60,14 @@ pub(crate) async fn handle(
     }
 
     let behavior = shared.behavior_arc();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let echo = shared.echoes_propagation();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .filter(|_| echo)
+            .and_then(|v| v.to_str().ok())
+    };
     let identity = shared.identity();
     let mut answer = Answer {
         cluster: &identity.cluster,

@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     identity: Identity,
     behavior: RwLock<Arc<Behavior>>,
     health: AtomicU16,
+    /// Whether answers echo the `traceparent` and deadline headers (default: yes).
+    echo: AtomicBool,
     pub(crate) stats: Arc<Stats>,
     pub(crate) sampler: Sampler,
 }
@@ -77,6 +79,10 @@ impl Shared {
 
     pub(crate) fn health_status(&self) -> u16 {
         self.health.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn echoes_propagation(&self) -> bool {
+        self.echo.load(Ordering::Relaxed)
     }
 }
 
@@ -118,6 +124,7 @@ impl ServiceInstance {
             identity,
             behavior: RwLock::new(Arc::new(Behavior::default())),
             health: AtomicU16::new(200),
+            echo: AtomicBool::new(true),
             stats: Arc::new(Stats::default()),
             sampler: Sampler::new(seed),
         });
@@ -160,6 +167,13 @@ impl ServiceInstance {
             .behavior
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(behavior);
+    }
+
+    /// Whether answers echo the received `traceparent` and `x-federation-deadline` headers in
+    /// the JSON body (default: `true`, so tests can check propagation). Benchmarks turn it off
+    /// so every client gets byte-identical answers whatever headers it sends.
+    pub fn set_echo_propagation(&self, echo: bool) {
+        self.inner.shared.echo.store(echo, Ordering::Relaxed);
     }
 
     /// The current behaviour.
