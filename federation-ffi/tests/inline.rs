@@ -45,7 +45,8 @@ fn client() -> *mut federation_client_t {
     .unwrap_or_default();
     let mut client = std::ptr::null_mut();
     // SAFETY: valid string and out-pointer.
-    let err = unsafe { federation_client_new(config.as_ptr(), FEDERATION_CONFIG_YAML, &mut client) };
+    let err =
+        unsafe { federation_client_new(config.as_ptr(), FEDERATION_CONFIG_YAML, &mut client) };
     assert!(err.is_null(), "client config rejected");
     client
 }

@@ -7,18 +7,32 @@
 //! running and keep their connections.
 //!
 //! **Algorithm.** On the loop thread, [`spawn`] creates the asyncio future itself
-//! (`loop.create_future()`), spawns the Rust work on the process runtime, and adds a done
-//! callback that aborts the Rust task (a no-op when the task already finished; when asyncio
-//! cancelled the future, dropping the Rust future cancels the call). A finished task pushes its
-//! outcome, still as Rust data, onto its loop's queue; only the push that finds the queue empty
-//! attaches to the interpreter and calls `loop.call_soon_threadsafe(drain)`, so a burst of
-//! completions costs one wake-up and one attach. The drain runs on the loop thread, converts each
-//! outcome to Python objects and resolves the futures that are not already cancelled. Attaching
-//! from a worker goes through [`crate::runtime::enter_attach`], so nothing attaches after the
-//! exit hook ran; a queue whose loop is closed is simply dropped.
+//! (`loop.create_future()`) and polls the Rust work once right there: a cache hit resolves the
+//! future at once, with no task, thread hop or wake-up, and a miss leaves with its request
+//! already handed to the connection (measured: twice the throughput at 1000 concurrent calls
+//! of spawning first and polling on a worker). Work still pending is spawned on the process
+//! runtime with a done callback that aborts the Rust task (a no-op when the task already
+//! finished; when asyncio cancelled the future, dropping the Rust future cancels the call). A finished task pushes its outcome, still as Rust data, onto its
+//! loop's queue; only the push that finds the queue empty wakes the loop, so a burst of
+//! completions costs one wake-up. The wake-up is one byte written to a socket pair whose read
+//! end is registered with `loop.add_reader`: a runtime worker never waits for the GIL (waiting
+//! for it stalls a worker for up to the interpreter's switch interval while the loop thread
+//! runs Python, and with it every connection that worker drives) and never touches the
+//! interpreter, so it cannot attach while the interpreter finalizes. The drain runs on the loop
+//! thread, converts each outcome to Python objects and resolves the futures that are not
+//! already cancelled. Loops without `add_reader` (the Windows proactor) are woken with
+//! `loop.call_soon_threadsafe(drain)` instead, attaching through
+//! [`crate::runtime::enter_attach`] so nothing attaches after the exit hook ran. A queue whose
+//! loop is closed is simply dropped.
 
 use std::cell::RefCell;
 use std::future::Future;
+#[cfg(unix)]
+use std::io::{Read, Write};
+#[cfg(unix)]
+use std::os::fd::AsRawFd;
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
@@ -42,10 +56,20 @@ struct Done {
 struct LoopQueue {
     /// The event loop, to compare with the running one.
     event_loop: Py<PyAny>,
-    /// `event_loop.call_soon_threadsafe`.
-    call_soon_threadsafe: Py<PyAny>,
-    /// Finished calls; non-empty means a drain is scheduled.
+    /// How runtime workers wake the loop.
+    wake: Wake,
+    /// Finished calls; non-empty means a wake-up is pending.
     pending: Mutex<Vec<Done>>,
+}
+
+/// How a loop learns that calls finished.
+enum Wake {
+    /// A connected socket pair: workers write a byte to `tx`; `rx` is registered with
+    /// `loop.add_reader`. Never touches the interpreter.
+    #[cfg(unix)]
+    Socket { tx: UnixStream, rx: UnixStream },
+    /// `loop.call_soon_threadsafe` (loops without `add_reader`): attaches to the interpreter.
+    Threadsafe(Py<PyAny>),
 }
 
 thread_local! {
@@ -56,11 +80,26 @@ thread_local! {
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Returns an awaitable resolving to what `deliver` builds from `work`'s output. Must be called
-/// from a coroutine running on an asyncio loop (a `RuntimeError` otherwise).
+/// from a coroutine running on an asyncio loop (a `RuntimeError` otherwise). `work` is polled
+/// once on the loop thread first: if that finishes it (a cache hit), the future is resolved at
+/// once and nothing is spawned.
 pub(crate) fn spawn<'py, F>(py: Python<'py>, rt: &RtHandle, work: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Deliver> + Send + 'static,
 {
+    let (queue, future) = new_future(py, rt)?;
+    match rt.poll_here(Box::pin(work)) {
+        Ok(deliver) => resolve(py, &future, deliver),
+        Err(pending) => start(py, rt, queue, &future, pending)?,
+    }
+    Ok(future)
+}
+
+/// The running loop's queue and a new future of that loop.
+fn new_future<'py>(
+    py: Python<'py>,
+    rt: &RtHandle,
+) -> PyResult<(Arc<LoopQueue>, Bound<'py, PyAny>)> {
     rt.check()?;
     if runtime::is_shutting_down() {
         return Err(pyo3::exceptions::PyRuntimeError::new_err(
@@ -72,18 +111,33 @@ where
         .event_loop
         .bind(py)
         .call_method0(intern!(py, "create_future"))?;
+    Ok((queue, future))
+}
+
+/// Spawns `work` on the runtime; its outcome resolves `future` through the loop's queue, and
+/// cancelling `future` aborts it.
+fn start<F>(
+    py: Python<'_>,
+    rt: &RtHandle,
+    queue: Arc<LoopQueue>,
+    future: &Bound<'_, PyAny>,
+    work: F,
+) -> PyResult<()>
+where
+    F: Future<Output = Deliver> + Send + 'static,
+{
+    rt.check_pid()?;
     let for_task = future.clone().unbind();
-    let task_queue = Arc::clone(&queue);
     let task = rt.tokio().spawn(async move {
         let deliver = work.await;
-        task_queue.complete(Done {
+        queue.complete(Done {
             future: for_task,
             deliver,
         });
     });
     let abort = Bound::new(py, AbortOnDone(task.abort_handle()))?;
     future.call_method1(intern!(py, "add_done_callback"), (abort,))?;
-    Ok(future)
+    Ok(())
 }
 
 /// The queue of the running loop, from the thread-local cache or new.
@@ -100,15 +154,54 @@ fn loop_queue(py: Python<'_>) -> PyResult<Arc<LoopQueue>> {
     if let Some(queue) = cached {
         return Ok(queue);
     }
-    let queue = Arc::new(LoopQueue {
-        call_soon_threadsafe: running
-            .getattr(intern!(py, "call_soon_threadsafe"))?
-            .unbind(),
-        event_loop: running.unbind(),
-        pending: Mutex::new(Vec::new()),
-    });
+    let queue = match socket_queue(&running)? {
+        Some(queue) => queue,
+        None => Arc::new(LoopQueue {
+            wake: Wake::Threadsafe(
+                running
+                    .getattr(intern!(py, "call_soon_threadsafe"))?
+                    .unbind(),
+            ),
+            event_loop: running.unbind(),
+            pending: Mutex::new(Vec::new()),
+        }),
+    };
     QUEUE.with_borrow_mut(|slot| *slot = Some(Arc::clone(&queue)));
     Ok(queue)
+}
+
+/// A queue woken through a socket pair registered with `running.add_reader`; `None` when the
+/// loop has no `add_reader`. The loop's reader callback keeps the queue alive until the loop
+/// is closed (closing the loop drops its readers).
+#[cfg(unix)]
+fn socket_queue(running: &Bound<'_, PyAny>) -> PyResult<Option<Arc<LoopQueue>>> {
+    let py = running.py();
+    let socket_error =
+        |e: std::io::Error| pyo3::exceptions::PyOSError::new_err(format!("wake-up socket: {e}"));
+    let (tx, rx) = UnixStream::pair().map_err(socket_error)?;
+    tx.set_nonblocking(true).map_err(socket_error)?;
+    rx.set_nonblocking(true).map_err(socket_error)?;
+    let fd = rx.as_raw_fd();
+    let queue = Arc::new(LoopQueue {
+        event_loop: running.clone().unbind(),
+        wake: Wake::Socket { tx, rx },
+        pending: Mutex::new(Vec::new()),
+    });
+    let for_reader = Arc::clone(&queue);
+    let drain = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+        for_reader.drain(args.py());
+    })?;
+    match running.call_method1(intern!(py, "add_reader"), (fd, drain)) {
+        Ok(_) => Ok(Some(queue)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyNotImplementedError>(py) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Without Unix sockets every loop is woken with `call_soon_threadsafe`.
+#[cfg(not(unix))]
+fn socket_queue(_running: &Bound<'_, PyAny>) -> PyResult<Option<Arc<LoopQueue>>> {
+    Ok(None)
 }
 
 impl LoopQueue {
@@ -120,31 +213,47 @@ impl LoopQueue {
             pending.len() == 1
         };
         if first {
-            self.schedule_drain();
+            self.wake();
         }
     }
 
-    /// Asks the loop to run the drain soon. Never attaches once the interpreter is exiting; a
-    /// closed loop refuses the callback and its queue is dropped with it.
-    fn schedule_drain(self: &Arc<Self>) {
-        if !runtime::enter_attach() {
-            return;
-        }
-        Python::try_attach(|py| {
-            let queue = Arc::clone(self);
-            let drain = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
-                queue.drain(args.py());
-            });
-            if let Ok(drain) = drain {
-                // Fails only when the loop is closed: nobody awaits these futures any more.
-                let _ = self.call_soon_threadsafe.bind(py).call1((drain,));
+    /// Asks the loop to run the drain soon.
+    fn wake(self: &Arc<Self>) {
+        match &self.wake {
+            #[cfg(unix)]
+            Wake::Socket { tx, .. } => {
+                // Fails only when the buffer is full (a wake-up is pending anyway) or the loop
+                // closed its end (nobody awaits these futures any more).
+                let _ = (&*tx).write(&[1]);
             }
-        });
-        runtime::exit_attach();
+            Wake::Threadsafe(call_soon_threadsafe) => {
+                // Never attaches once the interpreter is exiting.
+                if !runtime::enter_attach() {
+                    return;
+                }
+                Python::try_attach(|py| {
+                    let queue = Arc::clone(self);
+                    let drain = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+                        queue.drain(args.py());
+                    });
+                    if let Ok(drain) = drain {
+                        // Fails only when the loop is closed: nobody awaits these futures.
+                        let _ = call_soon_threadsafe.bind(py).call1((drain,));
+                    }
+                });
+                runtime::exit_attach();
+            }
+        }
     }
 
     /// On the loop thread: resolve every finished call's future.
     fn drain(&self, py: Python<'_>) {
+        #[cfg(unix)]
+        if let Wake::Socket { rx, .. } = &self.wake {
+            // Consume the wake-up bytes first: a call finishing after this point writes anew.
+            let mut bytes = [0u8; 64];
+            while matches!((&*rx).read(&mut bytes), Ok(n) if n > 0) {}
+        }
         let batch =
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         for done in batch {
@@ -157,16 +266,19 @@ impl LoopQueue {
             {
                 continue;
             }
-            let outcome = match (done.deliver)(py) {
-                Ok(value) => future.call_method1(intern!(py, "set_result"), (value,)),
-                Err(error) => {
-                    future.call_method1(intern!(py, "set_exception"), (error.into_value(py),))
-                }
-            };
-            // Only possible if the future was resolved meanwhile; nothing to report to.
-            drop(outcome);
+            resolve(py, future, done.deliver);
         }
     }
+}
+
+/// On the loop thread: sets `future`'s result or exception from a finished call.
+fn resolve(py: Python<'_>, future: &Bound<'_, PyAny>, deliver: Deliver) {
+    let outcome = match deliver(py) {
+        Ok(value) => future.call_method1(intern!(py, "set_result"), (value,)),
+        Err(error) => future.call_method1(intern!(py, "set_exception"), (error.into_value(py),)),
+    };
+    // Only possible if the future was resolved meanwhile; nothing to report to.
+    drop(outcome);
 }
 
 /// Done callback of a call's future: aborts the Rust task (cancelling the call when asyncio

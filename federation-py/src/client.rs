@@ -1,5 +1,5 @@
 //! `FederatedServiceClient` for Python: async methods returning awaitables and `*_sync` twins
-//! that release the GIL.
+//! that release the GIL (the call methods come from one template, [`crate::calls`]).
 //!
 //! **Failures prevented.** A blocking call that keeps the GIL stalls every other Python thread
 //! for the length of a network round trip; a client built outside the runtime silently has no
@@ -9,7 +9,9 @@
 //! `from_dict` serializes the dict to JSON first) and build the client inside the process
 //! runtime. Each call converts its keyword arguments with the interpreter attached
 //! ([`crate::request`]), then either hands the core call to the async bridge or blocks on the
-//! runtime with the interpreter released.
+//! runtime with the interpreter released. Either way the call is first polled once on the
+//! calling thread ([`runtime::RtHandle::poll_here`]): a cache hit is answered there without a
+//! thread hop, and a miss has its request on the wire before it moves to the runtime.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,11 +19,13 @@ use std::sync::{Mutex, PoisonError};
 
 use federation_core::client::{FederatedServiceClient, RequestBuilder};
 use federation_core::config::{Config, ConfigFormat};
+use http::Method;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
 use crate::bridge::{self, Deliver};
+use crate::calls::client_methods;
 use crate::errors;
 use crate::ops;
 use crate::registry::{self, PyRegistration};
@@ -67,10 +71,11 @@ impl PyClient {
         Ok((pinned.get()?.clone(), pinned.rt().clone()))
     }
 
+    /// An async call: an `asyncio.Future[Response]`.
     fn start<'py>(
         &self,
         py: Python<'py>,
-        method: &str,
+        method: Method,
         service: &str,
         path: &str,
         options: CallOptions<'py>,
@@ -80,17 +85,18 @@ impl PyClient {
         bridge::spawn(py, &rt, send(builder))
     }
 
+    /// A blocking call; the interpreter is released only if the call needs I/O.
     fn run(
         &self,
         py: Python<'_>,
-        method: &str,
+        method: Method,
         service: &str,
         path: &str,
         options: CallOptions<'_>,
     ) -> PyResult<PyResponse> {
         let (client, rt) = self.client()?;
         let builder = request::build(py, &client, method, service, path, options)?;
-        match rt.block_on(py, builder.send())? {
+        match rt.run(py, builder.send())? {
             Ok(response) => Ok(PyResponse::new(response)),
             Err(e) => Err(errors::to_pyerr(py, &e)),
         }
@@ -105,34 +111,23 @@ async fn send(builder: RequestBuilder) -> Deliver {
     })
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "mirrors the Python keyword arguments"
-)]
-fn options<'py>(
-    params: Option<Bound<'py, PyAny>>,
-    headers: Option<Bound<'py, PyAny>>,
-    json: Option<Bound<'py, PyAny>>,
-    content: Option<Bound<'py, PyAny>>,
-    timeout: Option<f64>,
-    attempt_timeout: Option<f64>,
-    idempotent: Option<bool>,
-    cluster: Option<String>,
-) -> CallOptions<'py> {
-    CallOptions {
-        params,
-        headers,
-        json,
-        content,
-        timeout,
-        attempt_timeout,
-        idempotent,
-        cluster,
+client_methods! {
+    verbs {
+        GET => get, get_sync,
+            "GET `path` of `service`; returns an `asyncio.Future[Response]`.",
+            "Blocking GET: releases the GIL while waiting.";
+        POST => post, post_sync,
+            "POST to `path` of `service`; returns an `asyncio.Future[Response]`. Not retried once it \
+             may have reached a server, unless `idempotent=True`.",
+            "Blocking POST: releases the GIL while waiting.";
+        PUT => put, put_sync,
+            "PUT to `path` of `service`; returns an `asyncio.Future[Response]`.",
+            "Blocking PUT: releases the GIL while waiting.";
+        DELETE => delete, delete_sync,
+            "DELETE `path` of `service`; returns an `asyncio.Future[Response]`.",
+            "Blocking DELETE: releases the GIL while waiting.";
     }
-}
 
-#[pymethods]
-impl PyClient {
     /// A client for the configuration file at `path` (YAML, TOML or JSON by extension).
     #[classmethod]
     fn from_file(_cls: &Bound<'_, PyType>, py: Python<'_>, path: PathBuf) -> PyResult<Self> {
@@ -184,309 +179,6 @@ impl PyClient {
     /// The configured logical service names, sorted.
     fn services(&self) -> PyResult<Vec<String>> {
         Ok(self.client()?.0.services())
-    }
-
-    /// Sends `method` to `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn call<'py>(
-        &self,
-        py: Python<'py>,
-        method: &str,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.start(py, method, service, path, o)
-    }
-
-    /// GET `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn get<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.start(py, "GET", service, path, o)
-    }
-
-    /// POST to `path` of `service`; returns an `asyncio.Future[Response]`. Not retried once it
-    /// may have reached a server, unless `idempotent=True`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn post<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.start(py, "POST", service, path, o)
-    }
-
-    /// PUT to `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn put<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.start(py, "PUT", service, path, o)
-    }
-
-    /// DELETE `path` of `service`; returns an `asyncio.Future[Response]`.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn delete<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.start(py, "DELETE", service, path, o)
-    }
-
-    /// Blocking `call`: releases the GIL while waiting.
-    #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn call_sync<'py>(
-        &self,
-        py: Python<'py>,
-        method: &str,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<PyResponse> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.run(py, method, service, path, o)
-    }
-
-    /// Blocking GET: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn get_sync<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<PyResponse> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.run(py, "GET", service, path, o)
-    }
-
-    /// Blocking POST: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn post_sync<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<PyResponse> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.run(py, "POST", service, path, o)
-    }
-
-    /// Blocking PUT: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn put_sync<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<PyResponse> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.run(py, "PUT", service, path, o)
-    }
-
-    /// Blocking DELETE: releases the GIL while waiting.
-    #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn delete_sync<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        path: &str,
-        params: Option<Bound<'py, PyAny>>,
-        headers: Option<Bound<'py, PyAny>>,
-        json: Option<Bound<'py, PyAny>>,
-        content: Option<Bound<'py, PyAny>>,
-        timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
-        idempotent: Option<bool>,
-        cluster: Option<String>,
-    ) -> PyResult<PyResponse> {
-        let o = options(
-            params,
-            headers,
-            json,
-            content,
-            timeout,
-            attempt_timeout,
-            idempotent,
-            cluster,
-        );
-        self.run(py, "DELETE", service, path, o)
     }
 
     /// Waits until every service's discovery answered once in every cluster (awaitable);

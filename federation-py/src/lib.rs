@@ -8,6 +8,7 @@
 //! interpreter exit ([`bridge`]), and the error mapping ([`errors`]).
 
 mod bridge;
+mod calls;
 mod client;
 mod errors;
 mod ops;
@@ -30,5 +31,6 @@ fn _federation(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::PyRegistration>()?;
     testing::register(m)?;
     bridge::register_exit_hook(m)?;
+    runtime::register_fork_hook(m)?;
     Ok(())
 }

@@ -30,17 +30,26 @@ pub(crate) struct CallOptions<'py> {
 
 static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
+/// The HTTP method named `name`, case-insensitively (`"get"` is GET). Allocates only for a
+/// name that is not upper-case already.
+pub(crate) fn method(py: Python<'_>, name: &str) -> PyResult<Method> {
+    let parsed = if name.bytes().any(|b| b.is_ascii_lowercase()) {
+        Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+    } else {
+        Method::from_bytes(name.as_bytes())
+    };
+    parsed.map_err(|_| invalid_request(py, format!("invalid HTTP method {name:?}")))
+}
+
 /// A request builder for `method service path` with every option applied.
 pub(crate) fn build(
     py: Python<'_>,
     client: &FederatedServiceClient,
-    method: &str,
+    method: Method,
     service: &str,
     path: &str,
     options: CallOptions<'_>,
 ) -> PyResult<RequestBuilder> {
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| invalid_request(py, format!("invalid HTTP method {method:?}")))?;
     let mut builder = client.request(method, service, path);
     if let Some(params) = options.params {
         let pairs = pairs(py, &params, "params")?;

@@ -6,8 +6,12 @@
 //! (segfault or abort at exit, seen in 10–17 of 60 runs with a naive binding).
 //!
 //! **Algorithm.** The runtime is created lazily on first use and remembered with the pid that
-//! created it. Every [`RtHandle`] carries that pid and [`RtHandle::check`] compares it with the
-//! current pid, so a client created before a fork gives a clear error in the child (which may
+//! created it. Every [`RtHandle`] carries that pid and the fork generation (a counter that an
+//! `os.register_at_fork(after_in_child=...)` hook bumps in every child); [`RtHandle::check`]
+//! compares the generation (an atomic load: `getpid()` is a system call, and calls check on
+//! every use) and, before work is handed to the runtime's threads, the pid too (so a fork that
+//! bypassed Python's hooks is caught there). A client created before a fork thus gives a clear
+//! error in the child (which may
 //! create new clients: it gets a runtime of its own; the parent's is leaked, never dropped,
 //! because dropping it would wait for threads that do not exist).
 //!
@@ -19,14 +23,18 @@
 //! Python parks forever instead (the process is exiting; this is what Python 3.14 itself does).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tokio::runtime::{Builder, Handle, Runtime};
 
+/// Bumped in the child after every `os.fork()` (see [`register_fork_hook`]).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Set once by the `atexit` hook; never cleared.
 static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 /// Threads that passed [`enter_attach`] and have not called [`exit_attach`].
@@ -46,6 +54,7 @@ struct Owned {
 #[derive(Clone, Debug)]
 pub(crate) struct RtHandle {
     pid: u32,
+    generation: u64,
     handle: Handle,
 }
 
@@ -61,6 +70,7 @@ pub(crate) fn current() -> PyResult<RtHandle> {
     {
         return Ok(RtHandle {
             pid,
+            generation: FORK_GENERATION.load(Ordering::Relaxed),
             handle: owned.runtime.handle().clone(),
         });
     }
@@ -75,28 +85,105 @@ pub(crate) fn current() -> PyResult<RtHandle> {
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
     let handle = runtime.handle().clone();
     *slot = Some(Owned { pid, runtime });
-    Ok(RtHandle { pid, handle })
+    Ok(RtHandle {
+        pid,
+        generation: FORK_GENERATION.load(Ordering::Relaxed),
+        handle,
+    })
+}
+
+/// Installs the `os.register_at_fork` hook that bumps the fork generation in children
+/// (module initialisation).
+pub(crate) fn register_fork_hook(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let hook = pyo3::wrap_pyfunction!(_after_fork_in_child, m)?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("after_in_child", hook)?;
+    py.import("os")?
+        .call_method("register_at_fork", (), Some(&kwargs))?;
+    Ok(())
+}
+
+/// `os.register_at_fork(after_in_child=...)`: every handle made before the fork is now stale.
+#[pyfunction]
+fn _after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
 impl RtHandle {
-    /// Fails when used in a process forked after this handle was made.
+    /// Fails when used in a process forked (through Python) after this handle was made. Cheap:
+    /// no system call.
     pub(crate) fn check(&self) -> PyResult<()> {
-        let now = std::process::id();
-        if now == self.pid {
+        if FORK_GENERATION.load(Ordering::Relaxed) == self.generation {
             Ok(())
         } else {
-            Err(PyRuntimeError::new_err(format!(
-                "this federation object was created in process {} and cannot be used after \
-                 fork() (this is process {now}): its background threads do not exist here; \
-                 create a new client in the child process",
-                self.pid
-            )))
+            Err(self.forked_error())
         }
+    }
+
+    /// [`Self::check`], and the pid too: for work about to be handed to the runtime's threads,
+    /// which do not exist in a child, however it was forked.
+    pub(crate) fn check_pid(&self) -> PyResult<()> {
+        self.check()?;
+        if std::process::id() == self.pid {
+            Ok(())
+        } else {
+            Err(self.forked_error())
+        }
+    }
+
+    fn forked_error(&self) -> PyErr {
+        let now = std::process::id();
+        PyRuntimeError::new_err(format!(
+            "this federation object was created in process {} and cannot be used after \
+             fork() (this is process {now}): its background threads do not exist here; create \
+             a new client in the child process",
+            self.pid
+        ))
     }
 
     /// The tokio handle (spawn, enter).
     pub(crate) fn tokio(&self) -> &Handle {
         &self.handle
+    }
+
+    /// Polls `future` once on the calling thread, inside the runtime's context. Work that needs
+    /// no I/O (a cache hit, a request rejected before sending) finishes here without a thread
+    /// hop; otherwise the future comes back boxed, to be moved onto the runtime, whose first
+    /// poll replaces every waker registered here (this poll's waker wakes nobody).
+    ///
+    /// Called with the interpreter attached, so the exit hook (which runs attached and sets
+    /// the shutdown flag before it stops the runtime) cannot stop the runtime mid-poll.
+    pub(crate) fn poll_here<F: Future>(
+        &self,
+        mut future: Pin<Box<F>>,
+    ) -> Result<F::Output, Pin<Box<F>>> {
+        let _context = self.handle.enter();
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(output) => Ok(output),
+            Poll::Pending => Err(future),
+        }
+    }
+
+    /// Runs `future` to completion: first one poll on the calling thread ([`Self::poll_here`]),
+    /// so a cache hit never leaves the calling thread; whatever is still pending then runs on
+    /// the runtime with the interpreter released ([`Self::block_on`]).
+    pub(crate) fn run<F>(&self, py: Python<'_>, future: F) -> PyResult<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.check()?;
+        if is_shutting_down() {
+            return Err(refuse_blocking(py));
+        }
+        match self.poll_here(Box::pin(future)) {
+            Ok(output) => Ok(output),
+            Err(pending) => self.block_on(py, pending),
+        }
     }
 
     /// Runs `future` to completion on the runtime with the interpreter released, so other
@@ -108,7 +195,7 @@ impl RtHandle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.check()?;
+        self.check_pid()?;
         if is_shutting_down() {
             return Err(refuse_blocking(py));
         }

@@ -75,8 +75,8 @@ impl FetchOutcome {
 pub struct CachedResponse {
     /// HTTP status.
     pub status: u16,
-    /// Response headers as upstream sent them.
-    pub headers: HeaderMap,
+    /// Response headers as upstream sent them (shared by every response served from it).
+    pub headers: Arc<HeaderMap>,
     /// Response body.
     pub body: Bytes,
     /// Cluster that produced it, when the fetch said so.
@@ -109,7 +109,7 @@ impl CachedResponse {
         let fresh_until = now + fresh;
         Self {
             status: outcome.status,
-            headers: outcome.headers,
+            headers: Arc::new(outcome.headers),
             body: outcome.body,
             cluster: outcome.cluster,
             instance: outcome.instance,

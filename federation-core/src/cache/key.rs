@@ -12,20 +12,120 @@
 //! values (tokens, tenant ids) are never kept in clear text inside the key.
 
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use std::collections::hash_map::RandomState;
+
+use moka::Equivalent;
 
 /// The identity of a cached response within one service's cache.
 ///
 /// Built by [`ResultCache::key`](super::ResultCache::key). Cheap to hash and compare; the
 /// text is one allocation.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CacheKey {
     /// `path SP method SP digest SP sorted-query`; `path_len` marks where the path ends, so no
     /// byte of the path can be confused with a separator.
     text: Box<str>,
     path_len: usize,
+}
+
+impl Hash for CacheKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_key(self.text.as_bytes(), self.path_len, state);
+    }
+}
+
+/// The hash of a key's text and path length, shared by [`CacheKey`] and [`KeyBuf`] so a lookup
+/// with a stack-built key finds the stored one (the same calls on any hasher).
+fn hash_key<H: Hasher>(text: &[u8], path_len: usize, state: &mut H) {
+    state.write(text);
+    state.write_u8(0xff);
+    state.write_usize(path_len);
+}
+
+/// Bytes of key text a lookup builds on the stack; longer keys are looked up the slow way.
+const INLINE_KEY: usize = 192;
+
+/// A key built on the stack for one lookup: equivalent to (same hash as, equal to) the
+/// [`CacheKey`] built from the same request, without allocating one.
+pub(crate) struct KeyBuf {
+    text: [u8; INLINE_KEY],
+    len: usize,
+    path_len: usize,
+    /// Set when the text did not fit; the key is then unusable.
+    overflow: bool,
+}
+
+impl KeyBuf {
+    /// An empty buffer.
+    pub(crate) fn new() -> Self {
+        Self {
+            text: [0; INLINE_KEY],
+            len: 0,
+            path_len: 0,
+            overflow: false,
+        }
+    }
+
+    fn text(&self) -> &[u8] {
+        self.text.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl Hash for KeyBuf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_key(self.text(), self.path_len, state);
+    }
+}
+
+impl Equivalent<CacheKey> for KeyBuf {
+    fn equivalent(&self, key: &CacheKey) -> bool {
+        self.path_len == key.path_len && self.text() == key.text.as_bytes()
+    }
+}
+
+/// Where a key's text is written: a `String` for a stored key, a [`KeyBuf`] for a lookup.
+/// Only whole `&str`s are written, so the bytes are always UTF-8.
+trait KeyText {
+    fn push_str(&mut self, s: &str);
+
+    /// Appends one ASCII byte (a separator or a hex digit).
+    fn push_ascii(&mut self, b: u8);
+}
+
+impl KeyText for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+
+    fn push_ascii(&mut self, b: u8) {
+        self.push(char::from(b));
+    }
+}
+
+impl KeyText for KeyBuf {
+    fn push_str(&mut self, s: &str) {
+        let end = self.len + s.len();
+        match self.text.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(s.as_bytes());
+                self.len = end;
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn push_ascii(&mut self, b: u8) {
+        debug_assert!(b.is_ascii());
+        match self.text.get_mut(self.len) {
+            Some(slot) => {
+                *slot = b;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
+    }
 }
 
 impl CacheKey {
@@ -95,28 +195,77 @@ impl KeyBuilder {
         body: &[u8],
         tags: Option<&[String]>,
     ) -> Option<CacheKey> {
-        for personal in &PERSONAL_HEADERS {
-            if headers.contains_key(personal) && !self.vary.contains(personal) {
-                return None;
-            }
-        }
-        let digest = self.digest(headers, body, tags);
         let query = query.unwrap_or("");
         let mut text = String::with_capacity(path.len() + method.as_str().len() + query.len() + 36);
-        text.push_str(path);
-        text.push(' ');
-        text.push_str(method.as_str());
-        text.push(' ');
-        match digest {
-            Some(d) => push_hex(&mut text, d),
-            None => text.push('-'),
-        }
-        text.push(' ');
-        push_sorted_query(&mut text, query);
+        self.write(&mut text, method, path, query, headers, body, tags)?;
         Some(CacheKey {
             text: text.into_boxed_str(),
             path_len: path.len(),
         })
+    }
+
+    /// Like [`build`](Self::build), for one lookup: writes the same key text to `out` (an empty
+    /// buffer). False when the request must bypass the cache or its key does not fit.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of a request that make its key"
+    )]
+    pub(crate) fn build_buf(
+        &self,
+        out: &mut KeyBuf,
+        method: &http::Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        tags: Option<&[String]>,
+    ) -> bool {
+        let query = query.unwrap_or("");
+        // Path, method, a 32-digit digest, the query and three separators, at most.
+        if path.len() + method.as_str().len() + query.len() + 35 > INLINE_KEY {
+            return false;
+        }
+        out.path_len = path.len();
+        self.write(out, method, path, query, headers, body, tags)
+            .is_some()
+            && !out.overflow
+    }
+
+    /// Writes `path SP method SP digest SP sorted-query` to `out`, or returns `None` for a request
+    /// that must bypass the cache.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of a request that make its key"
+    )]
+    fn write(
+        &self,
+        out: &mut impl KeyText,
+        method: &http::Method,
+        path: &str,
+        query: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        tags: Option<&[String]>,
+    ) -> Option<()> {
+        if !headers.is_empty() {
+            for personal in &PERSONAL_HEADERS {
+                if headers.contains_key(personal) && !self.vary.contains(personal) {
+                    return None;
+                }
+            }
+        }
+        let digest = self.digest(headers, body, tags);
+        out.push_str(path);
+        out.push_ascii(b' ');
+        out.push_str(method.as_str());
+        out.push_ascii(b' ');
+        match digest {
+            Some(d) => push_hex(out, d),
+            None => out.push_ascii(b'-'),
+        }
+        out.push_ascii(b' ');
+        push_sorted_query(out, query);
+        Some(())
     }
 
     /// 128-bit digest of the vary-headers, the tag filter and the body; `None` when there is
@@ -164,17 +313,17 @@ impl KeyBuilder {
     }
 }
 
-fn push_hex(out: &mut String, value: u128) {
+fn push_hex(out: &mut impl KeyText, value: u128) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for shift in (0..32).rev() {
         let nibble = ((value >> (shift * 4)) & 0xf) as usize;
-        out.push(char::from(HEX[nibble]));
+        out.push_ascii(HEX[nibble]);
     }
 }
 
 /// Appends the query's `&`-separated pairs in byte order, skipping empty pairs. Small queries
 /// (the common case) are sorted on the stack.
-fn push_sorted_query(out: &mut String, query: &str) {
+fn push_sorted_query(out: &mut impl KeyText, query: &str) {
     let query = query.strip_prefix('?').unwrap_or(query);
     if query.is_empty() {
         return;
@@ -201,129 +350,11 @@ fn push_sorted_query(out: &mut String, query: &str) {
     pairs.sort_unstable();
     for (i, pair) in pairs.iter().enumerate() {
         if i > 0 {
-            out.push('&');
+            out.push_ascii(b'&');
         }
         out.push_str(pair);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http::{HeaderMap, HeaderValue, Method};
-
-    fn builder(vary: &[&str]) -> KeyBuilder {
-        KeyBuilder::new(&vary.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn query_order_does_not_matter() {
-        let b = builder(&[]);
-        let h = HeaderMap::new();
-        let k1 = b.build(&Method::GET, "/u", Some("b=2&a=1"), &h, b"", None);
-        let k2 = b.build(&Method::GET, "/u", Some("a=1&&b=2"), &h, b"", None);
-        assert_eq!(k1, k2);
-        assert_eq!(k1.expect("key").as_str(), "/u GET - a=1&b=2");
-    }
-
-    #[test]
-    fn many_query_pairs_sort_too() {
-        let b = builder(&[]);
-        let h = HeaderMap::new();
-        let fwd: Vec<String> = (0..40).map(|i| format!("k{i:02}=v")).collect();
-        let rev: Vec<String> = fwd.iter().rev().cloned().collect();
-        let k1 = b.build(&Method::GET, "/", Some(&fwd.join("&")), &h, b"", None);
-        let k2 = b.build(&Method::GET, "/", Some(&rev.join("&")), &h, b"", None);
-        assert_eq!(k1, k2);
-    }
-
-    #[test]
-    fn method_path_and_body_distinguish() {
-        let b = builder(&[]);
-        let h = HeaderMap::new();
-        let get = b.build(&Method::GET, "/x", None, &h, b"", None);
-        let head = b.build(&Method::HEAD, "/x", None, &h, b"", None);
-        let p1 = b.build(&Method::POST, "/x", None, &h, b"{\"q\":1}", None);
-        let p2 = b.build(&Method::POST, "/x", None, &h, b"{\"q\":2}", None);
-        let p1b = b.build(&Method::POST, "/x", None, &h, b"{\"q\":1}", None);
-        assert_ne!(get, head);
-        assert_ne!(p1, p2);
-        assert_eq!(p1, p1b);
-        assert_ne!(
-            b.build(&Method::GET, "/x y", None, &h, b"", None),
-            b.build(&Method::GET, "/x", Some("y"), &h, b"", None)
-        );
-    }
-
-    #[test]
-    fn vary_headers_distinguish_and_stay_secret() {
-        let b = builder(&["X-Tenant", "authorization"]);
-        let mut h1 = HeaderMap::new();
-        h1.insert("x-tenant", HeaderValue::from_static("acme"));
-        h1.insert(
-            "authorization",
-            HeaderValue::from_static("Bearer secret-token"),
-        );
-        let mut h2 = h1.clone();
-        h2.insert("x-tenant", HeaderValue::from_static("globex"));
-        let k1 = b
-            .build(&Method::GET, "/x", None, &h1, b"", None)
-            .expect("key");
-        let k2 = b
-            .build(&Method::GET, "/x", None, &h2, b"", None)
-            .expect("key");
-        assert_ne!(k1, k2);
-        assert!(!format!("{k1:?}").contains("secret"));
-        assert!(!k1.as_str().contains("acme"));
-    }
-
-    #[test]
-    fn credentials_bypass_unless_varied() {
-        let b = builder(&[]);
-        let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer t"));
-        assert!(b.build(&Method::GET, "/x", None, &h, b"", None).is_none());
-        let mut c = HeaderMap::new();
-        c.insert("cookie", HeaderValue::from_static("sid=1"));
-        assert!(b.build(&Method::GET, "/x", None, &c, b"", None).is_none());
-    }
-
-    #[test]
-    fn tag_filters_distinguish_in_any_order() {
-        let b = builder(&[]);
-        let h = HeaderMap::new();
-        let tags = |t: &[&str]| t.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let (v2, v3) = (tags(&["model=v2"]), tags(&["model=v3"]));
-        let default = b.build(&Method::POST, "/infer", None, &h, b"q", None);
-        let k2 = b.build(&Method::POST, "/infer", None, &h, b"q", Some(&v2));
-        let k3 = b.build(&Method::POST, "/infer", None, &h, b"q", Some(&v3));
-        assert_ne!(k2, k3);
-        assert_ne!(default, k3);
-        let ab = tags(&["a", "b"]);
-        let ba = tags(&["b", "a", "b"]);
-        assert_eq!(
-            b.build(&Method::GET, "/x", None, &h, b"", Some(&ab)),
-            b.build(&Method::GET, "/x", None, &h, b"", Some(&ba))
-        );
-        let k = b
-            .build(&Method::GET, "/x", None, &h, b"", Some(&ab))
-            .expect("key");
-        assert_eq!(k.path(), "/x", "tags are not part of the path");
-    }
-
-    #[test]
-    fn path_is_recoverable() {
-        let b = builder(&[]);
-        let k = b
-            .build(
-                &Method::GET,
-                "/a b",
-                Some("q=1"),
-                &HeaderMap::new(),
-                b"",
-                None,
-            )
-            .expect("key");
-        assert_eq!(k.path(), "/a b");
-    }
-}
+mod tests;

@@ -11,8 +11,10 @@
 //!    ask). Never the cluster or instance. Requests carrying `Authorization` or `Cookie` bypass
 //!    the cache unless that header is a vary-header.
 //! 2. **Lookup**: a moka `get`. A value before its TTL is a [`CacheStatus::Hit`]: no lock besides
-//!    moka's, no allocation besides the key, and the pipeline returns before routing, so
-//!    balancer and breaker statistics are untouched.
+//!    moka's, and the pipeline returns before routing, so balancer and breaker statistics are
+//!    untouched. A client call's first lookup builds the key on the stack (no allocation) and
+//!    polls moka once without waiting; only when that finds no fresh value does the call build
+//!    a stored key and go through single flight.
 //! 3. **Single-flight**: identical concurrent misses await one shared fetch; if it fails every
 //!    waiter gets the same `Arc<E>` and nothing is stored.
 //! 4. **Stale-while-revalidate**: within `stale_while_revalidate` past the TTL the old value is

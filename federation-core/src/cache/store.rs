@@ -12,13 +12,16 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use tokio::time::Instant;
 
-use super::control::{freshness, is_error_status};
+use super::control::is_error_status;
 use super::entry::{CacheStatus, CachedResponse, FetchOutcome};
 use super::flight::{FlightOutput, Flights};
-use super::key::{CacheKey, KeyBuilder};
+use super::key::{CacheKey, KeyBuf, KeyBuilder};
 use super::stats::{CacheStats, Counters};
 use crate::config::model::CachePolicy;
 use crate::telemetry::Metrics;
+use fill::{RetainUntilStale, run_fetch};
+
+mod fill;
 
 /// The result cache of one logical service. Cheap to clone (shared state).
 ///
@@ -42,31 +45,6 @@ struct Inner {
     /// Bumped by every invalidation: a fetch that started before it does not store its result.
     epoch: AtomicU64,
     counters: Arc<Counters>,
-}
-
-/// Keeps each entry in memory until the end of its last stale window; freshness itself is
-/// judged by the cache on `tokio::time::Instant`, so tests can use a paused clock.
-struct RetainUntilStale;
-
-impl moka::Expiry<CacheKey, Arc<CachedResponse>> for RetainUntilStale {
-    fn expire_after_create(
-        &self,
-        _key: &CacheKey,
-        value: &Arc<CachedResponse>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.retain_for())
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &CacheKey,
-        value: &Arc<CachedResponse>,
-        _updated_at: std::time::Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.retain_for())
-    }
 }
 
 impl ResultCache {
@@ -247,6 +225,46 @@ impl ResultCache {
         None
     }
 
+    /// The fresh value for a request, looked up without allocating a key and without waiting:
+    /// the synchronous first step of a call's cache lookup. Counted as a hit exactly as
+    /// [`get_or_fetch`](Self::get_or_fetch) counts one. `None`, counting nothing, when the
+    /// request is not cacheable, the value is absent or past its TTL, or moka's lookup would
+    /// have to wait (it waits only on its own maintenance); the caller then goes through
+    /// `get_or_fetch`, which handles all of those. `now` is the caller's clock reading.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of a request that make its key"
+    )]
+    pub(crate) fn fresh_now(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+        tags: Option<&[String]>,
+        now: Instant,
+    ) -> Option<Arc<CachedResponse>> {
+        if !self.is_cacheable(method) {
+            return None;
+        }
+        let mut key = KeyBuf::new();
+        if !self
+            .inner
+            .keys
+            .build_buf(&mut key, method, path, query, headers, body, tags)
+        {
+            return None;
+        }
+        // Dropping a pending moka future is safe (its operations are cancellation-safe).
+        let entry = self.inner.entries.get(&key).now_or_never()??;
+        if now < entry.fresh_until {
+            self.inner.counters.hit();
+            return Some(entry);
+        }
+        None
+    }
+
     /// Whether `name` is one of the configured vary-headers (part of every key's digest).
     pub(crate) fn varies_on(&self, name: &http::HeaderName) -> bool {
         self.inner.keys.varies_on(name)
@@ -340,72 +358,5 @@ impl ResultCache {
             // On success the entry was replaced by a new one; otherwise let a later request retry.
             entry.release_refresh();
         });
-    }
-}
-
-/// The body of one flight: re-checks the cache (a flight may have finished just before this one
-/// registered), fetches, stores, then unregisters.
-async fn run_fetch<F, Fut, E>(
-    inner: Arc<Inner>,
-    key: CacheKey,
-    id: u64,
-    fetch: F,
-) -> FlightOutput<E>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<FetchOutcome, E>> + Send + 'static,
-    E: Send + Sync + 'static,
-{
-    let epoch = inner.epoch.load(Ordering::Acquire);
-    let result = match inner.entries.get(&key).await {
-        Some(entry) if Instant::now() < entry.fresh_until => Ok(entry),
-        _ => {
-            inner.counters.fetch();
-            match fetch().await {
-                Ok(outcome) => Ok(inner.store(&key, outcome, epoch).await),
-                Err(err) => Err(Arc::new(err)),
-            }
-        }
-    };
-    inner.flights.finish::<E>(key, id);
-    result
-}
-
-impl Inner {
-    /// Wraps `outcome`, storing it when storable and no invalidation happened since `epoch`.
-    async fn store(
-        &self,
-        key: &CacheKey,
-        outcome: FetchOutcome,
-        epoch: u64,
-    ) -> Arc<CachedResponse> {
-        let now = Instant::now();
-        let status = outcome.status;
-        let fresh = freshness(
-            status,
-            &outcome.headers,
-            self.ttl,
-            self.respect_cache_control,
-        );
-        let Some(fresh) = fresh else {
-            if !is_error_status(status) {
-                // Upstream answered but says the old value is no longer reusable.
-                self.entries.invalidate(key).await;
-            }
-            let zero = Duration::ZERO;
-            return Arc::new(CachedResponse::new(outcome, now, zero, zero, zero));
-        };
-        let response = Arc::new(CachedResponse::new(outcome, now, fresh, self.swr, self.sie));
-        let weight = (key.weight() + response.weight()) as u64;
-        if weight <= self.max_bytes && self.epoch.load(Ordering::Acquire) == epoch {
-            self.entries
-                .insert(key.clone(), Arc::clone(&response))
-                .await;
-            if self.epoch.load(Ordering::Acquire) != epoch {
-                // An invalidation raced with the insert: do not keep what it meant to drop.
-                self.entries.invalidate(key).await;
-            }
-        }
-        response
     }
 }

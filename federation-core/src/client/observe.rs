@@ -8,13 +8,18 @@
 //! duration histogram are recorded and the span gets cluster, outcome, cache status and attempts.
 //! Calls to unknown services are not recorded (their names are unbounded caller input).
 //!
-//! Each call draws from one small RNG seeded from the client's lock-free source: the trace ids
-//! here ([`propagate::trace_call`] sets the outgoing `traceparent` once per call) and the retry
-//! jitter in the pipeline. The cache key includes the effective tag filter, so `tags(["model=v3"])`
-//! never gets an answer cached for the default `model=v2`.
+//! A fresh hit of a call nobody traces is answered synchronously ([`begin`]): the key is built
+//! on the stack, moka's lookup is polled once, and nothing is boxed, awaited or drawn from the
+//! RNG; everything else runs in one boxed future, so the futures awaiting a call stay small.
+//!
+//! Each other call draws from one small RNG seeded from the client's lock-free source: the
+//! trace ids here ([`propagate::trace_call`] sets the outgoing `traceparent` once per call) and
+//! the retry jitter in the pipeline. The cache key includes the effective tag filter, so
+//! `tags(["model=v3"])` never gets an answer cached for the default `model=v2`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures_util::future::BoxFuture;
 use http::StatusCode;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -24,56 +29,101 @@ use tracing::Instrument;
 use super::response::{Response, ServedBy};
 use super::{Inner, Request, ServiceRoute};
 use super::{pipeline, propagate};
-use crate::cache::{CacheStatus, CachedResponse, FetchOutcome};
+use crate::cache::{CacheStatus, CachedResponse, FetchOutcome, ResultCache};
 use crate::error::Error;
 use crate::telemetry::trace_context::TRACEPARENT;
 use crate::telemetry::{NO_CLUSTER, spans};
 
-/// Runs one call of `service` with caching and telemetry.
+/// Runs one call of `service` with caching and telemetry (see [`begin`]).
 pub(crate) async fn call(
     inner: &Arc<Inner>,
     service: &str,
-    mut request: Request,
+    request: Request,
 ) -> Result<Response, Error> {
-    let Some(svc) = inner.services.get(service) else {
-        return Err(pipeline::unknown_service(inner, service));
+    // Unpacked before the await, so this future never holds the started call.
+    let full = match begin(inner, service, request) {
+        Begun::Done(result) => return result,
+        Begun::Running(full) => full,
     };
-    let start = Instant::now();
-    let mut rng = SmallRng::seed_from_u64(inner.random.next());
-    // Continue the caller's trace, or start one here so the span and upstream share its id.
-    // When no subscriber records the span, that waits until the call goes upstream.
-    let mut traced = false;
-    let path = request.path.split('?').next().unwrap_or("");
-    let span = spans::call_span_with(service, &request.method, path, || {
-        traced = true;
-        propagate::trace_call(&mut request.headers, &mut rng).trace_id_display()
-    });
-    if !traced {
-        if let Some(response) = fresh_hit(svc, &request, start).await {
-            record_cached_success(inner, svc, response.served.elapsed);
-            return Ok(response);
-        }
-        propagate::trace_call(&mut request.headers, &mut rng);
-    }
-    // Boxed: the full path's future is large, and keeping it out of this one keeps a hit from
-    // allocating and moving it.
-    Box::pin(full(inner, svc, service, request, rng, span, start)).await
+    full.await
 }
 
-/// The full path: cache with single flight and stale serves (or the plain pipeline), then the
-/// call's metrics and span fields.
-async fn full(
-    inner: &Arc<Inner>,
+/// A call after its synchronous start.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "unpacked at once, never held across an await; boxing a hit would allocate"
+)]
+pub(crate) enum Begun<'a> {
+    /// Answered without waiting: a fresh cache hit, or a refusal (unknown service).
+    Done(Result<Response, Error>),
+    /// Everything that may wait: the cache with single flight and stale serves, or the pipeline.
+    Running(BoxFuture<'a, Result<Response, Error>>),
+}
+
+/// Starts one call of `service`: a fresh cache hit is answered synchronously, with nothing
+/// awaited or boxed; anything else becomes one boxed future sized for the service (a service
+/// without a cache never carries the cache machinery's state). So the futures awaiting a call
+/// stay small and cheap to move.
+pub(crate) fn begin<'a>(
+    inner: &'a Arc<Inner>,
+    service: &'a str,
+    mut request: Request,
+) -> Begun<'a> {
+    let Some(svc) = inner.services.get(service) else {
+        return Begun::Done(Err(pipeline::unknown_service(inner, service)));
+    };
+    let start = Instant::now();
+    let seeded = || SmallRng::seed_from_u64(inner.random.next());
+    // Continue the caller's trace, or start one here so the span and upstream share its id.
+    // When no subscriber records the span, that waits until the call goes upstream (a fresh
+    // hit never draws from the client's random source).
+    let mut traced = None;
+    let (path, query) = split_query(&request.path);
+    let span = spans::call_span_with(service, &request.method, path, || {
+        let mut rng = seeded();
+        let id = propagate::trace_call(&mut request.headers, &mut rng).trace_id_display();
+        traced = Some(rng);
+        id
+    });
+    let mut rng = match traced {
+        Some(rng) => rng,
+        None => {
+            if let Some(response) = fresh_hit(svc, &request, path, query, start) {
+                record_cached_success(inner, svc, response.served.elapsed);
+                return Begun::Done(Ok(response));
+            }
+            let mut rng = seeded();
+            propagate::trace_call(&mut request.headers, &mut rng);
+            rng
+        }
+    };
+    // Each block awaits its inner future in place (passing a future into another async fn
+    // would store it twice).
+    Begun::Running(match &svc.cache {
+        None => Box::pin(async move {
+            let result = pipeline::call(inner, svc, request, &mut rng)
+                .instrument(span.clone())
+                .await;
+            finish(inner, svc, service, &span, start, result)
+        }),
+        Some(cache) => Box::pin(async move {
+            let result = cached(inner, svc, cache, request, rng, start)
+                .instrument(span.clone())
+                .await;
+            finish(inner, svc, service, &span, start, result)
+        }),
+    })
+}
+
+/// The end of the full path: the call's metrics and span fields.
+fn finish(
+    inner: &Inner,
     svc: &ServiceRoute,
     service: &str,
-    request: Request,
-    rng: SmallRng,
-    span: tracing::Span,
+    span: &tracing::Span,
     start: Instant,
+    result: Result<Response, Error>,
 ) -> Result<Response, Error> {
-    let result = serve(inner, svc, request, rng, start)
-        .instrument(span.clone())
-        .await;
     let elapsed = start.elapsed();
     let (cluster, outcome, cache, attempts) = match &result {
         Ok(r) => {
@@ -99,33 +149,37 @@ async fn full(
         _ => inner.metrics.call(service, cluster, outcome, elapsed),
     }
     let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-    spans::record_call(&span, cluster, outcome, cache, attempts);
+    spans::record_call(span, cluster, outcome, cache, attempts);
     result
 }
 
 /// The cheap path of an untraced call: a fresh cached value answered with no trace context, no
-/// fetch closure and no single-flight registration. `None` when the service has no cache, the
-/// request is not cacheable, or no fresh value exists (the full path then handles stale serves
-/// and misses). Skipped when the cache varies on `traceparent`, which is only set later.
-async fn fresh_hit(svc: &ServiceRoute, request: &Request, start: Instant) -> Option<Response> {
+/// fetch closure, no single-flight registration, no key allocation and nothing awaited. `None`
+/// when the service has no cache, the request is not cacheable, or no fresh value is at hand
+/// (the full path then handles stale serves and misses). Skipped when the cache varies on
+/// `traceparent`, which is only set later.
+#[inline]
+fn fresh_hit(
+    svc: &ServiceRoute,
+    request: &Request,
+    path: &str,
+    query: Option<&str>,
+    start: Instant,
+) -> Option<Response> {
     let cache = svc.cache.as_ref()?;
     if cache.varies_on(&TRACEPARENT) {
         return None;
     }
-    let (path, query) = match request.path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (request.path.as_str(), None),
-    };
     let tags = effective_tags(svc, request.tags.as_deref());
-    let key = cache.key_with_tags(
+    let cached = cache.fresh_now(
         &request.method,
         path,
         query,
         &request.headers,
         &request.body,
         tags.as_deref(),
+        start,
     )?;
-    let cached = cache.get_fresh(&key, start).await?;
     Some(respond(svc, &cached, CacheStatus::Hit, None, start))
 }
 
@@ -141,21 +195,17 @@ fn record_cached_success(inner: &Inner, svc: &ServiceRoute, elapsed: std::time::
         .record(elapsed);
 }
 
-/// The cache lookup (or the plain pipeline when the request is not cacheable).
-async fn serve(
+/// A call of a service with a cache: the cache lookup with single flight and stale serves, or
+/// the plain pipeline when the request is not cacheable.
+async fn cached(
     inner: &Arc<Inner>,
     svc: &ServiceRoute,
+    cache: &ResultCache,
     request: Request,
     mut rng: SmallRng,
     start: Instant,
 ) -> Result<Response, Error> {
-    let Some(cache) = &svc.cache else {
-        return pipeline::call(inner, svc, request, &mut rng).await;
-    };
-    let (path, query) = match request.path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (request.path.as_str(), None),
-    };
+    let (path, query) = split_query(&request.path);
     let tags = effective_tags(svc, request.tags.as_deref());
     let Some(key) = cache.key_with_tags(
         &request.method,
@@ -194,7 +244,7 @@ async fn serve(
         };
         let outcome = FetchOutcome {
             status: response.status.as_u16(),
-            headers: response.headers,
+            headers: response.headers.into_map(),
             body: response.body,
             cluster: Some(Arc::clone(&response.served.cluster)),
             instance: Some(Arc::clone(&response.served.instance)),
@@ -211,6 +261,14 @@ async fn serve(
     }
 }
 
+/// A request path split into the logical path and the query (without the `?`).
+fn split_query(path: &str) -> (&str, Option<&str>) {
+    match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    }
+}
+
 /// The call's tag filter for the cache key: `None` for the service's default filter (also when
 /// the override names exactly the default tags), else the override sorted and deduplicated.
 fn effective_tags(svc: &ServiceRoute, tags: Option<&[String]>) -> Option<Vec<String>> {
@@ -221,6 +279,7 @@ fn effective_tags(svc: &ServiceRoute, tags: Option<&[String]>) -> Option<Vec<Str
 }
 
 /// A `Response` for a value the cache handed out.
+#[inline]
 fn respond(
     svc: &ServiceRoute,
     cached: &CachedResponse,
@@ -246,7 +305,7 @@ fn respond(
     };
     Response {
         status: StatusCode::from_u16(cached.status).unwrap_or(StatusCode::BAD_GATEWAY),
-        headers: cached.headers.clone(),
+        headers: super::response::Headers::Shared(Arc::clone(&cached.headers)),
         body: cached.body.clone(),
         served,
         service: Arc::clone(&svc.name),

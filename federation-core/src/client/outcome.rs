@@ -104,7 +104,7 @@ pub(crate) fn respond(
 ) -> Response {
     Response {
         status: exchange.status,
-        headers: exchange.headers,
+        headers: exchange.headers.into(),
         body: exchange.body,
         served: ServedBy {
             cluster,

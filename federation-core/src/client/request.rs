@@ -289,11 +289,28 @@ impl RequestBuilder {
         self.request.map_err(|e| e.with_service(service))
     }
 
-    /// Sends the request through the pipeline.
-    pub async fn send(self) -> Result<Response, Error> {
-        match self.request {
-            Ok(request) => self.client.call(&self.service, request).await,
-            Err(e) => Err(e.with_service(self.service)),
+    /// Sends the request through the pipeline (as [`FederatedServiceClient::call`] does).
+    ///
+    /// The returned future is small: a fresh cache hit is answered on its first poll without
+    /// awaiting anything, and the rest of the call runs in one boxed future.
+    pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        // Destructured here, so the future below holds each part once.
+        let Self {
+            client,
+            service,
+            request,
+        } = self;
+        async move {
+            let request = match request {
+                Ok(request) => request,
+                Err(e) => return Err(e.with_service(service)),
+            };
+            // The started call is unpacked before the await, so this future never holds it.
+            let full = match super::observe::begin(&client.inner, &service, request) {
+                super::observe::Begun::Done(result) => return result,
+                super::observe::Begun::Running(full) => full,
+            };
+            full.await
         }
     }
 }

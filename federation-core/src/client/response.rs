@@ -130,11 +130,44 @@ impl ServedBy {
     }
 }
 
+/// Response headers: owned (from upstream), or shared with the cache entry that served them.
+#[derive(Clone, Debug)]
+pub(crate) enum Headers {
+    /// Headers of an upstream response.
+    Owned(HeaderMap),
+    /// Headers of a cached response (a clone is one reference count, not a copy).
+    Shared(Arc<HeaderMap>),
+}
+
+impl Headers {
+    /// The header map.
+    pub(crate) fn map(&self) -> &HeaderMap {
+        match self {
+            Self::Owned(map) => map,
+            Self::Shared(map) => map,
+        }
+    }
+
+    /// The header map, owned (copied only when still shared).
+    pub(crate) fn into_map(self) -> HeaderMap {
+        match self {
+            Self::Owned(map) => map,
+            Self::Shared(map) => Arc::try_unwrap(map).unwrap_or_else(|map| (*map).clone()),
+        }
+    }
+}
+
+impl From<HeaderMap> for Headers {
+    fn from(map: HeaderMap) -> Self {
+        Self::Owned(map)
+    }
+}
+
 /// The response of a call: status, headers, the whole body, and how it was served.
 #[derive(Clone, Debug)]
 pub struct Response {
     pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: Headers,
     pub(crate) body: Bytes,
     pub(crate) served: ServedBy,
     pub(crate) service: Arc<str>,
@@ -148,7 +181,7 @@ impl Response {
 
     /// The response headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.map()
     }
 
     /// How the call was served: cluster, instance, attempts, cache status, total time.

@@ -1,0 +1,107 @@
+//! Filling the cache: how long moka keeps an entry, and the body of one single-flight fetch
+//! (re-check, fetch, store, unregister).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Inner;
+use crate::cache::control::{freshness, is_error_status};
+use crate::cache::entry::{CachedResponse, FetchOutcome};
+use crate::cache::flight::FlightOutput;
+use crate::cache::key::CacheKey;
+
+/// Keeps each entry in memory until the end of its last stale window; freshness itself is
+/// judged by the cache on `tokio::time::Instant`, so tests can use a paused clock.
+pub(super) struct RetainUntilStale;
+
+impl moka::Expiry<CacheKey, Arc<CachedResponse>> for RetainUntilStale {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<CachedResponse>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.retain_for())
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<CachedResponse>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.retain_for())
+    }
+}
+
+/// The body of one flight: re-checks the cache (a flight may have finished just before this one
+/// registered), fetches, stores, then unregisters.
+pub(super) async fn run_fetch<F, Fut, E>(
+    inner: Arc<Inner>,
+    key: CacheKey,
+    id: u64,
+    fetch: F,
+) -> FlightOutput<E>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<FetchOutcome, E>> + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    let epoch = inner.epoch.load(Ordering::Acquire);
+    let result = match inner.entries.get(&key).await {
+        Some(entry) if Instant::now() < entry.fresh_until => Ok(entry),
+        _ => {
+            inner.counters.fetch();
+            match fetch().await {
+                Ok(outcome) => Ok(inner.store(&key, outcome, epoch).await),
+                Err(err) => Err(Arc::new(err)),
+            }
+        }
+    };
+    inner.flights.finish::<E>(key, id);
+    result
+}
+
+impl Inner {
+    /// Wraps `outcome`, storing it when storable and no invalidation happened since `epoch`.
+    pub(super) async fn store(
+        &self,
+        key: &CacheKey,
+        outcome: FetchOutcome,
+        epoch: u64,
+    ) -> Arc<CachedResponse> {
+        let now = Instant::now();
+        let status = outcome.status;
+        let fresh = freshness(
+            status,
+            &outcome.headers,
+            self.ttl,
+            self.respect_cache_control,
+        );
+        let Some(fresh) = fresh else {
+            if !is_error_status(status) {
+                // Upstream answered but says the old value is no longer reusable.
+                self.entries.invalidate(key).await;
+            }
+            let zero = Duration::ZERO;
+            return Arc::new(CachedResponse::new(outcome, now, zero, zero, zero));
+        };
+        let response = Arc::new(CachedResponse::new(outcome, now, fresh, self.swr, self.sie));
+        let weight = (key.weight() + response.weight()) as u64;
+        if weight <= self.max_bytes && self.epoch.load(Ordering::Acquire) == epoch {
+            self.entries
+                .insert(key.clone(), Arc::clone(&response))
+                .await;
+            if self.epoch.load(Ordering::Acquire) != epoch {
+                // An invalidation raced with the insert: do not keep what it meant to drop.
+                self.entries.invalidate(key).await;
+            }
+        }
+        response
+    }
+}
