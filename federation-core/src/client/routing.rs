@@ -254,15 +254,11 @@ impl ClusterRoute {
                 Arc::new(state)
             });
             kept.insert(key, Arc::clone(&state));
+            let authority = instance.authority();
             endpoints.push(Endpoint {
                 id: Arc::clone(&state.id),
-                base_url: format!(
-                    "{}://{}{}",
-                    self.scheme,
-                    instance.authority(),
-                    self.path_prefix
-                ),
-                origin: super::attempt_url::parse_origin(self.scheme, &instance.authority()),
+                base_url: format!("{}://{authority}{}", self.scheme, self.path_prefix),
+                origin: super::attempt_url::parse_origin(self.scheme, &authority),
                 weight: instance.effective_weight(),
                 default_match: instance.has_tags(&self.service_tags),
                 instance: instance.clone(),
