@@ -9,7 +9,8 @@
 //! perf stat -e instructions:u,instructions:k target/release/examples/call_cost reqwest 20000 64
 //! ```
 //!
-//! Arguments: variant (`sdk` or `reqwest`), number of calls, concurrency, and optionally extra
+//! Arguments: variant (`sdk`, `reqwest`, or `hyper`: hyper-util's pooled client alone, the floor
+//! under both), number of calls, concurrency, and optionally extra
 //! YAML lines for the service (`"    load_balancing: round_robin"`). Three loopback testkit
 //! instances serve both variants in the same process (their cost is the same for both, apart
 //! from the larger body the SDK's propagated headers produce). It also prints the process CPU
@@ -93,6 +94,21 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("reqwest");
+    let hyper_client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes::Bytes>,
+    > = {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector)
+    };
+    let uris: Arc<[http::Uri]> = urls.iter().map(|u| u.parse().expect("uri")).collect();
+    let raw = variant == "hyper";
     let sdk = variant == "sdk";
     let next = Arc::new(AtomicUsize::new(0));
     let one = {
@@ -104,9 +120,23 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
             let client = client.clone();
             let plain = plain.clone();
             let urls = Arc::clone(&urls);
+            let hyper_client = hyper_client.clone();
+            let uris = Arc::clone(&uris);
             let i = next.fetch_add(1, Ordering::Relaxed);
             async move {
-                if sdk {
+                if raw {
+                    use http_body_util::BodyExt;
+                    let req = http::Request::get(uris[i % uris.len()].clone())
+                        .body(http_body_util::Full::new(bytes::Bytes::new()))
+                        .expect("request");
+                    match hyper_client.request(req).await {
+                        Ok(r) => {
+                            let ok = r.status().is_success();
+                            r.into_body().collect().await.is_ok() && ok
+                        }
+                        Err(_) => false,
+                    }
+                } else if sdk {
                     client
                         .get("bench", "/bench")
                         .send()

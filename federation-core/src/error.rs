@@ -140,14 +140,14 @@ pub(crate) enum Reason {
     )]
     AttemptTimeoutNotRetried(Duration),
     #[error("could not connect: {0}")]
-    Connect(#[source] reqwest::Error),
+    Connect(#[source] crate::client::transport::HttpError),
     #[error(
         "connection failed after the request may have reached the server; \
          not retried because the request is not idempotent: {0}"
     )]
-    NotRetriedUnsafe(#[source] reqwest::Error),
+    NotRetriedUnsafe(#[source] crate::client::transport::HttpError),
     #[error("transport error: {0}")]
-    Transport(#[source] reqwest::Error),
+    Transport(#[source] crate::client::transport::HttpError),
     #[error("{instance} answered with status {status}")]
     Status {
         status: http::StatusCode,

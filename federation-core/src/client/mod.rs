@@ -53,7 +53,7 @@ mod routing;
 mod select;
 mod startup;
 mod timer_anchor;
-mod transport;
+pub(crate) mod transport;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -14,14 +14,14 @@ use http::{HeaderMap, Method};
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
-use super::attempt_url::attempt_url;
+use super::attempt_url::attempt_uri;
 use super::choose::choose;
 use super::late;
 use super::outcome::{Last, Step, Trail, finish, is_retryable_status, respond};
 use super::propagate::{self, DEADLINE, DEADLINE_HEADER};
 use super::response::{Attempt, AttemptOutcome, Response};
 use super::select::{self, RankPolicy};
-use super::transport::{self, SendError};
+use super::transport::{self, HttpError, SendError};
 use super::{Inner, Request, ServiceRoute, startup};
 use crate::error::{Error, Reason};
 use crate::retry::parse_retry_after;
@@ -213,7 +213,7 @@ async fn run(
             request.headers.clone()
         };
         let headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
-        let url = attempt_url(
+        let uri = attempt_uri(
             endpoint.origin.as_ref(),
             &endpoint.base_url,
             &route.path_prefix,
@@ -237,23 +237,31 @@ async fn run(
         );
         let in_flight = endpoint.state.stats.start();
         let started = Instant::now();
-        // Boxed: the exchange is most of this future's size, and a box is cheaper than moving
-        // it through the timeout and span wrappers into this state machine on every attempt.
-        let result = Box::pin(
-            tokio::time::timeout(
-                per_attempt,
-                transport::exchange(
-                    &cluster.transport.http,
-                    request.method.clone(),
-                    url,
-                    headers,
-                    request.body.clone(),
-                    limit,
-                ),
-            )
-            .instrument(attempt_span.clone()),
-        )
-        .await;
+        let result = match uri {
+            // Boxed: the exchange is most of this future's size, and a box is cheaper than
+            // moving it through the timeout and span wrappers into this state machine on every
+            // attempt.
+            Ok(uri) => {
+                Box::pin(
+                    tokio::time::timeout(
+                        per_attempt,
+                        transport::exchange(
+                            &cluster.transport.http,
+                            request.method.clone(),
+                            uri,
+                            headers,
+                            request.body.clone(),
+                            limit,
+                        ),
+                    )
+                    .instrument(attempt_span.clone()),
+                )
+                .await
+            }
+            // An address no URL can carry: nothing was sent, so it fails like a refused
+            // connection (retried elsewhere, and the breaker ejects the instance).
+            Err(message) => Ok(Err(SendError::Connect(HttpError::from(message)))),
+        };
         let took = started.elapsed();
         per_cluster[pos] += 1;
         last_pos = pos;

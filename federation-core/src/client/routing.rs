@@ -43,8 +43,8 @@ pub(crate) struct Endpoint {
     pub(crate) id: Arc<str>,
     /// `scheme://authority/prefix`, to which the request path is appended.
     pub(crate) base_url: String,
-    /// `scheme://authority/`, parsed once (see `attempt_url.rs`); `None` when it does not parse.
-    pub(crate) origin: Option<reqwest::Url>,
+    /// `scheme://authority`, parsed once (see `attempt_url.rs`); `None` when it does not parse.
+    pub(crate) origin: Option<super::attempt_url::Origin>,
     /// Effective weight (0 = not routable: critical, or warning with weight 0).
     pub(crate) weight: u32,
     /// Carries the service's default tags.

@@ -1,24 +1,39 @@
-//! HTTP transport per cluster: one pooled reqwest client each, TLS, and bounded body reads.
+//! HTTP transport per cluster: one pooled hyper client each, TLS, and bounded body reads.
 //!
 //! Failures prevented: a new connection per call (latency and port exhaustion), a hostile or
 //! buggy upstream exhausting memory with a huge body, and a misconfigured certificate only
-//! discovered on the first call in production. Each cluster gets one `reqwest::Client` built at
-//! startup (its connection pool is reused by every call) with a rustls configuration using the
-//! `ring` provider: plain-HTTP clusters get an empty trust store (they never speak TLS), HTTPS
-//! clusters trust their `ca_file` or the platform roots and may present a client certificate
-//! (mTLS). Certificates are read and checked when the client is built. Bodies are streamed into a
-//! buffer that refuses to grow past `limits.max_response_bytes`; redirects are not followed (a
-//! service's redirect is returned to the caller).
+//! discovered on the first call in production. Each cluster gets one hyper-util client built at
+//! startup (its connection pool is reused by every call; HTTP/2 when TLS negotiates it) with a
+//! rustls configuration using the `ring` provider: plain-HTTP clusters get an empty trust store
+//! (they never speak TLS), HTTPS clusters trust their `ca_file` or the platform roots and may
+//! present a client certificate (mTLS). Certificates are read and checked when the client is
+//! built. Bodies are streamed into a buffer that refuses to grow past
+//! `limits.max_response_bytes`; redirects are not followed (a service's redirect is returned to
+//! the caller).
+//!
+//! Why hyper-util directly and not reqwest (which the SDK used before): reqwest wraps the same
+//! hyper-util client in layers a federation call does not need (it turns its `Url` back into a
+//! `Uri` by printing and re-parsing it, re-parses it again in the redirect layer even with
+//! redirects off, and boxes the response future twice). Callgrind on
+//! `examples/call_cost.rs` (client, server and runtime together, c = 1): a plain reqwest call
+//! 83.4k instructions, a bare hyper-util call 48.0k; the SDK's whole call went from 93.5k on
+//! reqwest to 63.1k on hyper-util.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::attempt_url::AttemptUrl;
 use crate::config::{ClusterConfig, UpstreamTls};
 use crate::error::Error;
 
@@ -42,10 +57,13 @@ impl Default for PoolSettings {
     }
 }
 
+/// The HTTP/1.1 and HTTP/2 client every attempt of one cluster goes through.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// The HTTP client of one cluster.
 #[derive(Clone, Debug)]
 pub(crate) struct Transport {
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: HttpClient,
     /// `http` or `https`.
     pub(crate) scheme: &'static str,
 }
@@ -57,20 +75,23 @@ impl Transport {
             Some(tls) => (tls_config(&cluster.name, tls)?, "https"),
             None => (plain_config(&cluster.name)?, "http"),
         };
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
+        let mut tcp = HttpConnector::new();
+        // The TLS layer below decides per URI scheme; plain-HTTP clusters never reach it.
+        tcp.enforce_http(false);
+        tcp.set_nodelay(pool.tcp_nodelay);
+        tcp.set_connect_timeout(Some(pool.connect_timeout));
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
             .pool_max_idle_per_host(pool.max_idle_per_host)
             .pool_idle_timeout(pool.idle_timeout)
-            .connect_timeout(pool.connect_timeout)
-            .tcp_nodelay(pool.tcp_nodelay)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::config(format!(
-                    "clusters.{}: cannot build the HTTP client: {e}",
-                    cluster.name
-                ))
-            })?;
+            .build(connector);
         Ok(Self { http, scheme })
     }
 }
@@ -83,8 +104,8 @@ fn tls_error(cluster: &str, what: &str, e: impl std::fmt::Display) -> Error {
     Error::config(format!("clusters.{cluster}.tls: {what}: {e}"))
 }
 
-/// A TLS configuration that trusts nothing: plain-HTTP clusters never use it, but reqwest needs a
-/// provider and we do not install a process-wide default.
+/// A TLS configuration that trusts nothing: plain-HTTP clusters never use it, but the connector
+/// needs one and we do not install a process-wide default provider.
 fn plain_config(cluster: &str) -> Result<rustls::ClientConfig, Error> {
     Ok(rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -156,13 +177,49 @@ fn tls_config(cluster: &str, tls: &UpstreamTls) -> Result<rustls::ClientConfig, 
     }
 }
 
+/// What went wrong on the wire, with the whole cause chain in its message
+/// (`client error (Connect): tcp connect error: Connection refused (os error 111)`).
+#[derive(Debug)]
+pub(crate) struct HttpError(String);
+
+impl HttpError {
+    fn new(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            // Wrappers often repeat their cause; print each distinct message once.
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Self(message)
+    }
+}
+
+impl From<String> for HttpError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
 /// Why one exchange failed.
 #[derive(Debug)]
 pub(crate) enum SendError {
     /// No connection: the request never reached the server.
-    Connect(reqwest::Error),
+    Connect(HttpError),
     /// The exchange broke after the request may have been sent.
-    Lost(reqwest::Error),
+    Lost(HttpError),
     /// The body exceeded the limit.
     TooLarge,
 }
@@ -176,70 +233,62 @@ pub(crate) struct Exchange {
 
 /// Sends one request and reads the whole body, refusing bodies over `limit` bytes.
 pub(crate) async fn exchange(
-    http: &reqwest::Client,
+    http: &HttpClient,
     method: Method,
-    url: AttemptUrl,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
     limit: u64,
 ) -> Result<Exchange, SendError> {
-    let request = match url {
-        // The common case: the request is assembled here, its header map moved in whole
-        // (the builder's `headers()` would re-insert every header into an empty map).
-        AttemptUrl::Parsed(url) => {
-            let mut request = reqwest::Request::new(method, url);
-            *request.headers_mut() = headers;
-            if !body.is_empty() {
-                *request.body_mut() = Some(body.into());
-            }
-            request
-        }
-        // An origin no URL can carry: reqwest parses the string and reports what is wrong.
-        AttemptUrl::Raw(url) => {
-            let mut builder = http.request(method, url).headers(headers);
-            if !body.is_empty() {
-                builder = builder.body(body);
-            }
-            builder.build().map_err(SendError::Lost)?
-        }
-    };
-    let mut response = http.execute(request).await.map_err(|e| {
+    let mut request = http::Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    let response = http.request(request).await.map_err(|e| {
         if e.is_connect() {
-            SendError::Connect(e)
+            SendError::Connect(HttpError::new(&e))
         } else {
-            SendError::Lost(e)
+            SendError::Lost(HttpError::new(&e))
         }
     })?;
-    if response.content_length().is_some_and(|len| len > limit) {
+    let (parts, mut body) = response.into_parts();
+    // A declared length over the limit fails before any byte of the body is read.
+    if body.size_hint().lower() > limit {
         return Err(SendError::TooLarge);
     }
-    let status = response.status();
-    let headers = std::mem::take(response.headers_mut());
-    let body = read_capped(&mut response, limit).await?;
+    let body = read_capped(&mut body, limit).await?;
     Ok(Exchange {
-        status,
-        headers,
+        status: parts.status,
+        headers: parts.headers,
         body,
     })
 }
 
-async fn read_capped(response: &mut reqwest::Response, limit: u64) -> Result<Bytes, SendError> {
+/// The next chunk of data (trailers are skipped); `None` at the end of the body.
+async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, SendError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| SendError::Lost(HttpError::new(&e)))?;
+        if let Ok(data) = frame.into_data() {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
+}
+
+async fn read_capped(body: &mut Incoming, limit: u64) -> Result<Bytes, SendError> {
+    let hint = body.size_hint().lower();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     // The common case is a body in one chunk: keep it without copying.
-    let Some(first) = response.chunk().await.map_err(SendError::Lost)? else {
+    let Some(first) = next_chunk(body).await? else {
         return Ok(Bytes::new());
     };
     if first.len() > limit {
         return Err(SendError::TooLarge);
     }
-    let Some(second) = response.chunk().await.map_err(SendError::Lost)? else {
+    let Some(second) = next_chunk(body).await? else {
         return Ok(first);
     };
-    let hint = response
-        .content_length()
-        .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(0)
-        .min(limit);
+    let hint = usize::try_from(hint).unwrap_or(0).min(limit);
     let mut buf = BytesMut::with_capacity(hint.max(first.len() + second.len()));
     buf.extend_from_slice(&first);
     let mut next = Some(second);
@@ -248,7 +297,7 @@ async fn read_capped(response: &mut reqwest::Response, limit: u64) -> Result<Byt
             return Err(SendError::TooLarge);
         }
         buf.extend_from_slice(&chunk);
-        next = response.chunk().await.map_err(SendError::Lost)?;
+        next = next_chunk(body).await?;
     }
     Ok(buf.freeze())
 }
