@@ -91,7 +91,8 @@ pub struct CachedResponse {
     pub revalidate_until: Instant,
     /// Served stale when the fetch fails until this instant.
     pub error_until: Instant,
-    /// Dropped from memory at this instant (the later of the two stale windows).
+    /// The end of the later of the two stale windows: never served after it (memory is
+    /// reclaimed by the cache-wide retention or the byte bound).
     pub stale_until: Instant,
     /// Set while the one background refresh of this value runs.
     refreshing: AtomicBool,
@@ -130,11 +131,6 @@ impl CachedResponse {
             .map(|(n, v)| n.as_str().len() + v.len() + 32)
             .sum();
         self.body.len() + headers + std::mem::size_of::<Self>()
-    }
-
-    /// How long moka should keep it (until `stale_until`).
-    pub(crate) fn retain_for(&self) -> Duration {
-        self.stale_until.saturating_duration_since(self.stored_at)
     }
 
     /// Claims the right to run the single background refresh; true for exactly one caller until

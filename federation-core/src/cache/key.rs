@@ -36,12 +36,12 @@ impl Hash for CacheKey {
     }
 }
 
-/// The hash of a key's text and path length, shared by [`CacheKey`] and [`KeyBuf`] so a lookup
-/// with a stack-built key finds the stored one (the same calls on any hasher).
-fn hash_key<H: Hasher>(text: &[u8], path_len: usize, state: &mut H) {
+/// The hash of a key, shared by [`CacheKey`] and [`KeyBuf`] so a lookup with a stack-built key
+/// finds the stored one (the same calls on any hasher). Only the text is hashed: keys that differ
+/// only in where the path ends are rare and still unequal (`path_len` is compared), and one
+/// `write` keeps the hash of every lookup as cheap as hashing the bare text.
+fn hash_key<H: Hasher>(text: &[u8], _path_len: usize, state: &mut H) {
     state.write(text);
-    state.write_u8(0xff);
-    state.write_usize(path_len);
 }
 
 /// Bytes of key text a lookup builds on the stack; longer keys are looked up the slow way.

@@ -19,9 +19,20 @@ use super::key::{CacheKey, KeyBuf, KeyBuilder};
 use super::stats::{CacheStats, Counters};
 use crate::config::model::CachePolicy;
 use crate::telemetry::Metrics;
-use fill::{RetainUntilStale, run_fetch};
+use fill::run_fetch;
 
 mod fill;
+
+/// How long moka keeps an entry after it was written: the TTL plus the longer stale window, the
+/// longest any entry is usable (`Cache-Control: max-age` only shortens the TTL). One cache-wide
+/// time-to-live instead of a per-entry expiry keeps moka from running an expiry callback on
+/// every read; an entry whose `max-age` made it expire sooner is never served after its own
+/// windows (freshness is judged on the entry's instants) and is reclaimed at this bound or by
+/// the byte bound. Capped well below moka's 1000-year limit.
+fn retention(ttl: Duration, swr: Duration, sie: Duration) -> Duration {
+    const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    ttl.saturating_add(swr.max(sie)).min(MAX)
+}
 
 /// The result cache of one logical service. Cheap to clone (shared state).
 ///
@@ -67,13 +78,15 @@ impl ResultCache {
     fn build(service: &str, policy: &CachePolicy, counters: Counters) -> Self {
         let counters = Arc::new(counters);
         let listener_counters = Arc::clone(&counters);
+        let swr = policy.stale_while_revalidate.unwrap_or_default();
+        let sie = policy.stale_if_error.unwrap_or_default();
         let entries = Cache::builder()
             .name(service)
             .max_capacity(policy.max_bytes)
             .weigher(|k: &CacheKey, v: &Arc<CachedResponse>| {
                 u32::try_from(k.weight() + v.weight()).unwrap_or(u32::MAX)
             })
-            .expire_after(RetainUntilStale)
+            .time_to_live(retention(policy.ttl, swr, sie))
             .support_invalidation_closures()
             .eviction_listener(move |_k, _v, cause| {
                 if cause == RemovalCause::Size {
@@ -92,8 +105,8 @@ impl ResultCache {
                 methods,
                 keys: KeyBuilder::new(&policy.vary_headers),
                 ttl: policy.ttl,
-                swr: policy.stale_while_revalidate.unwrap_or_default(),
-                sie: policy.stale_if_error.unwrap_or_default(),
+                swr,
+                sie,
                 respect_cache_control: policy.respect_cache_control,
                 max_bytes: policy.max_bytes,
                 entries,

@@ -40,8 +40,9 @@ pub(crate) async fn call(
     service: &str,
     request: Request,
 ) -> Result<Response, Error> {
+    let mut request = request;
     // Unpacked before the await, so this future never holds the started call.
-    let full = match begin(inner, service, request) {
+    let full = match begin(inner, service, &mut request) {
         Begun::Done(result) => return result,
         Begun::Running(full) => full,
     };
@@ -64,10 +65,13 @@ pub(crate) enum Begun<'a> {
 /// awaited or boxed; anything else becomes one boxed future sized for the service (a service
 /// without a cache never carries the cache machinery's state). So the futures awaiting a call
 /// stay small and cheap to move.
+///
+/// `request` is taken by reference so a hit never moves it (it is large); a call that goes on
+/// takes it out, leaving an empty request behind.
 pub(crate) fn begin<'a>(
     inner: &'a Arc<Inner>,
     service: &'a str,
-    mut request: Request,
+    request: &mut Request,
 ) -> Begun<'a> {
     let Some(svc) = inner.services.get(service) else {
         return Begun::Done(Err(pipeline::unknown_service(inner, service)));
@@ -88,7 +92,7 @@ pub(crate) fn begin<'a>(
     let mut rng = match traced {
         Some(rng) => rng,
         None => {
-            if let Some(response) = fresh_hit(svc, &request, path, query, start) {
+            if let Some(response) = fresh_hit(svc, request, path, query, start) {
                 record_cached_success(inner, svc, response.served.elapsed);
                 return Begun::Done(Ok(response));
             }
@@ -97,6 +101,7 @@ pub(crate) fn begin<'a>(
             rng
         }
     };
+    let request = std::mem::replace(request, Request::new(http::Method::GET, String::new()));
     // Each block awaits its inner future in place (passing a future into another async fn
     // would store it twice).
     Begun::Running(match &svc.cache {
@@ -180,7 +185,7 @@ fn fresh_hit(
         tags.as_deref(),
         start,
     )?;
-    Some(respond(svc, &cached, CacheStatus::Hit, None, start))
+    Some(respond(svc, cached, CacheStatus::Hit, None, start))
 }
 
 /// Records a successful call answered from the cache (`cluster="none"`) through the service's
@@ -255,7 +260,7 @@ async fn cached(
     match cache.get_or_fetch(key, fetch).await {
         Ok((cached, status)) => {
             let mine = mine.lock().unwrap_or_else(PoisonError::into_inner).take();
-            Ok(respond(svc, &cached, status, mine, start))
+            Ok(respond(svc, cached, status, mine, start))
         }
         Err(shared) => Err(Arc::try_unwrap(shared).unwrap_or_else(|e| e.shared_copy())),
     }
@@ -278,11 +283,11 @@ fn effective_tags(svc: &ServiceRoute, tags: Option<&[String]>) -> Option<Vec<Str
     (tags != svc.tags).then_some(tags)
 }
 
-/// A `Response` for a value the cache handed out.
+/// A `Response` for a value the cache handed out (the response keeps the entry for its headers).
 #[inline]
 fn respond(
     svc: &ServiceRoute,
-    cached: &CachedResponse,
+    cached: Arc<CachedResponse>,
     status: CacheStatus,
     mine: Option<ServedBy>,
     start: Instant,
@@ -305,8 +310,8 @@ fn respond(
     };
     Response {
         status: StatusCode::from_u16(cached.status).unwrap_or(StatusCode::BAD_GATEWAY),
-        headers: super::response::Headers::Shared(Arc::clone(&cached.headers)),
         body: cached.body.clone(),
+        headers: super::response::Headers::Cached(cached),
         served,
         service: Arc::clone(&svc.name),
     }

@@ -298,11 +298,11 @@ impl RequestBuilder {
         let Self {
             client,
             service,
-            request,
+            mut request,
         } = self;
         async move {
             let request = match request {
-                Ok(request) => request,
+                Ok(ref mut request) => request,
                 Err(e) => return Err(e.with_service(service)),
             };
             // The started call is unpacked before the await, so this future never holds it.

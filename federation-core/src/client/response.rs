@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
+use crate::cache::CachedResponse;
 use crate::error::{Error, Reason};
 
 /// What one attempt did.
@@ -130,13 +131,14 @@ impl ServedBy {
     }
 }
 
-/// Response headers: owned (from upstream), or shared with the cache entry that served them.
+/// Response headers: owned (from upstream), or those of the cache entry that served them.
 #[derive(Clone, Debug)]
 pub(crate) enum Headers {
     /// Headers of an upstream response.
     Owned(HeaderMap),
-    /// Headers of a cached response (a clone is one reference count, not a copy).
-    Shared(Arc<HeaderMap>),
+    /// Headers of a cached response: the entry itself is held (the reference moka handed out),
+    /// so serving it costs no further reference count and no copy.
+    Cached(Arc<CachedResponse>),
 }
 
 impl Headers {
@@ -144,7 +146,7 @@ impl Headers {
     pub(crate) fn map(&self) -> &HeaderMap {
         match self {
             Self::Owned(map) => map,
-            Self::Shared(map) => map,
+            Self::Cached(entry) => &entry.headers,
         }
     }
 
@@ -152,7 +154,10 @@ impl Headers {
     pub(crate) fn into_map(self) -> HeaderMap {
         match self {
             Self::Owned(map) => map,
-            Self::Shared(map) => Arc::try_unwrap(map).unwrap_or_else(|map| (*map).clone()),
+            Self::Cached(entry) => match Arc::try_unwrap(entry) {
+                Ok(entry) => Arc::try_unwrap(entry.headers).unwrap_or_else(|map| (*map).clone()),
+                Err(entry) => (*entry.headers).clone(),
+            },
         }
     }
 }

@@ -3,8 +3,9 @@
 //! Two clients in one process must not share or clash over series, so each `Metrics` owns a
 //! `prometheus_client` registry rather than using a global one. Names and labels are stable and
 //! listed in `docs/metrics.md`. Recording is cheap: label values are interned, the per-call
-//! families (requests, attempts) keep their handles in a cache looked up by `&str` under one read
-//! lock, and the cache hit path uses pre-resolved [`CacheCounters`].
+//! families (requests, attempts) are lock-free cells (see `calls.rs`) whose handles are cached
+//! and looked up by `&str` under one read lock, and the cache hit path uses pre-resolved
+//! [`CacheCounters`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,24 +15,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::calls::{CallCell, CallFamily};
+
 use super::labels::{
-    CacheLabels, CallLabels, DiscoveryLabels, FailoverLabels, HealthLabels, InstanceLabels,
-    Interner, ServiceLabels, TransitionLabels,
+    CacheLabels, DiscoveryLabels, FailoverLabels, HealthLabels, InstanceLabels, Interner,
+    ServiceLabels, TransitionLabels,
 };
-
-/// Latency buckets in seconds; 0.3 marks the P95 target.
-const BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-fn histogram() -> Histogram {
-    Histogram::new(BUCKETS)
-}
-
-type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
 
 /// The metrics of one client. Cheap to clone (shared registry).
 #[derive(Clone)]
@@ -42,10 +33,10 @@ pub struct Metrics {
 pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) interner: Interner,
-    pub(crate) requests: Family<CallLabels, Counter>,
-    pub(crate) request_duration: HistogramFamily<CallLabels>,
-    pub(crate) attempts: Family<CallLabels, Counter>,
-    pub(crate) attempt_duration: HistogramFamily<CallLabels>,
+    /// `federation_requests_total` and `federation_request_duration_seconds`.
+    pub(crate) requests: CallFamily,
+    /// `federation_attempts_total` and `federation_attempt_duration_seconds`.
+    pub(crate) attempts: CallFamily,
     pub(crate) retries: Family<ServiceLabels, Counter>,
     pub(crate) failovers: Family<FailoverLabels, Counter>,
     pub(crate) budget_rejections: Family<ServiceLabels, Counter>,
@@ -69,11 +60,10 @@ pub struct CacheCounters {
     pub(crate) eviction: Counter,
 }
 
-/// A counter and a duration histogram for one `{service, cluster, outcome}`.
+/// The counter and duration histogram of one `{service, cluster, outcome}` (one lock-free cell).
 #[derive(Clone)]
 pub(crate) struct CallHandles {
-    pub(crate) count: Counter,
-    pub(crate) duration: Histogram,
+    pub(crate) cell: Arc<CallCell>,
 }
 
 type Nested<H> = HashMap<Box<str>, HashMap<Box<str>, HashMap<Box<str>, H>>>;
@@ -86,9 +76,9 @@ pub(crate) struct HandleCache {
 
 impl CallHandles {
     /// Counts one event and observes its duration.
+    #[inline]
     pub(crate) fn record(&self, duration: std::time::Duration) {
-        self.count.inc();
-        self.duration.observe(duration.as_secs_f64());
+        self.cell.record(duration);
     }
 }
 
@@ -138,12 +128,8 @@ impl Metrics {
     /// Fresh metrics with their own registry; every series starts absent.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("federation");
-        let requests = Family::<CallLabels, Counter>::default();
-        let request_duration: HistogramFamily<CallLabels> =
-            Family::new_with_constructor(histogram as fn() -> Histogram);
-        let attempts = Family::<CallLabels, Counter>::default();
-        let attempt_duration: HistogramFamily<CallLabels> =
-            Family::new_with_constructor(histogram as fn() -> Histogram);
+        let requests = CallFamily::default();
+        let attempts = CallFamily::default();
         let retries = Family::<ServiceLabels, Counter>::default();
         let failovers = Family::<FailoverLabels, Counter>::default();
         let budget_rejections = Family::<ServiceLabels, Counter>::default();
@@ -158,22 +144,22 @@ impl Metrics {
         registry.register(
             "requests",
             "Calls finished, by service, serving cluster (`none` for cache hits) and outcome",
-            requests.clone(),
+            requests.counter_view(),
         );
         registry.register(
             "request_duration_seconds",
             "Call duration including retries and failover, in seconds",
-            request_duration.clone(),
+            requests.histogram_view(),
         );
         registry.register(
             "attempts",
             "Upstream attempts, by service, cluster and outcome",
-            attempts.clone(),
+            attempts.counter_view(),
         );
         registry.register(
             "attempt_duration_seconds",
             "Duration of one upstream attempt, in seconds",
-            attempt_duration.clone(),
+            attempts.histogram_view(),
         );
         registry.register("retries", "Attempts after the first one", retries.clone());
         registry.register(
@@ -227,9 +213,7 @@ impl Metrics {
                 registry,
                 interner: Interner::default(),
                 requests,
-                request_duration,
                 attempts,
-                attempt_duration,
                 retries,
                 failovers,
                 budget_rejections,

@@ -23,6 +23,7 @@
 //! ));
 //! ```
 
+mod calls;
 pub mod health;
 mod labels;
 mod metrics;

@@ -59,18 +59,10 @@ impl Metrics {
         outcome: &str,
         attempt: bool,
     ) -> CallHandles {
-        let (cache, counters, histograms) = if attempt {
-            (
-                &self.inner.attempt_handles,
-                &self.inner.attempts,
-                &self.inner.attempt_duration,
-            )
+        let (cache, family) = if attempt {
+            (&self.inner.attempt_handles, &self.inner.attempts)
         } else {
-            (
-                &self.inner.request_handles,
-                &self.inner.requests,
-                &self.inner.request_duration,
-            )
+            (&self.inner.request_handles, &self.inner.requests)
         };
         cache.get(service, cluster, outcome, || {
             let labels = CallLabels {
@@ -79,8 +71,7 @@ impl Metrics {
                 outcome: self.label(outcome),
             };
             CallHandles {
-                count: counters.get_or_create(&labels).clone(),
-                duration: histograms.get_or_create(&labels).clone(),
+                cell: family.get_or_create(&labels),
             }
         })
     }

@@ -1,5 +1,4 @@
-//! Filling the cache: how long moka keeps an entry, and the body of one single-flight fetch
-//! (re-check, fetch, store, unregister).
+//! Filling the cache: the body of one single-flight fetch (re-check, fetch, store, unregister).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,31 +12,6 @@ use crate::cache::control::{freshness, is_error_status};
 use crate::cache::entry::{CachedResponse, FetchOutcome};
 use crate::cache::flight::FlightOutput;
 use crate::cache::key::CacheKey;
-
-/// Keeps each entry in memory until the end of its last stale window; freshness itself is
-/// judged by the cache on `tokio::time::Instant`, so tests can use a paused clock.
-pub(super) struct RetainUntilStale;
-
-impl moka::Expiry<CacheKey, Arc<CachedResponse>> for RetainUntilStale {
-    fn expire_after_create(
-        &self,
-        _key: &CacheKey,
-        value: &Arc<CachedResponse>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.retain_for())
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &CacheKey,
-        value: &Arc<CachedResponse>,
-        _updated_at: std::time::Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.retain_for())
-    }
-}
 
 /// The body of one flight: re-checks the cache (a flight may have finished just before this one
 /// registered), fetches, stores, then unregisters.
