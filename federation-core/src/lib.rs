@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod handoff;
 pub mod limit;
 pub mod retry;
 pub mod telemetry;

@@ -13,7 +13,6 @@
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
-use std::task::{Context, Waker};
 use std::time::Duration;
 
 use federation_core::client::{FederatedServiceClient, Request};
@@ -193,26 +192,18 @@ async fn run(
     unsafe { callback(user_data.0, response, error) };
 }
 
-/// Polls `call` once on the calling thread and spawns it on the runtime only when it has to
-/// wait.
+/// Polls `call` once on the calling thread and hands it to the runtime only when it has to
+/// wait, at its first wake-up ([`federation_core::handoff::poll_then_spawn`]).
 ///
 /// **Failure prevented.** Handing every call to a worker thread costs two thread hand-offs
 /// (caller -> worker, worker -> the thread the caller waits on), tens of microseconds on a
 /// loaded machine, even for a call that never waits: a cache hit, an unknown service, a circuit
 /// that is open. Polled here first, such a call completes (and runs its callback) before
 /// `federation_client_call` returns; a call that waits for I/O has already started its work
-/// (picked an instance, queued its request on a connection) when the runtime takes it over.
-///
-/// The first poll uses a no-op waker inside the runtime's context: a pending future is spawned
-/// at once and the task's first poll registers its real waker with every resource it waits on,
-/// so no wake-up is lost.
+/// (picked an instance, queued its request on a connection) and moves to the worker that
+/// wakes it, without a wake-up of its own.
 fn start(rt: &Runtime, call: impl Future<Output = ()> + Send + 'static) {
-    let _context = rt.enter();
-    let mut call = Box::pin(call);
-    let mut cx = Context::from_waker(Waker::noop());
-    if call.as_mut().poll(&mut cx).is_pending() {
-        rt.spawn(call);
-    }
+    federation_core::handoff::poll_then_spawn(rt.handle(), call);
 }
 
 /// Starts a call of `method` `path` on logical service `service` and returns without waiting
