@@ -254,7 +254,11 @@ impl KeyBuilder {
                 }
             }
         }
-        let digest = self.digest(headers, body, tags);
+        let digest = if self.digests(body, tags) {
+            self.digest(headers, body, tags)
+        } else {
+            None
+        };
         out.push_str(path);
         out.push_ascii(b' ');
         out.push_str(method.as_str());
@@ -268,6 +272,13 @@ impl KeyBuilder {
         Some(())
     }
 
+    /// Whether a request's key has a digest: vary-headers are configured, or it has a body or a
+    /// per-call tag filter.
+    #[inline]
+    fn digests(&self, body: &[u8], tags: Option<&[String]>) -> bool {
+        !(self.vary.is_empty() && body.is_empty() && tags.is_none())
+    }
+
     /// 128-bit digest of the vary-headers, the tag filter and the body; `None` when there is
     /// nothing to digest. The tags are fed in sorted order without duplicates.
     fn digest(
@@ -276,7 +287,7 @@ impl KeyBuilder {
         body: &[u8],
         tags: Option<&[String]>,
     ) -> Option<u128> {
-        if self.vary.is_empty() && body.is_empty() && tags.is_none() {
+        if !self.digests(body, tags) {
             return None;
         }
         let mut a = self.first.build_hasher();
@@ -321,17 +332,33 @@ fn push_hex(out: &mut impl KeyText, value: u128) {
     }
 }
 
+/// Sorts `pairs` in byte order. The few pairs of a typical query are insertion-sorted in place
+/// (one comparison per pair when already sorted; no call into the general sort).
+fn sort_pairs(pairs: &mut [&str]) {
+    if pairs.len() > 16 {
+        pairs.sort_unstable();
+        return;
+    }
+    for i in 1..pairs.len() {
+        let mut j = i;
+        while j > 0 && pairs[j - 1] > pairs[j] {
+            pairs.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Appends the query's `&`-separated pairs in byte order, skipping empty pairs. Small queries
-/// (the common case) are sorted on the stack.
+/// (the common case: up to 8 pairs) are sorted on the stack.
 fn push_sorted_query(out: &mut impl KeyText, query: &str) {
     let query = query.strip_prefix('?').unwrap_or(query);
     if query.is_empty() {
         return;
     }
-    let mut small: [&str; 16] = [""; 16];
+    let mut small: [&str; 8] = [""; 8];
     let mut large: Vec<&str> = Vec::new();
     let mut n = 0;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
+    for pair in scan::pairs(query) {
         if n < small.len() {
             small[n] = pair;
         } else {
@@ -347,7 +374,7 @@ fn push_sorted_query(out: &mut impl KeyText, query: &str) {
     } else {
         &mut large
     };
-    pairs.sort_unstable();
+    sort_pairs(pairs);
     for (i, pair) in pairs.iter().enumerate() {
         if i > 0 {
             out.push_ascii(b'&');
@@ -355,6 +382,9 @@ fn push_sorted_query(out: &mut impl KeyText, query: &str) {
         out.push_str(pair);
     }
 }
+
+mod scan;
+pub(crate) use scan::find_byte;
 
 #[cfg(test)]
 mod tests;

@@ -57,5 +57,6 @@ mod store;
 
 pub use entry::{CacheStatus, CachedResponse, FetchOutcome};
 pub use key::CacheKey;
+pub(crate) use key::find_byte;
 pub use stats::CacheStats;
 pub use store::ResultCache;

@@ -5,7 +5,6 @@
 //! a missing token variable) fails here, once, with a [`crate::error::ErrorKind::Config`] error,
 //! instead of on the first call in production.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,7 +118,7 @@ impl ClientBuilder {
             });
         }
         let cluster_names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
-        let mut services = HashMap::with_capacity(config.services.len());
+        let mut services = super::Services::with_capacity(config.services.len());
         let metrics = crate::telemetry::Metrics::new();
         for (n, service) in config.services.iter().enumerate() {
             let mut route = service_route(

@@ -97,7 +97,7 @@ impl std::fmt::Debug for FederatedServiceClient {
 
 /// Shared state of a client.
 pub(crate) struct Inner {
-    pub(crate) services: HashMap<String, ServiceRoute>,
+    pub(crate) services: Services,
     pub(crate) clusters: Vec<ClusterRuntime>,
     pub(crate) cluster_names: Vec<String>,
     pub(crate) random: SplitMix,
@@ -138,6 +138,80 @@ pub(crate) struct ServiceRoute {
     /// `federation_requests_total{cluster="none", outcome="success"}` handles of calls answered
     /// from the cache, resolved on the first such call (no series before its first event).
     pub(crate) cached_success: std::sync::OnceLock<crate::telemetry::CallHandles>,
+}
+
+/// The configured services, in a `Vec` so a request builder can keep a service's index (no
+/// name to allocate, no hash to compute per call) plus a name → index map for many services.
+pub(crate) struct Services<R = ServiceRoute> {
+    names: Vec<String>,
+    routes: Vec<R>,
+    index: HashMap<String, usize>,
+}
+
+impl<R> Services<R> {
+    /// Up to this many services, a name is found by comparing names (cheaper than hashing one).
+    const SCAN: usize = 8;
+
+    /// An empty set with room for `n` services.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            names: Vec::with_capacity(n),
+            routes: Vec::with_capacity(n),
+            index: HashMap::with_capacity(n),
+        }
+    }
+
+    /// Adds `name`'s route (replacing an earlier route of the same name).
+    pub(crate) fn insert(&mut self, name: String, route: R) {
+        if let Some(&i) = self.index.get(&name)
+            && let Some(slot) = self.routes.get_mut(i)
+        {
+            *slot = route;
+            return;
+        }
+        self.index.insert(name.clone(), self.routes.len());
+        self.names.push(name);
+        self.routes.push(route);
+    }
+
+    /// The index of `name`, when configured.
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
+        if self.names.len() <= Self::SCAN {
+            self.names.iter().position(|n| n == name)
+        } else {
+            self.index.get(name).copied()
+        }
+    }
+
+    /// The route at `index` (from [`index_of`](Self::index_of)).
+    pub(crate) fn at(&self, index: usize) -> Option<&R> {
+        self.routes.get(index)
+    }
+
+    /// The name at `index`.
+    pub(crate) fn name_at(&self, index: usize) -> Option<&str> {
+        self.names.get(index).map(String::as_str)
+    }
+
+    /// The route of `name`, when configured.
+    pub(crate) fn get(&self, name: &str) -> Option<&R> {
+        self.index_of(name).and_then(|i| self.at(i))
+    }
+
+    /// The configured names, in insertion order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
+        self.names.iter()
+    }
+
+    /// The routes, in insertion order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &R> {
+        self.routes.iter()
+    }
+
+    /// How many services are configured.
+    pub(crate) fn len(&self) -> usize {
+        self.routes.len()
+    }
 }
 
 /// A lock-free random source (splitmix64 over an atomic counter) for jitter and trace ids.
@@ -234,7 +308,14 @@ impl FederatedServiceClient {
 
     /// A request with `method` to `path` of `service`.
     pub fn request(&self, method: Method, service: &str, path: &str) -> RequestBuilder {
-        RequestBuilder::new(self.clone(), service.to_owned(), Request::new(method, path))
+        // The service is looked up once here; the builder keeps its index (or the unknown name,
+        // for the error `send` returns).
+        let target = match self.inner.services.index_of(service) {
+            Some(index) => request::Target::Known(index),
+            None => request::Target::Unknown(service.to_owned()),
+        };
+        let request = Request::with_path(method, request::PathText::new(path));
+        RequestBuilder::new(self.clone(), target, request)
     }
 
     /// A GET request to `path` of `service`.
@@ -279,5 +360,39 @@ impl FederatedServiceClient {
     #[allow(dead_code, reason = "read by telemetry's health snapshot")]
     pub(crate) fn discoveries(&self) -> impl Iterator<Item = &ClusterDiscovery> {
         self.inner.clusters.iter().map(|c| &c.discovery)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Services;
+
+    #[test]
+    fn services_are_found_by_name_with_few_and_with_many() {
+        for count in [2usize, 12] {
+            let mut services = Services::with_capacity(count);
+            for i in 0..count {
+                services.insert(format!("svc{i}"), i * 10);
+            }
+            for i in 0..count {
+                let index = services.index_of(&format!("svc{i}")).expect("configured");
+                assert_eq!(services.at(index), Some(&(i * 10)));
+                assert_eq!(services.name_at(index), Some(format!("svc{i}").as_str()));
+            }
+            assert_eq!(services.index_of("nope"), None);
+            assert_eq!(services.get("svc1"), Some(&10));
+            assert_eq!(services.len(), count);
+        }
+    }
+
+    #[test]
+    fn inserting_a_name_again_replaces_its_route() {
+        let mut services = Services::with_capacity(1);
+        services.insert("a".to_owned(), 1);
+        services.insert("a".to_owned(), 2);
+        assert_eq!(services.len(), 1);
+        assert_eq!(services.get("a"), Some(&2));
+        assert_eq!(services.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(services.values().collect::<Vec<_>>(), [&2]);
     }
 }

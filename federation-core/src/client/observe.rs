@@ -26,7 +26,7 @@ use rand::rngs::SmallRng;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::response::{Response, ServedBy};
+use super::response::{Content, Origin, Response, ServedBy};
 use super::{Inner, Request, ServiceRoute};
 use super::{pipeline, propagate};
 use crate::cache::{CacheStatus, CachedResponse, FetchOutcome, ResultCache};
@@ -41,8 +41,11 @@ pub(crate) async fn call(
     request: Request,
 ) -> Result<Response, Error> {
     let mut request = request;
+    let Some(svc) = inner.services.get(service) else {
+        return Err(pipeline::unknown_service(inner, service));
+    };
     // Unpacked before the await, so this future never holds the started call.
-    let full = match begin(inner, service, &mut request) {
+    let full = match begin(inner, svc, &mut request) {
         Begun::Done(result) => return result,
         Begun::Running(full) => full,
     };
@@ -55,13 +58,13 @@ pub(crate) async fn call(
     reason = "unpacked at once, never held across an await; boxing a hit would allocate"
 )]
 pub(crate) enum Begun<'a> {
-    /// Answered without waiting: a fresh cache hit, or a refusal (unknown service).
+    /// Answered without waiting: a fresh cache hit.
     Done(Result<Response, Error>),
     /// Everything that may wait: the cache with single flight and stale serves, or the pipeline.
     Running(BoxFuture<'a, Result<Response, Error>>),
 }
 
-/// Starts one call of `service`: a fresh cache hit is answered synchronously, with nothing
+/// Starts one call of the service `svc`: a fresh cache hit is answered synchronously, with nothing
 /// awaited or boxed; anything else becomes one boxed future sized for the service (a service
 /// without a cache never carries the cache machinery's state). So the futures awaiting a call
 /// stay small and cheap to move.
@@ -70,12 +73,10 @@ pub(crate) enum Begun<'a> {
 /// takes it out, leaving an empty request behind.
 pub(crate) fn begin<'a>(
     inner: &'a Arc<Inner>,
-    service: &'a str,
+    svc: &'a ServiceRoute,
     request: &mut Request,
 ) -> Begun<'a> {
-    let Some(svc) = inner.services.get(service) else {
-        return Begun::Done(Err(pipeline::unknown_service(inner, service)));
-    };
+    let service: &'a str = &svc.name;
     let start = Instant::now();
     let seeded = || SmallRng::seed_from_u64(inner.random.next());
     // Continue the caller's trace, or start one here so the span and upstream share its id.
@@ -229,7 +230,7 @@ async fn cached(
     let fetch_inner = Arc::clone(inner);
     let name = Arc::clone(&svc.name);
     let fetch = move || async move {
-        let Some(svc) = fetch_inner.services.get(&*name) else {
+        let Some(svc) = fetch_inner.services.get(&name) else {
             return Err(pipeline::unknown_service(&fetch_inner, &name));
         };
         let response = match pipeline::call(&fetch_inner, svc, request, &mut rng).await {
@@ -237,8 +238,10 @@ async fn cached(
             Err(e) => {
                 // Kept for a stale-if-error answer, which reports these failed attempts.
                 let failed = ServedBy {
-                    cluster: Arc::from(""),
-                    instance: Arc::from(""),
+                    origin: Origin::Upstream {
+                        cluster: Arc::from(""),
+                        instance: Arc::from(""),
+                    },
                     attempts: e.attempts().to_vec(),
                     cache: CacheStatus::Miss,
                     elapsed: std::time::Duration::ZERO,
@@ -247,14 +250,20 @@ async fn cached(
                 return Err(e);
             }
         };
-        let outcome = FetchOutcome {
-            status: response.status.as_u16(),
-            headers: response.headers.into_map(),
-            body: response.body,
-            cluster: Some(Arc::clone(&response.served.cluster)),
-            instance: Some(Arc::clone(&response.served.instance)),
+        let status = response.status.as_u16();
+        let (headers, body, served) = response.into_parts();
+        let (cluster, instance) = match &served.origin {
+            Origin::Upstream { cluster, instance } => (Arc::clone(cluster), Arc::clone(instance)),
+            Origin::Cached(_) => (Arc::from(served.cluster()), Arc::from(served.instance())),
         };
-        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.served);
+        let outcome = FetchOutcome {
+            status,
+            headers,
+            body,
+            cluster: Some(cluster),
+            instance: Some(instance),
+        };
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(served);
         Ok::<_, Error>(outcome)
     };
     match cache.get_or_fetch(key, fetch).await {
@@ -268,22 +277,30 @@ async fn cached(
 
 /// A request path split into the logical path and the query (without the `?`).
 fn split_query(path: &str) -> (&str, Option<&str>) {
-    match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
+    // `?` is ASCII, so both sides are on character boundaries.
+    match crate::cache::find_byte(path.as_bytes(), b'?') {
+        Some(i) => (path.get(..i).unwrap_or(path), path.get(i + 1..)),
         None => (path, None),
     }
 }
 
 /// The call's tag filter for the cache key: `None` for the service's default filter (also when
 /// the override names exactly the default tags), else the override sorted and deduplicated.
+#[inline]
 fn effective_tags(svc: &ServiceRoute, tags: Option<&[String]>) -> Option<Vec<String>> {
-    let mut tags = tags?.to_vec();
+    override_tags(svc, tags?)
+}
+
+/// [`effective_tags`] for a call that names its tags.
+fn override_tags(svc: &ServiceRoute, tags: &[String]) -> Option<Vec<String>> {
+    let mut tags = tags.to_vec();
     tags.sort_unstable();
     tags.dedup();
     (tags != svc.tags).then_some(tags)
 }
 
-/// A `Response` for a value the cache handed out (the response keeps the entry for its headers).
+/// A `Response` for a value the cache handed out (the response keeps the entry: its names,
+/// headers and body are read from it).
 #[inline]
 fn respond(
     svc: &ServiceRoute,
@@ -292,26 +309,27 @@ fn respond(
     mine: Option<ServedBy>,
     start: Instant,
 ) -> Response {
-    let origin = |v: &Option<Arc<str>>| v.clone().unwrap_or_else(|| Arc::from(""));
-    let served = match (status, mine) {
+    let http_status = StatusCode::from_u16(cached.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let (served, content) = match (status, mine) {
         (CacheStatus::Miss, Some(mut served)) => {
             served.cache = CacheStatus::Miss;
             served.elapsed = start.elapsed();
-            served
+            (served, Content::Cached(cached))
         }
-        (_, mine) => ServedBy {
-            cluster: origin(&cached.cluster),
-            instance: origin(&cached.instance),
-            // A stale-if-error serve keeps the failed attempts of this caller's fetch.
-            attempts: mine.map(|m| m.attempts).unwrap_or_default(),
-            cache: status,
-            elapsed: start.elapsed(),
-        },
+        (_, mine) => {
+            let served = ServedBy {
+                origin: Origin::Cached(cached),
+                // A stale-if-error serve keeps the failed attempts of this caller's fetch.
+                attempts: mine.map(|m| m.attempts).unwrap_or_default(),
+                cache: status,
+                elapsed: start.elapsed(),
+            };
+            (served, Content::Served)
+        }
     };
     Response {
-        status: StatusCode::from_u16(cached.status).unwrap_or(StatusCode::BAD_GATEWAY),
-        body: cached.body.clone(),
-        headers: super::response::Headers::Cached(cached),
+        status: http_status,
+        content,
         served,
         service: Arc::clone(&svc.name),
     }

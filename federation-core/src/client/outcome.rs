@@ -11,7 +11,7 @@ use http::StatusCode;
 use tokio::time::Instant;
 
 use super::ServiceRoute;
-use super::response::{Attempt, CacheStatus, Response, ServedBy};
+use super::response::{Attempt, CacheStatus, Content, Origin, Owned, Response, ServedBy};
 use super::transport::Exchange;
 use crate::error::{Error, Reason};
 
@@ -104,11 +104,12 @@ pub(crate) fn respond(
 ) -> Response {
     Response {
         status: exchange.status,
-        headers: exchange.headers.into(),
-        body: exchange.body,
+        content: Content::Owned(Box::new(Owned {
+            headers: exchange.headers,
+            body: exchange.body,
+        })),
         served: ServedBy {
-            cluster,
-            instance,
+            origin: Origin::Upstream { cluster, instance },
             attempts: trail.attempts,
             cache: CacheStatus::Bypass,
             elapsed: start.elapsed(),

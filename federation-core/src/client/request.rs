@@ -18,6 +18,9 @@ use serde::Serialize;
 use super::{FederatedServiceClient, Response};
 use crate::error::Error;
 
+mod path;
+pub(crate) use path::PathText;
+
 /// Characters escaped in query keys and values (everything but unreserved characters).
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -29,7 +32,7 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Clone, Debug)]
 pub struct Request {
     pub(crate) method: Method,
-    pub(crate) path: String,
+    pub(crate) path: PathText,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) timeout: Option<Duration>,
@@ -44,9 +47,14 @@ impl Request {
     /// path (and optional query) in the logical service, starting with `/`; the cluster's path
     /// prefix is prepended when it is sent.
     pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self::with_path(method, PathText::from(path.into()))
+    }
+
+    /// A request to `path` (see [`Request::new`]), copied without allocating when short.
+    pub(crate) fn with_path(method: Method, path: PathText) -> Self {
         Self {
             method,
-            path: path.into(),
+            path,
             headers: HeaderMap::new(),
             body: Bytes::new(),
             timeout: None,
@@ -142,19 +150,54 @@ impl Request {
 /// The first invalid input (header name or value, JSON that cannot be serialized) is kept and
 /// returned by `send` as an [`crate::error::ErrorKind::InvalidRequest`] error.
 #[must_use = "a RequestBuilder does nothing until `send` is awaited"]
-#[derive(Debug)]
 pub struct RequestBuilder {
     client: FederatedServiceClient,
-    service: String,
+    service: Target,
     request: Result<Request, Error>,
 }
 
+/// The service a builder calls: looked up when the builder was made.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// A configured service, by its index in the client's services.
+    Known(usize),
+    /// A name that is not configured (kept for the error `send` returns).
+    Unknown(String),
+}
+
+impl std::fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let service = match &self.service {
+            Target::Known(i) => self.client.inner.services.name_at(*i).unwrap_or_default(),
+            Target::Unknown(name) => name,
+        };
+        f.debug_struct("RequestBuilder")
+            .field("client", &self.client)
+            .field("service", &service)
+            .field("request", &self.request)
+            .finish()
+    }
+}
+
 impl RequestBuilder {
-    pub(crate) fn new(client: FederatedServiceClient, service: String, request: Request) -> Self {
+    pub(crate) fn new(client: FederatedServiceClient, service: Target, request: Request) -> Self {
         Self {
             client,
             service,
             request: Ok(request),
+        }
+    }
+
+    /// The name of the service called.
+    fn service_name(client: &FederatedServiceClient, service: Target) -> String {
+        match service {
+            Target::Known(i) => client
+                .inner
+                .services
+                .name_at(i)
+                .unwrap_or_default()
+                .to_owned(),
+            Target::Unknown(name) => name,
         }
     }
 
@@ -285,8 +328,12 @@ impl RequestBuilder {
 
     /// The request built so far, or the first invalid input.
     pub fn build(self) -> Result<Request, Error> {
-        let service = self.service;
-        self.request.map_err(|e| e.with_service(service))
+        let Self {
+            client,
+            service,
+            request,
+        } = self;
+        request.map_err(|e| e.with_service(Self::service_name(&client, service)))
     }
 
     /// Sends the request through the pipeline (as [`FederatedServiceClient::call`] does).
@@ -303,10 +350,19 @@ impl RequestBuilder {
         async move {
             let request = match request {
                 Ok(ref mut request) => request,
-                Err(e) => return Err(e.with_service(service)),
+                Err(e) => return Err(e.with_service(Self::service_name(&client, service))),
+            };
+            let inner = &client.inner;
+            let svc = match service {
+                Target::Known(i) => inner.services.at(i),
+                Target::Unknown(_) => None,
+            };
+            let Some(svc) = svc else {
+                let name = Self::service_name(&client, service);
+                return Err(super::pipeline::unknown_service(inner, &name));
             };
             // The started call is unpacked before the await, so this future never holds it.
-            let full = match super::observe::begin(&client.inner, &service, request) {
+            let full = match super::observe::begin(inner, svc, request) {
                 super::observe::Begun::Done(result) => return result,
                 super::observe::Begun::Running(full) => full,
             };

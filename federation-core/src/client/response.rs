@@ -97,22 +97,40 @@ pub use crate::cache::CacheStatus;
 /// How a call was served.
 #[derive(Clone, Debug)]
 pub struct ServedBy {
-    pub(crate) cluster: Arc<str>,
-    pub(crate) instance: Arc<str>,
+    pub(crate) origin: Origin,
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) cache: CacheStatus,
     pub(crate) elapsed: Duration,
 }
 
+/// Who produced a response.
+#[derive(Clone, Debug)]
+pub(crate) enum Origin {
+    /// An upstream instance, in this call.
+    Upstream {
+        cluster: Arc<str>,
+        instance: Arc<str>,
+    },
+    /// The cache entry that served the call (it records the cluster and instance that produced
+    /// it). Holding the entry moka handed out costs no reference count per name.
+    Cached(Arc<CachedResponse>),
+}
+
 impl ServedBy {
     /// The cluster that produced the response.
     pub fn cluster(&self) -> &str {
-        &self.cluster
+        match &self.origin {
+            Origin::Upstream { cluster, .. } => cluster,
+            Origin::Cached(entry) => entry.cluster.as_deref().unwrap_or(""),
+        }
     }
 
     /// The instance id that produced the response.
     pub fn instance(&self) -> &str {
-        &self.instance
+        match &self.origin {
+            Origin::Upstream { instance, .. } => instance,
+            Origin::Cached(entry) => entry.instance.as_deref().unwrap_or(""),
+        }
     }
 
     /// Every attempt in order; the last one produced the response. Empty for a cache hit.
@@ -131,51 +149,72 @@ impl ServedBy {
     }
 }
 
-/// Response headers: owned (from upstream), or those of the cache entry that served them.
+/// Response headers and body: owned (from upstream), or those of a cache entry.
 #[derive(Clone, Debug)]
-pub(crate) enum Headers {
-    /// Headers of an upstream response.
-    Owned(HeaderMap),
-    /// Headers of a cached response: the entry itself is held (the reference moka handed out),
-    /// so serving it costs no further reference count and no copy.
+pub(crate) enum Content {
+    /// Headers and body of an upstream response. Boxed, so a `Response` stays small and cheap
+    /// to move (a cache hit moves it several times; an upstream call allocates anyway).
+    Owned(Box<Owned>),
+    /// Headers and body of this cache entry (a miss that went through the cache).
     Cached(Arc<CachedResponse>),
+    /// Headers and body of the cache entry the response's [`Origin::Cached`] holds (a hit or a
+    /// stale serve): one entry reference serves names, headers and body.
+    Served,
 }
 
-impl Headers {
-    /// The header map.
-    pub(crate) fn map(&self) -> &HeaderMap {
-        match self {
-            Self::Owned(map) => map,
-            Self::Cached(entry) => &entry.headers,
-        }
-    }
-
-    /// The header map, owned (copied only when still shared).
-    pub(crate) fn into_map(self) -> HeaderMap {
-        match self {
-            Self::Owned(map) => map,
-            Self::Cached(entry) => match Arc::try_unwrap(entry) {
-                Ok(entry) => Arc::try_unwrap(entry.headers).unwrap_or_else(|map| (*map).clone()),
-                Err(entry) => (*entry.headers).clone(),
-            },
-        }
-    }
+/// Headers and body of an upstream response.
+#[derive(Clone, Debug)]
+pub(crate) struct Owned {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
-impl From<HeaderMap> for Headers {
-    fn from(map: HeaderMap) -> Self {
-        Self::Owned(map)
-    }
+/// Headers of a response whose content is missing (never happens: see [`Content::Served`]).
+fn no_headers() -> &'static HeaderMap {
+    static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(HeaderMap::new)
 }
+
+/// Body of a response whose content is missing (never happens: see [`Content::Served`]).
+static NO_BODY: Bytes = Bytes::new();
 
 /// The response of a call: status, headers, the whole body, and how it was served.
 #[derive(Clone, Debug)]
 pub struct Response {
     pub(crate) status: StatusCode,
-    pub(crate) headers: Headers,
-    pub(crate) body: Bytes,
+    pub(crate) content: Content,
     pub(crate) served: ServedBy,
     pub(crate) service: Arc<str>,
+}
+
+impl Response {
+    /// The cache entry holding this response's headers and body, when it came from the cache.
+    fn entry(&self) -> Option<&CachedResponse> {
+        match (&self.content, &self.served.origin) {
+            (Content::Cached(entry), _) | (Content::Served, Origin::Cached(entry)) => Some(entry),
+            _ => None,
+        }
+    }
+
+    /// The headers, the body and how the call was served, owned (the headers are copied only
+    /// when still shared).
+    pub(crate) fn into_parts(self) -> (HeaderMap, Bytes, ServedBy) {
+        let (headers, body) = match self.content {
+            Content::Owned(owned) => (owned.headers, owned.body),
+            Content::Cached(entry) => match Arc::try_unwrap(entry) {
+                Ok(entry) => (
+                    Arc::try_unwrap(entry.headers).unwrap_or_else(|map| (*map).clone()),
+                    entry.body,
+                ),
+                Err(entry) => ((*entry.headers).clone(), entry.body.clone()),
+            },
+            Content::Served => match &self.served.origin {
+                Origin::Cached(entry) => ((*entry.headers).clone(), entry.body.clone()),
+                Origin::Upstream { .. } => (HeaderMap::new(), Bytes::new()),
+            },
+        };
+        (headers, body, self.served)
+    }
 }
 
 impl Response {
@@ -186,7 +225,11 @@ impl Response {
 
     /// The response headers.
     pub fn headers(&self) -> &HeaderMap {
-        self.headers.map()
+        match (&self.content, self.entry()) {
+            (Content::Owned(owned), _) => &owned.headers,
+            (_, Some(entry)) => &entry.headers,
+            (_, None) => no_headers(),
+        }
     }
 
     /// How the call was served: cluster, instance, attempts, cache status, total time.
@@ -196,23 +239,30 @@ impl Response {
 
     /// The body (already read; cloning `Bytes` is cheap).
     pub fn body(&self) -> &Bytes {
-        &self.body
+        match (&self.content, self.entry()) {
+            (Content::Owned(owned), _) => &owned.body,
+            (_, Some(entry)) => &entry.body,
+            (_, None) => &NO_BODY,
+        }
     }
 
     /// The body, consuming the response.
     pub fn bytes(self) -> Bytes {
-        self.body
+        match self.content {
+            Content::Owned(owned) => owned.body,
+            _ => self.body().clone(),
+        }
     }
 
     /// The body as text; invalid UTF-8 sequences become `U+FFFD`.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
+        String::from_utf8_lossy(self.body()).into_owned()
     }
 
     /// The body parsed as JSON. Fails with [`crate::error::ErrorKind::Transport`] when it is not
     /// valid JSON for `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body)
+        serde_json::from_slice(self.body())
             .map_err(|e| Error::new(Reason::Decode(e)).with_service(self.service.to_string()))
     }
 
@@ -222,11 +272,11 @@ impl Response {
         if self.status.is_client_error() || self.status.is_server_error() {
             let reason = Reason::Status {
                 status: self.status,
-                instance: self.served.instance.to_string(),
+                instance: self.served.instance().to_owned(),
             };
             Err(Error::new(reason)
                 .with_service(self.service.to_string())
-                .with_trail(vec![self.served.cluster.to_string()], self.served.attempts))
+                .with_trail(vec![self.served.cluster().to_owned()], self.served.attempts))
         } else {
             Ok(self)
         }
