@@ -96,12 +96,17 @@ pub struct CachedResponse {
     pub stale_until: Instant,
     /// Set while the one background refresh of this value runs.
     refreshing: AtomicBool,
+    /// The logical service of the cache that stored it (a response served from it names it,
+    /// without a reference count of its own).
+    pub(crate) service: Arc<str>,
 }
 
 impl CachedResponse {
-    /// Wraps a fetch result fetched at `now`, fresh for `fresh` (zero when not storable).
+    /// Wraps a fetch result of `service` fetched at `now`, fresh for `fresh` (zero when not
+    /// storable).
     pub(crate) fn new(
         outcome: FetchOutcome,
+        service: Arc<str>,
         now: Instant,
         fresh: Duration,
         swr: Duration,
@@ -120,6 +125,7 @@ impl CachedResponse {
             error_until: fresh_until + sie,
             stale_until: fresh_until + swr.max(sie),
             refreshing: AtomicBool::new(false),
+            service,
         }
     }
 

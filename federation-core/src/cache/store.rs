@@ -269,8 +269,14 @@ impl ResultCache {
         {
             return None;
         }
-        // Dropping a pending moka future is safe (its operations are cancellation-safe).
-        let entry = self.inner.entries.get(&key).now_or_never()??;
+        // Polled once where it lies (`now_or_never` would move moka's future first). Dropping a
+        // pending moka future is safe (its operations are cancellation-safe).
+        let get = std::pin::pin!(self.inner.entries.get(&key));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let std::task::Poll::Ready(entry) = get.poll(&mut cx) else {
+            return None;
+        };
+        let entry = entry?;
         if now < entry.fresh_until {
             self.inner.counters.hit();
             return Some(entry);

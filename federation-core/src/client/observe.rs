@@ -186,7 +186,7 @@ fn fresh_hit(
         tags.as_deref(),
         start,
     )?;
-    Some(respond(svc, cached, CacheStatus::Hit, None, start))
+    Some(respond(cached, CacheStatus::Hit, None, start))
 }
 
 /// Records a successful call answered from the cache (`cluster="none"`) through the service's
@@ -269,7 +269,7 @@ async fn cached(
     match cache.get_or_fetch(key, fetch).await {
         Ok((cached, status)) => {
             let mine = mine.lock().unwrap_or_else(PoisonError::into_inner).take();
-            Ok(respond(svc, cached, status, mine, start))
+            Ok(respond(cached, status, mine, start))
         }
         Err(shared) => Err(Arc::try_unwrap(shared).unwrap_or_else(|e| e.shared_copy())),
     }
@@ -303,7 +303,6 @@ fn override_tags(svc: &ServiceRoute, tags: &[String]) -> Option<Vec<String>> {
 /// headers and body are read from it).
 #[inline]
 fn respond(
-    svc: &ServiceRoute,
     cached: Arc<CachedResponse>,
     status: CacheStatus,
     mine: Option<ServedBy>,
@@ -331,6 +330,7 @@ fn respond(
         status: http_status,
         content,
         served,
-        service: Arc::clone(&svc.name),
+        // Named by the entry (`Content::Cached` or `Origin::Cached` holds it).
+        service: None,
     }
 }

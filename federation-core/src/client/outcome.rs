@@ -114,6 +114,6 @@ pub(crate) fn respond(
             cache: CacheStatus::Bypass,
             elapsed: start.elapsed(),
         },
-        service: Arc::clone(&svc.name),
+        service: Some(Arc::clone(&svc.name)),
     }
 }

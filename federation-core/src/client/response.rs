@@ -184,7 +184,9 @@ pub struct Response {
     pub(crate) status: StatusCode,
     pub(crate) content: Content,
     pub(crate) served: ServedBy,
-    pub(crate) service: Arc<str>,
+    /// The logical service called; `None` when the response came from the cache, whose entry
+    /// names it (no reference count per hit).
+    pub(crate) service: Option<Arc<str>>,
 }
 
 impl Response {
@@ -193,6 +195,15 @@ impl Response {
         match (&self.content, &self.served.origin) {
             (Content::Cached(entry), _) | (Content::Served, Origin::Cached(entry)) => Some(entry),
             _ => None,
+        }
+    }
+
+    /// The logical service called.
+    fn service_name(&self) -> &str {
+        match (&self.service, self.entry()) {
+            (Some(service), _) => service,
+            (None, Some(entry)) => &entry.service,
+            (None, None) => "",
         }
     }
 
@@ -263,7 +274,7 @@ impl Response {
     /// valid JSON for `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(self.body())
-            .map_err(|e| Error::new(Reason::Decode(e)).with_service(self.service.to_string()))
+            .map_err(|e| Error::new(Reason::Decode(e)).with_service(self.service_name().to_owned()))
     }
 
     /// `Ok(self)` for 1xx–3xx statuses; an error of kind
@@ -275,10 +286,48 @@ impl Response {
                 instance: self.served.instance().to_owned(),
             };
             Err(Error::new(reason)
-                .with_service(self.service.to_string())
+                .with_service(self.service_name().to_owned())
                 .with_trail(vec![self.served.cluster().to_owned()], self.served.attempts))
         } else {
             Ok(self)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::FetchOutcome;
+
+    /// A response served from a cache entry names the entry's service in its errors.
+    #[test]
+    fn cached_response_errors_name_the_service() {
+        let outcome = FetchOutcome::new(503, HeaderMap::new(), Bytes::from_static(b"{"));
+        let now = tokio::time::Instant::now();
+        let entry = Arc::new(CachedResponse::new(
+            outcome,
+            Arc::from("user"),
+            now,
+            Duration::from_secs(1),
+            Duration::ZERO,
+            Duration::ZERO,
+        ));
+        let response = Response {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            content: Content::Served,
+            served: ServedBy {
+                origin: Origin::Cached(entry),
+                attempts: Vec::new(),
+                cache: CacheStatus::Hit,
+                elapsed: Duration::from_micros(1),
+            },
+            service: None,
+        };
+        let decode = response
+            .json::<serde_json::Value>()
+            .expect_err("the body is not JSON");
+        assert_eq!(decode.service(), Some("user"));
+        let status = response.error_for_status().expect_err("503 is an error");
+        assert_eq!(status.service(), Some("user"));
     }
 }

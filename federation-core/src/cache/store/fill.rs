@@ -63,9 +63,23 @@ impl Inner {
                 self.entries.invalidate(key).await;
             }
             let zero = Duration::ZERO;
-            return Arc::new(CachedResponse::new(outcome, now, zero, zero, zero));
+            return Arc::new(CachedResponse::new(
+                outcome,
+                Arc::clone(&self.service),
+                now,
+                zero,
+                zero,
+                zero,
+            ));
         };
-        let response = Arc::new(CachedResponse::new(outcome, now, fresh, self.swr, self.sie));
+        let response = Arc::new(CachedResponse::new(
+            outcome,
+            Arc::clone(&self.service),
+            now,
+            fresh,
+            self.swr,
+            self.sie,
+        ));
         let weight = (key.weight() + response.weight()) as u64;
         if weight <= self.max_bytes && self.epoch.load(Ordering::Acquire) == epoch {
             self.entries
