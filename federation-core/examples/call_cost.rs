@@ -14,7 +14,7 @@
 //! YAML lines for the service (`"    load_balancing: round_robin"`). Three loopback testkit
 //! instances serve both variants in the same process (their cost is the same for both, apart
 //! from the larger body the SDK's propagated headers produce). It also prints the process CPU
-//! time per call (user + system, from `/proc/self/stat`).
+//! time per call (user + system, from `/proc/self/stat`) and the p50/p99 latency of the calls.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -160,6 +160,7 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
     }
     let done = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(calls)));
     let before = cpu_ticks();
     let started = std::time::Instant::now();
     let mut workers = Vec::new();
@@ -167,11 +168,18 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         let one = one.clone();
         let done = Arc::clone(&done);
         let failed = Arc::clone(&failed);
+        let latencies = Arc::clone(&latencies);
         workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
             while done.fetch_add(1, Ordering::Relaxed) < calls {
+                let sent = std::time::Instant::now();
                 if !one().await {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
+                mine.push(sent.elapsed());
+            }
+            if let Ok(mut all) = latencies.lock() {
+                all.extend(mine);
             }
         }));
     }
@@ -179,12 +187,21 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         w.await.expect("worker");
     }
     let wall = started.elapsed();
+    let mut sorted = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    sorted.sort_unstable();
+    let at = |q: f64| {
+        let i = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
+        sorted.get(i).copied().unwrap_or_default()
+    };
     let ticks = cpu_ticks() - before;
     // Clock ticks are 10 ms on Linux.
     let cpu_us = ticks as f64 * 10_000.0 / calls as f64;
     println!(
-        "{variant}: {calls} calls at c={concurrency} in {wall:?} ({:.0}/s), {} failed, CPU {cpu_us:.1} µs/call",
+        "{variant}: {calls} calls at c={concurrency} in {wall:?} ({:.0}/s), {} failed, CPU {cpu_us:.1} µs/call, \
+         latency p50 {:?} p99 {:?}",
         calls as f64 / wall.as_secs_f64(),
-        failed.load(Ordering::Relaxed)
+        failed.load(Ordering::Relaxed),
+        at(0.5),
+        at(0.99)
     );
 }
