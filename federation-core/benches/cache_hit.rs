@@ -1,7 +1,9 @@
 //! The cache-hit path against a bare moka `get`, in the same run (BENCHMARKS.md G3: a hit should
 //! cost at most 2x a bare moka get).
 //!
-//! Run with `cargo bench -p federation-core --bench cache_hit`. Every benchmark drives its future
+//! Run with `cargo bench -p federation-core --bench cache_hit` (add `-- --sample-size 100` to time
+//! batches of 100 as `federation bench --scenario cache` does; the interleaved harness figure is
+//! the one docs/BENCHMARKS.md judges G3 by). Every benchmark drives its future
 //! with `now_or_never` (a hit never waits), so executor overhead is the same near-zero for all.
 //!
 //! - `bare_moka_get`: `moka::future::Cache<String, Arc<_>>::get` with a prebuilt key;
