@@ -347,7 +347,9 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
     let fds_after_shutdown = open_fds().unwrap_or(0);
 
     // Pools may hold one idle connection per instance and caller; anything beyond is a leak.
-    let fd_slack = all.len() * options.concurrency + 16;
+    // The upstreams run in this process, so each loopback connection holds two descriptors
+    // here: the client's socket and the server's accepted one.
+    let fd_slack = 2 * all.len() * options.concurrency + 16;
     if fds_end > fds_base + fd_slack {
         report.violations.push(format!(
             "open fds grew from {fds_base} to {fds_end} (slack {fd_slack})"
