@@ -2,26 +2,31 @@ package federation_test
 
 // G6 (docs/BENCHMARKS.md): the SDK against what a Go team would write instead — net/http with a
 // sony/gobreaker breaker per instance and round-robin over the same three upstream instances —
-// in one run. Following the harness rules, the two variants run interleaved (the order
-// alternates per repetition), each repetition a closed loop of a fixed duration after a
-// warm-up, at concurrency 1, 64 and 1000; the output is a Markdown table of p50/p99/throughput
-// per variant and repetition plus the median of the per-repetition ratios, and the peak OS
-// thread count while the SDK ran.
+// in one run. Following the harness rules, the upstreams are the testkit's hyper instances
+// (discovered by the SDK through the Consul double), run by `federation sandbox` in a process
+// of their own; the two variants run interleaved (the order alternates per repetition), each
+// repetition a closed loop of a fixed duration after a warm-up, at concurrency 1, 64 and 1000;
+// the output is a Markdown table of p50/p99/throughput per variant and repetition plus the
+// median of the per-repetition ratios, and the peak OS thread count while the SDK ran.
 //
-//	cargo build --release -p federation-ffi
+//	cargo build --release -p federation-ffi -p federation-cli
 //	go test -tags federation_release -run '^$' -bench G6 -benchtime 1x -timeout 30m
 //
 // Environment: G6_SECONDS (per repetition and variant, default 5), G6_REPS (default 3),
-// G6_LEVELS (default "1,64,1000"), G6_WARMUP_SECONDS (per level, default 1).
+// G6_LEVELS (default "1,64,1000"), G6_WARMUP_SECONDS (per level, default 1), FEDERATION_CLI
+// (the federation binary; default ../target/release/federation, else the debug build).
 // Without the tag the debug build of the library is measured (slower; only for smoke runs).
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -179,20 +184,89 @@ func median(xs []float64) float64 {
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
 
+// sandboxProcess starts `federation sandbox --json --no-echo` (the testkit's hyper instances
+// behind two Consul doubles, in a process of its own, as the harness rules ask) and returns
+// the client configuration for it and the URLs of zervigo's user-service instances, which the
+// SDK's logical service "user" prefers. The binary is $FEDERATION_CLI, else the release build,
+// else the debug build.
+func sandboxProcess(b *testing.B) (config string, urls []string) {
+	bin := os.Getenv("FEDERATION_CLI")
+	for _, candidate := range []string{"../target/release/federation", "../target/debug/federation"} {
+		if bin != "" {
+			break
+		}
+		if _, err := os.Stat(candidate); err == nil {
+			bin = candidate
+		}
+	}
+	if bin == "" {
+		b.Fatal("no federation binary: cargo build --release -p federation-cli, or set FEDERATION_CLI")
+	}
+	configPath := filepath.Join(b.TempDir(), "sandbox.yaml")
+	cmd := exec.Command(bin, "sandbox", "--json", "--no-echo", "--write-config", configPath)
+	cmd.Stderr = io.Discard
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	var addresses struct {
+		Clusters []struct {
+			Cluster  string `json:"cluster"`
+			Services []struct {
+				ConsulService string   `json:"consul_service"`
+				Instances     []string `json:"instances"`
+			} `json:"services"`
+		} `json:"clusters"`
+	}
+	if err := json.NewDecoder(stdout).Decode(&addresses); err != nil {
+		b.Fatalf("reading the sandbox's addresses: %v", err)
+	}
+	for _, c := range addresses.Clusters {
+		for _, s := range c.Services {
+			if c.Cluster == "zervigo" && s.ConsulService == "user-service" {
+				urls = s.Instances
+			}
+		}
+	}
+	text, err := os.ReadFile(configPath)
+	if err != nil || len(urls) == 0 {
+		b.Fatalf("sandbox gave no configuration or no user-service instances: %v", err)
+	}
+	return string(text), urls
+}
+
 func BenchmarkG6(b *testing.B) {
-	ports := benchUpstreams(b, 3)
-	client, err := federation.New(oneClusterConfig(ports, ""), federation.YAML)
+	config, bases := sandboxProcess(b)
+	client, err := federation.New(config, federation.YAML)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer client.Close()
+	ctx := context.Background()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := client.Get(ctx, "user", "/api/v1/users/42")
+		if err == nil && resp.Status == 200 && resp.Cluster == "zervigo" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the SDK never reached zervigo's user-service: %v %+v", err, resp)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	transport := &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}
 	httpClient := &http.Client{Transport: transport, Timeout: 3 * time.Second}
-	urls := make([]string, len(ports))
-	breakers := make([]*gobreaker.CircuitBreaker[[]byte], len(ports))
-	for i, p := range ports {
-		urls[i] = fmt.Sprintf("http://127.0.0.1:%d/api/v1/users/42", p)
+	urls := make([]string, len(bases))
+	breakers := make([]*gobreaker.CircuitBreaker[[]byte], len(bases))
+	for i, base := range bases {
+		urls[i] = base + "/api/v1/users/42"
 		breakers[i] = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{Name: urls[i]})
 	}
 	var next atomic.Uint64
@@ -212,9 +286,8 @@ func BenchmarkG6(b *testing.B) {
 		})
 		return err
 	}
-	ctx := context.Background()
 	sdk := func() error {
-		resp, err := client.Get(ctx, "svc", "/api/v1/users/42")
+		resp, err := client.Get(ctx, "user", "/api/v1/users/42")
 		if err == nil && resp.Status != 200 {
 			err = fmt.Errorf("status %d", resp.Status)
 		}

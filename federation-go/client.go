@@ -3,8 +3,10 @@
 // balancing, circuit breaking, retries within a budget, failover and caching done by the Rust
 // core through its C ABI.
 //
-// Calls never pin an OS thread while they wait: the core runs them on a fixed pool of worker
-// threads and completes each through a callback, so thousands of goroutines can call at once.
+// Calls never pin more than a few OS threads while they wait: a small number of calls (2 by
+// default, FEDERATION_GO_WAITERS) run on their goroutine's own thread, which does the network
+// I/O itself; every other call runs on the core's fixed pool of worker threads and completes
+// through a callback, so thousands of goroutines can call at once.
 // Cancelling the context (or its deadline passing) cancels the call in the core, abandoning the
 // upstream request.
 package federation
@@ -144,9 +146,11 @@ func (c *Client) Do(ctx context.Context, service string, req *Request) (*Respons
 		}
 	}
 	var w waited
-	if acquireWaiter() {
-		// Few calls in flight: wait inside C, woken directly by the completion callback.
-		w, err = c.waitInC(ctx, service, in)
+	inFlight := callsInFlight.Add(1)
+	defer callsInFlight.Add(-1)
+	if inFlight <= int64(cap(waiterSlots)) && acquireWaiter() {
+		// Few calls in flight: this thread does the call's I/O itself.
+		w, err = c.callHere(ctx, service, in)
 		releaseWaiter()
 	} else {
 		w, err = c.waitQueued(ctx, service, in)
@@ -182,9 +186,9 @@ func (c *Client) Do(ctx context.Context, service string, req *Request) (*Respons
 	return nil, e
 }
 
-// start begins the call in the core and registers its cancel token.
-// It completes through the queue to in.handle when queued, else to a new waiter in.waiter.
-func (c *Client) start(service string, in *encoded, queued bool) (uint64, *C.federation_cancel_t, error) {
+// start begins the call in the core, completing through the queue to in.handle, and
+// registers its cancel token.
+func (c *Client) start(service string, in *encoded) (uint64, *C.federation_cancel_t, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
@@ -196,22 +200,25 @@ func (c *Client) start(service string, in *encoded, queued bool) (uint64, *C.fed
 	defer pinner.Unpin()
 	in.pin(&pinner)
 	var cancel *C.federation_cancel_t
-	var cerr *C.federation_error_t
-	if queued {
-		cerr = callQueued(c.ptr, in, &cancel)
-	} else {
-		cerr = callWaited(c.ptr, in, &cancel)
-	}
+	cerr := callQueued(c.ptr, in, &cancel)
 	runtime.KeepAlive(in)
 	if cerr != nil {
 		return 0, nil, takeError(cerr, service)
 	}
+	return c.register(cancel), cancel, nil
+}
+
+// register records the cancel token of a call in flight so that Close can cancel it; once
+// Close has begun, the token is cancelled right away.
+func (c *Client) register(cancel *C.federation_cancel_t) uint64 {
 	c.callsMu.Lock()
+	defer c.callsMu.Unlock()
+	if c.closedFlag.Load() {
+		C.federation_cancel_cancel(cancel)
+	}
 	c.nextID++
-	id := c.nextID
-	c.calls[id] = cancel
-	c.callsMu.Unlock()
-	return id, cancel, nil
+	c.calls[c.nextID] = cancel
+	return c.nextID
 }
 
 // cgoSlots bounds how many goroutines are inside the C library's call path at once. A goroutine
@@ -222,11 +229,17 @@ var cgoSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 2))
 
 func enterC() { cgoSlots <- struct{}{} }
 
-// waiterSlots bounds how many calls wait inside C (each blocks its OS thread until the call
-// completes). Waiting there costs fewer thread hand-offs than a goroutine parked on a channel
-// and woken from a callback that enters Go, so it is the fast path when few calls are in
-// flight; beyond the bound calls wait in Go, so threads stay bounded.
+// waiterSlots bounds how many calls run on their goroutine's own thread (each blocks that OS
+// thread until the call completes). Such a call makes no thread hand-off at all, so it is the
+// fast path when few calls are in flight; beyond the bound calls run on the core's workers and
+// wait in Go, so threads stay bounded.
 var waiterSlots = make(chan struct{}, waiterCount())
+
+// callsInFlight counts the process's calls between Do's start and end. A call runs on its own
+// thread only while at most cap(waiterSlots) calls are in flight: under load, a blocked thread
+// per call costs more (the Go scheduler starts threads to replace them, and they compete with
+// the core's workers for CPUs) than the thread hand-offs it saves.
+var callsInFlight atomic.Int64
 
 func acquireWaiter() bool {
 	select {
@@ -249,18 +262,19 @@ func (c *Client) isClosed() bool {
 // Close cancels every call in flight (they return errors matching ErrClosed and ErrCancelled)
 // and releases the client. It is idempotent and safe to call concurrently with calls.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil
-	}
-	c.closed = true
-	c.closedFlag.Store(true)
+	// Cancel first: a call running on its own thread holds the read lock until it returns.
 	c.callsMu.Lock()
+	already := c.closedFlag.Swap(true)
 	for _, cancel := range c.calls {
 		C.federation_cancel_cancel(cancel)
 	}
 	c.callsMu.Unlock()
+	if already {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
 	C.federation_client_free(c.ptr)
 	c.ptr = nil
 	return nil
@@ -320,7 +334,7 @@ func contextError(service string, err error) *Error {
 	return &Error{Kind: KindCancelled, Service: service, Message: "context cancelled", cause: err}
 }
 
-// waiterCount is the number of calls that may wait inside C at once (FEDERATION_GO_WAITERS,
+// waiterCount is the number of calls that may run on their own thread at once (FEDERATION_GO_WAITERS,
 // 0-16; default 2).
 func waiterCount() int {
 	if n, err := strconv.Atoi(os.Getenv("FEDERATION_GO_WAITERS")); err == nil && n >= 0 && n <= 16 {

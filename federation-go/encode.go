@@ -29,11 +29,10 @@ type encoded struct {
 	headers     []C.federation_header_t
 	body        []byte
 	options     C.federation_call_options_t
-	// Completion bookkeeping, written by start (see waitInC and waitQueued).
-	waiter unsafe.Pointer // the C waiter of a call waited for in C
-	handle uintptr        // the cgo.Handle of a queued call's pending
-	inline outcome        // a queued call's outcome when it completed while starting
-	state  int            // a queued call: stateQueued, stateInline or < 0 (out of memory)
+	// Completion bookkeeping of a queued call, written by start (see waitQueued).
+	handle uintptr // the cgo.Handle of the call's pending
+	inline outcome // the outcome when the call completed while starting
+	state  int     // stateQueued, stateInline or < 0 (out of memory)
 }
 
 // States of a queued call after start.

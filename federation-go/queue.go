@@ -186,7 +186,7 @@ func (c *Client) waitQueued(ctx context.Context, service string, in *encoded) (w
 	p := &pending{done: make(chan outcome, 1)}
 	handle := cgo.NewHandle(p)
 	in.handle = uintptr(handle)
-	w.id, w.cancel, err = c.start(service, in, true)
+	w.id, w.cancel, err = c.start(service, in)
 	if err == nil && in.state < 0 {
 		err = newError(KindInternal, service, "out of memory")
 	}

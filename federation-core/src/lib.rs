@@ -15,6 +15,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod discovery;
+pub mod driven;
 pub mod error;
 pub mod handoff;
 pub mod limit;

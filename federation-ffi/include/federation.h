@@ -191,6 +191,49 @@ typedef uint32_t federation_sandbox_mode_t;
 extern "C" {
 #endif // __cplusplus
 
+// Runs a call of `method` `path` on logical service `service` on the calling thread and
+// returns when it has completed: NULL with the response written to `*out_response`, or an
+// error (nothing written).
+//
+// The calling thread does the call's network I/O itself, with connection pools of its own
+// (kept between its calls), which saves the hand-offs to and from the library's worker
+// threads that `federation_client_call` makes. Everything else is shared with every other
+// call of the client: discovery, balancing, breakers, retry budgets, the cache and metrics.
+// It blocks the thread until the call completes, so use it for a bounded number of concurrent
+// calls and `federation_client_call` beyond that. The first call on a thread blocks SIGPIPE on
+// it (a write to a connection the peer closed then fails with `EPIPE` instead of killing the
+// process) and sets up a small per-thread event loop, released when the thread exits.
+//
+// `cancel` is NULL or a token from `federation_cancel_new`: cancelling it from another thread
+// abandons the call (the upstream request too) and makes this function return an error of
+// kind `FEDERATION_ERROR_CANCELLED`; a token cancelled before the call starts ends it at once.
+//
+// Errors: invalid input as for `federation_client_call` (kind
+// `FEDERATION_ERROR_INVALID_REQUEST`, also when `out_response` is NULL or when the calling
+// thread is a library worker, e.g. inside a completion callback), and every error the call
+// itself meets (unknown service, no instance, timeout, ...).
+//
+// # Safety
+// - As for `federation_client_call` for `client`, `service`, `method`, `path`, `headers`,
+//   `headers_len`, `body`, `body_len` and `options` (all borrowed only until this function
+//   returns).
+// - `cancel` is NULL or a live token, not freed before this function returns.
+// - `out_response` is valid for a write.
+//
+// Thread-safe: any number of threads may make blocking calls on one client concurrently, also
+// alongside asynchronous calls.
+federation_error_t *federation_client_call_blocking(const federation_client_t *client,
+                                                    const char *service,
+                                                    const char *method,
+                                                    const char *path,
+                                                    const federation_header_t *headers,
+                                                    size_t headers_len,
+                                                    const uint8_t *body,
+                                                    size_t body_len,
+                                                    const federation_call_options_t *options,
+                                                    const federation_cancel_t *cancel,
+                                                    federation_response_t **out_response);
+
 // Starts a call of `method` `path` on logical service `service` and returns without waiting
 // for it.
 //
@@ -235,12 +278,21 @@ federation_error_t *federation_client_call(const federation_client_t *client,
                                            void *user_data,
                                            federation_cancel_t **out_cancel);
 
+// A new cancel token for `federation_client_call_blocking` (which runs on the thread that
+// would cancel it, so the token must exist before the call). Free it with
+// `federation_cancel_free`; NULL only if out of memory.
+//
+// # Safety
+// Always safe to call, from any thread.
+federation_cancel_t *federation_cancel_new(void);
+
 // Cancels the call of `cancel`: if it has not completed yet, its callback runs soon with a
 // `FEDERATION_ERROR_CANCELLED` error and any upstream request in flight is abandoned. After
 // completion it does nothing. NULL or an invalid handle is ignored.
 //
 // # Safety
-// `cancel` is NULL or a live token from `federation_client_call`. Thread-safe: may be called
+// `cancel` is NULL or a live token from `federation_client_call` or `federation_cancel_new`.
+// Thread-safe: may be called
 // from any thread, also concurrently with the callback, but not concurrently with
 // `federation_cancel_free` of the same token.
 void federation_cancel_cancel(const federation_cancel_t *cancel);

@@ -92,7 +92,7 @@ fn invalid_request(message: String) -> Box<federation_error_t> {
 ///
 /// # Safety
 /// As for `federation_client_call`.
-unsafe fn build_request(
+pub(crate) unsafe fn build_request(
     method: &str,
     path: &str,
     headers: *const federation_header_t,
@@ -151,26 +151,21 @@ unsafe fn build_request(
     Ok(request)
 }
 
-/// Runs one call to completion and hands the outcome to the callback.
-async fn run(
+/// Runs one call to completion (or cancellation) and converts its outcome into exactly one of
+/// an owned response and an owned error.
+pub(crate) async fn outcome(
     client: FederatedServiceClient,
     service: String,
     request: Request,
     cancel: Arc<CancelState>,
-    callback: unsafe extern "C" fn(
-        *mut c_void,
-        *mut federation_response_t,
-        *mut federation_error_t,
-    ),
-    user_data: UserData,
-) {
+) -> (*mut federation_response_t, *mut federation_error_t) {
     let call = std::panic::AssertUnwindSafe(client.call(&service, request)).catch_unwind();
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => Ok(Err(Error::cancelled(service.clone()))),
         outcome = call => outcome,
     };
-    let (response, error) = match outcome {
+    match outcome {
         Ok(Ok(response)) => (federation_response_t::raw(response), std::ptr::null_mut()),
         Ok(Err(error)) => (
             std::ptr::null_mut(),
@@ -186,7 +181,23 @@ async fn run(
                 ),
             ),
         ),
-    };
+    }
+}
+
+/// Runs one call to completion and hands the outcome to the callback.
+async fn run(
+    client: FederatedServiceClient,
+    service: String,
+    request: Request,
+    cancel: Arc<CancelState>,
+    callback: unsafe extern "C" fn(
+        *mut c_void,
+        *mut federation_response_t,
+        *mut federation_error_t,
+    ),
+    user_data: UserData,
+) {
+    let (response, error) = outcome(client, service, request, cancel).await;
     // SAFETY: the caller of `federation_client_call` supplied a callback with this signature
     // and a `user_data` it may receive on this thread; ownership of the pointers passes to it.
     unsafe { callback(user_data.0, response, error) };

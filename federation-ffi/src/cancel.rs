@@ -59,12 +59,26 @@ impl federation_cancel_t {
     }
 }
 
+/// A new cancel token for `federation_client_call_blocking` (which runs on the thread that
+/// would cancel it, so the token must exist before the call). Free it with
+/// `federation_cancel_free`; NULL only if out of memory.
+///
+/// # Safety
+/// Always safe to call, from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn federation_cancel_new() -> *mut federation_cancel_t {
+    catch_or(std::ptr::null_mut(), || {
+        federation_cancel_t::raw(Arc::new(CancelState::default()))
+    })
+}
+
 /// Cancels the call of `cancel`: if it has not completed yet, its callback runs soon with a
 /// `FEDERATION_ERROR_CANCELLED` error and any upstream request in flight is abandoned. After
 /// completion it does nothing. NULL or an invalid handle is ignored.
 ///
 /// # Safety
-/// `cancel` is NULL or a live token from `federation_client_call`. Thread-safe: may be called
+/// `cancel` is NULL or a live token from `federation_client_call` or `federation_cancel_new`.
+/// Thread-safe: may be called
 /// from any thread, also concurrently with the callback, but not concurrently with
 /// `federation_cancel_free` of the same token.
 #[unsafe(no_mangle)]

@@ -32,6 +32,7 @@
 )]
 
 mod attempts;
+pub mod blocking;
 pub mod call;
 pub mod cancel;
 pub mod client;

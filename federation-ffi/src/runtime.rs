@@ -45,7 +45,7 @@ fn worker_count() -> Result<usize, String> {
 /// the signal arrives on a thread Go did not create ("Go programs that use cgo or SWIG" in the
 /// os/signal docs). With the signal blocked on our own threads the write fails with `EPIPE`,
 /// which the pipeline already treats as a connection error.
-fn block_sigpipe_on_this_thread() {
+pub(crate) fn block_sigpipe_on_this_thread() {
     // SAFETY: `set` is a local, initialised by sigemptyset before use; pthread_sigmask changes
     // only the calling thread's signal mask and accepts a null pointer for the old mask.
     unsafe {

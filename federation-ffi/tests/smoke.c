@@ -90,6 +90,28 @@ static void get(federation_client_t *client, const char *service, const char *pa
     wait_done(c);
 }
 
+/* A blocking GET of the user service, made on its own thread. */
+typedef struct {
+    federation_client_t *client;
+    federation_response_t *response;
+    federation_error_t *error;
+} blocking_t;
+
+static void *blocking_get(void *arg) {
+    blocking_t *b = arg;
+    b->error = federation_client_call_blocking(b->client, "user", "GET", "/api/v1/users/42", NULL, 0, NULL, 0,
+                                               NULL, NULL, &b->response);
+    return NULL;
+}
+
+/* Cancels the token after 100 ms. */
+static void *cancel_soon(void *arg) {
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    federation_cancel_cancel(arg);
+    return NULL;
+}
+
 int main(void) {
     CHECK(federation_runtime_threads() >= 3, "runtime threads: %u", federation_runtime_threads());
 
@@ -191,8 +213,38 @@ int main(void) {
     federation_cancel_free(cancel);
     completion_destroy(&c);
 
-    /* 6. Invalid input is an error returned at once; the callback never runs. */
     federation_error_t *e;
+    /* 5b. Blocking calls driven by the calling thread: a call on a worker thread of ours that
+     * exits afterwards (its per-thread state must be released: valgrind), a timeout, and a
+     * cancellation from another thread. */
+    pthread_t caller;
+    blocking_t b = {client, NULL, NULL};
+    CHECK(pthread_create(&caller, NULL, blocking_get, &b) == 0, "pthread_create");
+    pthread_join(caller, NULL);
+    CHECK(b.error == NULL, "blocking call failed: %s", federation_error_message(b.error));
+    CHECK(b.response != NULL && federation_response_status(b.response) == 200, "blocking status");
+    federation_response_free(b.response);
+    federation_error_free(b.error);
+    federation_response_t *response = NULL;
+    e = federation_client_call_blocking(client, "resume-processing", "GET", "/process", NULL, 0, NULL, 0,
+                                        &options, NULL, &response);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_TIMEOUT && response == NULL, "blocking timeout: %u",
+          federation_error_kind(e));
+    federation_error_free(e);
+    cancel = federation_cancel_new();
+    pthread_t canceller;
+    CHECK(pthread_create(&canceller, NULL, cancel_soon, cancel) == 0, "pthread_create");
+    e = federation_client_call_blocking(client, "resume-processing", "GET", "/process", NULL, 0, NULL, 0, NULL,
+                                        cancel, &response);
+    pthread_join(canceller, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_CANCELLED, "blocking cancel: %u", federation_error_kind(e));
+    federation_error_free(e);
+    federation_cancel_free(cancel);
+    e = federation_client_call_blocking(client, "user", "GET", "/", NULL, 0, NULL, 0, NULL, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL out_response");
+    federation_error_free(e);
+
+    /* 6. Invalid input is an error returned at once; the callback never runs. */
     e = federation_client_call(NULL, "user", "GET", "/", NULL, 0, NULL, 0, NULL, on_done, NULL, NULL);
     CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL client");
     federation_error_free(e);

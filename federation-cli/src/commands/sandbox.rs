@@ -25,6 +25,10 @@ pub struct SandboxArgs {
     /// Seed for the instances' randomness (latency, errors).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Instances do not echo trace and deadline headers into their answers, so every client
+    /// gets byte-identical answers (what a benchmark comparing clients needs).
+    #[arg(long)]
+    pub no_echo: bool,
 }
 
 /// Where things listen (printed at start).
@@ -58,6 +62,11 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
     })
     .await
     .map_err(|e| CliError::failure(format!("cannot start the sandbox: {e}")))?;
+    if args.no_echo {
+        for instance in sandbox.all_instances() {
+            instance.set_echo_propagation(false);
+        }
+    }
     if let Some(path) = &args.write_config {
         std::fs::write(path, sandbox.config_yaml()).map_err(|e| {
             CliError::failure(format!(

@@ -356,7 +356,27 @@ impl ResultCache {
         let inner = Arc::clone(&self.inner);
         let flight_key = key.clone();
         let (flight, _started) = self.inner.flights.join_or_start::<E>(&key, move |id| {
-            run_fetch(inner, flight_key, id, fetch).boxed()
+            let fill = run_fetch(inner, flight_key, id, fetch);
+            if !crate::driven::active() {
+                return fill.boxed();
+            }
+            // Other callers may wait for this fill after the thread driving this call has
+            // moved on, and that thread's runtime (its connections and timers) runs only
+            // while it drives a call: the fill runs on the main runtime instead.
+            match crate::driven::spawn_handle() {
+                Some(home) => {
+                    let task = home.spawn(fill);
+                    async move {
+                        match task.await {
+                            Ok(output) => output,
+                            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                            Err(_) => panic!("the runtime shut down during a cache fill"),
+                        }
+                    }
+                    .boxed()
+                }
+                None => fill.boxed(),
+            }
         });
         flight.await
     }
@@ -367,7 +387,7 @@ impl ResultCache {
         Fut: Future<Output = Result<FetchOutcome, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = crate::driven::spawn_handle() else {
             entry.release_refresh();
             return;
         };

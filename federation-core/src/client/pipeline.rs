@@ -246,7 +246,7 @@ async fn run(
                     tokio::time::timeout(
                         per_attempt,
                         transport::exchange(
-                            &cluster.transport.http,
+                            &cluster.transport,
                             request.method.clone(),
                             uri,
                             headers,

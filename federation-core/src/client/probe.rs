@@ -72,7 +72,7 @@ impl Prober {
             return;
         }
         // Outside a runtime there is nothing to spawn on: the doubling alone applies.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = crate::driven::spawn_handle() else {
             return;
         };
         *task = Some(runtime.spawn(run(Arc::clone(&self.shared))).abort_handle());

@@ -60,7 +60,7 @@ impl TimerAnchor {
         {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = crate::driven::spawn_handle() else {
             self.shared.running.store(false, Ordering::Release);
             return;
         };

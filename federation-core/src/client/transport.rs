@@ -28,8 +28,8 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -63,9 +63,29 @@ pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// The HTTP client of one cluster.
 #[derive(Clone, Debug)]
 pub(crate) struct Transport {
-    pub(crate) http: HttpClient,
+    http: HttpClient,
     /// `http` or `https`.
     pub(crate) scheme: &'static str,
+    /// What a calling thread needs to build its own pool for calls it drives itself
+    /// ([`crate::driven`]); the `Arc` is the transport's identity in those per-thread pools.
+    local: Arc<LocalRecipe>,
+}
+
+/// The parts of a cluster's client that a per-thread copy is built from.
+#[derive(Debug)]
+struct LocalRecipe {
+    identity: Arc<()>,
+    connector: HttpsConnector<HttpConnector>,
+    pool: PoolSettings,
+}
+
+fn build_client(connector: HttpsConnector<HttpConnector>, pool: &PoolSettings) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_max_idle_per_host(pool.max_idle_per_host)
+        .pool_idle_timeout(pool.idle_timeout)
+        .build(connector)
 }
 
 impl Transport {
@@ -86,13 +106,33 @@ impl Transport {
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_max_idle_per_host(pool.max_idle_per_host)
-            .pool_idle_timeout(pool.idle_timeout)
-            .build(connector);
-        Ok(Self { http, scheme })
+        let http = build_client(connector.clone(), pool);
+        let local = Arc::new(LocalRecipe {
+            identity: Arc::new(()),
+            connector,
+            pool: pool.clone(),
+        });
+        Ok(Self {
+            http,
+            scheme,
+            local,
+        })
+    }
+
+    /// Starts `request` on the shared pool, or on the calling thread's own pool while that
+    /// thread drives the call itself ([`crate::driven::run_here`]): a connection's task must
+    /// run on the runtime that polls its calls.
+    fn request(&self, request: http::Request<Full<Bytes>>) -> ResponseFuture {
+        if crate::driven::active() {
+            let recipe = &self.local;
+            crate::driven::local_client(
+                &recipe.identity,
+                || build_client(recipe.connector.clone(), &recipe.pool),
+                |http| http.request(request),
+            )
+        } else {
+            self.http.request(request)
+        }
     }
 }
 
@@ -233,7 +273,7 @@ pub(crate) struct Exchange {
 
 /// Sends one request and reads the whole body, refusing bodies over `limit` bytes.
 pub(crate) async fn exchange(
-    http: &HttpClient,
+    transport: &Transport,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -244,7 +284,7 @@ pub(crate) async fn exchange(
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    let response = http.request(request).await.map_err(|e| {
+    let response = transport.request(request).await.map_err(|e| {
         if e.is_connect() {
             SendError::Connect(HttpError::new(&e))
         } else {

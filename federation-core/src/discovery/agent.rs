@@ -63,7 +63,7 @@ impl ClusterDiscovery {
     /// Passes `check_id` now and then every `every` until the handle is dropped. Needs a tokio
     /// runtime; without one the handle is inert and an error is logged.
     pub fn spawn_heartbeat(&self, check_id: &str, every: Duration) -> HeartbeatHandle {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = crate::driven::spawn_handle() else {
             tracing::error!(cluster = %self.cluster(), check_id, "spawn_heartbeat() was called outside a tokio runtime");
             return HeartbeatHandle { task: None };
         };

@@ -139,7 +139,7 @@ impl ClusterDiscovery {
                 }
             }
             Source::Consul(http) => {
-                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                let Some(runtime) = crate::driven::spawn_handle() else {
                     return self.failed_watch(
                         DiscoveryErrorKind::Shutdown,
                         "watch() was called outside a tokio runtime",
