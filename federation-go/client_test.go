@@ -50,6 +50,36 @@ func TestResponseCarriesHowItWasServed(t *testing.T) {
 	}
 }
 
+// Responses with more headers and attempts than the Go side reads in one batch keep them all.
+func TestManyHeadersAndAttemptsAreAllReported(t *testing.T) {
+	var calls atomic.Int32
+	s := upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) < 10 {
+			w.WriteHeader(503)
+			return
+		}
+		for i := range 40 {
+			w.Header().Set(fmt.Sprintf("X-H%02d", i), strconv.Itoa(i))
+		}
+		w.Write([]byte("ok"))
+	})
+	c := newClient(t, oneClusterConfig([]int{port(t, s)},
+		"    retry: { max_attempts: 10, backoff: { base: 1ms, max: 2ms }, budget: { percent: 100, min_per_second: 100, window: 10s } }\n"+
+			"    breaker: { consecutive_failures: 100 }"))
+	resp, err := c.Get(context.Background(), "svc", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Attempts != 10 || len(resp.Tried) != 10 || resp.Tried[9].Instance != "i0" {
+		t.Errorf("attempts %d, tried %v", resp.Attempts, resp.Tried)
+	}
+	for i := range 40 {
+		if got := resp.Header.Get(fmt.Sprintf("X-H%02d", i)); got != strconv.Itoa(i) {
+			t.Errorf("header X-H%02d = %q", i, got)
+		}
+	}
+}
+
 func TestFailoverToOtherCluster(t *testing.T) {
 	b := upstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("from b")) })
 	// Cluster a (preferred) has one instance refusing connections.

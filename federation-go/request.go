@@ -2,6 +2,48 @@ package federation
 
 /*
 #include "federation.h"
+
+enum { FEDERATION_GO_HEADERS = 32, FEDERATION_GO_ATTEMPTS = 8 };
+
+// Everything Go copies out of a response, gathered in one cgo call instead of one per field
+// (each cgo call costs a scheduler transition; a response has a dozen fields). Headers and
+// attempts beyond the arrays are read one by one.
+typedef struct {
+	uint16_t status;
+	uint32_t attempts;
+	federation_cache_status_t cache;
+	const uint8_t *body;
+	size_t body_len;
+	const char *cluster;
+	const char *instance;
+	size_t header_count;
+	federation_header_t headers[FEDERATION_GO_HEADERS];
+	size_t tried_count;
+	const char *tried_cluster[FEDERATION_GO_ATTEMPTS];
+	const char *tried_instance[FEDERATION_GO_ATTEMPTS];
+} federation_go_view_t;
+
+static void federation_go_view(const federation_response_t *r, federation_go_view_t *v) {
+	v->status = federation_response_status(r);
+	v->attempts = federation_response_attempts(r);
+	v->cache = federation_response_cache(r);
+	v->body = federation_response_body(r, &v->body_len);
+	v->cluster = federation_response_cluster(r);
+	v->instance = federation_response_instance(r);
+	v->header_count = federation_response_header_count(r);
+	for (size_t i = 0; i < v->header_count && i < FEDERATION_GO_HEADERS; i++) {
+		if (!federation_response_header(r, i, &v->headers[i])) {
+			v->header_count = i;
+			break;
+		}
+	}
+	v->tried_count = 0;
+	while (v->tried_count < FEDERATION_GO_ATTEMPTS &&
+	       federation_response_attempt(r, v->tried_count, &v->tried_cluster[v->tried_count],
+	                                   &v->tried_instance[v->tried_count])) {
+		v->tried_count++;
+	}
+}
 */
 import "C"
 
@@ -92,13 +134,15 @@ func cacheFromC(status C.federation_cache_status_t) CacheStatus {
 // takeResponse copies and frees a C response.
 func takeResponse(r *C.federation_response_t) *Response {
 	defer C.federation_response_free(r)
-	var bodyLen C.size_t
-	body := C.federation_response_body(r, &bodyLen)
-	n := int(C.federation_response_header_count(r))
+	var v C.federation_go_view_t
+	C.federation_go_view(r, &v)
+	n := int(v.header_count)
 	header := make(http.Header, n)
 	var h C.federation_header_t
 	for i := range n {
-		if !C.federation_response_header(r, C.size_t(i), &h) {
+		if i < len(v.headers) {
+			h = v.headers[i]
+		} else if !C.federation_response_header(r, C.size_t(i), &h) {
 			break
 		}
 		name := C.GoStringN((*C.char)(unsafe.Pointer(h.name)), C.int(h.name_len))
@@ -107,19 +151,27 @@ func takeResponse(r *C.federation_response_t) *Response {
 		header[key] = append(header[key], value)
 	}
 	resp := &Response{
-		Status:   int(C.federation_response_status(r)),
+		Status:   int(v.status),
 		Header:   header,
-		Cluster:  C.GoString(C.federation_response_cluster(r)),
-		Instance: C.GoString(C.federation_response_instance(r)),
-		Attempts: int(C.federation_response_attempts(r)),
-		Cache:    cacheFromC(C.federation_response_cache(r)),
+		Cluster:  C.GoString(v.cluster),
+		Instance: C.GoString(v.instance),
+		Attempts: int(v.attempts),
+		Cache:    cacheFromC(v.cache),
 	}
-	var cluster, instance *C.char
-	for i := 0; C.federation_response_attempt(r, C.size_t(i), &cluster, &instance); i++ {
-		resp.Tried = append(resp.Tried, Attempt{Cluster: C.GoString(cluster), Instance: C.GoString(instance)})
+	if v.tried_count > 0 {
+		resp.Tried = make([]Attempt, 0, int(v.attempts))
 	}
-	if bodyLen > 0 {
-		resp.Body = C.GoBytes(unsafe.Pointer(body), C.int(bodyLen))
+	for i := range int(v.tried_count) {
+		resp.Tried = append(resp.Tried, Attempt{Cluster: C.GoString(v.tried_cluster[i]), Instance: C.GoString(v.tried_instance[i])})
+	}
+	if int(v.tried_count) == len(v.tried_cluster) {
+		var cluster, instance *C.char
+		for i := len(v.tried_cluster); C.federation_response_attempt(r, C.size_t(i), &cluster, &instance); i++ {
+			resp.Tried = append(resp.Tried, Attempt{Cluster: C.GoString(cluster), Instance: C.GoString(instance)})
+		}
+	}
+	if v.body_len > 0 {
+		resp.Body = C.GoBytes(unsafe.Pointer(v.body), C.int(v.body_len))
 	} else {
 		resp.Body = []byte{}
 	}
