@@ -87,7 +87,7 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
     .with_no_client_auth();
     let plain = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(1024)
         .pool_idle_timeout(Duration::from_secs(90))
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
@@ -102,7 +102,7 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(1024)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector)

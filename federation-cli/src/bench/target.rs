@@ -34,7 +34,7 @@ pub fn plain_reqwest() -> Result<reqwest::Client, CliError> {
     .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(1024)
         .pool_idle_timeout(Duration::from_secs(90))
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)

@@ -49,7 +49,7 @@ pub(crate) struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
-            max_idle_per_host: 64,
+            max_idle_per_host: 1024,
             idle_timeout: Duration::from_secs(90),
             connect_timeout: Duration::from_secs(1),
             tcp_nodelay: true,
