@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use federation_core::client::{CacheStatus, FederatedServiceClient, Request};
-use federation_core::config::{CachePolicy, Policy, StaticInstance};
+use federation_core::config::{CachePolicy, Config, Policy, StaticInstance};
 use federation_core::driven::run_here;
 use federation_core::error::ErrorKind;
 use federation_testkit::instance::{Behavior, Mode};
@@ -35,10 +35,7 @@ fn a_driven_call_is_served_like_any_other() {
         vec![cluster("zervigo", "user-service", &z)],
         vec![service("user", &[("zervigo", "user-service")], None)],
     );
-    let client = {
-        let _context = home.enter();
-        FederatedServiceClient::from_config(cfg).expect("valid config")
-    };
+    let client = client_of(&home, cfg);
     for _ in 0..3 {
         let response = run_here(home.handle(), client.get("user", "/api/v1/users/42").send())
             .expect("driven")
@@ -106,12 +103,10 @@ fn serve_until_idle(stream: std::net::TcpStream) {
     }
 }
 
-#[test]
-fn a_connection_the_server_closed_while_the_thread_was_away_is_not_reused() {
-    let home = home();
-    let (port, accepted) = closing_server();
+/// A client whose service `user` is the one server listening on `port`.
+fn client_of_port(home: &Runtime, port: u16) -> FederatedServiceClient {
     let entry = StaticInstance {
-        id: Some("closer".into()),
+        id: Some("raw".into()),
         address: "127.0.0.1".into(),
         port,
         tags: Vec::new(),
@@ -122,10 +117,20 @@ fn a_connection_the_server_closed_while_the_thread_was_away_is_not_reused() {
         vec![cluster_with("zervigo", "user-service", vec![entry])],
         vec![service("user", &[("zervigo", "user-service")], None)],
     );
-    let client = {
-        let _context = home.enter();
-        FederatedServiceClient::from_config(cfg).expect("valid config")
-    };
+    client_of(home, cfg)
+}
+
+/// The client of `cfg`, built inside the main runtime (as a binding builds it).
+fn client_of(home: &Runtime, cfg: Config) -> FederatedServiceClient {
+    let _context = home.enter();
+    FederatedServiceClient::from_config(cfg).expect("valid config")
+}
+
+#[test]
+fn a_connection_the_server_closed_while_the_thread_was_away_is_not_reused() {
+    let home = home();
+    let (port, accepted) = closing_server();
+    let client = client_of_port(&home, port);
     let post = || {
         let mut request = Request::try_new("POST", "/orders").expect("request");
         request.set_body(b"{}".to_vec());
@@ -151,10 +156,7 @@ fn timeouts_fire_on_the_calling_threads_timer() {
         vec![cluster("zervigo", "user-service", &z)],
         vec![service("user", &[("zervigo", "user-service")], None)],
     );
-    let client = {
-        let _context = home.enter();
-        FederatedServiceClient::from_config(cfg).expect("valid config")
-    };
+    let client = client_of(&home, cfg);
     let started = Instant::now();
     let outcome = run_here(
         home.handle(),
@@ -189,10 +191,7 @@ fn a_refresh_started_by_a_driven_call_completes_after_the_call() {
         }),
         ..Policy::default()
     };
-    let client = {
-        let _context = home.enter();
-        FederatedServiceClient::from_config(cfg).expect("valid config")
-    };
+    let client = client_of(&home, cfg);
     let get = || {
         run_here(home.handle(), client.get("user", "/u/1").send())
             .expect("driven")
@@ -236,22 +235,7 @@ fn silent_server() -> (u16, std::sync::mpsc::Receiver<()>) {
 fn an_abandoned_request_closes_its_connection_before_the_call_returns() {
     let home = home();
     let (port, closed) = silent_server();
-    let entry = StaticInstance {
-        id: Some("silent".into()),
-        address: "127.0.0.1".into(),
-        port,
-        tags: Vec::new(),
-        meta: Default::default(),
-        weight: 1,
-    };
-    let cfg = config(
-        vec![cluster_with("zervigo", "user-service", vec![entry])],
-        vec![service("user", &[("zervigo", "user-service")], None)],
-    );
-    let client = {
-        let _context = home.enter();
-        FederatedServiceClient::from_config(cfg).expect("valid config")
-    };
+    let client = client_of_port(&home, port);
     // The caller gives up (as a cancelled Go context does): the call future is dropped.
     let gave_up = run_here(home.handle(), async {
         tokio::time::timeout(
