@@ -23,7 +23,7 @@ use crate::error::{
     FEDERATION_ERROR_INTERNAL, FEDERATION_ERROR_INVALID_REQUEST, federation_error_t,
 };
 use crate::guard::catch;
-use crate::input::{MAX_BODY, MAX_NAME, MAX_PATH, bytes, c_str, handle, invalid};
+use crate::input::{MAX_NAME, c_str, handle, invalid};
 use crate::response::federation_response_t;
 use crate::runtime::{block_sigpipe_on_this_thread, runtime};
 
@@ -94,10 +94,8 @@ pub unsafe extern "C" fn federation_client_call_blocking(
         // SAFETY (all reads below): forwarded from the caller's guarantees.
         let client = unsafe { handle(client, "client") }?;
         let service = unsafe { c_str(service, "service", MAX_NAME, kind) }?;
-        let method = unsafe { c_str(method, "method", MAX_NAME, kind) }?;
-        let path = unsafe { c_str(path, "path", MAX_PATH, kind) }?;
-        let body = unsafe { bytes(body, body_len, "body", MAX_BODY) }?;
-        let request = unsafe { build_request(method, path, headers, headers_len, body, options) }?;
+        let request =
+            unsafe { build_request(method, path, headers, headers_len, body, body_len, options) }?;
         let cancel = if cancel.is_null() {
             Arc::new(CancelState::default())
         } else {

@@ -88,18 +88,25 @@ fn invalid_request(message: String) -> Box<federation_error_t> {
     invalid(FEDERATION_ERROR_INVALID_REQUEST, message)
 }
 
-/// Builds the core request from the C inputs.
+/// Checks the C inputs of a call (method, path, headers, body, options) and builds the core
+/// request from them.
 ///
 /// # Safety
 /// As for `federation_client_call`.
 pub(crate) unsafe fn build_request(
-    method: &str,
-    path: &str,
+    method: *const c_char,
+    path: *const c_char,
     headers: *const federation_header_t,
     headers_len: usize,
-    body: &[u8],
+    body: *const u8,
+    body_len: usize,
     options: *const federation_call_options_t,
 ) -> Result<Request, Box<federation_error_t>> {
+    let kind = FEDERATION_ERROR_INVALID_REQUEST;
+    // SAFETY (these three reads): forwarded from the caller's guarantees.
+    let method = unsafe { c_str(method, "method", MAX_NAME, kind) }?;
+    let path = unsafe { c_str(path, "path", MAX_PATH, kind) }?;
+    let body = unsafe { bytes(body, body_len, "body", MAX_BODY) }?;
     let mut request =
         Request::try_new(method, path).map_err(|e| federation_error_t::from_core(&e))?;
     if headers_len > MAX_HEADERS {
@@ -269,10 +276,8 @@ pub unsafe extern "C" fn federation_client_call(
         let client = unsafe { handle(client, "client") }?;
         let callback = callback.ok_or_else(|| invalid_request("`callback` is NULL".to_owned()))?;
         let service = unsafe { c_str(service, "service", MAX_NAME, kind) }?;
-        let method = unsafe { c_str(method, "method", MAX_NAME, kind) }?;
-        let path = unsafe { c_str(path, "path", MAX_PATH, kind) }?;
-        let body = unsafe { bytes(body, body_len, "body", MAX_BODY) }?;
-        let request = unsafe { build_request(method, path, headers, headers_len, body, options) }?;
+        let request =
+            unsafe { build_request(method, path, headers, headers_len, body, body_len, options) }?;
         let rt = runtime()?;
         let cancel = Arc::new(CancelState::default());
         let call = run(
