@@ -48,12 +48,9 @@ type Client struct {
 	mu     sync.RWMutex // guards ptr and closed; held for reading while a call starts
 	ptr    *C.federation_client_t
 	closed bool
-	// closedFlag mirrors closed for lock-free reads.
+	// closedFlag mirrors closed for lock-free reads; set before Close cancels the calls in
+	// flight (see pending.started).
 	closedFlag atomic.Bool
-
-	callsMu sync.Mutex // guards calls
-	calls   map[uint64]*C.federation_cancel_t
-	nextID  uint64
 }
 
 // New creates a client from configuration text in the given format. Every configuration
@@ -98,7 +95,7 @@ func NewFromFile(path string) (*Client, error) {
 }
 
 func newClient(ptr *C.federation_client_t) *Client {
-	return &Client{ptr: ptr, calls: make(map[uint64]*C.federation_cancel_t)}
+	return &Client{ptr: ptr}
 }
 
 // WorkerThreads is the most OS threads the core's runtime uses (worker threads plus its small
@@ -145,80 +142,14 @@ func (c *Client) Do(ctx context.Context, service string, req *Request) (*Respons
 			in.options.timeout_ms = C.uint64_t(ms)
 		}
 	}
-	var w waited
 	inFlight := callsInFlight.Add(1)
 	defer callsInFlight.Add(-1)
 	if inFlight <= int64(cap(waiterSlots)) && acquireWaiter() {
 		// Few calls in flight: this thread does the call's I/O itself.
-		w, err = c.callHere(ctx, service, in)
-		releaseWaiter()
-	} else {
-		w, err = c.waitQueued(ctx, service, in)
+		defer releaseWaiter()
+		return c.callHere(ctx, service, in)
 	}
-	if w.id != 0 {
-		c.callsMu.Lock()
-		delete(c.calls, w.id)
-		c.callsMu.Unlock()
-	}
-	if err != nil {
-		return nil, err
-	}
-	out, ctxErr := w.out, w.ctxErr
-
-	enterC()
-	defer leaveC()
-	C.federation_cancel_free(w.cancel)
-	if out.response != nil {
-		if ctxErr == nil {
-			return takeResponse(out.response), nil
-		}
-		// The response raced the cancellation; the caller has given up on it.
-		C.federation_response_free(out.response)
-		return nil, contextError(service, ctxErr)
-	}
-	e := takeError(out.err, service)
-	switch {
-	case ctxErr != nil:
-		return nil, contextError(service, ctxErr)
-	case e.Kind == KindCancelled && c.isClosed():
-		e.closed = true
-	}
-	return nil, e
-}
-
-// start begins the call in the core, completing through the queue to in.handle, and
-// registers its cancel token.
-func (c *Client) start(service string, in *encoded) (uint64, *C.federation_cancel_t, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return 0, nil, closedError(service)
-	}
-	enterC()
-	defer leaveC()
-	var pinner runtime.Pinner
-	defer pinner.Unpin()
-	in.pin(&pinner)
-	var cancel *C.federation_cancel_t
-	cerr := callQueued(c.ptr, in, &cancel)
-	runtime.KeepAlive(in)
-	if cerr != nil {
-		return 0, nil, takeError(cerr, service)
-	}
-	return c.register(cancel), cancel, nil
-}
-
-// register records the cancel token of a call in flight so that Close can cancel it; once
-// Close has begun, the token is cancelled right away.
-func (c *Client) register(cancel *C.federation_cancel_t) uint64 {
-	c.callsMu.Lock()
-	defer c.callsMu.Unlock()
-	if c.closedFlag.Load() {
-		C.federation_cancel_cancel(cancel)
-	}
-	c.nextID++
-	c.calls[c.nextID] = cancel
-	return c.nextID
+	return c.callQueued(ctx, service, in)
 }
 
 // cgoSlots bounds how many goroutines are inside the C library's call path at once. A goroutine
@@ -263,12 +194,8 @@ func (c *Client) isClosed() bool {
 // and releases the client. It is idempotent and safe to call concurrently with calls.
 func (c *Client) Close() error {
 	// Cancel first: a call running on its own thread holds the read lock until it returns.
-	c.callsMu.Lock()
 	already := c.closedFlag.Swap(true)
-	for _, cancel := range c.calls {
-		C.federation_cancel_cancel(cancel)
-	}
-	c.callsMu.Unlock()
+	cancelCalls(c)
 	if already {
 		return nil
 	}

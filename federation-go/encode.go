@@ -1,7 +1,7 @@
 package federation
 
 /*
-#include "federation.h"
+#include "glue.h"
 */
 import "C"
 
@@ -29,17 +29,9 @@ type encoded struct {
 	headers     []C.federation_header_t
 	body        []byte
 	options     C.federation_call_options_t
-	// Completion bookkeeping of a queued call, written by start (see waitQueued).
-	handle uintptr // the cgo.Handle of the call's pending
-	inline outcome // the outcome when the call completed while starting
-	state  int     // stateQueued, stateInline or < 0 (out of memory)
+	// req points into the fields above for the C glue; set by pin.
+	req C.federation_go_request_t
 }
-
-// States of a queued call after start.
-const (
-	stateQueued = 0
-	stateInline = 1
-)
 
 func invalid(service, message string) *Error {
 	return newError(KindInvalidRequest, service, message)
@@ -133,8 +125,10 @@ func (in *encoded) headerSpans(spans [][4]int) {
 	}
 }
 
-// pin pins every Go buffer the C call reads and sets the pointers into them.
-func (in *encoded) pin(p *runtime.Pinner) {
+// pin pins every Go buffer the C call reads and returns the request for the C glue: the
+// address of in.req, as an integer (cgo would otherwise re-check every pinned pointer in it on
+// each call; pinning is what makes passing them sound).
+func (in *encoded) pin(p *runtime.Pinner) C.uintptr_t {
 	p.Pin(unsafe.SliceData(in.strs))
 	if len(in.headerBytes) > 0 {
 		p.Pin(unsafe.SliceData(in.headerBytes))
@@ -149,15 +143,22 @@ func (in *encoded) pin(p *runtime.Pinner) {
 	if in.clusterAt >= 0 {
 		in.options.cluster = in.at(in.clusterAt)
 	}
+	in.req = C.federation_go_request_t{
+		service:     in.at(0),
+		method:      in.at(in.methodAt),
+		path:        in.at(in.pathAt),
+		headers:     in.headersPtr(),
+		headers_len: C.size_t(len(in.headers)),
+		body:        in.bodyPtr(),
+		body_len:    C.size_t(len(in.body)),
+		options:     in.options,
+	}
+	return C.uintptr_t(uintptr(unsafe.Pointer(&in.req)))
 }
 
 func (in *encoded) at(offset int) *C.char {
 	return (*C.char)(unsafe.Pointer(&in.strs[offset]))
 }
-
-func (in *encoded) service() *C.char { return in.at(0) }
-func (in *encoded) method() *C.char  { return in.at(in.methodAt) }
-func (in *encoded) path() *C.char    { return in.at(in.pathAt) }
 
 func (in *encoded) headersPtr() *C.federation_header_t {
 	if len(in.headers) == 0 {

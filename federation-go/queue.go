@@ -1,132 +1,22 @@
 package federation
 
 /*
-#include <stdint.h>
-#include <stdlib.h>
-#include <unistd.h>
-#include <sys/eventfd.h>
-#include "federation.h"
-
-// Completions of calls waiting in Go travel through a lock-free list in C memory instead of a
-// callback into Go: the library's worker thread pushes a node and, when the list was empty,
-// writes an eventfd that Go's network poller watches. One dispatcher goroutine takes the whole
-// list at once and hands each outcome to its goroutine. So a worker thread never enters the Go
-// runtime (which can block it until a P is free) and a busy process wakes Go once per batch.
-typedef struct federation_go_node {
-	struct federation_go_node *next;
-	uintptr_t handle;
-	federation_response_t *response;
-	federation_error_t *error;
-	int inline_done; // completed inside federation_go_call_queued: not pushed
-} federation_go_node_t;
-
-// One completion as handed to Go.
-typedef struct {
-	uintptr_t handle;
-	federation_response_t *response;
-	federation_error_t *error;
-} federation_go_done_t;
-
-static federation_go_node_t *federation_go_head;
-static federation_go_node_t *federation_go_rest; // taken, not yet handed out (dispatcher only)
-static int federation_go_fd = -1;
-
-// Creates the eventfd (nonblocking, so Go polls it); -1 on failure.
-static int federation_go_queue_init(void) {
-	federation_go_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return federation_go_fd;
-}
-
-// The node of the call being started on this thread: a call completing inline (a cache hit,
-// an immediate error) leaves its outcome in the node, and the caller takes it from there.
-static __thread federation_go_node_t *federation_go_inline;
-
-// The completion callback (runs on a library worker thread, or inline on the calling thread).
-static void federation_go_enqueue(void *data, federation_response_t *response, federation_error_t *error) {
-	federation_go_node_t *n = data;
-	n->response = response;
-	n->error = error;
-	if (n == federation_go_inline) {
-		n->inline_done = 1;
-		return;
-	}
-	federation_go_node_t *old = __atomic_load_n(&federation_go_head, __ATOMIC_RELAXED);
-	do {
-		n->next = old;
-	} while (!__atomic_compare_exchange_n(&federation_go_head, &old, n, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-	if (old == NULL) {
-		// The dispatcher may be asleep: it takes the list only after a wake-up.
-		uint64_t one = 1;
-		ssize_t written = write(federation_go_fd, &one, sizeof one);
-		(void)written; // fails only if the counter would overflow: a wake-up is pending anyway
-	}
-}
-
-// federation_client_call completing through the queue, for the goroutine of handle. *state:
-// 0 queued; 1 completed inline, the outcome written to *inline_response / *inline_error;
-// -1 out of memory (nothing started, NULL returned).
-static federation_error_t *federation_go_call_queued(const federation_client_t *client, const char *service,
-		const char *method, const char *path, const federation_header_t *headers, size_t headers_len,
-		const uint8_t *body, size_t body_len, const federation_call_options_t *options, uintptr_t handle,
-		federation_response_t **inline_response, federation_error_t **inline_error, int *state,
-		federation_cancel_t **out_cancel) {
-	*state = 0;
-	federation_go_node_t *node = calloc(1, sizeof *node);
-	if (node == NULL) {
-		*state = -1;
-		return NULL;
-	}
-	node->handle = handle;
-	federation_go_inline = node;
-	federation_error_t *err = federation_client_call(client, service, method, path, headers, headers_len,
-		body, body_len, options, federation_go_enqueue, node, out_cancel);
-	federation_go_inline = NULL;
-	if (err != NULL || node->inline_done) {
-		if (err == NULL) {
-			*inline_response = node->response;
-			*inline_error = node->error;
-			*state = 1;
-		}
-		free(node);
-	}
-	return err;
-}
-
-// Moves up to cap completions (oldest first) to out and frees their nodes; 0 when none is
-// waiting. Only the dispatcher goroutine calls it.
-static size_t federation_go_take(federation_go_done_t *out, size_t cap) {
-	if (federation_go_rest == NULL) {
-		federation_go_node_t *list = __atomic_exchange_n(&federation_go_head, NULL, __ATOMIC_ACQUIRE);
-		federation_go_node_t *fifo = NULL;
-		while (list != NULL) {
-			federation_go_node_t *next = list->next;
-			list->next = fifo;
-			fifo = list;
-			list = next;
-		}
-		federation_go_rest = fifo;
-	}
-	size_t n = 0;
-	while (federation_go_rest != NULL && n < cap) {
-		federation_go_node_t *node = federation_go_rest;
-		federation_go_rest = node->next;
-		out[n].handle = node->handle;
-		out[n].response = node->response;
-		out[n].error = node->error;
-		n++;
-		free(node);
-	}
-	return n;
-}
+#include "glue.h"
 */
 import "C"
 
 import (
 	"context"
 	"os"
-	"runtime/cgo"
+	"runtime"
 	"sync"
+	"unsafe"
 )
+
+// How completed calls are delivered and freed (see glue.c): the dispatcher goroutine takes
+// completed calls in batches and sends each to its goroutine, which copies the outcome out of
+// C memory and hands the call back through releaseCall; the dispatcher frees the handed-back
+// calls in its next cgo call.
 
 var (
 	queueOnce sync.Once
@@ -146,22 +36,72 @@ func startQueue() error {
 	return queueErr
 }
 
-// callQueued starts in completing through the queue to in.handle (see start).
-func callQueued(client *C.federation_client_t, in *encoded, cancel **C.federation_cancel_t) *C.federation_error_t {
-	var state C.int
-	err := C.federation_go_call_queued(client, in.service(), in.method(), in.path(),
-		in.headersPtr(), C.size_t(len(in.headers)), in.bodyPtr(), C.size_t(len(in.body)),
-		&in.options, C.uintptr_t(in.handle), &in.inline.response, &in.inline.err, &state, cancel)
-	in.state = int(state)
-	return err
+// Calls handed back but not yet freed. The dispatcher frees them with its next batch; a
+// goroutine that finds releaseBatch of them (no completions for a while) frees them itself, so
+// at most that many small responses stay allocated after the last completion.
+var (
+	releaseMu   sync.Mutex
+	releaseList []*C.federation_go_call_t
+)
+
+const (
+	releaseBatch = 64
+	// A response with a body this large is freed at once, not kept for a batch.
+	releaseLargeBody = 64 << 10
+)
+
+// releaseCall hands back a call whose outcome Go has copied (or given up on).
+func releaseCall(call *C.federation_go_call_t) {
+	if call.response != nil && call.view.body_len >= releaseLargeBody {
+		freeCalls([]*C.federation_go_call_t{call})
+		return
+	}
+	releaseMu.Lock()
+	releaseList = append(releaseList, call)
+	var batch []*C.federation_go_call_t
+	if len(releaseList) >= releaseBatch {
+		batch, releaseList = releaseList, make([]*C.federation_go_call_t, 0, releaseBatch)
+	}
+	releaseMu.Unlock()
+	if batch != nil {
+		freeCalls(batch)
+	}
 }
 
-// dispatch hands completions to the goroutines waiting for them, forever.
+func freeCalls(calls []*C.federation_go_call_t) {
+	enterC()
+	defer leaveC()
+	releaseAndTake(calls, false)
+}
+
+// releaseAndTake frees calls and, with take, moves completed calls to C.federation_go_taken
+// and returns how many.
+func releaseAndTake(calls []*C.federation_go_call_t, take bool) int {
+	var pinner runtime.Pinner
+	defer pinner.Unpin()
+	var at C.uintptr_t
+	if len(calls) > 0 {
+		pinner.Pin(unsafe.SliceData(calls))
+		at = C.uintptr_t(uintptr(unsafe.Pointer(unsafe.SliceData(calls))))
+	}
+	var takeFlag C.int
+	if take {
+		takeFlag = 1
+	}
+	return int(C.federation_go_release_and_take(at, C.size_t(len(calls)), takeFlag))
+}
+
+// dispatch hands completed calls to the goroutines waiting for them, forever.
 func dispatch(wake *os.File) {
-	var buf [256]C.federation_go_done_t
 	var counter [8]byte
+	spare := make([]*C.federation_go_call_t, 0, releaseBatch)
 	for {
-		n := int(C.federation_go_take(&buf[0], C.size_t(len(buf))))
+		releaseMu.Lock()
+		release := releaseList
+		releaseList = spare[:0]
+		releaseMu.Unlock()
+		n := releaseAndTake(release, true)
+		spare = release
 		if n == 0 {
 			// Blocks in the network poller until a worker pushes onto an empty list.
 			if _, err := wake.Read(counter[:]); err != nil {
@@ -169,38 +109,97 @@ func dispatch(wake *os.File) {
 			}
 			continue
 		}
-		for _, d := range buf[:n] {
-			handle := cgo.Handle(d.handle)
-			p := handle.Value().(*pending)
-			handle.Delete()
-			p.done <- outcome{response: d.response, err: d.error}
+		for _, call := range C.federation_go_taken[:n] {
+			if p := takeCall(uint64(call.id)); p != nil {
+				p.done <- call
+			} else {
+				releaseCall(call) // cannot happen: every queued call is registered until delivered
+			}
 		}
 	}
 }
 
-// waitQueued runs in as a call whose goroutine waits on a channel, fed by the dispatcher.
-func (c *Client) waitQueued(ctx context.Context, service string, in *encoded) (w waited, err error) {
+// callQueued runs in as a call whose goroutine waits on a channel fed by the dispatcher.
+func (c *Client) callQueued(ctx context.Context, service string, in *encoded) (*Response, error) {
 	if err := startQueue(); err != nil {
-		return w, err
+		return nil, err
 	}
-	p := &pending{done: make(chan outcome, 1)}
-	handle := cgo.NewHandle(p)
-	in.handle = uintptr(handle)
-	w.id, w.cancel, err = c.start(service, in)
-	if err == nil && in.state < 0 {
-		err = newError(KindInternal, service, "out of memory")
+	p := &pending{client: c, done: make(chan *C.federation_go_call_t, 1)}
+	id := registerCall(p)
+	call, err := c.start(service, in, id)
+	if err != nil || call.inline_done != 0 {
+		forgetCall(id)
+		if err != nil {
+			return nil, err
+		}
+		return c.finishQueued(service, call, nil)
 	}
-	if err != nil || in.state == stateInline {
-		handle.Delete()
-		w.out = in.inline
-		return w, err
-	}
+	p.started(id, call.cancel)
+	var ctxErr error
 	select {
-	case w.out = <-p.done:
+	case call = <-p.done:
 	case <-ctx.Done():
-		w.ctxErr = ctx.Err()
-		C.federation_cancel_cancel(w.cancel)
-		w.out = <-p.done // completes promptly once cancelled
+		ctxErr = ctx.Err()
+		C.federation_cancel_cancel(call.cancel)
+		call = <-p.done // completes promptly once cancelled
 	}
-	return w, nil
+	return c.finishQueued(service, call, ctxErr)
+}
+
+// start begins the call in the core, completing through the queue under id.
+func (c *Client) start(service string, in *encoded, id uint64) (*C.federation_go_call_t, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, closedError(service)
+	}
+	enterC()
+	defer leaveC()
+	var pinner runtime.Pinner
+	defer pinner.Unpin()
+	var call *C.federation_go_call_t
+	cerr := C.federation_go_start(c.ptr, in.pin(&pinner), C.uint64_t(id), &call)
+	runtime.KeepAlive(in)
+	if cerr != nil {
+		return nil, takeError(cerr, service)
+	}
+	if call == nil {
+		return nil, newError(KindInternal, service, "out of memory")
+	}
+	return call, nil
+}
+
+// finishQueued copies a completed call's outcome into Go and hands the call back.
+func (c *Client) finishQueued(service string, call *C.federation_go_call_t, ctxErr error) (*Response, error) {
+	if call.response != nil {
+		var resp *Response
+		if ctxErr == nil {
+			resp = responseFromView(&call.view, call.response)
+		}
+		releaseCall(call)
+		if ctxErr != nil {
+			// The response raced the cancellation; the caller has given up on it.
+			return nil, contextError(service, ctxErr)
+		}
+		return resp, nil
+	}
+	cerr := call.error
+	call.error = nil
+	releaseCall(call)
+	enterC()
+	defer leaveC()
+	return nil, c.callError(service, cerr, ctxErr)
+}
+
+// callError is the error of a call that completed with cerr (which it frees), or ended by its
+// context. The caller holds a cgo slot.
+func (c *Client) callError(service string, cerr *C.federation_error_t, ctxErr error) error {
+	e := takeError(cerr, service)
+	switch {
+	case ctxErr != nil:
+		return contextError(service, ctxErr)
+	case e.Kind == KindCancelled && c.isClosed():
+		e.closed = true
+	}
+	return e
 }

@@ -1,54 +1,13 @@
 package federation
 
 /*
-#include "federation.h"
-
-enum { FEDERATION_GO_HEADERS = 32, FEDERATION_GO_ATTEMPTS = 8 };
-
-// Everything Go copies out of a response, gathered in one cgo call instead of one per field
-// (each cgo call costs a scheduler transition; a response has a dozen fields). Headers and
-// attempts beyond the arrays are read one by one.
-typedef struct {
-	uint16_t status;
-	uint32_t attempts;
-	federation_cache_status_t cache;
-	const uint8_t *body;
-	size_t body_len;
-	const char *cluster;
-	const char *instance;
-	size_t header_count;
-	federation_header_t headers[FEDERATION_GO_HEADERS];
-	size_t tried_count;
-	const char *tried_cluster[FEDERATION_GO_ATTEMPTS];
-	const char *tried_instance[FEDERATION_GO_ATTEMPTS];
-} federation_go_view_t;
-
-static void federation_go_view(const federation_response_t *r, federation_go_view_t *v) {
-	v->status = federation_response_status(r);
-	v->attempts = federation_response_attempts(r);
-	v->cache = federation_response_cache(r);
-	v->body = federation_response_body(r, &v->body_len);
-	v->cluster = federation_response_cluster(r);
-	v->instance = federation_response_instance(r);
-	v->header_count = federation_response_header_count(r);
-	for (size_t i = 0; i < v->header_count && i < FEDERATION_GO_HEADERS; i++) {
-		if (!federation_response_header(r, i, &v->headers[i])) {
-			v->header_count = i;
-			break;
-		}
-	}
-	v->tried_count = 0;
-	while (v->tried_count < FEDERATION_GO_ATTEMPTS &&
-	       federation_response_attempt(r, v->tried_count, &v->tried_cluster[v->tried_count],
-	                                   &v->tried_instance[v->tried_count])) {
-		v->tried_count++;
-	}
-}
+#include "glue.h"
 */
 import "C"
 
 import (
 	"net/http"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -136,6 +95,12 @@ func takeResponse(r *C.federation_response_t) *Response {
 	defer C.federation_response_free(r)
 	var v C.federation_go_view_t
 	C.federation_go_view(r, &v)
+	return responseFromView(&v, r)
+}
+
+// responseFromView copies the response r, whose view is v, into Go memory. Headers and attempts
+// beyond the view's arrays are read from r.
+func responseFromView(v *C.federation_go_view_t, r *C.federation_response_t) *Response {
 	n := int(v.header_count)
 	header := make(http.Header, n)
 	var h C.federation_header_t
@@ -145,9 +110,8 @@ func takeResponse(r *C.federation_response_t) *Response {
 		} else if !C.federation_response_header(r, C.size_t(i), &h) {
 			break
 		}
-		name := C.GoStringN((*C.char)(unsafe.Pointer(h.name)), C.int(h.name_len))
+		key := headerKey(unsafe.Slice((*byte)(unsafe.Pointer(h.name)), int(h.name_len)))
 		value := C.GoStringN((*C.char)(unsafe.Pointer(h.value)), C.int(h.value_len))
-		key := http.CanonicalHeaderKey(name)
 		header[key] = append(header[key], value)
 	}
 	resp := &Response{
@@ -176,4 +140,27 @@ func takeResponse(r *C.federation_response_t) *Response {
 		resp.Body = []byte{}
 	}
 	return resp
+}
+
+// commonHeaders maps the lowercase names of frequent response headers (as HTTP/1 servers and
+// the core send them) to their canonical form, so that those names cost no allocation.
+var commonHeaders = func() map[string]string {
+	m := make(map[string]string)
+	for _, name := range []string{
+		"Accept-Ranges", "Age", "Cache-Control", "Connection", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive", "Last-Modified",
+		"Location", "Server", "Set-Cookie", "Strict-Transport-Security", "Traceparent", "Tracestate",
+		"Transfer-Encoding", "Vary", "Www-Authenticate", "X-Request-Id", "Retry-After",
+	} {
+		m[strings.ToLower(name)] = name
+	}
+	return m
+}()
+
+// headerKey is the canonical form of the header name in C memory.
+func headerKey(name []byte) string {
+	if key, ok := commonHeaders[string(name)]; ok { // no allocation: the conversion is only a lookup key
+		return key
+	}
+	return http.CanonicalHeaderKey(string(name))
 }

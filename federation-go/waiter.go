@@ -1,7 +1,7 @@
 package federation
 
 /*
-#include "federation.h"
+#include "glue.h"
 */
 import "C"
 
@@ -14,22 +14,45 @@ import (
 // (federation_client_call_blocking): it writes the request, sleeps on the socket and reads the
 // response, with no hand-off to or from the library's worker threads. The thread is blocked
 // for the whole call, so at most waiterCount() calls run this way at once (see waiterSlots);
-// the rest go through the library's runtime (waitQueued).
+// the rest go through the library's runtime (callQueued).
 //
 // The read lock is held for the whole call (the C function reads the client handle); Close
 // cancels the call through its registered token before it takes the write lock.
-func (c *Client) callHere(ctx context.Context, service string, in *encoded) (w waited, err error) {
+func (c *Client) callHere(ctx context.Context, service string, in *encoded) (*Response, error) {
 	cancel := C.federation_cancel_new()
 	if cancel == nil {
-		return w, newError(KindInternal, service, "out of memory")
+		return nil, newError(KindInternal, service, "out of memory")
 	}
-	w.cancel = cancel
+	response, cerr, ctxErr, err := c.callHereWith(ctx, service, in, cancel)
+	enterC()
+	defer leaveC()
+	C.federation_cancel_free(cancel)
+	switch {
+	case err != nil:
+		return nil, err
+	case response == nil:
+		return nil, c.callError(service, cerr, ctxErr)
+	case ctxErr != nil:
+		// The response raced the cancellation; the caller has given up on it.
+		C.federation_response_free(response)
+		return nil, contextError(service, ctxErr)
+	}
+	return takeResponse(response), nil
+}
+
+// callHereWith makes the blocking call with cancel registered, so that Close and ctx can
+// cancel it, and returns its outcome and the context's error if ctx ended it.
+func (c *Client) callHereWith(ctx context.Context, service string, in *encoded, cancel *C.federation_cancel_t) (
+	response *C.federation_response_t, cerr *C.federation_error_t, ctxErr, err error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
-		return w, closedError(service)
+		return nil, nil, nil, closedError(service)
 	}
-	w.id = c.register(cancel)
+	p := &pending{client: c}
+	id := registerCall(p)
+	defer forgetCall(id)
+	p.started(id, cancel)
 	var fired chan struct{}
 	stop := func() bool { return true }
 	if ctx.Done() != nil {
@@ -40,15 +63,12 @@ func (c *Client) callHere(ctx context.Context, service string, in *encoded) (w w
 		})
 	}
 	var pinner runtime.Pinner
-	in.pin(&pinner)
-	w.out.err = C.federation_client_call_blocking(c.ptr, in.service(), in.method(), in.path(),
-		in.headersPtr(), C.size_t(len(in.headers)), in.bodyPtr(), C.size_t(len(in.body)),
-		&in.options, cancel, &w.out.response)
+	cerr = C.federation_go_call_blocking(c.ptr, in.pin(&pinner), cancel, &response)
 	pinner.Unpin()
 	runtime.KeepAlive(in)
 	if !stop() {
 		<-fired // the caller frees the cancel token: the cancelling function must be done with it
-		w.ctxErr = ctx.Err()
+		ctxErr = ctx.Err()
 	}
-	return w, nil
+	return response, cerr, ctxErr, nil
 }
