@@ -1,5 +1,5 @@
 //! End to end against real loopback instances: a call is served and says how, headers reach the
-//! instance (deadline, trace context, cluster defaults, caller's Authorization), bad input fails
+//! instance (deadline, trace context, Host, cluster defaults, caller's Authorization), bad input fails
 //! before any network activity, oversized bodies are refused, load protection fails fast.
 
 mod pipeline_support;
@@ -69,6 +69,7 @@ async fn headers_are_propagated_and_defaults_never_override_the_caller() {
     let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     client
         .get("user", "/b")
+        .header("host", "users.internal")
         .header("authorization", "Bearer caller")
         .header("x-federation-deadline-ms", "700")
         .header("traceparent", incoming)
@@ -98,6 +99,10 @@ async fn headers_are_propagated_and_defaults_never_override_the_caller() {
     );
     let trace_a = a.header("traceparent").expect("generated traceparent");
     assert_eq!(trace_a.len(), 55, "{trace_a}");
+    // Host names the instance (address and port), unless the caller set one.
+    let instance_host = format!("127.0.0.1:{}", z[0].port());
+    assert_eq!(a.header("host"), Some(instance_host.as_str()));
+    assert_eq!(b.header("host"), Some("users.internal"));
 
     assert_eq!(b.header("authorization"), Some("Bearer caller"));
     let deadline_b: u64 = b

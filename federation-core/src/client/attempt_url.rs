@@ -15,8 +15,8 @@
 //! no URL can carry), the attempt fails with the parser's message.
 
 use bytes::Bytes;
-use http::Uri;
 use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Uri};
 use url::{Position, Url};
 
 /// `scheme://authority` of one endpoint, parsed and normalised once.
@@ -24,6 +24,17 @@ use url::{Position, Url};
 pub(crate) struct Origin {
     scheme: Scheme,
     authority: Authority,
+    /// The `Host` header for a plain-HTTP endpoint, sharing the authority's bytes: the HTTP
+    /// client would otherwise format and copy it on every request. `None` for `https`, where
+    /// the connection may be HTTP/2 (`:authority`, no `Host`), which the HTTP client decides.
+    http1_host: Option<HeaderValue>,
+}
+
+impl Origin {
+    /// The `Host` header to send on a plain-HTTP endpoint (see the field).
+    pub(crate) fn http1_host(&self) -> Option<&HeaderValue> {
+        self.http1_host.as_ref()
+    }
 }
 
 /// Parses `scheme://authority/` once per endpoint; `None` when it is not a plain origin.
@@ -33,11 +44,19 @@ pub(crate) fn parse_origin(scheme: &str, authority: &str) -> Option<Origin> {
     if !(url.has_host() && url.path() == "/" && url.query().is_none()) {
         return None;
     }
-    let normalised = &url[Position::BeforeHost..Position::AfterPort];
+    // Host and non-default port, as the HTTP client writes the `Host` header.
+    let normalised =
+        Bytes::copy_from_slice(url[Position::BeforeHost..Position::AfterPort].as_bytes());
+    let scheme = Scheme::try_from(url.scheme()).ok()?;
+    let http1_host = if scheme == Scheme::HTTP {
+        Some(HeaderValue::from_maybe_shared(normalised.clone()).ok()?)
+    } else {
+        None
+    };
     Some(Origin {
-        scheme: Scheme::try_from(url.scheme()).ok()?,
-        authority: Authority::from_maybe_shared(Bytes::copy_from_slice(normalised.as_bytes()))
-            .ok()?,
+        scheme,
+        authority: Authority::from_maybe_shared(normalised).ok()?,
+        http1_host,
     })
 }
 
@@ -75,9 +94,21 @@ fn is_plain(prefix: &str, path_and_query: &str) -> bool {
         .map_or(path_and_query, |(path, _)| path);
     let bytes_plain =
         prefix.bytes().all(is_plain_byte) && path_and_query.bytes().all(is_plain_byte);
-    // Dot segments (`.`, `..`, also percent-encoded) are resolved by a URL parser.
-    let no_dots = |s: &str| !s.contains("/.") && !s.contains("%2e") && !s.contains("%2E");
-    bytes_plain && no_dots(prefix) && no_dots(path)
+    bytes_plain && !has_dot_marker(prefix) && !has_dot_marker(path)
+}
+
+/// Whether `s` contains `/.`, `%2e` or `%2E`: where a dot segment (`.`, `..`, also
+/// percent-encoded), which a URL parser resolves, could start. One pass over the bytes (this
+/// runs on every attempt; a substring search per pattern cost more than the rest of the URI).
+fn has_dot_marker(s: &str) -> bool {
+    s.as_bytes()
+        .windows(2)
+        .enumerate()
+        .any(|(i, pair)| match pair {
+            [b'/', b'.'] => true,
+            [b'%', b'2'] => matches!(s.as_bytes().get(i + 2), Some(b'e' | b'E')),
+            _ => false,
+        })
 }
 
 /// The URI for `path_and_query` (starts with `/`, no fragment: the pipeline validated it) on
@@ -185,6 +216,35 @@ mod tests {
         assert!(!is_plain("", "/with space"));
         assert!(!is_plain("", "/caf\u{e9}"));
         assert!(!is_plain("", "/q?it's"));
+    }
+
+    #[test]
+    fn dot_markers_are_found_anywhere() {
+        for s in ["/.", "/a/./b", "/a/..", "/%2e", "/a%2E%2e", "/x/%2E"] {
+            assert!(has_dot_marker(s), "{s}");
+        }
+        for s in ["", "/", "/a.b/c", "/%2f", "/%2", "/a/b.", "%", "/v1.2/x"] {
+            assert!(!has_dot_marker(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_host_header_is_the_normalised_authority_for_plain_http_only() {
+        let host = |scheme: &str, authority: &str| {
+            parse_origin(scheme, authority)
+                .and_then(|o| o.http1_host().map(|h| h.to_str().unwrap_or("?").to_owned()))
+        };
+        assert_eq!(
+            host("http", "127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            host("http", "Example.COM:80").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(host("http", "[::1]:9000").as_deref(), Some("[::1]:9000"));
+        // https may negotiate HTTP/2, which carries `:authority` instead: the client decides.
+        assert_eq!(host("https", "example.com:8443"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header::HOST;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method};
 use rand::rngs::SmallRng;
@@ -212,7 +213,11 @@ async fn run(
         } else {
             request.headers.clone()
         };
-        let headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
+        let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
+        if let Some(host) = endpoint.origin.as_ref().and_then(|o| o.http1_host()) {
+            // A caller's own `Host` wins, as it does in the HTTP client.
+            headers.entry(HOST).or_insert_with(|| host.clone());
+        }
         let uri = attempt_uri(
             endpoint.origin.as_ref(),
             &endpoint.base_url,
