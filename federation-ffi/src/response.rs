@@ -4,7 +4,7 @@
 //! so reading a response copies nothing until the caller chooses to; they stay valid until
 //! `federation_response_free`. Header values may be any bytes (not only UTF-8).
 
-use std::ffi::{CString, c_char};
+use std::ffi::c_char;
 
 use bytes::Bytes;
 use federation_core::client::{CacheStatus, Response};
@@ -12,7 +12,6 @@ use http::{HeaderName, HeaderValue};
 
 use crate::attempts::AttemptList;
 use crate::call::federation_header_t;
-use crate::error::to_c_string;
 use crate::guard::catch_or;
 use crate::input::{Tagged, free_handle, handle};
 
@@ -49,9 +48,8 @@ pub struct federation_response_t {
     status: u16,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
-    cluster: CString,
-    instance: CString,
     attempts: u32,
+    /// The answering cluster and instance (lead strings 0 and 1), then every attempt.
     attempt_list: AttemptList,
     cache: federation_cache_status_t,
 }
@@ -76,10 +74,11 @@ impl federation_response_t {
                 .iter()
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
-            cluster: to_c_string(served.cluster().to_owned()),
-            instance: to_c_string(served.instance().to_owned()),
             attempts: u32::try_from(served.attempts().len()).unwrap_or(u32::MAX),
-            attempt_list: AttemptList::of(served.attempts()),
+            attempt_list: AttemptList::with_lead(
+                &[served.cluster(), served.instance()],
+                served.attempts(),
+            ),
             cache: cache_code(served.cache()),
             body: response.bytes(),
         };
@@ -186,7 +185,9 @@ pub unsafe extern "C" fn federation_response_cluster(
 ) -> *const c_char {
     catch_or(EMPTY.as_ptr(), || {
         // SAFETY: forwarded from the caller.
-        unsafe { handle(response, "response") }.map_or(EMPTY.as_ptr(), |r| r.cluster.as_ptr())
+        unsafe { handle(response, "response") }.map_or(EMPTY.as_ptr(), |r| {
+            r.attempt_list.lead(0).unwrap_or(EMPTY.as_ptr())
+        })
     })
 }
 
@@ -201,7 +202,9 @@ pub unsafe extern "C" fn federation_response_instance(
 ) -> *const c_char {
     catch_or(EMPTY.as_ptr(), || {
         // SAFETY: forwarded from the caller.
-        unsafe { handle(response, "response") }.map_or(EMPTY.as_ptr(), |r| r.instance.as_ptr())
+        unsafe { handle(response, "response") }.map_or(EMPTY.as_ptr(), |r| {
+            r.attempt_list.lead(1).unwrap_or(EMPTY.as_ptr())
+        })
     })
 }
 
