@@ -20,4 +20,5 @@ pub mod error;
 pub mod handoff;
 pub mod limit;
 pub mod retry;
+mod shared_bytes;
 pub mod telemetry;

@@ -19,6 +19,8 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
 use url::{Position, Url};
 
+use crate::shared_bytes::shared_bytes;
+
 /// `scheme://authority` of one endpoint, parsed and normalised once.
 #[derive(Clone, Debug)]
 pub(crate) struct Origin {
@@ -129,10 +131,13 @@ pub(crate) fn attempt_uri(
         });
     };
     let path = if is_plain(prefix, path_and_query) {
-        let mut full = String::with_capacity(prefix.len() + path_and_query.len());
-        full.push_str(prefix);
-        full.push_str(path_and_query);
-        PathAndQuery::from_maybe_shared(Bytes::from(full))
+        // The HTTP client clones the URI: shared bytes make that clone free.
+        let bytes = if prefix.is_empty() {
+            shared_bytes(path_and_query.as_bytes())
+        } else {
+            shared_bytes(format!("{prefix}{path_and_query}").as_bytes())
+        };
+        PathAndQuery::from_maybe_shared(bytes)
     } else {
         // Encoded and normalised as a URL parser does; the origin is already known to parse.
         let url = Url::parse(&format!("{base_url}{path_and_query}"))

@@ -137,11 +137,13 @@ impl TraceParent {
         put(36, 16, u128::from(self.span_id));
         put(53, 2, u128::from(self.flags));
         // Only hex digits and `-`: always a valid header value.
-        http::HeaderValue::from_bytes(&out).unwrap_or_else(|_| {
-            http::HeaderValue::from_static(
-                "00-00000000000000000000000000000001-0000000000000001-01",
-            )
-        })
+        // Shared bytes: a call with retries clones its headers for every attempt.
+        http::HeaderValue::from_maybe_shared(crate::shared_bytes::shared_bytes(&out))
+            .unwrap_or_else(|_| {
+                http::HeaderValue::from_static(
+                    "00-00000000000000000000000000000001-0000000000000001-01",
+                )
+            })
     }
 
     /// Sets `traceparent` to this span and, when given, `tracestate` (passed through unchanged).
