@@ -62,6 +62,31 @@ type sample struct {
 	p50, p99      time.Duration
 	peakThreads   int
 	cpu           time.Duration // process CPU time (user + system) during the run
+	upstreamCPU   time.Duration // the upstream process's CPU time during the run (G6)
+}
+
+// upstreamPID is the process of the G6 upstreams (0: none, or in this process).
+var upstreamPID int
+
+// processCPU is the CPU time (user + system) of process pid so far, from /proc (0 if unknown).
+// Clock ticks are taken as 100 per second, the Linux USER_HZ.
+func processCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may contain spaces) start at state (field 3).
+	text := string(data)
+	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // cpuTime is the process's CPU time so far.
@@ -134,7 +159,7 @@ func closedLoop(concurrency int, d time.Duration, call func() error) sample {
 		}
 	}()
 	all := make([][]time.Duration, concurrency)
-	cpu0 := cpuTime()
+	cpu0, upstream0 := cpuTime(), processCPU(upstreamPID)
 	start := time.Now()
 	deadline := start.Add(d)
 	for g := range concurrency {
@@ -158,11 +183,13 @@ func closedLoop(concurrency int, d time.Duration, call func() error) sample {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	upstreamCPU := processCPU(upstreamPID) - upstream0
 	close(stop)
 	<-sampled
 	lat := slices.Concat(all...)
 	slices.Sort(lat)
-	s := sample{calls: int64(len(lat)), failed: failed.Load(), elapsed: elapsed, peakThreads: int(peak.Load()), cpu: cpu}
+	s := sample{calls: int64(len(lat)), failed: failed.Load(), elapsed: elapsed, peakThreads: int(peak.Load()), cpu: cpu,
+		upstreamCPU: upstreamCPU}
 	if len(lat) > 0 {
 		s.p50 = lat[len(lat)/2]
 		s.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
@@ -212,7 +239,9 @@ func sandboxProcess(b *testing.B) (config string, urls []string) {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	upstreamPID = cmd.Process.Pid
 	b.Cleanup(func() {
+		upstreamPID = 0
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	})
@@ -301,8 +330,9 @@ func BenchmarkG6(b *testing.B) {
 		for _, v := range variants {
 			if v.name == only {
 				s := closedLoop(envInt("G6_LEVELS", 1), time.Duration(envInt("G6_SECONDS", 5))*time.Second, v.call)
-				fmt.Printf("%s: %.0f req/s, p50 %s µs, p99 %s µs, CPU %.1f µs/call\n", only, s.throughput(),
-					us(s.p50), us(s.p99), float64(s.cpu.Microseconds())/float64(max(s.calls, 1)))
+				fmt.Printf("%s: %.0f req/s, p50 %s µs, p99 %s µs, CPU %.1f µs/call, upstream CPU %.1f µs/call (%.0f %%)\n",
+					only, s.throughput(), us(s.p50), us(s.p99), float64(s.cpu.Microseconds())/float64(max(s.calls, 1)),
+					float64(s.upstreamCPU.Microseconds())/float64(max(s.calls, 1)), 100*s.upstreamCPU.Seconds()/s.elapsed.Seconds())
 			}
 		}
 		return
@@ -317,8 +347,8 @@ func BenchmarkG6(b *testing.B) {
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nG6 %s, GOMAXPROCS %d, SDK threads %d, %d reps x %s per variant\n\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0), federation.WorkerThreads(), reps, d)
-	out.WriteString("| c | rep | variant | calls | failed | req/s | p50 µs | p99 µs | CPU % | CPU µs/call | peak threads |\n")
-	out.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	out.WriteString("| c | rep | variant | calls | failed | req/s | p50 µs | p99 µs | CPU % | CPU µs/call | upstream CPU % | upstream CPU µs/call | peak threads |\n")
+	out.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var summary strings.Builder
 	summary.WriteString("\n| c | sdk/base throughput (median) | sdk/base p50 | sdk/base p99 | per-rep throughput ratios | per-rep p50 ratios |\n")
 	summary.WriteString("|---|---|---|---|---|---|\n")
@@ -344,9 +374,10 @@ func BenchmarkG6(b *testing.B) {
 				if v.name == "sdk" {
 					peakSDK = max(peakSDK, s.peakThreads)
 				}
-				fmt.Fprintf(&out, "| %d | %d | %s | %d | %d | %.0f | %s | %s | %.0f | %.1f | %d |\n", c, rep+1, v.name,
+				fmt.Fprintf(&out, "| %d | %d | %s | %d | %d | %.0f | %s | %s | %.0f | %.1f | %.0f | %.1f | %d |\n", c, rep+1, v.name,
 					s.calls, s.failed, s.throughput(), us(s.p50), us(s.p99),
 					100*s.cpu.Seconds()/s.elapsed.Seconds(), float64(s.cpu.Microseconds())/float64(max(s.calls, 1)),
+					100*s.upstreamCPU.Seconds()/s.elapsed.Seconds(), float64(s.upstreamCPU.Microseconds())/float64(max(s.calls, 1)),
 					s.peakThreads)
 			}
 			a, base := results["sdk"], results["nethttp+gobreaker"]
