@@ -59,7 +59,8 @@ typedef struct federation_go_call {
 // failure.
 int federation_go_queue_init(void);
 
-// Starts a call completing through the queue. req is a federation_go_request_t in pinned Go
+// Starts a call completing through the queue. A call that waits is polled by the dispatcher
+// (federation_client_call_on), not by a library worker. req is a federation_go_request_t in pinned Go
 // memory, passed as an integer so that cgo does not re-check its pinned pointers on every call.
 // Returns the C ABI's error (nothing started) or NULL with *out_call set; *out_call is NULL
 // when out of memory. A call that completed while starting has inline_done set and is not
@@ -79,10 +80,11 @@ enum { FEDERATION_GO_TAKE = 256 };
 extern federation_go_call_t *federation_go_taken[FEDERATION_GO_TAKE];
 
 // Frees the n calls at release (their responses, cancel tokens and remaining errors); then, if
-// take is nonzero, moves up to FEDERATION_GO_TAKE completed calls, oldest first, to
-// federation_go_taken and returns how many. release is the address of an array of call
-// pointers in pinned Go memory, passed as an integer like federation_go_start's request. Only
-// the dispatcher passes a nonzero take.
-size_t federation_go_release_and_take(uintptr_t release, size_t n, int take);
+// take is nonzero, polls up to FEDERATION_GO_TAKE woken calls (writing how many to *polled),
+// moves up to FEDERATION_GO_TAKE completed calls, oldest first, to federation_go_taken and
+// returns how many. release is the address of an array of call pointers in pinned Go memory,
+// passed as an integer like federation_go_start's request. Only the dispatcher passes a nonzero
+// take.
+size_t federation_go_release_and_take(uintptr_t release, size_t n, int take, int *polled);
 
 #endif

@@ -71,12 +71,12 @@ func releaseCall(call *C.federation_go_call_t) {
 func freeCalls(calls []*C.federation_go_call_t) {
 	enterC()
 	defer leaveC()
-	releaseAndTake(calls, false)
+	releaseAndTake(calls, false) // nothing is taken: the result says nothing
 }
 
-// releaseAndTake frees calls and, with take, moves completed calls to C.federation_go_taken
-// and returns how many.
-func releaseAndTake(calls []*C.federation_go_call_t, take bool) int {
+// releaseAndTake frees calls and, with take, polls the calls that were woken, moves completed
+// calls to C.federation_go_taken and returns how many, and whether it polled any.
+func releaseAndTake(calls []*C.federation_go_call_t, take bool) (int, bool) {
 	var pinner runtime.Pinner
 	defer pinner.Unpin()
 	var at C.uintptr_t
@@ -84,11 +84,12 @@ func releaseAndTake(calls []*C.federation_go_call_t, take bool) int {
 		pinner.Pin(unsafe.SliceData(calls))
 		at = C.uintptr_t(uintptr(unsafe.Pointer(unsafe.SliceData(calls))))
 	}
-	var takeFlag C.int
+	var takeFlag, polled C.int
 	if take {
 		takeFlag = 1
 	}
-	return int(C.federation_go_release_and_take(at, C.size_t(len(calls)), takeFlag))
+	taken := int(C.federation_go_release_and_take(at, C.size_t(len(calls)), takeFlag, &polled))
+	return taken, polled > 0
 }
 
 // dispatch hands completed calls to the goroutines waiting for them, forever.
@@ -100,9 +101,9 @@ func dispatch(wake *os.File) {
 		release := releaseList
 		releaseList = spare[:0]
 		releaseMu.Unlock()
-		n := releaseAndTake(release, true)
+		n, polled := releaseAndTake(release, true)
 		spare = release
-		if n == 0 {
+		if n == 0 && !polled {
 			// Blocks in the network poller until a worker pushes onto an empty list.
 			if _, err := wake.Read(counter[:]); err != nil {
 				panic("federation: completion eventfd: " + err.Error())

@@ -19,6 +19,9 @@ typedef struct federation_client_t federation_client_t;
 // An error: a kind and a message. Owned by the caller; free with `federation_error_free`.
 typedef struct federation_error_t federation_error_t;
 
+// An executor of calls (see `federation_client_call_on`).
+typedef struct federation_executor_t federation_executor_t;
+
 // A service instance registered through `federation_client_register`. Owns the heartbeats of
 // its TTL checks. Free with `federation_registration_free` (which stops the heartbeats but
 // does not deregister).
@@ -81,6 +84,10 @@ typedef uint32_t federation_config_format_t;
 
 // An error kind: one of the `FEDERATION_ERROR_*` values.
 typedef uint32_t federation_error_kind_t;
+
+// Called (from any thread, possibly concurrently with `federation_executor_run`) when a call
+// was queued on an empty executor: the host should run the executor soon.
+typedef void (*federation_notify_t)(void *user_data);
 
 // Completion of `federation_client_register`: exactly one of `registration` and `error` is
 // non-NULL and owned by the callee. Runs on a library worker thread: return quickly.
@@ -387,6 +394,59 @@ uint32_t federation_error_attempts(const federation_error_t *error);
 // `error` is NULL or a pointer returned by this library and not yet freed; after this call it
 // must not be used. Not to be called concurrently with other uses of the same error.
 void federation_error_free(federation_error_t *error);
+
+// Creates an executor whose queued calls are polled by `federation_executor_run`. `notify`
+// (required) is called with `notify_user_data` whenever a call is queued on an empty executor,
+// on whichever thread woke it (a library worker, or a thread in `federation_executor_run`); it
+// must return quickly and must not call into this library (write an eventfd, signal a
+// condition variable). On success writes the executor to `*out_executor` and returns NULL.
+//
+// # Safety
+// `out_executor` is valid for a write; `notify_user_data` may be passed to `notify` on any
+// thread. Thread-safe.
+federation_error_t *federation_executor_new(federation_notify_t notify,
+                                            void *notify_user_data,
+                                            federation_executor_t **out_executor);
+
+// Polls up to `max` queued calls, oldest first, on this thread (their callbacks run here) and
+// returns how many it polled: 0 when none was queued. A call woken while this runs is queued
+// behind the others (and `notify` is called if the queue was empty). Returns 0 for NULL or an
+// invalid handle.
+//
+// # Safety
+// `executor` is NULL or a live executor. Any number of threads may run one executor
+// concurrently; each queued call is polled by one of them.
+size_t federation_executor_run(const federation_executor_t *executor, size_t max);
+
+// Frees the executor handle. Calls started on it and still in flight keep what they need, but
+// nothing polls them any more: free it only when every call started on it has completed (or
+// never, for an executor that lives as long as the process). NULL is a no-op.
+//
+// # Safety
+// `executor` is NULL or a live executor, not used afterwards (nor concurrently).
+void federation_executor_free(federation_executor_t *executor);
+
+// `federation_client_call` whose call, when it has to wait, is polled by
+// `federation_executor_run` on `executor` instead of by a library worker thread: its callback
+// runs on the thread that starts it (a call that completes without waiting) or on a thread
+// running the executor. Everything else (inputs, errors, the callback's contract, the cancel
+// token) is as for `federation_client_call`.
+//
+// # Safety
+// As for `federation_client_call`; `executor` is a live executor.
+federation_error_t *federation_client_call_on(const federation_executor_t *executor,
+                                              const federation_client_t *client,
+                                              const char *service,
+                                              const char *method,
+                                              const char *path,
+                                              const federation_header_t *headers,
+                                              size_t headers_len,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              const federation_call_options_t *options,
+                                              federation_callback_t callback,
+                                              void *user_data,
+                                              federation_cancel_t **out_cancel);
 
 // Registers a service instance with the Consul agent of `cluster`, and returns at once.
 //

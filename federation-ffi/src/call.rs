@@ -271,28 +271,81 @@ pub unsafe extern "C" fn federation_client_call(
     out_cancel: *mut *mut federation_cancel_t,
 ) -> *mut federation_error_t {
     catch(|| {
-        let kind = FEDERATION_ERROR_INVALID_REQUEST;
-        // SAFETY (all reads below): forwarded from the caller's guarantees.
-        let client = unsafe { handle(client, "client") }?;
-        let callback = callback.ok_or_else(|| invalid_request("`callback` is NULL".to_owned()))?;
-        let service = unsafe { c_str(service, "service", MAX_NAME, kind) }?;
-        let request =
-            unsafe { build_request(method, path, headers, headers_len, body, body_len, options) }?;
-        let rt = runtime()?;
-        let cancel = Arc::new(CancelState::default());
-        let call = run(
-            client.client.clone(),
-            service.to_owned(),
-            request,
-            Arc::clone(&cancel),
-            callback,
-            UserData(user_data),
-        );
-        start(rt, call);
-        if !out_cancel.is_null() {
-            // SAFETY: non-NULL and valid for a write per the caller.
-            unsafe { out_cancel.write(federation_cancel_t::raw(cancel)) };
-        }
+        // SAFETY: forwarded from the caller's guarantees.
+        let (call, cancel) = unsafe {
+            prepare(
+                client,
+                service,
+                method,
+                path,
+                headers,
+                headers_len,
+                body,
+                body_len,
+                options,
+                callback,
+                user_data,
+            )
+        }?;
+        start(runtime()?, call);
+        // SAFETY: forwarded from the caller.
+        unsafe { give_cancel(out_cancel, cancel) };
         Ok(())
     })
+}
+
+/// Writes the call's cancel token to `out_cancel` unless it is NULL.
+///
+/// # Safety
+/// `out_cancel` is NULL or valid for a write.
+pub(crate) unsafe fn give_cancel(
+    out_cancel: *mut *mut federation_cancel_t,
+    cancel: Arc<CancelState>,
+) {
+    if !out_cancel.is_null() {
+        // SAFETY: non-NULL and valid for a write per the caller.
+        unsafe { out_cancel.write(federation_cancel_t::raw(cancel)) };
+    }
+}
+
+/// Checks and copies a call's inputs (see `federation_client_call`) into the future that runs
+/// it and completes through `callback`, and the call's cancel state.
+///
+/// # Safety
+/// As for `federation_client_call`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the C ABI's parameter list, checked here once"
+)]
+pub(crate) unsafe fn prepare(
+    client: *const federation_client_t,
+    service: *const c_char,
+    method: *const c_char,
+    path: *const c_char,
+    headers: *const federation_header_t,
+    headers_len: usize,
+    body: *const u8,
+    body_len: usize,
+    options: *const federation_call_options_t,
+    callback: federation_callback_t,
+    user_data: *mut c_void,
+) -> Result<(impl Future<Output = ()> + Send + 'static, Arc<CancelState>), Box<federation_error_t>>
+{
+    let kind = FEDERATION_ERROR_INVALID_REQUEST;
+    // SAFETY (all reads below): forwarded from the caller's guarantees.
+    let client = unsafe { handle(client, "client") }?;
+    let callback = callback.ok_or_else(|| invalid_request("`callback` is NULL".to_owned()))?;
+    let service = unsafe { c_str(service, "service", MAX_NAME, kind) }?;
+    let request =
+        unsafe { build_request(method, path, headers, headers_len, body, body_len, options) }?;
+    let cancel = Arc::new(CancelState::default());
+    let call = run(
+        client.client.clone(),
+        service.to_owned(),
+        request,
+        Arc::clone(&cancel),
+        callback,
+        UserData(user_data),
+    );
+    Ok((call, cancel))
 }

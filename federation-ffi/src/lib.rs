@@ -37,6 +37,7 @@ pub mod call;
 pub mod cancel;
 pub mod client;
 pub mod error;
+pub mod executor;
 mod guard;
 mod input;
 pub mod registry;
