@@ -90,6 +90,27 @@ static void get(federation_client_t *client, const char *service, const char *pa
     wait_done(c);
 }
 
+/* The executor's notify: counts wake-ups (runs on a library worker). */
+static void on_notify(void *user_data) {
+    __atomic_add_fetch((int *)user_data, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Runs the executor on this thread until c completes (polling; a host would sleep until
+ * notified). Returns how many calls it polled. */
+static size_t run_until_done(federation_executor_t *executor, completion_t *c) {
+    size_t polled = 0;
+    for (int i = 0; i < 5000; i++) {
+        polled += federation_executor_run(executor, 16);
+        pthread_mutex_lock(&c->mu);
+        int done = c->done;
+        pthread_mutex_unlock(&c->mu);
+        if (done) break;
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    return polled;
+}
+
 /* A blocking GET of the user service, made on its own thread. */
 typedef struct {
     federation_client_t *client;
@@ -243,6 +264,35 @@ int main(void) {
     e = federation_client_call_blocking(client, "user", "GET", "/", NULL, 0, NULL, 0, NULL, NULL, NULL);
     CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL out_response");
     federation_error_free(e);
+
+    /* 5c. A call polled by an executor this thread runs: it waits for its response, is woken
+     * (notify), and completes on this thread inside federation_executor_run. */
+    int notified = 0;
+    federation_executor_t *executor = NULL;
+    if (ok(federation_executor_new(on_notify, &notified, &executor), "executor")) {
+        completion_t ce;
+        completion_init(&ce);
+        if (ok(federation_client_call_on(executor, client, "user", "GET", "/api/v1/users/42", NULL, 0, NULL, 0,
+                                         NULL, on_done, &ce, NULL),
+               "call on executor")) {
+            size_t polled = run_until_done(executor, &ce);
+            CHECK(ce.done == 1 && ce.response != NULL && federation_response_status(ce.response) == 200,
+                  "executor call: done %d", ce.done);
+            CHECK(polled >= 1 && __atomic_load_n(&notified, __ATOMIC_SEQ_CST) >= 1,
+                  "executor polled %zu, notified %d", polled, notified);
+        }
+        completion_destroy(&ce);
+        CHECK(federation_executor_run(executor, 16) == 0, "nothing left to poll");
+        e = federation_client_call_on(NULL, client, "user", "GET", "/", NULL, 0, NULL, 0, NULL, on_done, NULL,
+                                      NULL);
+        CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL executor");
+        federation_error_free(e);
+        federation_executor_free(executor);
+    }
+    e = federation_executor_new(NULL, NULL, &executor);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "NULL notify");
+    federation_error_free(e);
+    CHECK(federation_executor_run(NULL, 16) == 0, "NULL executor runs nothing");
 
     /* 6. Invalid input is an error returned at once; the callback never runs. */
     e = federation_client_call(NULL, "user", "GET", "/", NULL, 0, NULL, 0, NULL, on_done, NULL, NULL);
