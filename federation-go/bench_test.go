@@ -12,7 +12,9 @@ package federation_test
 //	cargo build --release -p federation-ffi -p federation-cli
 //	go test -tags federation_release -run '^$' -bench G6 -benchtime 1x -timeout 30m
 //
-// Environment: G6_SECONDS (per repetition and variant, default 5), G6_REPS (default 3),
+// Environment: G6_SECONDS (per repetition and variant, default 3), G6_REPS (default 10; many
+// short interleaved pairs: this machine's speed drifts over seconds, and a ratio of two
+// adjacent runs cancels the drift better than one of two long ones),
 // G6_LEVELS (default "1,64,1000"), G6_WARMUP_SECONDS (per level, default 1), FEDERATION_CLI
 // (the federation binary; default ../target/release/federation, else the debug build).
 // Without the tag the debug build of the library is measured (slower; only for smoke runs).
@@ -338,9 +340,9 @@ func BenchmarkG6(b *testing.B) {
 		return
 	}
 
-	d := time.Duration(envInt("G6_SECONDS", 5)) * time.Second
+	d := time.Duration(envInt("G6_SECONDS", 3)) * time.Second
 	warm := time.Duration(envInt("G6_WARMUP_SECONDS", 1)) * time.Second
-	reps := envInt("G6_REPS", 3)
+	reps := envInt("G6_REPS", 10)
 	levels := envLevels()
 	limit := runtime.GOMAXPROCS(0) + federation.WorkerThreads() + 16
 

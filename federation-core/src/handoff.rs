@@ -29,13 +29,18 @@ pub fn poll_then_spawn<F>(handle: &Handle, future: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    poll_then_spawn_boxed(handle, Box::pin(future));
+}
+
+/// [`poll_then_spawn`] for a future already boxed (boxing a large future where it is made
+/// copies it once, instead of once per function it is passed through).
+pub fn poll_then_spawn_boxed(handle: &Handle, mut call: Pin<Box<dyn Future<Output = ()> + Send>>) {
     let _context = handle.enter();
     let deferred = Arc::new(Deferred {
         handle: handle.clone(),
         state: Mutex::new(State::Polling { woken: false }),
     });
     let waker = Waker::from(Arc::clone(&deferred));
-    let mut call: Call = Box::pin(future);
     if call
         .as_mut()
         .poll(&mut Context::from_waker(&waker))

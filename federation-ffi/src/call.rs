@@ -166,7 +166,10 @@ pub(crate) async fn outcome(
     request: Request,
     cancel: Arc<CancelState>,
 ) -> (*mut federation_response_t, *mut federation_error_t) {
-    let call = std::panic::AssertUnwindSafe(client.call(&service, request)).catch_unwind();
+    // Pinned where it is made: `select!` then polls it through a reference instead of moving
+    // the whole call future (a few KiB) into its own state.
+    let call =
+        std::pin::pin!(std::panic::AssertUnwindSafe(client.call(&service, request)).catch_unwind());
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => Ok(Err(Error::cancelled(service.clone()))),
@@ -220,9 +223,13 @@ async fn run(
 /// `federation_client_call` returns; a call that waits for I/O has already started its work
 /// (picked an instance, queued its request on a connection) and moves to the worker that
 /// wakes it, without a wake-up of its own.
-fn start(rt: &Runtime, call: impl Future<Output = ()> + Send + 'static) {
-    federation_core::handoff::poll_then_spawn(rt.handle(), call);
+fn start(rt: &Runtime, call: BoxedCall) {
+    federation_core::handoff::poll_then_spawn_boxed(rt.handle(), call);
 }
+
+/// A call's future, boxed where it is made (it is a few KiB: passing it on by value would copy
+/// it each time).
+pub(crate) type BoxedCall = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Starts a call of `method` `path` on logical service `service` and returns without waiting
 /// for it.
@@ -329,8 +336,7 @@ pub(crate) unsafe fn prepare(
     options: *const federation_call_options_t,
     callback: federation_callback_t,
     user_data: *mut c_void,
-) -> Result<(impl Future<Output = ()> + Send + 'static, Arc<CancelState>), Box<federation_error_t>>
-{
+) -> Result<(BoxedCall, Arc<CancelState>), Box<federation_error_t>> {
     let kind = FEDERATION_ERROR_INVALID_REQUEST;
     // SAFETY (all reads below): forwarded from the caller's guarantees.
     let client = unsafe { handle(client, "client") }?;
@@ -339,13 +345,13 @@ pub(crate) unsafe fn prepare(
     let request =
         unsafe { build_request(method, path, headers, headers_len, body, body_len, options) }?;
     let cancel = Arc::new(CancelState::default());
-    let call = run(
+    let call = Box::pin(run(
         client.client.clone(),
         service.to_owned(),
         request,
         Arc::clone(&cancel),
         callback,
         UserData(user_data),
-    );
+    ));
     Ok((call, cancel))
 }

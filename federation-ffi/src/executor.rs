@@ -16,8 +16,6 @@
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Wake, Waker};
@@ -29,7 +27,7 @@ use crate::guard::{catch, catch_or};
 use crate::input::{Tagged, free_handle, handle, invalid, write_out};
 use crate::runtime::runtime;
 
-type Call = Pin<Box<dyn Future<Output = ()> + Send>>;
+use crate::call::BoxedCall as Call;
 
 /// Called (from any thread, possibly concurrently with `federation_executor_run`) when a call
 /// was queued on an empty executor: the host should run the executor soon.
@@ -169,10 +167,10 @@ impl Tagged for federation_executor_t {
 
 impl federation_executor_t {
     /// Polls `call` once on this thread; if it has to wait, parks it here until woken.
-    pub(crate) fn start(&self, call: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn start(&self, call: Call) {
         let task = Arc::new(Task {
             state: AtomicU8::new(POLLING),
-            call: Mutex::new(Some(Box::pin(call))),
+            call: Mutex::new(Some(call)),
             executor: Arc::clone(&self.executor),
         });
         task.poll();
@@ -353,9 +351,9 @@ mod tests {
         let notified = AtomicUsize::new(0);
         let executor = executor(&notified);
         let (tx, rx) = std::sync::mpsc::channel();
-        executor.start(async move {
+        executor.start(Box::pin(async move {
             let _ = tx.send(std::thread::current().id());
-        });
+        }));
         assert_eq!(rx.try_recv().ok(), Some(std::thread::current().id()));
         assert_eq!(run(&executor, 8), 0, "nothing queued");
         assert_eq!(notified.load(Ordering::SeqCst), 0);
@@ -367,10 +365,10 @@ mod tests {
         let executor = executor(&notified);
         let (wake_tx, wake_rx) = tokio::sync::oneshot::channel::<u32>();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
-        executor.start(async move {
+        executor.start(Box::pin(async move {
             let value = wake_rx.await.unwrap_or(0);
             let _ = done_tx.send((value, std::thread::current().id()));
-        });
+        }));
         assert_eq!(run(&executor, 8), 0, "parked, not queued");
         let waker = std::thread::spawn(move || {
             let _ = wake_tx.send(7);
@@ -396,14 +394,14 @@ mod tests {
         let executor = executor(&notified);
         let polls = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&polls);
-        executor.start(std::future::poll_fn(move |cx| {
+        executor.start(Box::pin(std::future::poll_fn(move |cx| {
             if seen.fetch_add(1, Ordering::SeqCst) < 3 {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             } else {
                 Poll::Ready(())
             }
-        }));
+        })));
         assert_eq!(polls.load(Ordering::SeqCst), 1, "first poll while starting");
         assert_eq!(run(&executor, 1), 1);
         assert_eq!(run(&executor, 8), 2, "requeued behind itself until ready");
