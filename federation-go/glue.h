@@ -55,8 +55,8 @@ typedef struct federation_go_call {
 	federation_go_view_t view;       // filled from response before Go sees the call
 } federation_go_call_t;
 
-// Creates the completion eventfd (nonblocking, so Go's network poller watches it); -1 on
-// failure.
+// Creates the completion eventfd (nonblocking, so Go's network poller watches it) and the
+// executor that parks waiting calls; returns the eventfd, or -1 on failure.
 int federation_go_queue_init(void);
 
 // Starts a call completing through the queue. A call that waits is polled by the dispatcher

@@ -28,7 +28,7 @@ func startQueue() error {
 	queueOnce.Do(func() {
 		fd := C.federation_go_queue_init()
 		if fd < 0 {
-			queueErr = newError(KindInternal, "", "cannot create the completion eventfd")
+			queueErr = newError(KindInternal, "", "cannot create the completion eventfd or the call executor")
 			return
 		}
 		go dispatch(os.NewFile(uintptr(fd), "federation-completions"))
