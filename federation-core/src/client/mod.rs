@@ -38,6 +38,7 @@
 mod attempt_url;
 mod builder;
 mod choose;
+pub(crate) mod http1_pool;
 mod late;
 mod observe;
 mod outcome;

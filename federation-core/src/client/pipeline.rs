@@ -252,6 +252,7 @@ async fn run(
                         per_attempt,
                         transport::exchange(
                             &cluster.transport,
+                            endpoint.connections.as_deref(),
                             request.method.clone(),
                             uri,
                             headers,

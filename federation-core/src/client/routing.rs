@@ -20,6 +20,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::http1_pool::Http1Pool;
 use crate::balance::{Balancer, Candidate, InstanceStats};
 use crate::breaker::{Breaker, BreakerPermit, BreakerState};
 use crate::config::{BreakerPolicy, LoadBalancing};
@@ -34,6 +35,21 @@ pub(crate) struct EndpointState {
     pub(crate) id: Arc<str>,
     pub(crate) breaker: Breaker,
     pub(crate) stats: Arc<InstanceStats>,
+    /// Its plain-HTTP connections (`http1_pool.rs`), kept across discovery updates while its
+    /// address stays the same.
+    connections: Mutex<Option<Arc<Http1Pool>>>,
+}
+
+impl EndpointState {
+    /// The connection pool for the instance at `host:port`: the current one, or a new one when
+    /// the instance moved (its old connections close when their last call ends).
+    fn connections(&self, host: &str, port: u16) -> Arc<Http1Pool> {
+        let mut current = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_ref() {
+            Some(pool) if pool.is_for(host, port) => Arc::clone(pool),
+            _ => Arc::clone(current.insert(Arc::new(Http1Pool::new(host, port)))),
+        }
+    }
 }
 
 /// One instance as the pipeline sees it.
@@ -50,6 +66,8 @@ pub(crate) struct Endpoint {
     /// Carries the service's default tags.
     pub(crate) default_match: bool,
     pub(crate) state: Arc<EndpointState>,
+    /// The instance's own connections, for a plain-HTTP cluster.
+    pub(crate) connections: Option<Arc<Http1Pool>>,
 }
 
 impl Endpoint {
@@ -238,6 +256,7 @@ impl ClusterRoute {
                     id: Arc::from(instance.id.as_str()),
                     breaker: Breaker::new(&self.breaker_policy),
                     stats: Arc::new(InstanceStats::default()),
+                    connections: Mutex::new(None),
                 };
                 self.observe_breaker(&state.breaker, &instance.id);
                 // Unreachable instances come back as soon as they accept connections (probe.rs).
@@ -261,6 +280,8 @@ impl ClusterRoute {
                 origin: super::attempt_url::parse_origin(self.scheme, &authority),
                 weight: instance.effective_weight(),
                 default_match: instance.has_tags(&self.service_tags),
+                connections: (self.scheme == "http")
+                    .then(|| state.connections(&instance.host, instance.port)),
                 instance: instance.clone(),
                 state,
             });

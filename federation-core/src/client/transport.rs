@@ -1,4 +1,6 @@
 //! HTTP transport per cluster: one pooled hyper client each, TLS, and bounded body reads.
+//! Plain-HTTP/1.1 calls go through each instance's own connections instead (`http1_pool.rs`);
+//! HTTPS, and calls a thread drives itself, use the hyper-util client described here.
 //!
 //! Failures prevented: a new connection per call (latency and port exhaustion), a hostile or
 //! buggy upstream exhausting memory with a huge body, and a misconfigured certificate only
@@ -34,6 +36,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::http1_pool::Http1Pool;
 use crate::config::{ClusterConfig, UpstreamTls};
 use crate::error::Error;
 
@@ -223,7 +226,7 @@ fn tls_config(cluster: &str, tls: &UpstreamTls) -> Result<rustls::ClientConfig, 
 pub(crate) struct HttpError(String);
 
 impl HttpError {
-    fn new(error: &(dyn std::error::Error + 'static)) -> Self {
+    pub(crate) fn new(error: &(dyn std::error::Error + 'static)) -> Self {
         let mut message = error.to_string();
         let mut source = error.source();
         while let Some(cause) = source {
@@ -271,17 +274,41 @@ pub(crate) struct Exchange {
     pub(crate) body: Bytes,
 }
 
-/// Sends one request and reads the whole body, refusing bodies over `limit` bytes.
+/// Sends one request and reads the whole body, refusing bodies over `limit` bytes. A
+/// plain-HTTP instance's own connections (`connections`) carry it unless the calling thread
+/// drives the call itself; otherwise the cluster's hyper-util client does.
 pub(crate) async fn exchange(
     transport: &Transport,
+    connections: Option<&Http1Pool>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     body: Bytes,
     limit: u64,
 ) -> Result<Exchange, SendError> {
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = method;
+    if let Some(pool) = connections.filter(|_| !crate::driven::active()) {
+        if let (false, Some(authority)) =
+            (headers.contains_key(http::header::HOST), uri.authority())
+        {
+            // The pipeline sets it; any other caller gets what the HTTP client would send.
+            if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
+                headers.insert(http::header::HOST, host);
+            }
+        }
+        // HTTP/1.1 to the origin server: the request line carries the path and query only.
+        *request.uri_mut() = uri
+            .path_and_query()
+            .cloned()
+            .map_or_else(Uri::default, Uri::from);
+        *request.headers_mut() = headers;
+        let settings = &transport.local.pool;
+        let (response, connection) = pool.send(settings, request).await?;
+        let exchange = read_response(response, limit).await?;
+        pool.give_back(connection, settings);
+        return Ok(exchange);
+    }
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     let response = transport.request(request).await.map_err(|e| {
@@ -291,6 +318,14 @@ pub(crate) async fn exchange(
             SendError::Lost(HttpError::new(&e))
         }
     })?;
+    read_response(response, limit).await
+}
+
+/// Reads a response's body to its end, refusing bodies over `limit` bytes.
+async fn read_response(
+    response: http::Response<Incoming>,
+    limit: u64,
+) -> Result<Exchange, SendError> {
     let (parts, mut body) = response.into_parts();
     // A declared length over the limit fails before any byte of the body is read.
     if body.size_hint().lower() > limit {
