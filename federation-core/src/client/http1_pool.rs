@@ -13,7 +13,8 @@
 //!
 //! Semantics kept from the general pool:
 //! - Connections are reused newest first (warm ones), up to `max_idle_per_host` idle per
-//!   instance; an idle connection older than `idle_timeout` is closed when it is next seen.
+//!   instance; an idle connection is closed once it has been idle for `idle_timeout`, by a
+//!   reaper task that runs while the instance has idle connections (and when it is next seen).
 //! - A reused connection that turns out to be closed before the request was written to it (the
 //!   server timed it out, the instance restarted) is discarded and the request goes to the next
 //!   idle connection or a new one: nothing was sent, so this is safe for any method.
@@ -28,7 +29,9 @@
 //! ([`crate::driven`]) keep using hyper-util's client (transport.rs).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -48,6 +51,8 @@ pub(crate) struct Http1Pool {
     host: String,
     port: u16,
     idle: Mutex<VecDeque<Idle>>,
+    /// A reaper task is running for this pool.
+    reaping: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -67,6 +72,7 @@ impl Http1Pool {
             host: bare(host).to_owned(),
             port,
             idle: Mutex::new(VecDeque::new()),
+            reaping: AtomicBool::new(false),
         }
     }
 
@@ -113,32 +119,65 @@ impl Http1Pool {
 
     /// Returns a connection whose response was read to its end, unless it closed or the
     /// instance already has `max_idle_per_host` idle ones.
-    pub(crate) fn give_back(&self, connection: InUse, settings: &PoolSettings) {
+    pub(crate) fn give_back(self: &Arc<Self>, connection: InUse, settings: &PoolSettings) {
         let InUse(sender) = connection;
         if sender.is_closed() {
             return;
         }
         let now = Instant::now();
-        let mut expired = Vec::new();
         let mut idle = self.lock();
-        while idle
-            .front()
-            .is_some_and(|oldest| now.duration_since(oldest.since) > settings.idle_timeout)
-        {
-            expired.extend(idle.pop_front());
-        }
-        if idle.len() < settings.max_idle_per_host {
+        let expired = take_expired(&mut idle, now, settings.idle_timeout);
+        let kept = idle.len() < settings.max_idle_per_host;
+        if kept {
             idle.push_back(Idle { sender, since: now });
         }
         drop(idle);
         drop(expired); // closes them, outside the lock
+        if kept && !self.reaping.swap(true, Ordering::AcqRel) {
+            self.start_reaper(settings.idle_timeout);
+        }
+    }
+
+    /// Closes idle connections as they reach `idle_timeout`, until none is left. Without a
+    /// runtime to run on (not reached: calls run on one) they expire when next seen.
+    fn start_reaper(self: &Arc<Self>, idle_timeout: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.reaping.store(false, Ordering::Release);
+            return;
+        };
+        let pool: Weak<Self> = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut wake_at = Instant::now() + idle_timeout;
+            loop {
+                tokio::time::sleep_until(wake_at).await;
+                let Some(pool) = pool.upgrade() else {
+                    return; // the instance is gone, and its connections with it
+                };
+                let mut idle = pool.lock();
+                let expired = take_expired(&mut idle, Instant::now(), idle_timeout);
+                let next = idle.front().map(|oldest| oldest.since + idle_timeout);
+                drop(idle);
+                drop(expired);
+                match next {
+                    Some(at) => wake_at = at,
+                    None => {
+                        pool.reaping.store(false, Ordering::Release);
+                        // A connection given back since the check found the flag still set.
+                        if pool.lock().is_empty() || pool.reaping.swap(true, Ordering::AcqRel) {
+                            return;
+                        }
+                        wake_at = Instant::now() + idle_timeout;
+                    }
+                }
+            }
+        });
     }
 
     /// The newest idle connection that is neither closed nor past `idle_timeout`.
     fn take_idle(&self, settings: &PoolSettings) -> Option<Sender> {
         let mut idle = self.lock();
         while let Some(newest) = idle.pop_back() {
-            if newest.since.elapsed() > settings.idle_timeout {
+            if newest.since.elapsed() >= settings.idle_timeout {
                 // Every older one is past it too.
                 let expired: Vec<Idle> = idle.drain(..).collect();
                 drop(idle);
@@ -186,6 +225,19 @@ impl Http1Pool {
     }
 }
 
+/// Removes the idle connections that have been idle for longer than `idle_timeout` (the
+/// oldest are at the front), for the caller to drop outside the lock.
+fn take_expired(idle: &mut VecDeque<Idle>, now: Instant, idle_timeout: Duration) -> Vec<Idle> {
+    let mut expired = Vec::new();
+    while idle
+        .front()
+        .is_some_and(|oldest| now.duration_since(oldest.since) >= idle_timeout)
+    {
+        expired.extend(idle.pop_front());
+    }
+    expired
+}
+
 /// `host` without the brackets of an IPv6 literal (`TcpStream::connect` wants it bare).
 fn bare(host: &str) -> &str {
     host.strip_prefix('[')
@@ -208,18 +260,30 @@ mod tests {
     /// closes each connection right after its first response (without saying so), as a server
     /// whose keep-alive timeout ran out does. Returns its port and its accepted connections.
     async fn server(close_after_each: bool) -> (u16, Arc<AtomicUsize>) {
+        let (port, accepted, _closed) = server_counting_closes(close_after_each).await;
+        (port, accepted)
+    }
+
+    /// As `server`, also counting the connections the client closed.
+    async fn server_counting_closes(
+        close_after_each: bool,
+    ) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let accepted = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&accepted);
+        let closes = Arc::clone(&closed);
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::SeqCst);
+                let closes = Arc::clone(&closes);
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
                     while let Ok(n) = socket.read(&mut chunk).await {
                         if n == 0 {
+                            closes.fetch_add(1, Ordering::SeqCst);
                             return;
                         }
                         buf.extend_from_slice(&chunk[..n]);
@@ -234,7 +298,7 @@ mod tests {
                 });
             }
         });
-        (port, accepted)
+        (port, accepted, closed)
     }
 
     fn request() -> http::Request<Full<Bytes>> {
@@ -245,7 +309,7 @@ mod tests {
     }
 
     /// One exchange as the transport does it: send, read the body to its end, give back.
-    async fn call(pool: &Http1Pool, settings: &PoolSettings) -> Result<Bytes, SendError> {
+    async fn call(pool: &Arc<Http1Pool>, settings: &PoolSettings) -> Result<Bytes, SendError> {
         use http_body_util::BodyExt;
         let (response, connection) = pool.send(settings, request()).await?;
         assert_eq!(response.status(), http::StatusCode::OK);
@@ -262,7 +326,7 @@ mod tests {
     #[tokio::test]
     async fn sequential_calls_reuse_one_connection() {
         let (port, accepted) = server(false).await;
-        let pool = Http1Pool::new("127.0.0.1", port);
+        let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
         let settings = PoolSettings::default();
         for _ in 0..3 {
             assert_eq!(call(&pool, &settings).await.ok(), Some(Bytes::from("ok")));
@@ -273,7 +337,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_the_server_closed_while_idle_is_replaced_without_an_error() {
         let (port, accepted) = server(true).await;
-        let pool = Http1Pool::new("127.0.0.1", port);
+        let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
         let settings = PoolSettings::default();
         for _ in 0..3 {
             assert_eq!(call(&pool, &settings).await.ok(), Some(Bytes::from("ok")));
@@ -286,7 +350,7 @@ mod tests {
     #[tokio::test]
     async fn no_connection_is_kept_when_max_idle_is_zero() {
         let (port, accepted) = server(false).await;
-        let pool = Http1Pool::new("127.0.0.1", port);
+        let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
         let settings = PoolSettings {
             max_idle_per_host: 0,
             ..PoolSettings::default()
@@ -300,7 +364,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_idle_past_the_timeout_is_not_reused() {
         let (port, accepted) = server(false).await;
-        let pool = Http1Pool::new("127.0.0.1", port);
+        let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
         let settings = PoolSettings {
             idle_timeout: Duration::from_millis(50),
             ..PoolSettings::default()
@@ -312,11 +376,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_idle_connection_is_closed_after_the_timeout_without_further_calls() {
+        let (port, accepted, closed) = server_counting_closes(false).await;
+        let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
+        let settings = PoolSettings {
+            idle_timeout: Duration::from_millis(50),
+            ..PoolSettings::default()
+        };
+        assert!(call(&pool, &settings).await.is_ok());
+        assert_eq!(closed.load(Ordering::SeqCst), 0, "kept while idle");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while closed.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(closed.load(Ordering::SeqCst), 1, "closed by the reaper");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert!(pool.lock().is_empty());
+        // The reaper stopped with the list empty; the next idle connection gets a new one.
+        assert!(call(&pool, &settings).await.is_ok());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while closed.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(closed.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn a_refused_connection_is_a_connect_error_naming_the_cause() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         drop(listener);
-        let pool = Http1Pool::new("127.0.0.1", port);
+        let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
         match pool.send(&PoolSettings::default(), request()).await {
             Err(SendError::Connect(e)) => {
                 assert!(e.to_string().contains("tcp connect error"), "message: {e}")

@@ -252,7 +252,7 @@ async fn run(
                         per_attempt,
                         transport::exchange(
                             &cluster.transport,
-                            endpoint.connections.as_deref(),
+                            endpoint.connections.as_ref(),
                             request.method.clone(),
                             uri,
                             headers,

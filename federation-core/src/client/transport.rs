@@ -279,7 +279,7 @@ pub(crate) struct Exchange {
 /// drives the call itself; otherwise the cluster's hyper-util client does.
 pub(crate) async fn exchange(
     transport: &Transport,
-    connections: Option<&Http1Pool>,
+    connections: Option<&Arc<Http1Pool>>,
     method: Method,
     uri: Uri,
     mut headers: HeaderMap,
