@@ -385,3 +385,65 @@ fn the_error_report_shown_in_the_reference_is_accurate() {
         "docs/configuration.md shows an outdated report"
     );
 }
+
+#[test]
+fn connection_settings_are_read_and_checked() {
+    let ok = Config::parse(
+        r#"
+clusters:
+  zervigo:
+    static: { user-service: [ { address: 127.0.0.1, port: 8081 } ] }
+    connections: { max_idle_per_instance: 0, idle_timeout: 30s, connect_timeout: 250ms, tcp_nodelay: false }
+  looma:
+    static: { looma-user-api: [ { address: 127.0.0.1, port: 8082 } ] }
+services:
+  user:
+    names: { zervigo: user-service, looma: looma-user-api }
+"#,
+        ConfigFormat::Yaml,
+    )
+    .expect("valid");
+    let zervigo = &ok.cluster("zervigo").expect("zervigo").connections;
+    assert_eq!(zervigo.max_idle_per_instance, Some(0));
+    assert_eq!(
+        zervigo.idle_timeout,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(
+        zervigo.connect_timeout,
+        Some(std::time::Duration::from_millis(250))
+    );
+    assert_eq!(zervigo.tcp_nodelay, Some(false));
+    let looma = &ok.cluster("looma").expect("looma").connections;
+    assert_eq!(looma, &Default::default(), "unset: the builder's values");
+
+    let error = errors(
+        r#"
+clusters:
+  zervigo:
+    static: { user-service: [ { address: 127.0.0.1, port: 8081 } ] }
+    connections: { max_idle: 4, idle_timeout: 0s, connect_timeout: 1, tcp_nodelay: yes please }
+  looma:
+    static: { looma-user-api: [ { address: 127.0.0.1, port: 8082 } ] }
+    connections: { max_idle_per_instance: -1 }
+services:
+  user:
+    names: { zervigo: user-service, looma: looma-user-api }
+"#,
+        ConfigFormat::Yaml,
+    );
+    let report = error.to_string();
+    let unknown = at(&error, "clusters.zervigo.connections.max_idle");
+    assert!(
+        unknown.message.contains("max_idle_per_instance"),
+        "{report}"
+    );
+    let idle = at(&error, "clusters.zervigo.connections.idle_timeout");
+    assert_eq!(idle.value.as_deref(), Some("0s"));
+    assert!(idle.message.contains("more than 0"), "{report}");
+    let connect = at(&error, "clusters.zervigo.connections.connect_timeout");
+    assert!(connect.message.contains("add a unit"), "{report}");
+    at(&error, "clusters.zervigo.connections.tcp_nodelay");
+    let negative = at(&error, "clusters.looma.connections.max_idle_per_instance");
+    assert_eq!(negative.value.as_deref(), Some("-1"));
+}

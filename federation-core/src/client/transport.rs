@@ -37,7 +37,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::http1_pool::Http1Pool;
-use crate::config::{ClusterConfig, UpstreamTls};
+use crate::config::{ClusterConfig, ConnectionSettings, UpstreamTls};
 use crate::error::Error;
 
 /// Connection pool settings shared by every cluster's HTTP client.
@@ -47,6 +47,22 @@ pub(crate) struct PoolSettings {
     pub(crate) idle_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
+}
+
+impl PoolSettings {
+    /// These settings with the values a cluster's `connections` section gives in their place.
+    fn for_cluster(&self, own: &ConnectionSettings) -> Self {
+        Self {
+            max_idle_per_host: own
+                .max_idle_per_instance
+                .map_or(self.max_idle_per_host, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+            idle_timeout: own.idle_timeout.unwrap_or(self.idle_timeout),
+            connect_timeout: own.connect_timeout.unwrap_or(self.connect_timeout),
+            tcp_nodelay: own.tcp_nodelay.unwrap_or(self.tcp_nodelay),
+        }
+    }
 }
 
 impl Default for PoolSettings {
@@ -94,6 +110,7 @@ fn build_client(connector: HttpsConnector<HttpConnector>, pool: &PoolSettings) -
 impl Transport {
     /// Builds the cluster's client, reading TLS material now so mistakes fail at startup.
     pub(crate) fn new(cluster: &ClusterConfig, pool: &PoolSettings) -> Result<Self, Error> {
+        let pool = &pool.for_cluster(&cluster.connections);
         let (tls, scheme) = match &cluster.tls {
             Some(tls) => (tls_config(&cluster.name, tls)?, "https"),
             None => (plain_config(&cluster.name)?, "http"),

@@ -9,14 +9,27 @@ use std::path::PathBuf;
 
 use super::error::{Problems, index, join};
 use super::model::{
-    ClusterConfig, ConsulSource, DefaultHeader, DiscoverySource, HeaderValueSource, Secret,
-    StaticInstance, UpstreamTls,
+    ClusterConfig, ConnectionSettings, ConsulSource, DefaultHeader, DiscoverySource,
+    HeaderValueSource, Secret, StaticInstance, UpstreamTls,
 };
 use super::policy::LOAD_BALANCING;
 use super::read::{self, Fields};
 use super::tree::Node;
 
-const CLUSTER_KEYS: &[&str] = &["consul", "static", "load_balancing", "headers", "tls"];
+const CLUSTER_KEYS: &[&str] = &[
+    "consul",
+    "static",
+    "load_balancing",
+    "headers",
+    "tls",
+    "connections",
+];
+const CONNECTION_KEYS: &[&str] = &[
+    "max_idle_per_instance",
+    "idle_timeout",
+    "connect_timeout",
+    "tcp_nodelay",
+];
 const CONSUL_KEYS: &[&str] = &[
     "address",
     "datacenter",
@@ -90,7 +103,29 @@ fn read_cluster(name: &str, node: &Node, path: &str, p: &mut Problems) -> Cluste
             client_key: file(&t, "client_key", p),
         });
     }
+    if let Some((node, path)) = f.get("connections")
+        && let Some(c) = read::fields(node, &path, CONNECTION_KEYS, p)
+    {
+        cluster.connections = read_connections(&c, p);
+    }
     cluster
+}
+
+fn read_connections(f: &Fields<'_>, p: &mut Problems) -> ConnectionSettings {
+    let mut settings = ConnectionSettings::default();
+    if let Some((node, path)) = f.get("max_idle_per_instance") {
+        settings.max_idle_per_instance = read::u32_value(node, &path, p);
+    }
+    if let Some((node, path)) = f.get("idle_timeout") {
+        settings.idle_timeout = read::duration(node, &path, p);
+    }
+    if let Some((node, path)) = f.get("connect_timeout") {
+        settings.connect_timeout = read::duration(node, &path, p);
+    }
+    if let Some((node, path)) = f.get("tcp_nodelay") {
+        settings.tcp_nodelay = read::boolean(node, &path, p);
+    }
+    settings
 }
 
 fn file(f: &Fields<'_>, key: &str, p: &mut Problems) -> Option<PathBuf> {

@@ -53,6 +53,26 @@ pub struct ClusterConfig {
     pub headers: Vec<DefaultHeader>,
     /// TLS for upstream calls to this cluster's instances. Default: `None` (plain HTTP).
     pub tls: Option<UpstreamTls>,
+    /// Connection pool settings for this cluster's instances. Default: every field from the
+    /// client builder (itself defaulting to 1024 idle connections per instance, 90 s idle,
+    /// 1 s connect timeout, `TCP_NODELAY` on).
+    pub connections: ConnectionSettings,
+}
+
+/// Connection pool settings of one cluster; a field left `None` takes the client builder's
+/// value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ConnectionSettings {
+    /// Idle connections kept per instance (0: close each connection after its call).
+    pub max_idle_per_instance: Option<u32>,
+    /// How long an idle connection is kept before it is closed (> 0).
+    #[serde(serialize_with = "super::units::ser_opt_duration")]
+    pub idle_timeout: Option<Duration>,
+    /// TCP (and TLS) connect timeout of one attempt (> 0); the attempt timeout still applies.
+    #[serde(serialize_with = "super::units::ser_opt_duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Disable Nagle's algorithm on the cluster's connections.
+    pub tcp_nodelay: Option<bool>,
 }
 
 impl ClusterConfig {
@@ -64,6 +84,7 @@ impl ClusterConfig {
             load_balancing: LoadBalancing::default(),
             headers: Vec::new(),
             tls: None,
+            connections: ConnectionSettings::default(),
         }
     }
 }

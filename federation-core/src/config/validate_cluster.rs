@@ -61,6 +61,19 @@ pub(crate) fn check_cluster(cluster: &ClusterConfig, path: &str, p: &mut Problem
         }
         check_header(header, &path, p);
     }
+    let connections = join(path, "connections");
+    for (key, value) in [
+        ("idle_timeout", cluster.connections.idle_timeout),
+        ("connect_timeout", cluster.connections.connect_timeout),
+    ] {
+        if value.is_some_and(|d| d.is_zero()) {
+            p.push(
+                &join(&connections, key),
+                Some("0s".to_owned()),
+                "must be more than 0 (to keep no idle connections, set `max_idle_per_instance: 0`)",
+            );
+        }
+    }
     if let Some(tls) = &cluster.tls {
         let path = join(path, "tls");
         for (key, file) in [
