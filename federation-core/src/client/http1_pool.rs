@@ -193,6 +193,13 @@ impl Http1Pool {
 
     /// Opens a new connection and starts its task on the current runtime.
     async fn connect(&self, settings: &PoolSettings) -> Result<Sender, SendError> {
+        // Calls run on the client's runtime (directly, or entered by the bindings); without
+        // one there is nowhere to run the connection.
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            SendError::Connect(HttpError::from(format!(
+                "client error (Connect): no runtime to run the connection on: {e}"
+            )))
+        })?;
         let connecting = TcpStream::connect((self.host.as_str(), self.port));
         let stream = match tokio::time::timeout(settings.connect_timeout, connecting).await {
             Ok(Ok(stream)) => stream,
@@ -218,7 +225,7 @@ impl Http1Pool {
             .map_err(|e| SendError::Connect(HttpError::new(&e)))?;
         // The connection's I/O runs as its own task; it ends when the connection closes (the
         // last sender dropped, or the server closed it).
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let _closed = connection.await;
         });
         Ok(sender)
