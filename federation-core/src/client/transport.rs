@@ -299,21 +299,16 @@ pub(crate) async fn exchange(
     connections: Option<&Arc<Http1Pool>>,
     method: Method,
     uri: Uri,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
     limit: u64,
 ) -> Result<Exchange, SendError> {
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = method;
     if let Some(pool) = connections.filter(|_| !crate::driven::active()) {
-        if let (false, Some(authority)) =
-            (headers.contains_key(http::header::HOST), uri.authority())
-        {
-            // The pipeline sets it; any other caller gets what the HTTP client would send.
-            if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
-                headers.insert(http::header::HOST, host);
-            }
-        }
+        // The pipeline sets `Host` on every plain-HTTP attempt (the endpoint's precomputed one,
+        // or the caller's own), which is the only way a request gets here.
+        debug_assert!(headers.contains_key(http::header::HOST));
         // HTTP/1.1 to the origin server: the request line carries the path and query only.
         *request.uri_mut() = uri
             .path_and_query()
