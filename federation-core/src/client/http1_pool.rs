@@ -195,31 +195,22 @@ impl Http1Pool {
     async fn connect(&self, settings: &PoolSettings) -> Result<Sender, SendError> {
         // Calls run on the client's runtime (directly, or entered by the bindings); without
         // one there is nowhere to run the connection.
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
-            SendError::Connect(HttpError::from(format!(
-                "client error (Connect): no runtime to run the connection on: {e}"
-            )))
-        })?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| connect_error(format_args!("no runtime to run the connection on: {e}")))?;
         let connecting = TcpStream::connect((self.host.as_str(), self.port));
         let stream = match tokio::time::timeout(settings.connect_timeout, connecting).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                return Err(SendError::Connect(HttpError::from(format!(
-                    "client error (Connect): tcp connect error: {e}"
-                ))));
-            }
+            Ok(Err(e)) => return Err(connect_error(format_args!("tcp connect error: {e}"))),
             Err(_) => {
-                return Err(SendError::Connect(HttpError::from(format!(
-                    "client error (Connect): tcp connect error: no connection within {:?}",
+                return Err(connect_error(format_args!(
+                    "tcp connect error: no connection within {:?}",
                     settings.connect_timeout
-                ))));
+                )));
             }
         };
-        stream.set_nodelay(settings.tcp_nodelay).map_err(|e| {
-            SendError::Connect(HttpError::from(format!(
-                "client error (Connect): cannot set TCP_NODELAY: {e}"
-            )))
-        })?;
+        stream
+            .set_nodelay(settings.tcp_nodelay)
+            .map_err(|e| connect_error(format_args!("cannot set TCP_NODELAY: {e}")))?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| SendError::Connect(HttpError::new(&e)))?;
@@ -230,6 +221,11 @@ impl Http1Pool {
         });
         Ok(sender)
     }
+}
+
+/// A failure to open a connection, worded as hyper-util's connector words it.
+fn connect_error(what: std::fmt::Arguments<'_>) -> SendError {
+    SendError::Connect(HttpError::from(format!("client error (Connect): {what}")))
 }
 
 /// Removes the idle connections that have been idle for longer than `idle_timeout` (the
