@@ -1,7 +1,6 @@
 package federation_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -177,43 +176,51 @@ func TestCloseWhileCallsInFlight(t *testing.T) {
 	}
 }
 
-// osThreads reads the process's OS thread count.
-func osThreads(t *testing.T) int {
-	f, err := os.Open("/proc/self/status")
+// osThreads reads the process's OS thread count. It touches no *testing.T, so the sampling
+// goroutine may call it (t.Fatal and t.Skip must only be called from the test's goroutine).
+func osThreads() (int, error) {
+	raw, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Skipf("no /proc: %v", err)
+		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
-	t.Fatal("no Threads: line in /proc/self/status")
-	return 0
+	return 0, errors.New("no Threads: line in /proc/self/status")
 }
 
 // 1000 goroutines call at once; the OS thread count stays bounded because no call pins a
 // thread while it waits.
 func TestThousandGoroutinesBoundedThreads(t *testing.T) {
+	before, err := osThreads()
+	if err != nil {
+		t.Skipf("cannot count OS threads: %v", err)
+	}
 	s := upstream(t, func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(20 * time.Millisecond) // keep many calls in flight at once
 		w.Write([]byte("ok"))
 	})
 	c := newClient(t, oneClusterConfig([]int{port(t, s)}, "    timeout: { attempt: 20s, total: 30s }"))
 	limit := runtime.GOMAXPROCS(0) + federation.WorkerThreads() + 16
-	t.Logf("OS threads before: %d", osThreads(t))
+	t.Logf("OS threads before: %d", before)
 	const goroutines, perGoroutine = 1000, 3
-	var failed, maxThreads atomic.Int64
+	var failed, maxThreads, samples atomic.Int64
+	var sampleErr atomic.Value
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
 		for {
-			if n := int64(osThreads(t)); n > maxThreads.Load() {
-				maxThreads.Store(n)
+			n, err := osThreads()
+			if err != nil {
+				sampleErr.Store(err)
+				return
+			}
+			samples.Add(1)
+			if int64(n) > maxThreads.Load() {
+				maxThreads.Store(int64(n))
 			}
 			select {
 			case <-stop:
@@ -238,6 +245,12 @@ func TestThousandGoroutinesBoundedThreads(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	<-sampled
+	if err, _ := sampleErr.Load().(error); err != nil {
+		t.Fatalf("sampling the OS thread count: %v", err)
+	}
+	if samples.Load() == 0 {
+		t.Fatal("the OS thread count was never sampled")
+	}
 	if failed.Load() != 0 {
 		t.Errorf("%d of %d calls failed", failed.Load(), goroutines*perGoroutine)
 	}

@@ -5,7 +5,8 @@ package federation_test
 // step order and the expectation arithmetic live in internal/conformance, a literal port of
 // federation-conformance/src/{runner,expect}.rs. A failing scenario fails its sub-test unless it
 // is marked known_failure; every report is logged (go test -v shows them).
-// FEDERATION_SCENARIO=<name> runs one scenario.
+// FEDERATION_SCENARIO=<name> runs one scenario; a name that matches no file fails the test. The
+// number of scenarios run is checked against the files in the directory (each must be one).
 
 import (
 	"context"
@@ -86,14 +87,16 @@ func (s *worldSeam) WaitPassing(cluster, service string, count int, timeout time
 	return err
 }
 
-func (s *worldSeam) Requests(i conformance.InstanceRef) uint64 {
+func (s *worldSeam) Requests(i conformance.InstanceRef) (uint64, error) {
 	raw, err := s.control(at("requests", i))
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	var n uint64
-	_ = json.Unmarshal(raw, &n)
-	return n
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, fmt.Errorf("request count %s: %w", raw, err)
+	}
+	return n, nil
 }
 
 // driverSeam is conformance.Driver over federation.Client.
@@ -194,15 +197,20 @@ func TestConformanceScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scenario dir: %v", err)
 	}
-	if len(paths) < 12 {
-		t.Fatalf("at least 12 scenarios, found %d", len(paths))
+	onDisk := filesIn(t, dir)
+	if len(paths) != onDisk {
+		t.Fatalf("%d scenario paths but %d files in %s", len(paths), onDisk, dir)
 	}
 	only := os.Getenv("FEDERATION_SCENARIO")
+	var names []string
+	ran := 0
 	for _, path := range paths {
 		name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		names = append(names, name)
 		if only != "" && only != name {
 			continue
 		}
+		ran++
 		t.Run(name, func(t *testing.T) {
 			s, err := conformance.Load(path)
 			if err != nil {
@@ -219,4 +227,25 @@ func TestConformanceScenarios(t *testing.T) {
 			}
 		})
 	}
+	switch {
+	case only != "" && ran != 1:
+		t.Fatalf("FEDERATION_SCENARIO=%s names no scenario; known: %v", only, names)
+	case only == "" && ran != onDisk:
+		t.Fatalf("ran %d scenarios, %d files on disk", ran, onDisk)
+	}
+}
+
+// filesIn counts the regular files in dir.
+func filesIn(t *testing.T, dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("scenario dir: %v", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			n++
+		}
+	}
+	return n
 }

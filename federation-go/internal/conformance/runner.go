@@ -18,7 +18,9 @@ type World interface {
 	SetHealthStatus(i InstanceRef, status int) error
 	ConsulFault(spec map[string]any) error
 	WaitPassing(cluster, service string, count int, timeout time.Duration) error
-	Requests(i InstanceRef) uint64
+	// Requests is how many requests the instance has received; an error fails the step (a
+	// count read as 0 would let every upper bound pass unchecked).
+	Requests(i InstanceRef) (uint64, error)
 }
 
 // Driver is the SDK seam (driver.rs `Driver`).
@@ -204,9 +206,9 @@ func execute(ctx context.Context, s *Step, w World, d Driver, all []InstanceRef)
 }
 
 func runCalls(ctx context.Context, step *CallsStep, w World, d Driver, all []InstanceRef) StepReport {
-	before := make([]uint64, len(all))
-	for i, ref := range all {
-		before[i] = w.Requests(ref)
+	before, err := requestCounts(w, all)
+	if err != nil {
+		return StepReport{Failures: []string{"request counts before the calls: " + err.Error()}}
 	}
 	workers := max(step.Concurrency, 1)
 	results := make([][]CallRecord, workers)
@@ -232,13 +234,29 @@ func runCalls(ctx context.Context, step *CallsStep, w World, d Driver, all []Ins
 	for _, r := range results {
 		records = append(records, r...)
 	}
+	after, err := requestCounts(w, all)
+	if err != nil {
+		return StepReport{Failures: []string{"request counts after the calls: " + err.Error()}}
+	}
 	deltas := make([]Delta, len(all))
 	for i, ref := range all {
-		now := w.Requests(ref)
-		deltas[i] = Delta{Ref: ref, N: now - min(now, before[i])}
+		deltas[i] = Delta{Ref: ref, N: after[i] - min(after[i], before[i])}
 	}
 	return StepReport{
 		Failures: JudgeCalls(&step.Expect, records, deltas, all),
 		Summary:  Summarize(records, deltas).String(),
 	}
+}
+
+// requestCounts reads every instance's request count, or the first read that failed.
+func requestCounts(w World, all []InstanceRef) ([]uint64, error) {
+	out := make([]uint64, len(all))
+	for i, ref := range all {
+		n, err := w.Requests(ref)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s/%d: %w", ref.Cluster, ref.Service, ref.Index, err)
+		}
+		out[i] = n
+	}
+	return out, nil
 }
