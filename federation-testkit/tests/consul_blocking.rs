@@ -4,8 +4,27 @@ mod consul_support;
 
 use std::time::{Duration, Instant};
 
-use consul_support::{EVENTUALLY, get, service, start};
+use consul_support::{Answer, EVENTUALLY, get, service, start};
 use federation_testkit::consul::{ConsulOptions, Fault};
+use tokio::task::JoinHandle;
+
+/// Repeats `poke` every 20 ms until the blocked query `watcher` returns (or panics after
+/// [`EVENTUALLY`]). A single poke after a fixed sleep would race the query's arrival at the
+/// double: a poke that lands before the query parks is lost and the query blocks for its wait.
+async fn poke_until_answered(mut watcher: JoinHandle<Answer>, mut poke: impl FnMut()) -> Answer {
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        poke();
+        tokio::select! {
+            answer = &mut watcher => return answer.expect("watcher task"),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the blocked query did not return within {EVENTUALLY:?}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn index_absent_or_zero_answers_at_once_with_an_index_of_at_least_one() {
@@ -80,11 +99,16 @@ async fn a_timeout_returns_200_with_the_same_index_and_other_services_do_not_wak
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    consul
-        .register(service("other", "other-1", 9000))
-        .expect("unrelated change");
-    let answer = watcher.await.expect("task");
+    // Unrelated changes all through the wait (so some certainly land while it is blocked).
+    let mut n = 0;
+    let answer = poke_until_answered(watcher, || {
+        n += 1;
+        consul
+            .register(service("other", &format!("other-{n}"), 9000))
+            .expect("unrelated change");
+    })
+    .await;
+    assert!(n >= 10, "only {n} unrelated changes during the wait");
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "held for the wait: {:?}",
@@ -129,12 +153,7 @@ async fn spurious_wakeups_return_unchanged_data_and_index() {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    consul.spurious_wakeup("Web");
-    let answer = tokio::time::timeout(EVENTUALLY, watcher)
-        .await
-        .expect("woken")
-        .expect("task");
+    let answer = poke_until_answered(watcher, || consul.spurious_wakeup("Web")).await;
     assert_eq!(answer.index(), index);
     assert_eq!(answer.body, before.body);
 }
@@ -159,12 +178,7 @@ async fn an_index_reset_returns_blocked_queries_with_a_far_lower_index() {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    consul.set_fault(Fault::IndexReset);
-    let answer = tokio::time::timeout(EVENTUALLY, watcher)
-        .await
-        .expect("woken")
-        .expect("task");
+    let answer = poke_until_answered(watcher, || consul.set_fault(Fault::IndexReset)).await;
     assert!(
         answer.index() < index / 2,
         "{} should be far below {index}",
@@ -228,19 +242,44 @@ async fn invalid_blocking_parameters_are_plain_text_400s() {
     );
 }
 
-#[tokio::test]
+/// Every blocked query is held for `wait` plus a random jitter of at most `wait / 16`, and the
+/// jitter is spread over that range rather than fixed. Tokio's paused clock makes the held
+/// time exact, so the upper bound needs no scheduling slack.
+#[tokio::test(start_paused = true)]
 async fn wait_jitter_stays_within_a_sixteenth() {
+    const WAIT: Duration = Duration::from_millis(1_600);
+    const SIXTEENTH: Duration = Duration::from_millis(100);
     let mut options = ConsulOptions::new("zervigo-dc");
     options.jitter = true;
     let consul = consul_support::start_with(options).await;
     let index = consul.service_index("web");
-    let started = Instant::now();
-    let answer = get(
-        &consul,
-        &format!("/v1/health/service/web?index={index}&wait=1s"),
-    )
-    .await;
-    let elapsed = started.elapsed();
-    assert_eq!(answer.index(), index);
-    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    let mut jitters = Vec::new();
+    for _ in 0..40 {
+        let started = tokio::time::Instant::now();
+        let answer = get(
+            &consul,
+            &format!("/v1/health/service/web?index={index}&wait=1600ms"),
+        )
+        .await;
+        assert_eq!(answer.index(), index);
+        let held = started.elapsed();
+        assert!(
+            held >= WAIT && held <= WAIT + SIXTEENTH,
+            "held {held:?}, allowed {WAIT:?} to {:?}",
+            WAIT + SIXTEENTH
+        );
+        jitters.push(held - WAIT);
+    }
+    // Uniform over [0, 100 ms): 40 draws all in one half has odds 2^-39; the mean of 40 draws
+    // is 50 ms with a standard deviation of about 4.6 ms, so 30..70 ms is over 4 deviations.
+    let low = jitters.iter().filter(|j| **j < SIXTEENTH / 2).count();
+    let mean = jitters.iter().sum::<Duration>() / 40;
+    assert!(
+        (1..40).contains(&low),
+        "jitter not spread over the range: {jitters:?}"
+    );
+    assert!(
+        mean >= Duration::from_millis(30) && mean <= Duration::from_millis(70),
+        "mean jitter {mean:?}: {jitters:?}"
+    );
 }
