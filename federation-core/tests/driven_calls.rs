@@ -52,21 +52,43 @@ fn a_driven_call_is_served_like_any_other() {
     assert_eq!(response.status(), 200);
 }
 
+/// Connections a [`closing_server`] accepted and closed.
+struct Connections {
+    accepted: AtomicUsize,
+    closed: AtomicUsize,
+}
+
 /// An HTTP/1.1 server that answers each request with keep-alive and closes a connection after
-/// it has been idle for 50 ms; returns its port and the number of connections it accepted.
-fn closing_server() -> (u16, Arc<AtomicUsize>) {
+/// it has been idle for 50 ms; returns its port and its connection counts.
+fn closing_server() -> (u16, Arc<Connections>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
+    let counts = Arc::new(Connections {
+        accepted: AtomicUsize::new(0),
+        closed: AtomicUsize::new(0),
+    });
+    let counter = Arc::clone(&counts);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            counter.fetch_add(1, Ordering::SeqCst);
-            std::thread::spawn(move || serve_until_idle(stream));
+            counter.accepted.fetch_add(1, Ordering::SeqCst);
+            let counter = Arc::clone(&counter);
+            std::thread::spawn(move || {
+                serve_until_idle(stream); // the socket is closed when this returns
+                counter.closed.fetch_add(1, Ordering::SeqCst);
+            });
         }
     });
-    (port, accepted)
+    (port, counts)
+}
+
+/// Polls `done` every 10 ms until it holds; panics naming `what` after 10 s.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn serve_until_idle(stream: std::net::TcpStream) {
@@ -129,7 +151,7 @@ fn client_of(home: &Runtime, cfg: Config) -> FederatedServiceClient {
 #[test]
 fn a_connection_the_server_closed_while_the_thread_was_away_is_not_reused() {
     let home = home();
-    let (port, accepted) = closing_server();
+    let (port, connections) = closing_server();
     let client = client_of_port(&home, port);
     let post = || {
         let mut request = Request::try_new("POST", "/orders").expect("request");
@@ -140,11 +162,13 @@ fn a_connection_the_server_closed_while_the_thread_was_away_is_not_reused() {
     assert_eq!(first.status(), 200);
     // The server closes the idle connection; a POST is never retried once it may have been
     // sent, so reusing the dead connection would fail this call.
-    std::thread::sleep(Duration::from_millis(250));
+    wait_until("the server closed the idle connection", || {
+        connections.closed.load(Ordering::SeqCst) == 1
+    });
     let second = post().expect("second POST on a new connection");
     assert_eq!(second.status(), 200);
     assert_eq!(second.served().attempts().len(), 1);
-    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(connections.accepted.load(Ordering::SeqCst), 2);
 }
 
 #[test]
@@ -198,21 +222,22 @@ fn a_refresh_started_by_a_driven_call_completes_after_the_call() {
             .expect("call succeeds")
     };
     assert_eq!(get().served().cache(), CacheStatus::Miss);
+    // Time passing, not a state: the entry's 200 ms TTL runs out.
     std::thread::sleep(Duration::from_millis(300));
     z[0].set_behavior(Behavior::delayed(Duration::from_millis(100)));
     // Served stale at once; the refresh runs on the main runtime while this thread sleeps.
     assert_eq!(get().served().cache(), CacheStatus::Stale);
-    let until = Instant::now() + Duration::from_secs(10);
-    while z[0].requests_for("/u/1") < 2 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the refresh reached the upstream", || {
+        z[0].requests_for("/u/1") >= 2
+    });
+    // The refreshed entry is stored once the (100 ms) answer arrives; until then calls are
+    // served stale without starting another refresh.
+    wait_until("a fresh hit", || get().served().cache() == CacheStatus::Hit);
     assert_eq!(
         z[0].requests_for("/u/1"),
         2,
-        "the refresh reached the upstream"
+        "one refresh reached the upstream"
     );
-    std::thread::sleep(Duration::from_millis(150));
-    assert_eq!(get().served().cache(), CacheStatus::Hit);
 }
 
 /// A server that reads one request, never answers, and reports when the client closes the
