@@ -196,7 +196,7 @@ async fn oversized_bodies_are_refused_and_error_for_status_works() {
 async fn bulkhead_and_rate_limit_fail_fast_with_overloaded() {
     let z = start("zervigo", "user-service", 1).await;
     z[0].set_behavior(Behavior {
-        latency: Latency::Fixed(Duration::from_millis(300)),
+        latency: Latency::Fixed(Duration::from_millis(700)),
         ..Behavior::default()
     });
     let mut limited = service("slow", &[("zervigo", "user-service")], None);
@@ -220,7 +220,13 @@ async fn bulkhead_and_rate_limit_fail_fast_with_overloaded() {
         let client = client.clone();
         async move { client.get("slow", "/1").send().await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first call holds the only permit once the upstream has its request (and answers it
+    // 700 ms later; attempts time out after 1 s).
+    assert!(
+        pipeline_support::eventually(Duration::from_secs(10), || z[0].requests_for("/1") == 1)
+            .await,
+        "the first call never reached the upstream"
+    );
     let started = std::time::Instant::now();
     let err = client
         .get("slow", "/2")
