@@ -7,6 +7,7 @@
 #   4. the C ABI smoke test (+ valgrind) and the Go module (scripts/ffi-go-test.sh)
 #   5. the examples in every language and the ops files (scripts/examples.sh)
 #   6. the benchmark harness in smoke mode (numbers not judged)
+#   7. bounded fuzzing of the two parsers (scripts/fuzz.sh: nightly + cargo-fuzz, 30 s a target)
 # This is the command README.md gives users and the one .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +37,8 @@ FEDERATION_EXAMPLES_STRICT=1 bash scripts/examples.sh
 
 step "benchmark harness smoke run"
 cargo run -q -p federation-cli -- bench --smoke
+
+step "fuzzing: config_parse and consul_parse, bounded (a finding fails)"
+bash scripts/fuzz.sh
 
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - started ))"
