@@ -56,7 +56,11 @@ for t in $targets; do
   mkdir -p "$work" "$artifacts"
   step "cargo fuzz run $t for ${seconds}s (seeds: fuzz/corpus/$t)"
   # New inputs go to the first corpus directory (the working one); the seeds are read only.
+  # The per-input progress lines and the closing dictionary are dropped from the log (a finding's
+  # report and the final stats stay); pipefail keeps libFuzzer's exit status.
   (cd fuzz && "${fuzz[@]}" run --target-dir "$build_dir" "$t" "$work" "$seeds" -- \
-    -max_total_time="$seconds" -artifact_prefix="$artifacts/" -print_final_stats=1)
+    -max_total_time="$seconds" -artifact_prefix="$artifacts/" -print_final_stats=1) 2>&1 |
+    sed -E '/^#[0-9]+[[:space:]]/d; /^".*" # Uses: [0-9]+$/d'
+
 done
 printf '\nfuzzing: no findings in %s (%ss each)\n' "$targets" "$seconds"
