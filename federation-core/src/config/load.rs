@@ -120,8 +120,12 @@ impl Config {
             ));
         }
         let mut p = Problems::default();
-        let Some(root) = read::fields(&tree, "", &["clusters", "services", "defaults"], &mut p)
-        else {
+        let Some(root) = read::fields(
+            &tree,
+            "",
+            &["clusters", "services", "defaults", "sync"],
+            &mut p,
+        ) else {
             return Err(ConfigError::new(p.into_vec()));
         };
         let mut defaults = Policy::default();
@@ -138,10 +142,14 @@ impl Config {
             Some((node, path)) => read_services(node, &path, &defaults, &clusters, &mut p),
             None => Vec::new(),
         };
+        let sync = root
+            .get("sync")
+            .and_then(|(node, path)| super::sync_read::read_sync(node, &path, &mut p));
         let config = Config {
             clusters,
             services,
             defaults,
+            sync,
         };
         let mut semantic = Problems::default();
         validate(&config, &mut semantic);

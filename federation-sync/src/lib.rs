@@ -1,0 +1,4 @@
+//! # federation-sync
+//!
+//! Cross-cluster data sync over Kafka.
+#![forbid(unsafe_code)]
