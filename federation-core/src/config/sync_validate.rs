@@ -11,6 +11,7 @@ use super::model::Config;
 use super::suggest;
 use super::sync::{ConflictPolicy, SyncConfig};
 use super::sync_read::server_path;
+use super::units::format_duration;
 use super::validate::check_name;
 
 /// Kafka's longest topic name.
@@ -118,9 +119,6 @@ fn check_entities(sync: &SyncConfig, synced: &[&str], p: &mut Problems) {
     for entity in &sync.entities {
         let path = join("sync.entities", &entity.name);
         check_name(&entity.name, "entity type", &path, p);
-        if entity.name.contains('/') {
-            p.push(&path, None, "an entity type name cannot contain `/`");
-        }
         if let ConflictPolicy::PreferCluster { owner } = &entity.policy {
             known_cluster(
                 owner,
@@ -197,10 +195,10 @@ fn check_numbers(sync: &SyncConfig, p: &mut Problems) {
     if sync.handler.max_backoff < sync.handler.initial_backoff {
         p.push(
             "sync.handler.max_backoff",
-            Some(format!("{:?}", sync.handler.max_backoff)),
+            Some(format_duration(sync.handler.max_backoff)),
             format!(
-                "must be at least `initial_backoff` ({:?})",
-                sync.handler.initial_backoff
+                "must be at least `initial_backoff` ({})",
+                format_duration(sync.handler.initial_backoff)
             ),
         );
     }
