@@ -16,3 +16,23 @@
 #![forbid(unsafe_code)]
 
 pub mod model;
+
+mod error;
+mod health;
+pub mod kafka;
+mod metrics;
+mod process;
+mod publisher;
+mod runtime;
+mod status;
+mod subscriber;
+mod target;
+
+pub use error::{SyncError, SyncErrorKind, TargetError};
+pub use health::{OriginHealth, SyncHealth};
+pub use metrics::SyncMetrics;
+pub use publisher::{Change, Published};
+pub use runtime::{FederatedDataSync, SyncBuilder};
+pub use status::{Ack, Overall, SyncStatus, TargetStatus};
+pub use subscriber::Subscription;
+pub use target::{AppliedChange, MemoryTarget, SyncTarget};
