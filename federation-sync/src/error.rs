@@ -60,12 +60,33 @@ impl SyncError {
 
 /// An error reported by a [`SyncTarget`](crate::SyncTarget) (the service's store or handler).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TargetError(pub String);
+#[error("{message}")]
+pub struct TargetError {
+    message: String,
+    stale: bool,
+}
 
 impl TargetError {
-    /// An error with this message.
+    /// A failure (retried with backoff, then dead-lettered).
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self {
+            message: message.into(),
+            stale: false,
+        }
+    }
+
+    /// The stored state is no longer [`AppliedChange::previous`](crate::AppliedChange::previous)
+    /// (a local write landed in between): the subscriber reads again and decides again at once,
+    /// without counting an attempt.
+    pub fn stale() -> Self {
+        Self {
+            message: "the stored state changed since it was read".into(),
+            stale: true,
+        }
+    }
+
+    /// Whether this is [`TargetError::stale`].
+    pub fn is_stale(&self) -> bool {
+        self.stale
     }
 }

@@ -93,3 +93,37 @@ pub async fn ensure_topics(config: &SyncConfig, cluster: &str) -> Result<(), Syn
     }
     Ok(())
 }
+
+/// Owns a consumer and closes it on a thread of its own when dropped.
+///
+/// Closing a group consumer blocks until the coordinator answered (leave the group, last
+/// commits); with the broker gone that can take minutes (rust-rdkafka issues #509, #611). Done
+/// on an async worker it stalls the runtime, and at runtime shutdown it can hang the process, so
+/// the close always runs on a detached thread.
+pub(crate) struct Closing<C: rdkafka::consumer::ConsumerContext + 'static>(
+    Option<rdkafka::consumer::StreamConsumer<C>>,
+);
+
+impl<C: rdkafka::consumer::ConsumerContext + 'static> Closing<C> {
+    pub(crate) fn new(consumer: rdkafka::consumer::StreamConsumer<C>) -> Self {
+        Self(Some(consumer))
+    }
+
+    /// The consumer (present until drop).
+    pub(crate) fn get(&self) -> Option<&rdkafka::consumer::StreamConsumer<C>> {
+        self.0.as_ref()
+    }
+}
+
+impl<C: rdkafka::consumer::ConsumerContext + 'static> Drop for Closing<C> {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let spawned = std::thread::Builder::new()
+                .name("sync-consumer-close".into())
+                .spawn(move || drop(consumer));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "no thread to close a Kafka consumer on; it is leaked");
+            }
+        }
+    }
+}

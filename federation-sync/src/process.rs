@@ -72,7 +72,7 @@ async fn apply_with_retries(
     let mut backoff = retry.initial_backoff;
     let mut attempt = 1;
     loop {
-        match apply_once(shared, target, event).await {
+        match apply_once(shared, target, event, true).await {
             Ok(decision) => return Ok(decision),
             Err(error) if attempt >= retry.max_attempts => {
                 return Err(Poison::Handler {
@@ -93,35 +93,52 @@ async fn apply_with_retries(
     }
 }
 
-async fn apply_once(
+/// How often a write may find the state changed under it before that counts as a failure.
+const STALE_RETRIES: u32 = 100;
+
+/// Read, decide, write; a stale write (the state changed since it was read) reads and decides
+/// again at once.
+pub(crate) async fn apply_once(
     shared: &Shared,
     target: &dyn SyncTarget,
     event: &ChangeEvent,
+    tombstone_window: bool,
 ) -> Result<Decision, String> {
     let policy = shared
         .policy(&event.entity_type)
         .ok_or_else(|| format!("no policy for {:?}", event.entity_type))?;
-    let current = target
-        .read(&event.entity_type, &event.entity_id)
-        .await
-        .map_err(|e| format!("reading the stored state: {e}"))?;
     let window = Window {
         now_ms: shared.clock.physical_ms(),
-        tombstone_ms: u64::try_from(shared.config.tombstone_window.as_millis()).unwrap_or(u64::MAX),
+        tombstone_ms: if tombstone_window {
+            u64::try_from(shared.config.tombstone_window.as_millis()).unwrap_or(u64::MAX)
+        } else {
+            u64::MAX
+        },
     };
-    let decision = decide(policy, current.as_ref(), event, window);
-    if let Some(state) = &decision.next {
+    for _ in 0..STALE_RETRIES {
+        let current = target
+            .read(&event.entity_type, &event.entity_id)
+            .await
+            .map_err(|e| format!("reading the stored state: {e}"))?;
+        let decision = decide(policy, current.as_ref(), event, window);
+        let Some(state) = &decision.next else {
+            return Ok(decision);
+        };
         let change = AppliedChange {
             event: event.clone(),
             effect: decision.effect,
             state: state.clone(),
+            previous: current,
         };
-        target
-            .write(&change)
-            .await
-            .map_err(|e| format!("writing: {e}"))?;
+        match target.write(&change).await {
+            Ok(()) => return Ok(decision),
+            Err(e) if e.is_stale() => continue,
+            Err(e) => return Err(format!("writing: {e}")),
+        }
     }
-    Ok(decision)
+    Err(format!(
+        "writing: the stored state changed {STALE_RETRIES} times in a row"
+    ))
 }
 
 /// Metrics, conflict record and acknowledgement of a decided event.

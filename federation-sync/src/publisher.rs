@@ -75,6 +75,8 @@ impl Change {
 pub struct Published {
     /// Its stamp (event id, origin, HLC).
     pub stamp: Stamp,
+    /// The event as sent (for [`FederatedDataSync::apply_local`](crate::FederatedDataSync::apply_local)).
+    pub event: ChangeEvent,
     /// The entity's state after the change: store it with the record, and pass it as the base of
     /// the next change.
     pub state: EntityState,
@@ -139,7 +141,8 @@ pub(crate) async fn publish(
     shared.metrics.published(&event.entity_type);
     shared.status.pending(&event, shared.remote_clusters());
     Ok(Published {
-        stamp: event.stamp,
+        stamp: event.stamp.clone(),
+        event,
         state,
         partition: delivery.partition,
         offset: delivery.offset,

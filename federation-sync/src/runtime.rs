@@ -197,6 +197,10 @@ fn start_ack_reader(shared: &Arc<Shared>) -> Result<JoinHandle<()>, SyncError> {
     let shared = Arc::clone(shared);
     Ok(tokio::spawn(async move {
         let targets = shared.remote_clusters();
+        let owner = crate::kafka::Closing::new(consumer);
+        let Some(consumer) = owner.get() else {
+            return;
+        };
         loop {
             match consumer.recv().await {
                 Ok(message) => {
@@ -230,7 +234,7 @@ fn start_ack_reader(shared: &Arc<Shared>) -> Result<JoinHandle<()>, SyncError> {
 ///     .data(serde_json::json!({"name": "Ada"}))
 ///     .base(users.get("user", "42"));
 /// let published = sync.publish(change).await?;
-/// users.put("user", "42", published.state); // store the new version with the record
+/// sync.apply_local(&users, &published.event).await?; // store the new version with the record
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -281,6 +285,19 @@ impl FederatedDataSync {
             .producer(&self.shared.local)
             .ok_or_else(|| SyncError::config("no producer for the local cluster"))?;
         publish(&self.shared, producer, change, deadline).await
+    }
+
+    /// Record a change published here in the local store `target`, the same way the subscriber
+    /// applies remote ones (read, decide, compare-and-set write), so a remote change applied
+    /// between the publish and this call is not overwritten.
+    pub async fn apply_local(
+        &self,
+        target: &dyn SyncTarget,
+        event: &crate::model::ChangeEvent,
+    ) -> Result<crate::model::Decision, SyncError> {
+        crate::process::apply_once(&self.shared, target, event, false)
+            .await
+            .map_err(|e| SyncError::new(crate::error::SyncErrorKind::Target, e))
     }
 
     /// Start consuming every other cluster's changes into `target`.

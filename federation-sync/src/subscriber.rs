@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::SyncError;
-use crate::kafka::consumer_config;
+use crate::kafka::{Closing, consumer_config};
 use crate::process::{Source, process};
 use crate::runtime::Shared;
 use crate::target::SyncTarget;
@@ -121,6 +121,10 @@ async fn consume(
     origin: String,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let owner = Closing::new(consumer);
+    let Some(consumer) = owner.get() else {
+        return;
+    };
     loop {
         let message = tokio::select! {
             _ = stopped.changed() => break,
@@ -146,8 +150,15 @@ async fn consume(
             tracing::warn!(%origin, %error, "offset commit failed; the message may be delivered again");
         }
     }
-    // A clean stop: make the last commits durable.
-    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    // A clean stop: make the last commits durable (blocking: off the async workers); `owner`
+    // then leaves the group on its own thread.
+    let committed = tokio::task::spawn_blocking(move || {
+        if let Some(consumer) = owner.get() {
+            let _ = consumer.commit_consumer_state(CommitMode::Sync);
+        }
+        owner
+    });
+    let _ = committed.await;
 }
 
 fn note_error(shared: &Shared, origin: &str, error: &KafkaError) {

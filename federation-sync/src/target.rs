@@ -26,6 +26,9 @@ pub struct AppliedChange {
     pub effect: Effect,
     /// The entity's new state: store it whole, next to (or as) the record.
     pub state: EntityState,
+    /// The state this decision was made from. A target that can compare-and-set should write
+    /// only if the stored state is still this one, and else return [`TargetError::stale`].
+    pub previous: Option<EntityState>,
 }
 
 /// The service's store as the subscriber sees it. Implementations must be safe to call
@@ -78,7 +81,7 @@ impl MemoryTarget {
             .cloned()
     }
 
-    /// Store a state directly (a local write made by the service itself).
+    /// Store a state directly, unconditionally.
     pub fn put(&self, entity_type: &str, entity_id: &str, state: EntityState) {
         self.lock()
             .states
@@ -125,21 +128,25 @@ impl SyncTarget for MemoryTarget {
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        let result = if failing {
-            Err(TargetError::new(
-                "injected write failure (MemoryTarget::fail_next_writes)",
-            ))
-        } else {
+        let key = (
+            change.event.entity_type.clone(),
+            change.event.entity_id.clone(),
+        );
+        let result = {
             let mut inner = self.lock();
-            let key = (
-                change.event.entity_type.clone(),
-                change.event.entity_id.clone(),
-            );
-            inner.states.insert(key, change.state.clone());
-            inner
-                .writes
-                .push((change.event.stamp.event_id.clone(), change.effect));
-            Ok(())
+            if failing {
+                Err(TargetError::new(
+                    "injected write failure (MemoryTarget::fail_next_writes)",
+                ))
+            } else if inner.states.get(&key) != change.previous.as_ref() {
+                Err(TargetError::stale())
+            } else {
+                inner.states.insert(key, change.state.clone());
+                inner
+                    .writes
+                    .push((change.event.stamp.event_id.clone(), change.effect));
+                Ok(())
+            }
         };
         Box::pin(async move { result })
     }

@@ -113,7 +113,9 @@ pub async fn write(
         .base(store.get(entity_type, id));
     match sync.publish(change).await {
         Ok(published) => {
-            store.put(entity_type, id, published.state.clone());
+            if let Err(e) = sync.apply_local(store, &published.event).await {
+                panic!("recording {entity_type}/{id} locally failed: {e}");
+            }
             published
         }
         Err(e) => panic!("publish {entity_type}/{id} failed: {e}"),
@@ -150,4 +152,30 @@ pub fn record(
 /// The target as the trait object `subscribe` takes.
 pub fn target(store: &MemoryTarget) -> Arc<dyn federation_sync::SyncTarget> {
     Arc::new(store.clone())
+}
+
+/// The first `count` payloads of `topic`, from the beginning.
+pub async fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<Vec<u8>> {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("reader-{}", federation_sync::model::new_event_id()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("topic reader");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    while out.len() < count {
+        match tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await {
+            Ok(Ok(message)) => out.push(message.payload().unwrap_or_default().to_vec()),
+            Ok(Err(e)) => panic!("reading {topic}: {e}"),
+            Err(_) => panic!("only {} of {count} records on {topic}", out.len()),
+        }
+    }
+    out
 }
