@@ -266,7 +266,39 @@ pub(crate) async fn dead_letter(
     // An oversized payload would be refused by the broker too: keep its head only.
     let limit = usize::try_from(shared.config.max_message_bytes).unwrap_or(usize::MAX);
     let body = &payload[..payload.len().min(limit)];
-    send(shared, &shared.local, &topic, &key, body, headers).await;
+    send_until_written(shared, &topic, &key, body, headers).await;
+}
+
+/// Dead letters must not be lost: the message is committed after this returns, so the send is
+/// retried (1 s apart, each try bounded by `publish_timeout`) until the local broker takes it. A
+/// broker that is down stalls this consumer, which is right: nothing can be applied safely.
+async fn send_until_written(
+    shared: &Shared,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: OwnedHeaders,
+) {
+    let Some(producer) = shared.producer(&shared.local) else {
+        tracing::error!(
+            topic,
+            "no producer for the local cluster; dead letter dropped"
+        );
+        return;
+    };
+    loop {
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(headers.clone());
+        match producer.send(record, Timeout::After(REPORT_DEADLINE)).await {
+            Ok(_) => return,
+            Err((error, _)) => {
+                tracing::error!(topic, %error, "could not write a dead letter; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Send a report record; failures are logged (the event itself is already decided).

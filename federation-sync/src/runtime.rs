@@ -300,6 +300,15 @@ impl FederatedDataSync {
             .map_err(|e| SyncError::new(crate::error::SyncErrorKind::Target, e))
     }
 
+    /// Run every event on this cluster's dead-letter topic through the normal path again (once
+    /// the cause is fixed), from where the last replay stopped to the end as of now.
+    pub async fn replay_dead_letters(
+        &self,
+        target: Arc<dyn SyncTarget>,
+    ) -> Result<crate::replay::ReplayReport, SyncError> {
+        crate::replay::replay(&self.shared, target).await
+    }
+
     /// Start consuming every other cluster's changes into `target`.
     pub fn subscribe(&self, target: Arc<dyn SyncTarget>) -> Result<Subscription, SyncError> {
         subscriber::start(&self.shared, target)

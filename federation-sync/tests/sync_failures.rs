@@ -246,6 +246,40 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_status_says_failed(
     let sync_config = config.sync.clone().expect("sync");
     let letters = dead_letters(&bootstrap, &sync_config.dead_letter_topic("looma"), 1).await;
     assert_eq!(letters[0].0, "handler");
+    assert!(support::record(&looma_store, "user", "h").is_some_and(|r| r["n"] == json!(1)));
+    // Replay (the cause fixed: writes succeed again): the event is applied and its status completes.
+    let report = looma
+        .replay_dead_letters(target(&looma_store))
+        .await
+        .expect("replay");
+    assert_eq!(
+        (report.replayed, report.succeeded, report.failed_again),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        looma_store.writes_of(&failed.stamp.event_id, Effect::Applied),
+        1
+    );
+    let completed = eventually(WAIT, || async {
+        zervigo.status("user", "h").is_some_and(|s| {
+            s.event_id == failed.stamp.event_id && s.overall() == Overall::Completed
+        })
+    })
+    .await;
+    assert!(
+        completed,
+        "status after the replay: {:?}",
+        zervigo.status("user", "h")
+    );
+    let again = looma
+        .replay_dead_letters(target(&looma_store))
+        .await
+        .expect("second replay");
+    assert_eq!(
+        again.replayed, 0,
+        "a replay continues where the last one stopped"
+    );
     // The partition goes on.
     let after = write(
         &zervigo,
