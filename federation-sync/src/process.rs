@@ -26,6 +26,8 @@ pub(crate) struct Source {
 
 /// How long sends of dead letters, conflicts and acks may wait for the broker.
 const REPORT_DEADLINE: Duration = Duration::from_secs(30);
+/// Tries of a conflict record or an ack.
+const REPORT_TRIES: u32 = 3;
 
 /// Process one message payload; returns what happened (for tests and logs).
 pub(crate) async fn process(
@@ -270,8 +272,8 @@ pub(crate) async fn dead_letter(
 }
 
 /// Dead letters must not be lost: the message is committed after this returns, so the send is
-/// retried (1 s apart, each try bounded by `publish_timeout`) until the local broker takes it. A
-/// broker that is down stalls this consumer, which is right: nothing can be applied safely.
+/// retried (1 s apart, each try bounded by the report deadline) until the local broker takes it.
+/// A broker that is down stalls this consumer, which is right: nothing can be applied safely.
 async fn send_until_written(
     shared: &Shared,
     topic: &str,
@@ -279,29 +281,50 @@ async fn send_until_written(
     payload: &[u8],
     headers: OwnedHeaders,
 ) {
-    let Some(producer) = shared.producer(&shared.local) else {
-        tracing::error!(
-            topic,
-            "no producer for the local cluster; dead letter dropped"
-        );
-        return;
+    send_with_retries(
+        shared,
+        &shared.local,
+        topic,
+        key,
+        payload,
+        headers,
+        u32::MAX,
+    )
+    .await;
+}
+
+/// Send to `cluster`'s brokers, trying up to `tries` times 1 s apart; whether it was written.
+async fn send_with_retries(
+    shared: &Shared,
+    cluster: &str,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: OwnedHeaders,
+    tries: u32,
+) -> bool {
+    let Some(producer) = shared.producer(cluster) else {
+        tracing::error!(cluster, topic, "no producer for the cluster");
+        return false;
     };
-    loop {
+    for attempt in 1..=tries {
         let record = FutureRecord::to(topic)
             .key(key)
             .payload(payload)
             .headers(headers.clone());
         match producer.send(record, Timeout::After(REPORT_DEADLINE)).await {
-            Ok(_) => return,
+            Ok(_) => return true,
             Err((error, _)) => {
-                tracing::error!(topic, %error, "could not write a dead letter; retrying in 1 s");
+                tracing::warn!(topic, attempt, %error, "could not write a sync record; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
+    false
 }
 
-/// Send a report record; failures are logged (the event itself is already decided).
+/// Send a report record (conflict, ack); after a few failed tries it is logged and dropped
+/// (the event itself is already decided and written).
 async fn send(
     shared: &Shared,
     cluster: &str,
@@ -310,15 +333,10 @@ async fn send(
     payload: &[u8],
     headers: OwnedHeaders,
 ) {
-    let Some(producer) = shared.producer(cluster) else {
-        tracing::error!(cluster, topic, "no producer for cluster; report dropped");
-        return;
-    };
-    let record = FutureRecord::to(topic)
-        .key(key)
-        .payload(payload)
-        .headers(headers);
-    if let Err((error, _)) = producer.send(record, Timeout::After(REPORT_DEADLINE)).await {
-        tracing::error!(topic, %error, "could not write sync report record");
+    if !send_with_retries(shared, cluster, topic, key, payload, headers, REPORT_TRIES).await {
+        tracing::error!(
+            topic,
+            "sync report record dropped after {REPORT_TRIES} tries"
+        );
     }
 }

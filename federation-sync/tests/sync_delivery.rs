@@ -128,10 +128,7 @@ async fn no_double_effect_after_a_consumer_dies_before_commit(bootstrap: &str) {
     .await;
     *dying.victim.lock().expect("lock") = Some(first.stamp.event_id.clone());
     let subscription = looma.subscribe(Arc::new(dying)).expect("subscribe");
-    let written = eventually(WAIT, || async {
-        looma_store.writes_of(&first.stamp.event_id, Effect::Applied) == 1
-    })
-    .await;
+    let written = support::applied(&looma_store, &first).await;
     assert!(written, "the first event was never written");
     subscription.abort();
 
@@ -147,10 +144,7 @@ async fn no_double_effect_after_a_consumer_dies_before_commit(bootstrap: &str) {
     let _again = looma
         .subscribe(target(&looma_store))
         .expect("subscribe again");
-    let caught_up = eventually(WAIT, || async {
-        looma_store.writes_of(&second.stamp.event_id, Effect::Applied) == 1
-    })
-    .await;
+    let caught_up = support::applied(&looma_store, &second).await;
     assert!(
         caught_up,
         "the restarted consumer did not apply the next event"

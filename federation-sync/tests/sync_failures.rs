@@ -15,7 +15,6 @@ use federation_sync::model::{
 use federation_sync::{Change, MemoryTarget, Overall, SyncErrorKind, TargetStatus};
 use federation_testkit::kafka::KafkaBroker;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
@@ -46,18 +45,7 @@ async fn dead_letters(
     topic: &str,
     count: usize,
 ) -> Vec<(String, String, Vec<u8>)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set(
-            "group.id",
-            format!("dlt-reader-{}", federation_sync::model::new_event_id()),
-        )
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("dead-letter reader");
-    consumer
-        .subscribe(&[topic])
-        .expect("subscribe to the dead-letter topic");
+    let consumer = support::reader(bootstrap, topic);
     let mut out = Vec::new();
     while out.len() < count {
         let message = match tokio::time::timeout(WAIT, consumer.recv()).await {
@@ -136,10 +124,7 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_partition_continues(broker
         json!({"ok": true}),
     )
     .await;
-    let applied = eventually(WAIT, || async {
-        looma_store.writes_of(&good.stamp.event_id, Effect::Applied) == 1
-    })
-    .await;
+    let applied = support::applied(&looma_store, &good).await;
     assert!(
         applied,
         "the change after the poison messages was not applied"
@@ -195,10 +180,7 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_status_says_failed(
         json!({"n": 1}),
     )
     .await;
-    let ok = eventually(WAIT, || async {
-        looma_store.writes_of(&retried.stamp.event_id, Effect::Applied) == 1
-    })
-    .await;
+    let ok = support::applied(&looma_store, &retried).await;
     assert!(
         ok,
         "two failures then success: applied on the third attempt"
@@ -290,10 +272,7 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_status_says_failed(
         json!({"n": 3}),
     )
     .await;
-    let went_on = eventually(WAIT, || async {
-        looma_store.writes_of(&after.stamp.event_id, Effect::Applied) == 1
-    })
-    .await;
+    let went_on = support::applied(&looma_store, &after).await;
     assert!(
         went_on,
         "the next change after a dead-lettered one is applied"

@@ -75,12 +75,7 @@ impl ChangeEvent {
     /// Whether this change was written after seeing `version` (same cluster and not older, or
     /// covered by what the writer had seen).
     pub fn covers(&self, version: &Stamp) -> bool {
-        if self.stamp.origin == version.origin && self.stamp.hlc >= version.hlc {
-            return true;
-        }
-        self.seen
-            .get(&version.origin)
-            .is_some_and(|h| *h >= version.hlc)
+        super::stamp::written_after(&self.stamp, &self.seen, version)
     }
 
     /// The Kafka message key: `type/id`, so every change of one entity lands in one partition.

@@ -6,6 +6,7 @@
 //! total and the same everywhere, with ties on time broken by cluster name.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,15 @@ impl std::fmt::Display for Stamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}@{}#{}", self.origin, self.hlc, self.event_id)
     }
+}
+
+/// Whether a change stamped `stamp`, whose writer had seen `seen`, was written after seeing the
+/// version `other`: a later change of the same cluster, or one whose writer had seen `other`.
+pub fn written_after(stamp: &Stamp, seen: &BTreeMap<String, Hlc>, other: &Stamp) -> bool {
+    if stamp.origin == other.origin && stamp.hlc >= other.hlc {
+        return true;
+    }
+    seen.get(&other.origin).is_some_and(|h| *h >= other.hlc)
 }
 
 /// 128 random bits as 32 lowercase hex digits.

@@ -64,12 +64,7 @@ impl Head {
 
     /// Whether this version was written after seeing `other`.
     pub fn covers(&self, other: &Stamp) -> bool {
-        if self.stamp.origin == other.origin && self.stamp.hlc >= other.hlc {
-            return true;
-        }
-        self.seen
-            .get(&other.origin)
-            .is_some_and(|h| *h >= other.hlc)
+        super::stamp::written_after(&self.stamp, &self.seen, other)
     }
 }
 

@@ -154,21 +154,34 @@ pub fn target(store: &MemoryTarget) -> Arc<dyn federation_sync::SyncTarget> {
     Arc::new(store.clone())
 }
 
-/// The first `count` payloads of `topic`, from the beginning.
-pub async fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<Vec<u8>> {
+/// Whether `store` applied `published` exactly once within the wait.
+pub async fn applied(store: &MemoryTarget, published: &Published) -> bool {
+    let id = &published.stamp.event_id;
+    eventually(Duration::from_secs(90), || async {
+        store.writes_of(id, federation_sync::model::Effect::Applied) == 1
+    })
+    .await
+}
+
+/// A consumer of `topic` from its beginning, in a group of its own.
+pub fn reader(bootstrap: &str, topic: &str) -> rdkafka::consumer::StreamConsumer {
     use rdkafka::ClientConfig;
     use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::Message;
+    let group = format!("reader-{}", federation_sync::model::new_event_id());
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set(
-            "group.id",
-            format!("reader-{}", federation_sync::model::new_event_id()),
-        )
+        .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .create()
         .expect("topic reader");
     consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// The first `count` payloads of `topic`, from the beginning.
+pub async fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<Vec<u8>> {
+    use rdkafka::message::Message;
+    let consumer = reader(bootstrap, topic);
     let mut out = Vec::new();
     while out.len() < count {
         match tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await {
