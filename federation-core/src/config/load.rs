@@ -17,6 +17,7 @@ use super::policy::{self, POLICY_KEYS};
 use super::read;
 use super::services::read_services;
 use super::tree::Node;
+use super::sync_validate::check_sync;
 use super::validate::validate;
 
 /// The text format of a configuration.
@@ -153,6 +154,7 @@ impl Config {
         };
         let mut semantic = Problems::default();
         validate(&config, &mut semantic);
+        check_sync(&config, &mut semantic);
         p.absorb(semantic);
         let mut problems = p.into_vec();
         // Report in document order, whichever pass found the problem.
@@ -172,6 +174,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Problems::default();
         validate(self, &mut p);
+        check_sync(self, &mut p);
         p.into_result()
     }
 }

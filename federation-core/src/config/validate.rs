@@ -16,7 +16,6 @@ use super::validate_policy::check_policy;
 
 /// Runs every semantic check.
 pub(crate) fn validate(config: &Config, p: &mut Problems) {
-    super::sync_validate::check_sync(config, p);
     if config.clusters.is_empty() {
         p.push(
             "clusters",
