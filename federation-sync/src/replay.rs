@@ -29,17 +29,27 @@ const QUERY: Duration = Duration::from_secs(30);
 pub struct ReplayReport {
     /// Dead letters read.
     pub replayed: usize,
-    /// Of those, processed without error this time.
+    /// Of those, processed without error this time (or, for a replay to the source topics,
+    /// published there again).
     pub succeeded: usize,
-    /// Of those, dead-lettered again.
+    /// Of those, dead-lettered again (or not republished: the send failed).
     pub failed_again: usize,
+    /// Not republished because they can never apply (`not_json`, `oversized`) or their source
+    /// topic is not a change topic of a configured cluster.
+    pub skipped: usize,
 }
 
-/// Replay this cluster's dead letters into `target`.
-pub(crate) async fn replay(
-    shared: &Arc<Shared>,
-    target: Arc<dyn SyncTarget>,
-) -> Result<ReplayReport, SyncError> {
+/// What to do with each dead letter.
+pub(crate) enum Mode {
+    /// Process it here, into this target.
+    Process(Arc<dyn SyncTarget>),
+    /// Publish it again on the change topic it came from, so the subscribers (this cluster's
+    /// service among them) receive it again; a cluster that applied it already ignores it.
+    Republish,
+}
+
+/// Replay this cluster's dead letters.
+pub(crate) async fn replay(shared: &Arc<Shared>, mode: Mode) -> Result<ReplayReport, SyncError> {
     let topic = shared.config.dead_letter_topic(&shared.local);
     let servers = shared
         .config
@@ -76,17 +86,19 @@ pub(crate) async fn replay(
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
         };
-        let outcome = process(
-            shared,
-            target.as_ref(),
-            message.payload().unwrap_or_default(),
-            &source,
-        )
-        .await;
         report.replayed += 1;
-        match outcome {
-            Ok(_) => report.succeeded += 1,
-            Err(_) => report.failed_again += 1,
+        let payload = message.payload().unwrap_or_default();
+        match &mode {
+            Mode::Process(target) => match process(shared, target.as_ref(), payload, &source).await
+            {
+                Ok(_) => report.succeeded += 1,
+                Err(_) => report.failed_again += 1,
+            },
+            Mode::Republish => match republish(shared, &message).await {
+                Some(true) => report.succeeded += 1,
+                Some(false) => report.failed_again += 1,
+                None => report.skipped += 1,
+            },
         }
         consumer
             .commit_message(&message, CommitMode::Async)
@@ -109,6 +121,46 @@ pub(crate) async fn replay(
     })
     .await;
     Ok(report)
+}
+
+/// Send a dead letter back to its source change topic; `None` when it should not be.
+async fn republish(
+    shared: &Shared,
+    message: &rdkafka::message::BorrowedMessage<'_>,
+) -> Option<bool> {
+    use rdkafka::message::Headers;
+    let header = |name: &str| {
+        message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == name))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    if matches!(
+        header("federation.reason_kind").as_deref(),
+        Some("not_json" | "oversized")
+    ) {
+        return None;
+    }
+    let source = header("federation.source_topic")?;
+    let origin = shared
+        .config
+        .clusters
+        .iter()
+        .find(|c| shared.config.changes_topic(&c.name) == source)?;
+    let producer = shared.producer(&origin.name)?;
+    let mut record =
+        rdkafka::producer::FutureRecord::to(&source).payload(message.payload().unwrap_or_default());
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    let sent = producer
+        .send(record, rdkafka::util::Timeout::After(QUERY))
+        .await;
+    if let Err((error, _)) = &sent {
+        tracing::error!(topic = %source, %error, "could not republish a dead letter");
+    }
+    Some(sent.is_ok())
 }
 
 /// Per partition with something to replay: its end offset now; and the assignment starting at

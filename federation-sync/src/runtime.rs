@@ -306,7 +306,15 @@ impl FederatedDataSync {
         &self,
         target: Arc<dyn SyncTarget>,
     ) -> Result<crate::replay::ReplayReport, SyncError> {
-        crate::replay::replay(&self.shared, target).await
+        crate::replay::replay(&self.shared, crate::replay::Mode::Process(target)).await
+    }
+
+    /// Publish every event on this cluster's dead-letter topic again on the change topic it came
+    /// from (what `federation sync replay` does: the CLI has no access to the service's store).
+    /// The service's subscriber receives them again; clusters that applied them ignore them.
+    /// `not_json` and `oversized` dead letters are skipped: they can never apply.
+    pub async fn republish_dead_letters(&self) -> Result<crate::replay::ReplayReport, SyncError> {
+        crate::replay::replay(&self.shared, crate::replay::Mode::Republish).await
     }
 
     /// Start consuming every other cluster's changes into `target`.

@@ -262,6 +262,35 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_status_says_failed(
         again.replayed, 0,
         "a replay continues where the last one stopped"
     );
+    // `federation sync replay`'s way: publish the dead letter again on its source topic; the
+    // running subscriber receives it again and applies it.
+    looma_store.fail_next_writes(3);
+    let lost = write(
+        &zervigo,
+        &origin_store,
+        "user",
+        "h",
+        Operation::Update,
+        json!({"n": 2.5}),
+    )
+    .await;
+    let dead = eventually(WAIT, || async {
+        zervigo
+            .status("user", "h")
+            .is_some_and(|s| s.event_id == lost.stamp.event_id && s.overall() == Overall::Failed)
+    })
+    .await;
+    assert!(dead, "{:?}", zervigo.status("user", "h"));
+    let report = looma.republish_dead_letters().await.expect("republish");
+    assert_eq!(
+        (report.replayed, report.succeeded, report.skipped),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert!(
+        support::applied(&looma_store, &lost).await,
+        "the republished change is applied"
+    );
     // The partition goes on.
     let after = write(
         &zervigo,

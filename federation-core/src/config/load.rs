@@ -16,8 +16,8 @@ use super::model::{Config, Policy};
 use super::policy::{self, POLICY_KEYS};
 use super::read;
 use super::services::read_services;
-use super::tree::Node;
 use super::sync_validate::check_sync;
+use super::tree::Node;
 use super::validate::validate;
 
 /// The text format of a configuration.
