@@ -163,3 +163,75 @@ async fn status_and_replay_from_the_command_line() {
     subscription.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Kills the sandbox by pid if the test fails before its clean stop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sandbox_with_sync_runs_a_broker_and_writes_the_sync_section() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    if let Some(skip) = skip_without_java() {
+        eprintln!("{skip}");
+        return;
+    }
+    let path =
+        std::env::temp_dir().join(format!("federation-cli-{}-sync.yaml", std::process::id()));
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_federation"))
+            .args(["sandbox", "--sync", "--write-config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the federation binary starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout is piped");
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("stdout is readable");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("client configuration written") {
+            break;
+        }
+    }
+    let kafka = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("kafka (sync, both clusters): "))
+        .unwrap_or_else(|| panic!("no kafka line in {printed}"))
+        .to_string();
+    let config = Config::from_file(&path).expect("the written configuration is valid");
+    let sync = config.sync.expect("a sync section");
+    assert_eq!(sync.clusters.len(), 2);
+    assert!(
+        sync.clusters
+            .iter()
+            .all(|c| c.bootstrap_servers == vec![kafka.clone()])
+    );
+    assert!(
+        std::net::TcpStream::connect(&kafka).is_ok(),
+        "the broker listens on {kafka}"
+    );
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let status = child.0.wait().expect("the sandbox exits");
+    assert_eq!(status.code(), Some(0), "Ctrl-C is a clean stop");
+    assert!(
+        std::net::TcpStream::connect(&kafka).is_err(),
+        "the broker stopped with the sandbox"
+    );
+    let _ = std::fs::remove_file(path);
+}
