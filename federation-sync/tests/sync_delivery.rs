@@ -77,6 +77,30 @@ async fn order_per_entity(bootstrap: &str) {
             );
         }
     }
+    // What operators watch: 60 applied, their end-to-end latency, the lag gauge, the health entry.
+    let metrics = looma.metrics_text();
+    for line in [
+        r#"federation_sync_events_total{origin="zervigo",entity_type="user",effect="applied"} 60"#,
+        r#"federation_sync_latency_seconds_count{origin="zervigo"} 60"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line}:\n{metrics}");
+    }
+    let published_line = r#"federation_sync_published_total{entity_type="user"} 60"#;
+    assert!(zervigo.metrics_text().contains(published_line));
+    let lag_reported = eventually(WAIT, || async {
+        looma
+            .metrics_text()
+            .contains(r#"federation_sync_consumer_lag{origin="zervigo"} 0"#)
+    })
+    .await;
+    assert!(
+        lag_reported,
+        "the lag gauge reports 0 once caught up:\n{}",
+        looma.metrics_text()
+    );
+    let health = looma.health();
+    assert!(health.is_healthy(), "{health:?}");
+    assert_eq!(health.origins.get("zervigo").map(|o| o.consumed), Some(60));
 }
 
 /// A target that hangs forever right after writing one chosen event (a process that died between
