@@ -164,3 +164,108 @@ impl StatusTracker {
             .count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ENVELOPE_VERSION, Operation, Stamp};
+
+    fn event(ms: u64) -> ChangeEvent {
+        ChangeEvent {
+            v: ENVELOPE_VERSION,
+            entity_type: "user".into(),
+            entity_id: "1".into(),
+            operation: Operation::Update,
+            data: Default::default(),
+            base: None,
+            seen: Default::default(),
+            stamp: Stamp::new(
+                "zervigo",
+                Hlc {
+                    wall_ms: ms,
+                    logical: 0,
+                },
+            ),
+            published_at_ms: ms,
+        }
+    }
+
+    fn ack(e: &ChangeEvent, cluster: &str, status: TargetStatus) -> Ack {
+        Ack {
+            event_id: e.stamp.event_id.clone(),
+            hlc: e.stamp.hlc,
+            entity_type: "user".into(),
+            entity_id: "1".into(),
+            cluster: cluster.into(),
+            status,
+        }
+    }
+
+    fn done() -> TargetStatus {
+        TargetStatus::Completed {
+            effect: "applied".into(),
+        }
+    }
+
+    #[test]
+    fn pending_until_every_target_acknowledged_then_completed_or_failed() {
+        let targets = vec!["looma".to_string(), "third".to_string()];
+        let tracker = StatusTracker::default();
+        let e = event(10);
+        tracker.pending(&e, targets.clone());
+        assert_eq!(
+            tracker.get("user", "1").map(|s| s.overall()),
+            Some(Overall::Pending)
+        );
+        tracker.ack(ack(&e, "looma", done()), &targets);
+        assert_eq!(tracker.pending_count(), 1);
+        tracker.ack(
+            ack(
+                &e,
+                "third",
+                TargetStatus::Failed {
+                    reason: "boom".into(),
+                },
+            ),
+            &targets,
+        );
+        assert_eq!(
+            tracker.get("user", "1").map(|s| s.overall()),
+            Some(Overall::Failed)
+        );
+        assert_eq!(tracker.pending_count(), 0);
+    }
+
+    #[test]
+    fn an_ack_of_an_older_change_is_ignored_and_a_newer_change_replaces_the_status() {
+        let targets = vec!["looma".to_string()];
+        let tracker = StatusTracker::default();
+        let (old, new) = (event(10), event(20));
+        tracker.pending(&new, targets.clone());
+        tracker.ack(ack(&old, "looma", done()), &targets);
+        let status = tracker.get("user", "1").expect("status");
+        assert_eq!(
+            (status.event_id.as_str(), status.overall()),
+            (new.stamp.event_id.as_str(), Overall::Pending)
+        );
+        // After a restart, acks are read from the beginning: the newest change's status wins.
+        let rebuilt = StatusTracker::default();
+        rebuilt.ack(ack(&old, "looma", done()), &targets);
+        rebuilt.ack(
+            ack(&new, "looma", TargetStatus::Failed { reason: "x".into() }),
+            &targets,
+        );
+        assert_eq!(
+            rebuilt.get("user", "1").map(|s| s.event_id),
+            Some(new.stamp.event_id.clone())
+        );
+        // An ack read before its publish returned is kept when the publish records pending.
+        let early = StatusTracker::default();
+        early.ack(ack(&new, "looma", done()), &targets);
+        early.pending(&new, targets.clone());
+        assert_eq!(
+            early.get("user", "1").map(|s| s.overall()),
+            Some(Overall::Completed)
+        );
+    }
+}
