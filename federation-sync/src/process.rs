@@ -323,8 +323,11 @@ async fn send_with_retries(
     false
 }
 
-/// Send a report record (conflict, ack); after a few failed tries it is logged and dropped
-/// (the event itself is already decided and written).
+/// Send a report record (conflict, ack) without waiting for the broker: it is queued in the
+/// producer (which retries it until `publish_timeout`) and a task logs a failed delivery, so a
+/// report costs no broker round trip on the message's path. Only when the queue refuses it is the
+/// send retried in place (a few tries), then logged and dropped: the event itself is already
+/// decided and written, and a lost ack only leaves the origin's status pending.
 async fn send(
     shared: &Shared,
     cluster: &str,
@@ -333,10 +336,36 @@ async fn send(
     payload: &[u8],
     headers: OwnedHeaders,
 ) {
-    if !send_with_retries(shared, cluster, topic, key, payload, headers, REPORT_TRIES).await {
+    let Some(producer) = shared.producer(cluster) else {
         tracing::error!(
+            cluster,
             topic,
-            "sync report record dropped after {REPORT_TRIES} tries"
+            "no producer for the cluster; report dropped"
         );
+        return;
+    };
+    let record = FutureRecord::to(topic)
+        .key(key)
+        .payload(payload)
+        .headers(headers.clone());
+    match producer.send_result(record) {
+        Ok(delivery) => {
+            let topic = topic.to_string();
+            tokio::spawn(async move {
+                if let Ok(Err((error, _))) = delivery.await {
+                    tracing::error!(%topic, %error, "sync report record not delivered");
+                }
+            });
+        }
+        Err((error, _)) => {
+            tracing::warn!(topic, %error, "producer queue refused a report; sending in place");
+            if !send_with_retries(shared, cluster, topic, key, payload, headers, REPORT_TRIES).await
+            {
+                tracing::error!(
+                    topic,
+                    "sync report record dropped after {REPORT_TRIES} tries"
+                );
+            }
+        }
     }
 }
