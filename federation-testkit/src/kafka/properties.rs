@@ -52,9 +52,16 @@ pub(crate) fn server_properties(
     text
 }
 
-/// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
+/// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters), never
+/// starting with `-` (the storage tool's argument parser would take it for an option; Kafka's own
+/// `Uuid.randomUuid` redraws such ids too).
 pub(crate) fn random_cluster_id() -> String {
-    base64_url(&rand::random::<[u8; 16]>())
+    loop {
+        let id = base64_url(&rand::random::<[u8; 16]>());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// URL-safe base64 without padding (RFC 4648 §5).
@@ -95,6 +102,14 @@ mod tests {
         let a = random_cluster_id();
         assert_eq!(a.len(), 22);
         assert_ne!(a, random_cluster_id());
+    }
+
+    #[test]
+    fn cluster_ids_never_start_with_a_dash() {
+        // One id in 64 would without the redraw: 5,000 draws miss that with odds of ~1e-34.
+        for _ in 0..5_000 {
+            assert!(!random_cluster_id().starts_with('-'));
+        }
     }
 
     #[test]
