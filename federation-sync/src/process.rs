@@ -234,27 +234,20 @@ pub(crate) async fn dead_letter(
     );
     let reason = poison.to_string();
     let (partition, offset) = (source.partition.to_string(), source.offset.to_string());
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "federation.reason",
-            value: Some(reason.as_str()),
+    let headers = [
+        ("federation.reason", reason.as_str()),
+        ("federation.reason_kind", poison.kind()),
+        ("federation.source_topic", source.topic.as_str()),
+        ("federation.source_partition", partition.as_str()),
+        ("federation.source_offset", offset.as_str()),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |headers, (key, value)| {
+        headers.insert(Header {
+            key,
+            value: Some(value),
         })
-        .insert(Header {
-            key: "federation.reason_kind",
-            value: Some(poison.kind()),
-        })
-        .insert(Header {
-            key: "federation.source_topic",
-            value: Some(source.topic.as_str()),
-        })
-        .insert(Header {
-            key: "federation.source_partition",
-            value: Some(partition.as_str()),
-        })
-        .insert(Header {
-            key: "federation.source_offset",
-            value: Some(offset.as_str()),
-        });
+    });
     let key = event
         .map(ChangeEvent::key)
         .or_else(|| {

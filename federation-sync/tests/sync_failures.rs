@@ -207,12 +207,7 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_status_says_failed(
         json!({"n": 2}),
     )
     .await;
-    let status_failed = eventually(WAIT, || async {
-        zervigo
-            .status("user", "h")
-            .is_some_and(|s| s.event_id == failed.stamp.event_id && s.overall() == Overall::Failed)
-    })
-    .await;
+    let status_failed = support::status_is(&zervigo, "user", "h", &failed, Overall::Failed).await;
     let status = zervigo.status("user", "h");
     assert!(
         status_failed,
@@ -274,12 +269,7 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_status_says_failed(
         json!({"n": 2.5}),
     )
     .await;
-    let dead = eventually(WAIT, || async {
-        zervigo
-            .status("user", "h")
-            .is_some_and(|s| s.event_id == lost.stamp.event_id && s.overall() == Overall::Failed)
-    })
-    .await;
+    let dead = support::status_is(&zervigo, "user", "h", &lost, Overall::Failed).await;
     assert!(dead, "{:?}", zervigo.status("user", "h"));
     let report = looma.republish_dead_letters().await.expect("republish");
     assert_eq!(

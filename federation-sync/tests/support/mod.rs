@@ -192,3 +192,18 @@ pub async fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<Vec<u
     }
     out
 }
+
+/// Whether `sync`'s status of `t`/`id` reaches `overall` for `published` within the wait.
+pub async fn status_is(
+    sync: &FederatedDataSync,
+    t: &str,
+    id: &str,
+    published: &Published,
+    overall: federation_sync::Overall,
+) -> bool {
+    eventually(Duration::from_secs(90), || async {
+        sync.status(t, id)
+            .is_some_and(|s| s.event_id == published.stamp.event_id && s.overall() == overall)
+    })
+    .await
+}
