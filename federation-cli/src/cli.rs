@@ -58,6 +58,9 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Cross-cluster data sync: status of a change, replay of dead letters.
+    #[command(subcommand)]
+    Sync(crate::commands::sync::SyncCommand),
     /// Benchmark the SDK against plain reqwest, a proxy hop and failure scenarios.
     Bench(crate::bench::BenchArgs),
 }

@@ -44,6 +44,7 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Discover(args) => commands::discover::run(global, args).await,
         Command::Health(args) => commands::health::run(global, args).await,
         Command::Config(ConfigCommand::Check(args)) => commands::config_check::run(global, args),
+        Command::Sync(command) => commands::sync::run(global, command).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

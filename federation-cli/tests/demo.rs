@@ -60,4 +60,22 @@ fn short_demo_fails_over_to_looma_and_keeps_success_above_threshold() {
 
     assert!(stderr.contains("failover"), "progress is shown on stderr");
     assert!(doc["timeline"].as_array().is_some_and(|t| t.len() >= 20));
+
+    // The data sync phase runs where Java is (CI), and says how to enable it where it is not.
+    let sync = &doc["sync"];
+    if federation_testkit::kafka::java_available().is_ok() {
+        assert_eq!(sync["ran"], true, "{sync:#}");
+        assert_eq!(sync["passed"], true, "{sync:#}");
+        assert_eq!(sync["zervigo_to_looma"], 20);
+        assert_eq!(sync["looma_to_zervigo"], 10);
+        assert_eq!(sync["concurrent_same_on_both"], true);
+        assert_eq!(sync["restart_applied"], sync["restart_published"]);
+    } else {
+        assert!(
+            sync["skipped"]
+                .as_str()
+                .is_some_and(|s| s.contains("Install Java")),
+            "{sync:#}"
+        );
+    }
 }

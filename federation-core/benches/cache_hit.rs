@@ -97,6 +97,7 @@ fn client_call_cache_hit(bencher: divan::Bencher<'_, '_>) {
             }),
             ..Policy::default()
         },
+        sync: None,
     };
     let client = rt
         .block_on(async { FederatedServiceClient::from_config(config) })

@@ -6,3 +6,4 @@ pub mod discover;
 pub mod health;
 pub mod sandbox;
 pub mod snapshot;
+pub mod sync;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use federation_core::config::{Config, DiscoverySource};
+use federation_testkit::kafka::{KafkaBroker, java_available};
 use federation_testkit::sandbox::{Sandbox, SandboxOptions};
 use serde::Serialize;
 
@@ -29,12 +30,17 @@ pub struct SandboxArgs {
     /// gets byte-identical answers (what a benchmark comparing clients needs).
     #[arg(long)]
     pub no_echo: bool,
+    /// Also start a Kafka broker (needs Java) and add a `sync` section for it to the written
+    /// configuration: both clusters share the broker (the plan's simple setup).
+    #[arg(long)]
+    pub sync: bool,
 }
 
 /// Where things listen (printed at start).
 #[derive(Debug, Serialize)]
 struct Addresses {
     config: Option<String>,
+    kafka: Option<String>,
     clusters: Vec<ClusterAddresses>,
 }
 
@@ -67,15 +73,26 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
             instance.set_echo_propagation(false);
         }
     }
+    let broker = if args.sync {
+        Some(start_broker().await?)
+    } else {
+        None
+    };
+    let kafka = broker.as_ref().map(KafkaBroker::bootstrap_servers);
     if let Some(path) = &args.write_config {
-        std::fs::write(path, sandbox.config_yaml()).map_err(|e| {
+        let mut yaml = sandbox.config_yaml();
+        if let Some(bootstrap) = &kafka {
+            yaml.push_str(&sync_yaml(bootstrap));
+        }
+        std::fs::write(path, yaml).map_err(|e| {
             CliError::failure(format!(
                 "cannot write the configuration to {}: {e}",
                 path.display()
             ))
         })?;
     }
-    let addresses = addresses(&sandbox, &sandbox.config(), args.write_config.as_ref());
+    let mut addresses = addresses(&sandbox, &sandbox.config(), args.write_config.as_ref());
+    addresses.kafka = kafka;
     if global.json {
         print_json(&addresses)?;
     } else {
@@ -87,7 +104,33 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
         .map_err(|e| CliError::failure(format!("cannot wait for Ctrl-C: {e}")))?;
     eprintln!("stopping the sandbox");
     drop(sandbox);
+    if let Some(broker) = broker {
+        broker.stop().await;
+    }
     Ok(Exit::Ok)
+}
+
+/// The sandbox's Kafka broker, or why it cannot run (how to enable it).
+async fn start_broker() -> Result<KafkaBroker, CliError> {
+    if let Err(reason) = java_available() {
+        return Err(CliError::failure(format!(
+            "--sync needs a Kafka broker, which needs Java: {reason}"
+        )));
+    }
+    eprintln!("starting the Kafka broker (first run downloads ~45 MB of jars from Maven Central)");
+    KafkaBroker::start()
+        .await
+        .map_err(|e| CliError::failure(format!("cannot start the Kafka broker: {e}")))
+}
+
+/// The `sync` section for a sandbox whose clusters share the broker at `bootstrap`.
+fn sync_yaml(bootstrap: &str) -> String {
+    format!(
+        "sync:\n  clusters:\n    zervigo: {{ bootstrap_servers: \"{bootstrap}\" }}\n    \
+         looma: {{ bootstrap_servers: \"{bootstrap}\" }}\n  entities:\n    \
+         user: {{ policy: prefer_cluster, owner: zervigo }}\n    \
+         resume: {{ policy: merge_fields }}\n    company: {{}}\n"
+    )
 }
 
 fn addresses(sandbox: &Sandbox, config: &Config, written: Option<&PathBuf>) -> Addresses {
@@ -128,6 +171,7 @@ fn addresses(sandbox: &Sandbox, config: &Config, written: Option<&PathBuf>) -> A
         .collect();
     Addresses {
         config: written.map(|p| p.display().to_string()),
+        kafka: None,
         clusters,
     }
 }
@@ -142,6 +186,9 @@ fn print_human(a: &Addresses) {
         for s in &c.services {
             println!("  {:<20} {}", s.consul_service, s.instances.join("  "));
         }
+    }
+    if let Some(kafka) = &a.kafka {
+        println!("kafka (sync, both clusters): {kafka}");
     }
     match &a.config {
         Some(path) => println!("client configuration written to {path}"),

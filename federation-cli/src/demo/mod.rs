@@ -15,6 +15,7 @@ mod progress;
 mod report;
 mod stats;
 mod story;
+mod sync_phase;
 mod traffic;
 
 use std::sync::Arc;
@@ -148,7 +149,13 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
             .map(|w| w[1].saturating_sub(w[0]))
             .collect(),
     };
-    let summary = report::build(&info, &samples, &events);
+    let mut summary = report::build(&info, &samples, &events);
+    let sync = sync_phase::run().await;
+    if let Some(skipped) = &sync.skipped {
+        eprintln!("── {skipped}");
+    }
+    summary.passed &= !sync.ran || sync.passed;
+    summary.sync = Some(sync);
     if global.json {
         print_json(&summary)?;
         eprintln!("{}", report::verdict(&summary));

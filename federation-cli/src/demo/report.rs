@@ -41,6 +41,8 @@ pub struct DemoReport {
     pub events: Vec<EventReport>,
     /// Upstream calls per cluster per second (what the chart draws).
     pub timeline: Vec<Bucket>,
+    /// The data sync phase (after the call story).
+    pub sync: Option<super::sync_phase::SyncReport>,
 }
 
 /// One phase of the story.
@@ -164,6 +166,7 @@ pub fn build(info: &RunInfo<'_>, samples: &[Sample], events: &[Event]) -> DemoRe
             })
             .collect(),
         timeline: timeline(info, samples, end),
+        sync: None,
     }
 }
 
@@ -315,10 +318,16 @@ pub fn render(report: &DemoReport) -> String {
 
 /// The final verdict line.
 pub fn verdict(report: &DemoReport) -> String {
-    let sign = if report.passed { "≥" } else { "<" };
+    let met = report.overall.success_percent >= report.min_success_percent;
+    let sign = if met { "≥" } else { "<" };
     let word = if report.passed { "PASS" } else { "FAIL" };
+    let sync = match &report.sync {
+        Some(s) if s.ran && s.passed => "; data sync: converged".to_string(),
+        Some(s) if s.ran => format!("; data sync FAILED: {}", s.error.as_deref().unwrap_or("?")),
+        _ => String::new(),
+    };
     format!(
-        "{word}: {} of {} calls succeeded ({:.3} % {sign} {:.3} %)",
+        "{word}: {} of {} calls succeeded ({:.3} % {sign} {:.3} %){sync}",
         report.overall.ok,
         report.overall.calls,
         report.overall.success_percent,

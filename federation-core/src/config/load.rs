@@ -16,6 +16,7 @@ use super::model::{Config, Policy};
 use super::policy::{self, POLICY_KEYS};
 use super::read;
 use super::services::read_services;
+use super::sync_validate::check_sync;
 use super::tree::Node;
 use super::validate::validate;
 
@@ -120,8 +121,12 @@ impl Config {
             ));
         }
         let mut p = Problems::default();
-        let Some(root) = read::fields(&tree, "", &["clusters", "services", "defaults"], &mut p)
-        else {
+        let Some(root) = read::fields(
+            &tree,
+            "",
+            &["clusters", "services", "defaults", "sync"],
+            &mut p,
+        ) else {
             return Err(ConfigError::new(p.into_vec()));
         };
         let mut defaults = Policy::default();
@@ -138,13 +143,18 @@ impl Config {
             Some((node, path)) => read_services(node, &path, &defaults, &clusters, &mut p),
             None => Vec::new(),
         };
+        let sync = root
+            .get("sync")
+            .and_then(|(node, path)| super::sync_read::read_sync(node, &path, &mut p));
         let config = Config {
             clusters,
             services,
             defaults,
+            sync,
         };
         let mut semantic = Problems::default();
         validate(&config, &mut semantic);
+        check_sync(&config, &mut semantic);
         p.absorb(semantic);
         let mut problems = p.into_vec();
         // Report in document order, whichever pass found the problem.
@@ -164,6 +174,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Problems::default();
         validate(self, &mut p);
+        check_sync(self, &mut p);
         p.into_result()
     }
 }

@@ -20,6 +20,8 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// Policies applied to every service unless the service overrides them.
     pub defaults: Policy,
+    /// Cross-cluster data sync (the `sync` section). Default: none.
+    pub sync: Option<super::sync::SyncConfig>,
 }
 
 impl Config {

@@ -187,5 +187,6 @@ pub(crate) fn build_config(consul_urls: &[String], wait: Duration) -> Config {
         clusters,
         services,
         defaults: Policy::default(),
+        sync: None,
     }
 }

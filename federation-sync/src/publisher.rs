@@ -1,0 +1,184 @@
+//! Publishing a change: stamp it, send it to the local cluster's change topic, return once the
+//! broker holds it durably.
+//!
+//! A change that is "sent" but not yet durable is lost when the broker fails, and a retry without
+//! idempotence can duplicate or reorder it. The producer is idempotent with `acks=all`, the key is
+//! `type/id` (one partition per entity, so order holds), and `publish` returns only after the
+//! delivery report, or fails with a [`SyncErrorKind::Timeout`](crate::SyncErrorKind::Timeout)
+//! naming the deadline when the broker is down. The stamp's clock first observes the base version,
+//! so a change made after seeing version `v` always orders after `v`.
+
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use serde_json::{Map, Value};
+
+use crate::error::{SyncError, SyncErrorKind};
+use crate::model::{
+    ChangeEvent, ENVELOPE_VERSION, EntityState, Operation, Stamp, Window, decide, envelope,
+};
+use crate::runtime::Shared;
+
+/// A change to publish.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// A configured entity type.
+    pub entity_type: String,
+    /// The entity's id.
+    pub entity_id: String,
+    /// What the change does.
+    pub operation: Operation,
+    /// The record (a JSON object; ignored for deletes).
+    pub data: Map<String, Value>,
+    /// The state the writer based the change on, as read from its store (`None`: none stored).
+    pub base: Option<EntityState>,
+}
+
+impl Change {
+    /// A change with no base and no data.
+    pub fn new(
+        entity_type: impl Into<String>,
+        entity_id: impl Into<String>,
+        operation: Operation,
+    ) -> Self {
+        Self {
+            entity_type: entity_type.into(),
+            entity_id: entity_id.into(),
+            operation,
+            data: Map::new(),
+            base: None,
+        }
+    }
+
+    /// With this record. A JSON value that is not an object is stored under `"value"`.
+    #[must_use]
+    pub fn data(mut self, data: Value) -> Self {
+        self.data = match data {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => Map::from_iter([("value".to_string(), other)]),
+        };
+        self
+    }
+
+    /// Based on this stored state.
+    #[must_use]
+    pub fn base(mut self, base: Option<EntityState>) -> Self {
+        self.base = base;
+        self
+    }
+}
+
+/// A published change.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// Its stamp (event id, origin, HLC).
+    pub stamp: Stamp,
+    /// The event as sent (for [`FederatedDataSync::apply_local`](crate::FederatedDataSync::apply_local)).
+    pub event: ChangeEvent,
+    /// The entity's state after the change: store it with the record, and pass it as the base of
+    /// the next change.
+    pub state: EntityState,
+    /// The partition it was written to.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+}
+
+/// Stamp, encode and send `change`; wait for the durable acknowledgement up to `deadline`.
+pub(crate) async fn publish(
+    shared: &Shared,
+    producer: &FutureProducer,
+    change: Change,
+    deadline: Duration,
+) -> Result<Published, SyncError> {
+    let policy = shared.policy(&change.entity_type).ok_or_else(|| {
+        SyncError::new(
+            SyncErrorKind::InvalidChange,
+            format!(
+                "entity type {:?} is not configured under sync.entities (configured: {})",
+                change.entity_type,
+                shared.entity_names()
+            ),
+        )
+    })?;
+    let event = stamp(shared, &change);
+    envelope::check(&event, &shared.config)
+        .map_err(|poison| SyncError::new(SyncErrorKind::InvalidChange, poison.to_string()))?;
+    let payload = event.encode();
+    if payload.len() as u64 > shared.config.max_message_bytes {
+        return Err(SyncError::new(
+            SyncErrorKind::InvalidChange,
+            format!(
+                "the encoded change is {} bytes; sync.max_message_bytes allows {}",
+                payload.len(),
+                shared.config.max_message_bytes
+            ),
+        ));
+    }
+    let window = Window {
+        now_ms: shared.clock.physical_ms(),
+        tombstone_ms: u64::MAX,
+    };
+    let state = decide(policy, change.base.as_ref(), &event, window)
+        .next
+        .unwrap_or_else(|| EntityState::from_event(&event));
+    let topic = shared.config.changes_topic(&shared.local);
+    let key = event.key();
+    let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+    let send = producer.send(record, Timeout::After(deadline));
+    let delivery = match tokio::time::timeout(deadline, send).await {
+        Err(_) => {
+            return Err(SyncError::timeout(
+                &format!("publishing to {topic}"),
+                deadline,
+            ));
+        }
+        Ok(Err((e, _))) => return Err(SyncError::kafka(&format!("publishing to {topic}"), &e)),
+        Ok(Ok(delivery)) => delivery,
+    };
+    shared.metrics.published(&event.entity_type);
+    shared.status.pending(&event, shared.remote_clusters());
+    Ok(Published {
+        stamp: event.stamp.clone(),
+        event,
+        state,
+        partition: delivery.partition,
+        offset: delivery.offset,
+    })
+}
+
+/// The stamped event for `change`: the clock first observes everything the base had seen.
+fn stamp(shared: &Shared, change: &Change) -> ChangeEvent {
+    let seen = change
+        .base
+        .as_ref()
+        .map(|b| b.seen.clone())
+        .unwrap_or_default();
+    let latest_seen = seen
+        .values()
+        .copied()
+        .chain(change.base.as_ref().map(|b| b.version.hlc))
+        .max();
+    let hlc = match latest_seen {
+        Some(h) => shared.clock.observe(h),
+        None => shared.clock.now(),
+    };
+    let deleted = change.operation == Operation::Delete;
+    ChangeEvent {
+        v: ENVELOPE_VERSION,
+        entity_type: change.entity_type.clone(),
+        entity_id: change.entity_id.clone(),
+        operation: change.operation,
+        data: if deleted {
+            Map::new()
+        } else {
+            change.data.clone()
+        },
+        base: change.base.as_ref().map(|b| b.version.clone()),
+        seen,
+        stamp: Stamp::new(shared.local.clone(), hlc),
+        published_at_ms: shared.clock.physical_ms(),
+    }
+}

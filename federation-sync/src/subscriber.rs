@@ -1,0 +1,167 @@
+//! Consuming the other clusters' change topics: one consumer-group member per origin cluster.
+//!
+//! Order per entity comes from Kafka (one partition per key) and from processing each consumer's
+//! messages one at a time; effect-once comes from committing a message's offset only after it
+//! was written or dead-lettered, and from recognising a redelivered event by the stamp stored
+//! with the entity. A stop waits for the message in hand; an abort (as a crash would) drops it
+//! uncommitted, so the group delivers it again.
+
+use std::sync::Arc;
+
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, error::KafkaError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::SyncError;
+use crate::kafka::{Closing, consumer_config};
+use crate::process::{Source, process};
+use crate::runtime::Shared;
+use crate::target::SyncTarget;
+
+/// Consumer context that turns librdkafka statistics into the lag gauge.
+struct LagContext {
+    shared: Arc<Shared>,
+    origin: String,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.partition >= 0)
+            .map(|p| p.consumer_lag.max(0))
+            .sum();
+        self.shared.metrics.lag(&self.origin, lag);
+        self.shared.health.lag(&self.origin, lag);
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+/// Running consumers. Dropping it aborts them (like [`abort`](Self::abort)).
+#[derive(Debug)]
+pub struct Subscription {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Subscription {
+    /// Stop after the messages in hand are finished and committed.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    /// Stop at once, as a crash would: messages in hand are neither finished nor committed.
+    pub fn abort(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Start one consumer per other cluster, writing to `target`.
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    target: Arc<dyn SyncTarget>,
+) -> Result<Subscription, SyncError> {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for origin in shared.remote_clusters() {
+        let Some(cluster) = shared.config.cluster(&origin) else {
+            continue;
+        };
+        let mut config = consumer_config(
+            &cluster.bootstrap_servers,
+            &shared.config.group_id(&shared.local),
+        );
+        config.set("statistics.interval.ms", "1000");
+        let context = LagContext {
+            shared: Arc::clone(shared),
+            origin: origin.clone(),
+        };
+        let consumer: StreamConsumer<LagContext> = config
+            .create_with_context(context)
+            .map_err(|e| SyncError::kafka(&format!("creating the consumer of {origin}"), &e))?;
+        let topic = shared.config.changes_topic(&origin);
+        consumer
+            .subscribe(&[&topic])
+            .map_err(|e| SyncError::kafka(&format!("subscribing to {topic}"), &e))?;
+        let task = tokio::spawn(consume(
+            Arc::clone(shared),
+            Arc::clone(&target),
+            consumer,
+            origin,
+            stopped.clone(),
+        ));
+        tasks.push(task);
+    }
+    Ok(Subscription { stop, tasks })
+}
+
+async fn consume(
+    shared: Arc<Shared>,
+    target: Arc<dyn SyncTarget>,
+    consumer: StreamConsumer<LagContext>,
+    origin: String,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let owner = Closing::new(consumer);
+    let Some(consumer) = owner.get() else {
+        return;
+    };
+    loop {
+        let message = tokio::select! {
+            _ = stopped.changed() => break,
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                note_error(&shared, &origin, &error);
+                continue;
+            }
+        };
+        let source = Source {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+        };
+        let payload = message.payload().unwrap_or_default();
+        let _ = process(&shared, target.as_ref(), payload, &source).await;
+        shared.health.consumed(&origin);
+        if let Err(error) = consumer.commit_message(&message, CommitMode::Async) {
+            tracing::warn!(%origin, %error, "offset commit failed; the message may be delivered again");
+        }
+    }
+    // A clean stop: make the last commits durable (blocking: off the async workers); `owner`
+    // then leaves the group on its own thread.
+    let committed = tokio::task::spawn_blocking(move || {
+        if let Some(consumer) = owner.get() {
+            let _ = consumer.commit_consumer_state(CommitMode::Sync);
+        }
+        owner
+    });
+    let _ = committed.await;
+}
+
+fn note_error(shared: &Shared, origin: &str, error: &KafkaError) {
+    tracing::debug!(%origin, %error, "sync consumer error");
+    shared.health.error(origin, error.to_string());
+}
