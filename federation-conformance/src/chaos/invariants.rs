@@ -117,17 +117,43 @@ pub fn retries(records: &[CallRecord]) -> usize {
         .sum()
 }
 
-/// Failed calls of a step during which some instance was reachable, grouped by outcome.
-pub fn lost(records: &[CallRecord]) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
+/// Failed calls of a step during which some instance was reachable, grouped by outcome: how
+/// many, and the first call's error message (empty for a response), so a violation says why.
+pub fn lost(records: &[CallRecord]) -> HashMap<String, (usize, String)> {
+    let mut out: HashMap<String, (usize, String)> = HashMap::new();
     for r in records.iter().filter(|r| !r.succeeded()) {
         let label = match (r.status, &r.error_kind) {
             (Some(s), _) => format!("status {s}"),
             (None, kind) => kind.clone().unwrap_or_default(),
         };
-        *out.entry(label).or_default() += 1;
+        let entry = out
+            .entry(label)
+            .or_insert_with(|| (0, r.error.clone().unwrap_or_default()));
+        entry.0 += 1;
     }
     out
+}
+
+/// Every instance of `service` as `cluster/id:registry health/breaker`, from the health
+/// snapshot: what the client believed when a violation happened.
+pub fn instance_states(health: &serde_json::Value, service: &str) -> String {
+    let mut out = Vec::new();
+    let services = health["services"].as_array().cloned().unwrap_or_default();
+    for s in services.iter().filter(|s| s["service"] == service) {
+        for c in s["clusters"].as_array().cloned().unwrap_or_default() {
+            let cluster = c["cluster"].as_str().unwrap_or_default();
+            for i in c["instances"].as_array().cloned().unwrap_or_default() {
+                let text = |k: &str| i[k].as_str().unwrap_or("?").to_owned();
+                out.push(format!(
+                    "{cluster}/{}:{}/{}",
+                    text("id"),
+                    text("health"),
+                    text("breaker")
+                ));
+            }
+        }
+    }
+    out.join(" ")
 }
 
 /// Open file descriptors of this process (`/proc/self/fd`); `None` off Linux.

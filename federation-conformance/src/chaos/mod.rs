@@ -310,13 +310,14 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
         }
         if reachable {
             reachable_steps += 1;
-            for (outcome, n) in invariants::lost(&records) {
+            for (outcome, (n, message)) in invariants::lost(&records) {
                 if outcome == "budget_exhausted" {
                     *report.shed.entry(outcome).or_default() += n;
                 } else {
                     report.violations.push(format!(
-                        "step {step}: {n} calls lost ({outcome}) while an instance was reachable; model: alive {:?} normal {:?} consul up {:?}",
-                        model.alive, model.normal, model.consul_up_since.iter().map(Option::is_some).collect::<Vec<_>>()
+                        "step {step}: {n} calls lost ({outcome}: {message}) while an instance was reachable; model: alive {:?} normal {:?} consul up {:?}; client after the step: {}",
+                        model.alive, model.normal, model.consul_up_since.iter().map(Option::is_some).collect::<Vec<_>>(),
+                        invariants::instance_states(&driver.health(), "user")
                     ));
                 }
             }

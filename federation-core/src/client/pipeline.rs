@@ -121,6 +121,7 @@ async fn run(
         preferred: svc.preferred,
         healthy_threshold: policy.failover.healthy_threshold,
         dwell: policy.failover.dwell,
+        panic_threshold: policy.failover.panic_threshold,
         failback: &svc.failback,
         all_clusters: &inner.cluster_names,
     };
@@ -298,7 +299,9 @@ async fn run(
                 )
             }
             Ok(Err(SendError::Connect(e))) => {
-                permit.failure();
+                // Known unreachable: no panic routing to it (`breaker/panic.rs`), and the
+                // background connect ends its ejection as soon as it accepts connections.
+                permit.failure_with(crate::breaker::EjectionCause::Unreachable);
                 // No latency sample: a refused connection says nothing about speed, and the
                 // penalty would starve the instance before its breaker ejects (and later probes) it.
                 (

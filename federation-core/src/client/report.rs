@@ -103,6 +103,7 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
             preferred: svc.preferred,
             healthy_threshold: svc.policy.failover.healthy_threshold,
             dwell: svc.policy.failover.dwell,
+            panic_threshold: svc.policy.failover.panic_threshold,
             failback: &svc.failback,
             all_clusters: &inner.cluster_names,
         };

@@ -119,7 +119,8 @@ pub(crate) fn apply(policy: &mut Policy, f: &Fields<'_>, p: &mut Problems) -> bo
             &mut breaker.max_open_for,
         );
     }
-    if let Some(fo) = section(f, "failover", &["healthy_threshold", "dwell"], p) {
+    let failover_keys = ["healthy_threshold", "dwell", "panic_threshold"];
+    if let Some(fo) = section(f, "failover", &failover_keys, p) {
         set(
             &fo,
             "healthy_threshold",
@@ -128,6 +129,16 @@ pub(crate) fn apply(policy: &mut Policy, f: &Fields<'_>, p: &mut Problems) -> bo
             &mut policy.failover.healthy_threshold,
         );
         set(&fo, "dwell", p, read::duration, &mut policy.failover.dwell);
+        if let Some((node, path)) = fo.get("panic_threshold") {
+            match node {
+                Node::Bool(false) => policy.failover.panic_threshold = None,
+                _ => {
+                    if let Some(share) = read::number(node, &path, p) {
+                        policy.failover.panic_threshold = Some(share);
+                    }
+                }
+            }
+        }
     }
     if let Some((node, path)) = f.get("load_balancing")
         && let Some(lb) = read::choice(node, &path, LOAD_BALANCING, p)
