@@ -113,7 +113,8 @@ impl ChaosReport {
     }
 }
 
-fn topology() -> Topology {
+/// The chaos topology: zervigo (3 instances, Consul double) and looma (3, static).
+pub fn topology() -> Topology {
     let cluster = |name: &str, discovery, service: &str| ClusterSpec {
         name: name.to_owned(),
         discovery,
@@ -129,7 +130,8 @@ fn topology() -> Topology {
     }
 }
 
-fn client_config(world: &TestkitWorld) -> Result<serde_json::Value, String> {
+/// The client configuration of the chaos run for `world` (one service `user` preferring zervigo).
+pub fn client_config(world: &TestkitWorld) -> Result<serde_json::Value, String> {
     Ok(json!({
         "clusters": {
             "zervigo": world.cluster_source("zervigo")?,
