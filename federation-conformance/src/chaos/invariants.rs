@@ -156,18 +156,6 @@ pub fn instance_states(health: &serde_json::Value, service: &str) -> String {
     out.join(" ")
 }
 
-/// Open file descriptors of this process (`/proc/self/fd`); `None` off Linux.
-pub fn open_fds() -> Option<usize> {
-    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
-}
-
-/// Resident set size in KiB (`/proc/self/statm`); `None` off Linux.
-pub fn rss_kib() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
