@@ -13,7 +13,6 @@
 //! to 60 s, the product's default cap) so the held-out state lasts for the whole script on any
 //! machine, where the chaos run's 1–3 s periods needed an unlucky interleaving.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -26,18 +25,7 @@ use federation_conformance::sdk_driver::SdkDriver;
 use federation_conformance::testkit_world::TestkitWorld;
 
 fn request() -> CallSpec {
-    CallSpec {
-        service: "user".to_owned(),
-        method: "GET".to_owned(),
-        path: "/work".to_owned(),
-        idempotent: None,
-        timeout_ms: None,
-        attempt_timeout_ms: None,
-        cluster: None,
-        tags: None,
-        body: None,
-        headers: BTreeMap::new(),
-    }
+    chaos::request(None)
 }
 
 fn status(code: Option<u16>) -> BehaviorSpec {

@@ -101,7 +101,8 @@ pub fn client_config(world: &TestkitWorld) -> Result<serde_json::Value, String> 
     }))
 }
 
-fn request(cluster: Option<&str>) -> CallSpec {
+/// The run's call: `GET /work` on service `user`, pinned to `cluster` when given.
+pub fn request(cluster: Option<&str>) -> CallSpec {
     CallSpec {
         service: "user".to_owned(),
         method: "GET".to_owned(),
