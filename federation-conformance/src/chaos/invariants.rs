@@ -109,6 +109,17 @@ impl BudgetCheck {
     }
 }
 
+/// Calls lost to the retry budget (`shed`) while an instance was reachable may be at most
+/// `max_share` of the `calls` made in those steps.
+pub fn shed_bound(shed: usize, calls: usize, max_share: f64) -> Option<String> {
+    (shed as f64 > max_share * calls as f64).then(|| {
+        format!(
+            "{shed} calls lost to the retry budget while an instance was reachable: more than {:.1} % of {calls} calls",
+            max_share * 100.0
+        )
+    })
+}
+
 /// Extra attempts (retries and failovers) of a set of calls.
 pub fn retries(records: &[CallRecord]) -> usize {
     records
@@ -171,6 +182,14 @@ mod tests {
                 .record(3, t0 + Duration::from_secs(20), 0, 10)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn budget_losses_are_bounded_not_excused() {
+        assert!(shed_bound(0, 0, 0.005).is_none());
+        assert!(shed_bound(5, 1000, 0.005).is_none());
+        let v = shed_bound(6, 1000, 0.005).expect("over the bound");
+        assert!(v.contains("6 calls") && v.contains("0.5 %"), "{v}");
     }
 
     #[test]

@@ -321,15 +321,11 @@ pub async fn run(options: &ChaosOptions) -> Result<ChaosReport, String> {
             after.fds, start.fds
         ));
     }
-    let reachable_calls = t.reachable_calls.max(1) as f64;
-    if t.shed as f64 > SHED_MAX_SHARE * reachable_calls {
-        report.violations.push(format!(
-            "{} calls lost to the retry budget while an instance was reachable: more than {:.1} % of {} calls",
-            t.shed,
-            SHED_MAX_SHARE * 100.0,
-            t.reachable_calls
-        ));
-    }
+    report.violations.extend(invariants::shed_bound(
+        t.shed,
+        t.reachable_calls,
+        SHED_MAX_SHARE,
+    ));
     figures(
         &mut report,
         &t,
