@@ -8,7 +8,8 @@
 //! reachable long enough for the client to know it** ([`schedule::Model::settled`]); losses the
 //! retry budget explains (`budget_exhausted`) are counted and **bounded** (at most
 //! [`SHED_MAX_SHARE`] of the calls made while something was reachable); **no request to an
-//! instance whose breaker stayed open except the single probe**; **retry load within the
+//! instance whose breaker stayed open except the single probe**, unless panic routing may have
+//! engaged (no instance admitted throughout the step); **retry load within the
 //! budget** over every window; and at the end, **no growth** of open file descriptors, tokio
 //! tasks or memory beyond a measured baseline (`resources.rs`). It prints its figures (calls,
 //! faults, success share, retries/total, resources).
@@ -233,7 +234,8 @@ async fn faults(
         }
         let step_start = Instant::now();
         let reachable = (0..all.len()).any(|i| model.settled(i, step_start, SETTLE));
-        let open_before = invariants::open_breakers(&driver.health(), "user");
+        let health_before = driver.health();
+        let open_before = invariants::open_breakers(&health_before, "user");
         let before: Vec<u64> = all.iter().map(|i| world.requests(i)).collect();
         let records = step_calls(driver, options, &request(None)).await;
         let deltas: Vec<(InstanceRef, u64)> = all
@@ -241,13 +243,19 @@ async fn faults(
             .zip(&before)
             .map(|(i, b)| (i.clone(), world.requests(i).saturating_sub(*b)))
             .collect();
-        let open_after = invariants::open_breakers(&driver.health(), "user");
-        if step_start.elapsed() < OPEN_FOR {
+        let health_after = driver.health();
+        let open_after = invariants::open_breakers(&health_after, "user");
+        let no_panic = invariants::no_panic(
+            &invariants::admitted(&health_before, "user"),
+            &invariants::admitted(&health_after, "user"),
+        );
+        if no_panic && step_start.elapsed() < OPEN_FOR {
             let v = invariants::probe_only(step, &open_before, &open_after, &deltas);
             report.violations.extend(v);
         }
         let step_retries = invariants::retries(&records);
-        if let Some(v) = budget.record(step, Instant::now(), records.len(), step_retries) {
+        let span = (step_start, Instant::now());
+        if let Some(v) = budget.record(step, span, records.len(), step_retries) {
             report.violations.push(v);
         }
         if reachable {
