@@ -39,6 +39,7 @@
 //! ```
 
 mod panic;
+pub(crate) mod probe;
 mod recover;
 mod state;
 mod transition;

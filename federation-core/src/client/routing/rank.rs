@@ -20,9 +20,10 @@ use std::time::Duration;
 use smallvec::SmallVec;
 use tokio::time::Instant;
 
-use super::routing::{ClusterRoute, RouteHealth, Snapshot};
+use super::table::{ClusterRoute, RouteHealth, Snapshot};
 use crate::breaker::panic_engaged;
 use crate::error::{ClusterUnavailable, Error, Reason, UnavailableReason};
+use crate::lock::lock;
 
 /// Fail-back state of one service.
 #[derive(Debug, Default)]
@@ -240,13 +241,6 @@ fn call_panics<'a>(p: &RankPolicy<'_>, healths: impl IntoIterator<Item = &'a Rou
         );
     }
     engaged
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 fn no_healthy(reasons: Vec<ClusterUnavailable>) -> Error {
