@@ -25,7 +25,9 @@
 //! instance, calls go to held-out instances that still accept connections rather than failing
 //! with `no_healthy_instance`; instances known to be unreachable stay out.
 //!
-//! ```
+//! How the engine uses it (crate-internal, so not compiled as a doctest):
+//!
+//! ```ignore
 //! use federation_core::breaker::{Breaker, BreakerState};
 //! use federation_core::config::BreakerPolicy;
 //!
@@ -47,7 +49,7 @@ mod transition;
 pub use panic::panic_engaged;
 pub use recover::{EjectionCause, WeakBreaker};
 pub use state::{Breaker, BreakerPermit, BreakerState};
-pub use transition::{OpenReason, Transition};
+pub use transition::Transition;
 
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,10 @@
 //! changes nothing (the instance is already held out and its period is not doubled again), except
 //! that a refused connection marks it unreachable, which ends panic routing to it.
 //!
-//! ```
+//! How the engine uses it (crate-internal, so not compiled as a doctest; the unit tests below
+//! run the same steps):
+//!
+//! ```ignore
 //! use federation_core::breaker::{Breaker, panic_engaged};
 //! use federation_core::config::BreakerPolicy;
 //!

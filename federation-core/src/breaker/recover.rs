@@ -93,6 +93,7 @@ impl Breaker {
     /// Ends the open period now, whatever the cause: the next call is the single half-open
     /// probe (success closes; failure reopens for the doubled period). Returns whether the
     /// breaker was open. The open period's length is kept, so a failed probe still doubles it.
+    #[cfg(test)]
     pub fn force_half_open(&self) -> bool {
         let _core = self.inner.lock_core();
         if state_of(self.inner.word.load(Ordering::Acquire)) != OPEN {

@@ -331,7 +331,8 @@ impl BreakerPermit {
         self.record(false, CAUSE_UNKNOWN);
     }
 
-    /// Records a failed call whose cause is known: an ejection it causes is marked `cause`.
+    /// Records a failed call whose cause is known: an ejection it causes is marked `cause`
+    /// (a refused connection marks the instance unreachable, `panic.rs`).
     pub fn failure_with(mut self, cause: EjectionCause) {
         self.record(false, cause.code());
     }
