@@ -335,10 +335,11 @@ pub(crate) fn go_duration(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn http(address: &str) -> ConsulHttp {
+    /// A client for the agent at `address` with the default tuning.
+    pub(crate) fn http(address: &str) -> ConsulHttp {
         ConsulHttp::new(
             "zervigo",
             &ConsulSource::new(address),

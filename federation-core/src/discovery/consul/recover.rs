@@ -59,19 +59,8 @@ pub(crate) async fn back_off(
 
 #[cfg(test)]
 mod tests {
+    use super::super::http::tests::http;
     use super::*;
-    use crate::config::ConsulSource;
-    use crate::discovery::DiscoveryTuning;
-
-    fn http(address: &str) -> ConsulHttp {
-        ConsulHttp::new(
-            "zervigo",
-            &ConsulSource::new(address),
-            None,
-            &DiscoveryTuning::default(),
-        )
-        .expect("valid source")
-    }
 
     #[tokio::test]
     async fn an_unreachable_agent_that_accepts_again_ends_the_backoff() {
