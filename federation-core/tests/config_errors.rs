@@ -452,3 +452,28 @@ services:
     let negative = at(&error, "clusters.looma.connections.max_idle_per_instance");
     assert_eq!(negative.value(), Some("-1"));
 }
+
+#[test]
+fn panic_threshold_is_a_share_or_false() {
+    let config = |failover: &str| {
+        format!(
+            "clusters:\n  zervigo:\n    static: {{ user-service: [ {{ address: 127.0.0.1, port: 8081 }} ] }}\n\
+             services:\n  user:\n    names: {{ zervigo: user-service }}\n\
+             defaults:\n  failover: {failover}\n"
+        )
+    };
+    let parse = |failover: &str| Config::parse(&config(failover), ConfigFormat::Yaml);
+    let default = parse("{ dwell: 1s }").expect("valid");
+    assert_eq!(default.defaults.failover.panic_threshold, Some(0.0));
+    let half = parse("{ panic_threshold: 0.5 }").expect("valid");
+    assert_eq!(half.defaults.failover.panic_threshold, Some(0.5));
+    let off = parse("{ panic_threshold: false }").expect("valid");
+    assert_eq!(off.defaults.failover.panic_threshold, None);
+
+    let error = errors(&config("{ panic_threshold: 1.5 }"), ConfigFormat::Yaml);
+    let problem = at(&error, "defaults.failover.panic_threshold");
+    assert_eq!(problem.value(), Some("1.5"), "{error}");
+    assert!(problem.message().contains("false"), "{error}");
+    let error = errors(&config("{ panic_threshold: half }"), ConfigFormat::Yaml);
+    at(&error, "defaults.failover.panic_threshold");
+}

@@ -12,13 +12,37 @@ use crate::driver::{CallRecord, InstanceRef};
 
 /// `(cluster, instance id)` of every instance whose breaker is open in the health snapshot.
 pub fn open_breakers(health: &serde_json::Value, service: &str) -> Vec<(String, String)> {
+    instances_where(health, service, |i| i["breaker"] == "open")
+}
+
+/// `(cluster, instance id)` of every instance the client surely admits: registry-healthy
+/// (passing or warning) with a closed breaker.
+pub fn admitted(health: &serde_json::Value, service: &str) -> Vec<(String, String)> {
+    instances_where(health, service, |i| {
+        i["breaker"] == "closed" && i["health"] != "critical"
+    })
+}
+
+/// Whether panic routing (`failover.panic_threshold` 0) cannot have engaged during a step: some
+/// instance was admitted before and after it. (An admitted instance cannot leave and come back
+/// within a step shorter than the shortest open period.) Only then does an open breaker promise
+/// that its instance gets at most the probe.
+pub fn no_panic(before: &[(String, String)], after: &[(String, String)]) -> bool {
+    before.iter().any(|i| after.contains(i))
+}
+
+fn instances_where(
+    health: &serde_json::Value,
+    service: &str,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let services = health["services"].as_array().cloned().unwrap_or_default();
     for s in services.iter().filter(|s| s["service"] == service) {
         for c in s["clusters"].as_array().cloned().unwrap_or_default() {
             let cluster = c["cluster"].as_str().unwrap_or_default().to_owned();
             for i in c["instances"].as_array().cloned().unwrap_or_default() {
-                if i["breaker"] == "open" {
+                if keep(&i) {
                     let id = i["id"].as_str().unwrap_or_default();
                     // Keys are `node/id` for Consul instances and `id` for static ones.
                     let id = id.rsplit('/').next().unwrap_or(id).to_owned();
@@ -31,7 +55,8 @@ pub fn open_breakers(health: &serde_json::Value, service: &str) -> Vec<(String, 
 }
 
 /// Instances open both before and after a step may have received at most one request (the
-/// half-open probe). The step must be shorter than the shortest open period for this to hold.
+/// half-open probe). The step must be shorter than the shortest open period, and panic routing
+/// must not have engaged ([`no_panic`]), for this to hold.
 pub fn probe_only(
     step: usize,
     before: &[(String, String)],
@@ -54,13 +79,19 @@ pub fn probe_only(
 }
 
 /// The retry budget over a sliding window: retries and failovers within any window may not
-/// exceed `ratio` × calls in that window (plus one bucket of slack) + the fixed reserve.
+/// exceed `ratio` × calls in that window + the fixed reserve, judged the way the SDK's bucketed
+/// window (10 buckets) can promise it. A step's calls and retries are only known at its end, so:
+/// retries count when their step *started* within the last window minus one bucket (the SDK
+/// still counts a retry that long after it was made), calls when their step *ended* within the
+/// window plus one bucket (they may have been deposited that early). A slow step (calls timing
+/// out under load) thus never makes the SDK look over budget when it was not.
 #[derive(Debug)]
 pub struct BudgetCheck {
     ratio: f64,
     reserve: f64,
     window: Duration,
-    steps: VecDeque<(Instant, usize, usize)>,
+    /// `(start, end, calls, retries)` of recent steps.
+    steps: VecDeque<(Instant, Instant, usize, usize)>,
 }
 
 impl BudgetCheck {
@@ -74,39 +105,50 @@ impl BudgetCheck {
         }
     }
 
-    /// Records a step ending at `at` with `calls` calls and `retries` extra attempts; returns a
-    /// violation when the window ending now is over budget.
+    /// Records a step from `start` to `end` with `calls` calls and `retries` extra attempts;
+    /// returns a violation when the window ending now is over budget.
     pub fn record(
         &mut self,
         step: usize,
-        at: Instant,
+        (start, end): (Instant, Instant),
         calls: usize,
         retries: usize,
     ) -> Option<String> {
-        self.steps.push_back((at, calls, retries));
-        let slack = self.window / 10;
-        while let Some(&(t, _, _)) = self.steps.front() {
-            if at.saturating_duration_since(t) > self.window + slack {
+        self.steps.push_back((start, end, calls, retries));
+        let bucket = self.window / 10;
+        while let Some(&(_, e, _, _)) = self.steps.front() {
+            if end.saturating_duration_since(e) > self.window + bucket {
                 self.steps.pop_front();
             } else {
                 break;
             }
         }
-        let calls: usize = self.steps.iter().map(|s| s.1).sum();
+        let calls: usize = self.steps.iter().map(|s| s.2).sum();
         let retries: usize = self
             .steps
             .iter()
-            .filter(|s| at.saturating_duration_since(s.0) <= self.window)
-            .map(|s| s.2)
+            .filter(|s| end.saturating_duration_since(s.0) <= self.window - bucket)
+            .map(|s| s.3)
             .sum();
         let allowed = self.ratio * calls as f64 + self.reserve;
         (retries as f64 > allowed).then(|| {
             format!(
-                "step {step}: {retries} retries/failovers in the last {:?} exceed the budget ({allowed:.0} for {calls} calls)",
-                self.window
+                "step {step}: {retries} retries/failovers in steps started in the last {:?} exceed the budget ({allowed:.0} for {calls} calls)",
+                self.window - bucket
             )
         })
     }
+}
+
+/// Calls lost to the retry budget (`shed`) while an instance was reachable may be at most
+/// `max_share` of the `calls` made in those steps.
+pub fn shed_bound(shed: usize, calls: usize, max_share: f64) -> Option<String> {
+    (shed as f64 > max_share * calls as f64).then(|| {
+        format!(
+            "{shed} calls lost to the retry budget while an instance was reachable: more than {:.1} % of {calls} calls",
+            max_share * 100.0
+        )
+    })
 }
 
 /// Extra attempts (retries and failovers) of a set of calls.
@@ -117,29 +159,43 @@ pub fn retries(records: &[CallRecord]) -> usize {
         .sum()
 }
 
-/// Failed calls of a step during which some instance was reachable, grouped by outcome.
-pub fn lost(records: &[CallRecord]) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
+/// Failed calls of a step during which some instance was reachable, grouped by outcome: how
+/// many, and the first call's error message (empty for a response), so a violation says why.
+pub fn lost(records: &[CallRecord]) -> HashMap<String, (usize, String)> {
+    let mut out: HashMap<String, (usize, String)> = HashMap::new();
     for r in records.iter().filter(|r| !r.succeeded()) {
         let label = match (r.status, &r.error_kind) {
             (Some(s), _) => format!("status {s}"),
             (None, kind) => kind.clone().unwrap_or_default(),
         };
-        *out.entry(label).or_default() += 1;
+        let entry = out
+            .entry(label)
+            .or_insert_with(|| (0, r.error.clone().unwrap_or_default()));
+        entry.0 += 1;
     }
     out
 }
 
-/// Open file descriptors of this process (`/proc/self/fd`); `None` off Linux.
-pub fn open_fds() -> Option<usize> {
-    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
-}
-
-/// Resident set size in KiB (`/proc/self/statm`); `None` off Linux.
-pub fn rss_kib() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4)
+/// Every instance of `service` as `cluster/id:registry health/breaker`, from the health
+/// snapshot: what the client believed when a violation happened.
+pub fn instance_states(health: &serde_json::Value, service: &str) -> String {
+    let mut out = Vec::new();
+    let services = health["services"].as_array().cloned().unwrap_or_default();
+    for s in services.iter().filter(|s| s["service"] == service) {
+        for c in s["clusters"].as_array().cloned().unwrap_or_default() {
+            let cluster = c["cluster"].as_str().unwrap_or_default();
+            for i in c["instances"].as_array().cloned().unwrap_or_default() {
+                let text = |k: &str| i[k].as_str().unwrap_or("?").to_owned();
+                out.push(format!(
+                    "{cluster}/{}:{}/{}",
+                    text("id"),
+                    text("health"),
+                    text("breaker")
+                ));
+            }
+        }
+    }
+    out.join(" ")
 }
 
 #[cfg(test)]
@@ -149,24 +205,44 @@ mod tests {
     #[test]
     fn budget_window_allows_the_reserve_and_the_share() {
         let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut check = BudgetCheck::new(20, 1, Duration::from_secs(10));
-        assert!(check.record(1, t0, 100, 30).is_none(), "20 + 10 allowed");
-        assert!(check.record(2, t0 + Duration::from_secs(1), 0, 1).is_some());
         assert!(
-            check
-                .record(3, t0 + Duration::from_secs(20), 0, 10)
-                .is_none()
+            check.record(1, (t0, at(250)), 100, 30).is_none(),
+            "20 + 10 allowed"
         );
+        assert!(check.record(2, (at(1000), at(1250)), 0, 1).is_some());
+        assert!(
+            check.record(3, (at(20_000), at(20_250)), 0, 10).is_none(),
+            "the old steps left the window"
+        );
+        // A slow step's retries count against the calls of the steps that overlapped it.
+        let mut check = BudgetCheck::new(20, 1, Duration::from_secs(10));
+        assert!(check.record(1, (t0, at(3000)), 24, 14).is_none());
+    }
+
+    #[test]
+    fn budget_losses_are_bounded_not_excused() {
+        assert!(shed_bound(0, 0, 0.005).is_none());
+        assert!(shed_bound(5, 1000, 0.005).is_none());
+        let v = shed_bound(6, 1000, 0.005).expect("over the bound");
+        assert!(v.contains("6 calls") && v.contains("0.5 %"), "{v}");
     }
 
     #[test]
     fn open_breakers_reads_the_health_json() {
         let health = serde_json::json!({"services": [{"service": "user", "clusters": [
             {"cluster": "a", "instances": [
-                {"id": "node-1/s-0", "breaker": "open"}, {"id": "s-1", "breaker": "closed"}]}]}]});
-        assert_eq!(
-            open_breakers(&health, "user"),
-            vec![("a".to_owned(), "s-0".to_owned())]
+                {"id": "node-1/s-0", "breaker": "open", "health": "passing"},
+                {"id": "s-1", "breaker": "closed", "health": "passing"},
+                {"id": "s-2", "breaker": "closed", "health": "critical"}]}]}]});
+        let key = |id: &str| ("a".to_owned(), id.to_owned());
+        assert_eq!(open_breakers(&health, "user"), vec![key("s-0")]);
+        assert_eq!(admitted(&health, "user"), vec![key("s-1")]);
+        assert!(no_panic(&[key("s-1")], &[key("s-2"), key("s-1")]));
+        assert!(
+            !no_panic(&[key("s-1")], &[key("s-2")]),
+            "nothing admitted throughout"
         );
     }
 }

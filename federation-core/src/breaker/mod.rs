@@ -21,6 +21,10 @@
 //! returns within one probe interval instead of waiting out the doubled period; an instance that
 //! accepts connections but fails calls keeps the doubling (see `recover.rs`).
 //!
+//! **Panic routing** (`panic.rs`): when the breakers of a service hold out (nearly) every
+//! instance, calls go to held-out instances that still accept connections rather than failing
+//! with `no_healthy_instance`; instances known to be unreachable stay out.
+//!
 //! How the engine uses it (crate-internal, so not compiled as a doctest):
 //!
 //! ```ignore
@@ -36,11 +40,13 @@
 //! assert!(breaker.try_acquire().is_none());
 //! ```
 
+mod panic;
 pub(crate) mod probe;
 mod recover;
 mod state;
 mod transition;
 
+pub use panic::panic_engaged;
 pub use recover::{EjectionCause, WeakBreaker};
 pub use state::{Breaker, BreakerPermit, BreakerState};
 pub use transition::Transition;

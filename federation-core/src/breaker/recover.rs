@@ -36,7 +36,6 @@ pub enum EjectionCause {
 }
 
 impl EjectionCause {
-    #[cfg(test)]
     pub(super) fn code(self) -> u8 {
         match self {
             Self::Unreachable => CAUSE_UNREACHABLE,

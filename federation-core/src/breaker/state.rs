@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::recover::CAUSE_UNKNOWN;
-#[cfg(test)]
-use super::recover::EjectionCause;
+use super::recover::{CAUSE_UNKNOWN, EjectionCause};
 use super::transition::{Observers, OpenReason, Transition};
 use crate::config::BreakerPolicy;
 use crate::retry::window::SlidingPair;
@@ -182,10 +180,11 @@ impl Breaker {
         }
     }
 
-    fn permit(&self, word: u64) -> BreakerPermit {
+    pub(super) fn permit(&self, word: u64) -> BreakerPermit {
         BreakerPermit {
             inner: Some(Arc::clone(&self.inner)),
             word,
+            panic: false,
         }
     }
 
@@ -278,7 +277,7 @@ impl Inner {
         Some(Transition::Opened { reason, open_for })
     }
 
-    fn record_probe(&self, word: u64, success: bool, cause: u8) -> Option<Transition> {
+    pub(super) fn record_probe(&self, word: u64, success: bool, cause: u8) -> Option<Transition> {
         let mut core = self.core.lock().ok()?;
         if self.word.load(Ordering::Acquire) != word {
             return None;
@@ -308,14 +307,16 @@ impl Inner {
 /// dropped probe lets the next caller probe).
 #[must_use = "record the outcome with success() or failure()"]
 pub struct BreakerPermit {
-    inner: Option<Arc<Inner>>,
-    word: u64,
+    pub(super) inner: Option<Arc<Inner>>,
+    pub(super) word: u64,
+    /// Issued by panic routing to a held-out instance (`panic.rs`), outside the probe rule.
+    pub(super) panic: bool,
 }
 
 impl BreakerPermit {
     /// Whether this permit is the half-open probe.
     pub fn is_probe(&self) -> bool {
-        state_of(self.word) == HALF_OPEN
+        !self.panic && state_of(self.word) == HALF_OPEN
     }
 
     /// Records a successful call.
@@ -330,8 +331,8 @@ impl BreakerPermit {
         self.record(false, CAUSE_UNKNOWN);
     }
 
-    /// Records a failed call whose cause is known: an ejection it causes is marked `cause`.
-    #[cfg(test)]
+    /// Records a failed call whose cause is known: an ejection it causes is marked `cause`
+    /// (a refused connection marks the instance unreachable, `panic.rs`).
     pub fn failure_with(mut self, cause: EjectionCause) {
         self.record(false, cause.code());
     }
@@ -340,7 +341,9 @@ impl BreakerPermit {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        let transition = if self.is_probe() {
+        let transition = if self.panic {
+            inner.record_panic(self.word, success, cause)
+        } else if self.is_probe() {
             inner.record_probe(self.word, success, cause)
         } else {
             inner.record_closed(self.word, success, cause)

@@ -70,6 +70,7 @@ impl ServiceRoute {
             preferred: self.preferred,
             healthy_threshold: self.policy.failover.healthy_threshold,
             dwell: self.policy.failover.dwell,
+            panic_threshold: self.policy.failover.panic_threshold,
             failback: &self.failback,
             all_clusters,
         }

@@ -412,6 +412,11 @@ pub struct FailoverPolicy {
     /// returns. Default: 5 s.
     #[serde(serialize_with = "super::units::ser_duration")]
     pub dwell: Duration,
+    /// Panic routing (`breaker/panic.rs`): when the instances the breakers admit are at most this
+    /// share (0.0–1.0) of the routable ones, over the clusters a call may use, held-out instances
+    /// not known to be unreachable are admitted too. `None` (`false` in a file) turns it off.
+    /// Default: `Some(0.0)` — only when the breakers admit nothing.
+    pub panic_threshold: Option<f64>,
 }
 
 impl Default for FailoverPolicy {
@@ -419,6 +424,7 @@ impl Default for FailoverPolicy {
         Self {
             healthy_threshold: 0.5,
             dwell: Duration::from_secs(5),
+            panic_threshold: Some(0.0),
         }
     }
 }

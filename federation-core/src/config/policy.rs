@@ -7,7 +7,9 @@
 //! `limits.max_concurrent`) also accept `false`; `true` enables them with defaults.
 
 use super::error::Problems;
-use super::model::{CachePolicy, FailureRatePolicy, LoadBalancing, Policy, RateLimitPolicy};
+use super::model::{
+    CachePolicy, FailoverPolicy, FailureRatePolicy, LoadBalancing, Policy, RateLimitPolicy,
+};
 use super::read::{self, Fields};
 use super::tree::Node;
 
@@ -119,16 +121,7 @@ pub(crate) fn apply(policy: &mut Policy, f: &Fields<'_>, p: &mut Problems) -> bo
             &mut breaker.max_open_for,
         );
     }
-    if let Some(fo) = section(f, "failover", &["healthy_threshold", "dwell"], p) {
-        set(
-            &fo,
-            "healthy_threshold",
-            p,
-            read::number,
-            &mut policy.failover.healthy_threshold,
-        );
-        set(&fo, "dwell", p, read::duration, &mut policy.failover.dwell);
-    }
+    apply_failover(f, &mut policy.failover, p);
     if let Some((node, path)) = f.get("load_balancing")
         && let Some(lb) = read::choice(node, &path, LOAD_BALANCING, p)
     {
@@ -166,6 +159,32 @@ pub(crate) fn apply(policy: &mut Policy, f: &Fields<'_>, p: &mut Problems) -> bo
         );
     }
     f.has_any(POLICY_KEYS)
+}
+
+/// `failover`: hysteresis and panic routing (`panic_threshold: false` turns it off).
+fn apply_failover(f: &Fields<'_>, failover: &mut FailoverPolicy, p: &mut Problems) {
+    let keys = ["healthy_threshold", "dwell", "panic_threshold"];
+    let Some(fo) = section(f, "failover", &keys, p) else {
+        return;
+    };
+    set(
+        &fo,
+        "healthy_threshold",
+        p,
+        read::number,
+        &mut failover.healthy_threshold,
+    );
+    set(&fo, "dwell", p, read::duration, &mut failover.dwell);
+    if let Some((node, path)) = fo.get("panic_threshold") {
+        match node {
+            Node::Bool(false) => failover.panic_threshold = None,
+            _ => {
+                if let Some(share) = read::number(node, &path, p) {
+                    failover.panic_threshold = Some(share);
+                }
+            }
+        }
+    }
 }
 
 /// `failure_rate`: a map merged onto the current setting, `true` (defaults) or `false` (off).

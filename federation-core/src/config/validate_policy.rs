@@ -96,6 +96,16 @@ pub(crate) fn check_policy(policy: &Policy, base: &str, p: &mut Problems) {
             "allowed: a share from 0 to 1 (0.5 = half the instances available)",
         );
     }
+    if let Some(panic) = policy.failover.panic_threshold
+        && !(0.0..=1.0).contains(&panic)
+    {
+        p.push(
+            &at("failover.panic_threshold"),
+            Some(panic.to_string()),
+            "allowed: a share from 0 to 1 (0 = only when the breakers admit no instance); \
+             use `panic_threshold: false` to disable",
+        );
+    }
     if let Some(cache) = &policy.cache {
         check_cache(cache, &at("cache"), p);
     }

@@ -199,7 +199,9 @@ impl Call<'_> {
                 (AttemptOutcome::Timeout, step, None)
             }
             Ok(Err(SendError::Connect(e))) => {
-                permit.failure();
+                // Known unreachable: no panic routing to it (`breaker/panic.rs`), and the
+                // background connect ends its ejection as soon as it accepts connections.
+                permit.failure_with(crate::breaker::EjectionCause::Unreachable);
                 // No latency sample: a refused connection says nothing about speed, and the
                 // penalty would starve the instance before its breaker ejects (and later probes) it.
                 let step = Step::Retry(Last::Error(Reason::Connect(e)));

@@ -50,7 +50,7 @@ pub(crate) fn choose(
                         _ => false,
                     }
             };
-            if let Some((index, permit)) = route.pick(&snapshot, tags, skip) {
+            if let Some((index, permit)) = route.pick(&snapshot, tags, ranked.panics, skip) {
                 return Some((pos, index, permit, snapshot));
             }
         }

@@ -34,6 +34,7 @@ pub(crate) fn admit(svc: &ServiceRoute, order: &mut Order, tags: Option<&[String
             order.push(Ranked {
                 route: i,
                 probe_only: false,
+                panics: false,
                 snapshot,
             });
             added = true;

@@ -9,7 +9,9 @@
 //! order on ties). Once the preferred cluster fell below the threshold the service is "failed
 //! over", and it returns to the preferred cluster only after that cluster has stayed healthy
 //! for `failover.dwell` (timed with tokio's clock). Clusters with no available instance are left
-//! out; if none is left the call fails at once with every cluster's reason.
+//! out; if none is left the call fails at once with every cluster's reason — unless the call
+//! panics (`breaker/panic.rs`, `failover.panic_threshold`): then clusters whose breakers hold
+//! out instances not known unreachable stay in, and every entry may pick those instances.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +21,7 @@ use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use super::table::{ClusterRoute, RouteHealth, Snapshot};
+use crate::breaker::panic_engaged;
 use crate::error::{ClusterUnavailable, Error, Reason, UnavailableReason};
 use crate::lock::lock;
 
@@ -40,6 +43,8 @@ pub(crate) struct Ranked {
     pub(crate) route: usize,
     /// Only instances waiting for a probe may be picked (fail-back probing while failed over).
     pub(crate) probe_only: bool,
+    /// Panic routing: held-out instances not known unreachable may be picked too.
+    pub(crate) panics: bool,
     pub(crate) snapshot: std::sync::Arc<Snapshot>,
 }
 
@@ -49,6 +54,8 @@ pub(crate) struct RankPolicy<'a> {
     pub(crate) preferred: Option<usize>,
     pub(crate) healthy_threshold: f64,
     pub(crate) dwell: Duration,
+    /// `failover.panic_threshold` (`None` = panic routing off).
+    pub(crate) panic_threshold: Option<f64>,
     pub(crate) failback: &'a Failback,
     /// Clusters configured in the client (for "not configured" reasons).
     pub(crate) all_clusters: &'a [String],
@@ -77,7 +84,8 @@ pub(crate) fn rank(
         };
         let snapshot = p.routes[i].current();
         let h = p.routes[i].health(&snapshot, tags);
-        if h.available == 0 {
+        let panics = call_panics(p, std::slice::from_ref(&h));
+        if h.available == 0 && !panics {
             let reason = p.routes[i].unavailable_reason(&snapshot, &h);
             return Err(no_healthy(vec![ClusterUnavailable {
                 cluster: name.to_owned(),
@@ -88,6 +96,7 @@ pub(crate) fn rank(
         order.push(Ranked {
             route: i,
             probe_only: false,
+            panics,
             snapshot,
         });
         return Ok(order);
@@ -103,11 +112,13 @@ pub(crate) fn rank(
             let ranked = Ranked {
                 route: i,
                 probe_only: false,
+                panics: false,
                 snapshot,
             };
             (ranked, h)
         })
         .collect();
+    let panics = call_panics(p, seen.iter().map(|(_, h)| h));
 
     let preferred_first = p.preferred.is_some_and(|i| prefer(p, &seen[i].1));
     // While failed over, ejected instances of the preferred cluster whose period elapsed get
@@ -117,15 +128,17 @@ pub(crate) fn rank(
         .preferred
         .filter(|&i| !preferred_first && seen[i].1.probeable() > 0);
     let mut reasons = Vec::new();
-    seen.retain(|(ranked, h)| {
-        if h.available == 0 {
+    seen.retain_mut(|(ranked, h)| {
+        ranked.panics = panics;
+        if h.available == 0 && !(panics && h.held_answering > 0) {
             let route = &p.routes[ranked.route];
             reasons.push(ClusterUnavailable {
                 cluster: route.cluster.to_string(),
                 reason: route.unavailable_reason(&ranked.snapshot, h),
             });
+            return false;
         }
-        h.available > 0
+        true
     });
     if seen.is_empty() {
         for c in p.all_clusters {
@@ -159,6 +172,7 @@ pub(crate) fn rank(
         order.push(Ranked {
             route: i,
             probe_only: true,
+            panics: false,
             snapshot: std::sync::Arc::clone(&ranked.snapshot),
         });
     }
@@ -206,6 +220,27 @@ fn prefer(p: &RankPolicy<'_>, h: &RouteHealth) -> bool {
         return true;
     }
     false
+}
+
+/// Whether the call panics (`breaker/panic.rs`): over the clusters it may use, the admitted
+/// instances are at most `panic_threshold` of the routable ones.
+fn call_panics<'a>(p: &RankPolicy<'_>, healths: impl IntoIterator<Item = &'a RouteHealth>) -> bool {
+    let (mut admitted, mut routable, mut held) = (0, 0, 0);
+    for h in healths {
+        admitted += h.available;
+        routable += h.routable;
+        held += h.held_answering;
+    }
+    let engaged = panic_engaged(p.panic_threshold, admitted, routable, held);
+    if engaged {
+        tracing::debug!(
+            admitted,
+            routable,
+            held,
+            "panic routing: breakers hold out too many instances"
+        );
+    }
+    engaged
 }
 
 fn no_healthy(reasons: Vec<ClusterUnavailable>) -> Error {
@@ -285,6 +320,7 @@ mod tests {
             preferred: Some(0),
             healthy_threshold: 0.5,
             dwell: Duration::from_secs(5),
+            panic_threshold: Some(0.0),
             failback: &failback,
             all_clusters: &clusters,
         };
@@ -325,6 +361,7 @@ mod tests {
             preferred: Some(0),
             healthy_threshold: 0.5,
             dwell: Duration::from_secs(5),
+            panic_threshold: Some(0.0),
             failback: &failback,
             all_clusters: &clusters,
         };

@@ -100,6 +100,9 @@ pub(crate) struct RouteHealth {
     pub(crate) available: usize,
     /// Of those, with a closed breaker (confirmed healthy).
     pub(crate) closed: usize,
+    /// Routable but held out by a breaker that does not know them unreachable: where panic
+    /// routing may go (`breaker/panic.rs`).
+    pub(crate) held_answering: usize,
     /// Score in `[0, 1]`: available share × success rate × latency factor.
     pub(crate) score: f64,
     /// Discovery has not answered yet (startup): not a reason to fail over for good.
@@ -337,6 +340,8 @@ impl ClusterRoute {
                 if matches!(e.state.breaker.state(), BreakerState::Closed) {
                     h.closed += 1;
                 }
+            } else if e.state.breaker.panic_eligible() {
+                h.held_answering += 1;
             }
         }
         h
@@ -381,17 +386,19 @@ impl ClusterRoute {
         }
     }
 
-    /// Picks an available eligible instance not rejected by `skip`, and takes its breaker permit.
+    /// Picks an available eligible instance not rejected by `skip`, and takes its breaker permit
+    /// (when the call `panics`, held-out instances not known unreachable count as available).
     /// Up to [`INLINE`] instances the candidate lists live on the stack (no allocation per pick).
     pub(crate) fn pick(
         &self,
         snap: &Snapshot,
         tags: Option<&[String]>,
+        panics: bool,
         skip: impl Fn(&Endpoint) -> bool,
     ) -> Option<(usize, BreakerPermit)> {
         let first = snap.endpoints.first()?;
         let usable = |e: &Endpoint| {
-            e.weight > 0 && e.eligible(tags) && !skip(e) && e.state.breaker.is_available()
+            e.weight > 0 && e.eligible(tags) && !skip(e) && e.state.breaker.admits(panics)
         };
         let filler = Candidate {
             weight: 0,
@@ -421,7 +428,7 @@ impl ClusterRoute {
         while n > 0 {
             let chosen = self.balancer.pick(&candidates[..n])?;
             let i = index[chosen];
-            if let Some(permit) = snap.endpoints[i].state.breaker.try_acquire() {
+            if let Some(permit) = snap.endpoints[i].state.breaker.acquire(panics) {
                 return Some((i, permit));
             }
             // Lost the half-open probe to a concurrent call: drop it and pick again.

@@ -49,6 +49,16 @@ pub(crate) struct ConsulHttp {
 }
 
 impl ConsulHttp {
+    /// `(host, port)` of the agent, for a TCP connect (`recover.rs`).
+    pub(crate) fn agent_address(&self) -> Option<(String, u16)> {
+        let host = self.base.host_str()?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Some((host, self.base.port_or_known_default()?))
+    }
+
     /// Builds the client with the already resolved ACL `token`. Reads the CA file now, so
     /// configuration mistakes surface at start-up. Needs no runtime and does no network I/O.
     pub(crate) fn new(
@@ -325,10 +335,11 @@ pub(crate) fn go_duration(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn http(address: &str) -> ConsulHttp {
+    /// A client for the agent at `address` with the default tuning.
+    pub(crate) fn http(address: &str) -> ConsulHttp {
         ConsulHttp::new(
             "zervigo",
             &ConsulSource::new(address),

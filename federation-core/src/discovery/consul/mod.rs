@@ -1,6 +1,7 @@
 //! The Consul source: HTTP client, answer parsing and the blocking-query watcher.
 
 pub(crate) mod http;
+mod recover;
 pub(crate) mod watcher;
 mod wire;
 

@@ -12,6 +12,9 @@
 //!   after Consul comes back answers immediately and clears `stale`, rather than blocking for a
 //!   whole `wait`;
 //! - **thundering herds**: failures back off exponentially with jitter;
+//! - **a stale list after a long outage**: while backing off from an unreachable agent, a TCP
+//!   connect every `4 × backoff_base` ends the backoff as soon as the agent is back
+//!   (`recover.rs`), instead of sleeping out a delay that grew to 30 s;
 //! - **emptied sets**: failures only mark the last known set stale (see `state.rs`).
 
 use std::sync::Arc;
@@ -60,7 +63,8 @@ pub(crate) async fn run(
                 } else {
                     tracing::debug!(%error, retry_in = ?delay, "Consul poll failed again");
                 }
-                tokio::time::sleep(delay).await;
+                let every = tuning.backoff_base.saturating_mul(4);
+                super::recover::back_off(&http, error.kind(), delay, every).await;
             }
         }
     }
