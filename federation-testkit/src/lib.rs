@@ -7,4 +7,5 @@
 
 pub mod consul;
 pub mod instance;
+pub mod redis;
 pub mod sandbox;

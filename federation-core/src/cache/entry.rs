@@ -112,14 +112,26 @@ impl CachedResponse {
         swr: Duration,
         sie: Duration,
     ) -> Self {
-        let fresh_until = now + fresh;
+        Self::at(outcome, service, now, now + fresh, swr, sie)
+    }
+
+    /// Wraps a fetch result stored at `stored_at` and fresh until `fresh_until` (possibly in the
+    /// past: a value read from the L2 tier), with the stale windows after it.
+    pub(crate) fn at(
+        outcome: FetchOutcome,
+        service: Arc<str>,
+        stored_at: Instant,
+        fresh_until: Instant,
+        swr: Duration,
+        sie: Duration,
+    ) -> Self {
         Self {
             status: outcome.status,
             headers: Arc::new(outcome.headers),
             body: outcome.body,
             cluster: outcome.cluster,
             instance: outcome.instance,
-            stored_at: now,
+            stored_at,
             fresh_until,
             revalidate_until: fresh_until + swr,
             error_until: fresh_until + sie,

@@ -52,11 +52,13 @@ mod control;
 mod entry;
 mod flight;
 mod key;
+pub(crate) mod l2;
 mod stats;
 mod store;
 
 pub use entry::{CacheStatus, CachedResponse, FetchOutcome};
 pub use key::CacheKey;
 pub(crate) use key::find_byte;
+pub use l2::L2Health;
 pub use stats::CacheStats;
 pub use store::ResultCache;

@@ -130,12 +130,15 @@ impl ClientBuilder {
                 self.seed.map(|s| s ^ n as u64),
                 &metrics,
             )?;
-            // Issue 4: result cache per service when its policy enables one.
+            // Issue 4: result cache per service when its policy enables one (issue 20: with
+            // its shared Redis tier when `cache.l2` is set).
+            let total = route.policy.timeout.total;
             route.cache = route
                 .policy
                 .cache
                 .as_ref()
-                .map(|p| crate::cache::ResultCache::with_metrics(&service.name, p, &metrics));
+                .map(|p| crate::cache::ResultCache::with_l2(&service.name, p, &metrics, total))
+                .transpose()?;
             services.insert(service.name.clone(), route);
         }
         let shortest_attempt = services

@@ -441,6 +441,8 @@ pub struct CachePolicy {
     pub stale_if_error: Option<Duration>,
     /// Honour upstream `Cache-Control: max-age` / `no-store`. Default: true.
     pub respect_cache_control: bool,
+    /// The shared Redis tier (`cache.l2`). Default: `None` (this process's memory only).
+    pub l2: Option<super::L2Policy>,
 }
 
 impl Default for CachePolicy {
@@ -453,6 +455,7 @@ impl Default for CachePolicy {
             stale_while_revalidate: None,
             stale_if_error: None,
             respect_cache_control: true,
+            l2: None,
         }
     }
 }

@@ -212,6 +212,7 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
                 "stale_while_revalidate",
                 "stale_if_error",
                 "respect_cache_control",
+                "l2",
             ];
             if let Some(f) = read::fields(node, path, &allowed, p) {
                 let mut cache = target.clone().unwrap_or_default();
@@ -246,6 +247,9 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
                     read::boolean,
                     &mut cache.respect_cache_control,
                 );
+                if let Some((node, path)) = f.get("l2") {
+                    super::cache_l2::apply_l2(&mut cache.l2, node, &path, p);
+                }
                 *target = Some(cache);
             }
         }

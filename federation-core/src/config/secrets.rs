@@ -9,7 +9,7 @@ use super::error::{ConfigError, Problems, join};
 use super::model::{ClusterConfig, ConsulSource, DiscoverySource, HeaderValueSource, Secret};
 
 /// Reads environment variable `var` for the field at `path`.
-fn read_env(var: &str, path: &str) -> Result<Secret, ConfigError> {
+pub(crate) fn read_env(var: &str, path: &str) -> Result<Secret, ConfigError> {
     let problem = |message: String| ConfigError::single(path, Some(format!("\"{var}\"")), message);
     match std::env::var(var) {
         Ok(value) if value.is_empty() => Err(problem(format!(

@@ -103,6 +103,9 @@ pub(crate) fn check_policy(policy: &Policy, base: &str, p: &mut Problems) {
 }
 
 fn check_cache(cache: &CachePolicy, path: &str, p: &mut Problems) {
+    if let Some(l2) = &cache.l2 {
+        super::cache_l2::check_l2(l2, &join(path, "l2"), p);
+    }
     positive(cache.ttl, &join(path, "ttl"), p);
     if cache.methods.is_empty() {
         p.push(

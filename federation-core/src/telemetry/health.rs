@@ -42,6 +42,9 @@ pub struct ServiceHealth {
     pub selected: Option<String>,
     /// One entry per cluster the service is mapped to, in declaration order.
     pub clusters: Vec<ClusterHealth>,
+    /// The shared cache tier (`cache.l2`), when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_l2: Option<L2Health>,
 }
 
 impl ServiceHealth {
@@ -123,6 +126,7 @@ mod tests {
                     stale: false,
                     last_error: None,
                 }],
+                cache_l2: None,
             }],
         };
         let json: serde_json::Value =
@@ -139,4 +143,39 @@ mod tests {
             Some(1)
         );
     }
+}
+
+/// The L2 tier of one service as `client.health()` reports it (no address secrets).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct L2Health {
+    /// `redis 127.0.0.1:6379`, `cluster [seeds]` or `unix <path>`.
+    pub target: String,
+    /// A connection to Redis is established.
+    pub connected: bool,
+    /// The invalidation subscription is active (other processes' invalidations arrive).
+    pub subscribed: bool,
+    /// Calls are served from L1 and upstream only (Redis unreachable, slow or unsubscribed).
+    pub degraded: bool,
+    /// Seconds spent degraded since the client started.
+    pub degraded_seconds: f64,
+    /// Values found in Redis.
+    pub hits: u64,
+    /// Lookups that found nothing usable.
+    pub misses: u64,
+    /// Operations that failed (connection refused, reset, Redis error).
+    pub errors: u64,
+    /// Operations abandoned after the configured timeout.
+    pub timeouts: u64,
+    /// Values kept in L1 only because they exceed `max_value_bytes`.
+    pub oversized: u64,
+    /// Fleet-wide leases this process won (it fetched for the fleet).
+    pub leases_won: u64,
+    /// Misses that waited for another process's fetch.
+    pub leases_waited: u64,
+    /// Invalidations this process sent.
+    pub invalidations_sent: u64,
+    /// Invalidations received from other processes.
+    pub invalidations_received: u64,
+    /// Times L1 was dropped because invalidations may have been missed (subscription lost).
+    pub resyncs: u64,
 }
