@@ -72,6 +72,19 @@ impl Peer {
     /// Starts this test binary again as `peer_process` with `yaml`, and waits until its tier is
     /// subscribed.
     pub fn spawn(yaml: &str) -> Peer {
+        Self::spawn_with_env(yaml, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables.
+    pub fn spawn_with_env(yaml: &str, env: &[(&str, &str)]) -> Peer {
+        let mut peer = Self::spawn_unready_with_env(yaml, env);
+        let ready = peer.ask("ready");
+        assert_eq!(ready, "ok", "peer ready");
+        peer
+    }
+
+    /// Starts a peer without waiting for its tier.
+    pub fn spawn_unready_with_env(yaml: &str, env: &[(&str, &str)]) -> Peer {
         let exe = std::env::current_exe().expect("test binary path");
         let mut child = Command::new(exe)
             .args([
@@ -82,6 +95,7 @@ impl Peer {
                 "1",
             ])
             .env(PEER_CONFIG, yaml)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -100,14 +114,11 @@ impl Peer {
                 }
             }
         });
-        let mut peer = Peer {
+        Peer {
             child,
             stdin,
             lines,
-        };
-        let ready = peer.ask("ready");
-        assert_eq!(ready, "ok", "peer ready");
-        peer
+        }
     }
 
     /// Sends one command line.

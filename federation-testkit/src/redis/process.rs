@@ -152,10 +152,14 @@ impl Drop for RedisProcess {
     }
 }
 
-/// One `PING` over a fresh connection.
+/// One `PING` over a fresh connection; any reply counts (`NOAUTH` from a server started with
+/// `--requirepass` means it is up).
 pub(crate) async fn ping(listen: &Listen) -> redis::RedisResult<()> {
     let mut conn = connect(listen).await?;
-    redis::cmd("PING").query_async::<()>(&mut conn).await
+    match redis::cmd("PING").query_async::<()>(&mut conn).await {
+        Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// A fresh multiplexed connection to the server at `listen`.
