@@ -175,6 +175,26 @@ impl RedisCluster {
         self.wait_ok().await
     }
 
+    /// Keys matching `pattern` on every running master (`KEYS`; fine for test-sized data).
+    ///
+    /// # Errors
+    /// A running node does not answer.
+    pub async fn keys(&self, pattern: &str) -> io::Result<Vec<String>> {
+        let mut all = Vec::new();
+        for port in self.running_ports().await {
+            let mut conn = connect(&Listen::Tcp(port))
+                .await
+                .map_err(io::Error::other)?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .map_err(io::Error::other)?;
+            all.extend(keys);
+        }
+        Ok(all)
+    }
+
     /// The port of the master serving `key`'s slot.
     ///
     /// # Errors
