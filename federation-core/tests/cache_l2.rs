@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_l2_support::{Peer, client, get, wait_subscribed, yaml};
+use cache_l2_support::{Peer, client, get, wait_subscribed, yaml, yaml_cache};
 use federation_core::client::FederatedServiceClient;
 use federation_core::config::{Config, ConfigFormat};
 use federation_testkit::instance::{Behavior, Identity, ServiceInstance};
@@ -324,5 +324,50 @@ async fn the_password_comes_from_the_environment_and_is_never_shown() {
     assert!(
         health.contains("\"connected\":false") && !health.contains("wrong"),
         "{health}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_windows_hold_across_tiers() {
+    let redis = RedisServer::start().await.expect("redis-server starts");
+    let upstream = instance().await;
+    let port = redis.port().expect("tcp");
+    let cfg = yaml_cache(
+        upstream.port(),
+        "ttl: 300ms, stale_while_revalidate: 1s, stale_if_error: 30s",
+        &format!("address: 127.0.0.1:{port}, timeout: 250ms"),
+    );
+    let writer = client(&cfg);
+    wait_subscribed(&writer).await;
+    get(&writer, "/swr").await;
+    get(&writer, "/sie").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A client with an empty L1 finds /swr past its TTL in L2, within stale-while-revalidate:
+    // served at once as stale, refreshed once in the background.
+    let reader = client(&cfg);
+    wait_subscribed(&reader).await;
+    let (status, cache, _) = get(&reader, "/swr").await;
+    assert_eq!((status, cache.as_str()), (200, "stale"));
+    assert!(
+        wait_for(Duration::from_secs(2), || upstream.requests_for("/swr")
+            == 2)
+        .await,
+        "one background refresh"
+    );
+
+    // Upstream fails: /sie, past its TTL and its revalidate window in L2 but within
+    // stale-if-error, answers from L2 for a client that never saw it.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    upstream.set_behavior(Behavior::status(503));
+    let third = client(&cfg);
+    wait_subscribed(&third).await;
+    let (status, cache, _) = get(&third, "/sie").await;
+    assert_eq!((status, cache.as_str()), (200, "stale"));
+    let (status, cache, _) = get(&third, "/never-stored").await;
+    assert_eq!(
+        (status, cache.as_str()),
+        (503, "miss"),
+        "no value: the error"
     );
 }

@@ -18,10 +18,15 @@ const PEER_CONFIG: &str = "FEDERATION_L2_PEER_CONFIG";
 /// A configuration: service `user` on the instance at `port`, cached 60 s, with `cache.l2`
 /// given as YAML flow-map entries (`address: 127.0.0.1:6379, timeout: 50ms`).
 pub fn yaml(port: u16, l2: &str) -> String {
+    yaml_cache(port, "ttl: 60s", l2)
+}
+
+/// Like [`yaml`] with the other `cache` entries given (`ttl: 1s, stale_if_error: 30s`).
+pub fn yaml_cache(port: u16, cache: &str, l2: &str) -> String {
     format!(
         "clusters:\n  zervigo:\n    static:\n      user-service:\n        - {{ address: 127.0.0.1, port: {port} }}\n\
          services:\n  user:\n    names: {{ zervigo: user-service }}\n    timeout: {{ attempt: 2s, total: 5s }}\n\
-         \x20   cache: {{ ttl: 60s, l2: {{ {l2} }} }}\n"
+         \x20   cache: {{ {cache}, l2: {{ {l2} }} }}\n"
     )
 }
 
