@@ -178,3 +178,25 @@ impl fmt::Debug for CachedResponse {
             .finish_non_exhaustive()
     }
 }
+
+/// What a stored value allows at a given instant.
+pub(crate) enum Judged {
+    Fresh(Arc<CachedResponse>),
+    Revalidate(Arc<CachedResponse>),
+    /// Fetch; the value (if any) may still answer if the fetch fails.
+    Fetch(Option<Arc<CachedResponse>>),
+}
+
+pub(crate) fn judge(found: Option<Arc<CachedResponse>>) -> Judged {
+    let Some(entry) = found else {
+        return Judged::Fetch(None);
+    };
+    let now = Instant::now();
+    if now < entry.fresh_until {
+        Judged::Fresh(entry)
+    } else if now < entry.revalidate_until {
+        Judged::Revalidate(entry)
+    } else {
+        Judged::Fetch((now < entry.error_until).then_some(entry))
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use http::{HeaderMap, Method};
@@ -12,7 +12,7 @@ use moka::notification::RemovalCause;
 use tokio::time::Instant;
 
 use super::control::is_error_status;
-use super::entry::{CacheStatus, CachedResponse, FetchOutcome};
+use super::entry::{CacheStatus, CachedResponse, FetchOutcome, Judged, judge};
 use super::flight::{FlightOutput, Flights};
 use super::key::{CacheKey, KeyBuf, KeyBuilder};
 use super::stats::{CacheStats, Counters};
@@ -64,28 +64,6 @@ struct Inner {
     wait_limit: Duration,
 }
 
-/// What a stored value allows at a given instant.
-enum Judged {
-    Fresh(Arc<CachedResponse>),
-    Revalidate(Arc<CachedResponse>),
-    /// Fetch; the value (if any) may still answer if the fetch fails.
-    Fetch(Option<Arc<CachedResponse>>),
-}
-
-fn judge(found: Option<Arc<CachedResponse>>) -> Judged {
-    let Some(entry) = found else {
-        return Judged::Fetch(None);
-    };
-    let now = Instant::now();
-    if now < entry.fresh_until {
-        Judged::Fresh(entry)
-    } else if now < entry.revalidate_until {
-        Judged::Revalidate(entry)
-    } else {
-        Judged::Fetch((now < entry.error_until).then_some(entry))
-    }
-}
-
 impl ResultCache {
     /// A cache for `service` configured by `policy`, without Prometheus metrics.
     pub fn new(service: &str, policy: &CachePolicy) -> Self {
@@ -111,43 +89,7 @@ impl ResultCache {
         )
     }
 
-    /// Like [`with_metrics`](Self::with_metrics), with the shared Redis tier when `policy.l2`
-    /// is set (connected in the background; until then, and whenever Redis is away, the cache
-    /// works from this process's memory). `wait_limit` bounds the wait for another process's
-    /// fetch of the same key (give the call's total timeout).
-    ///
-    /// # Errors
-    /// `cache.l2.password_env` names a variable that is unset, empty or not UTF-8.
-    pub fn with_l2(
-        service: &str,
-        policy: &CachePolicy,
-        metrics: &Metrics,
-        wait_limit: Duration,
-    ) -> Result<Self, crate::config::ConfigError> {
-        let Some(l2_policy) = &policy.l2 else {
-            return Ok(Self::with_metrics(service, policy, metrics));
-        };
-        let path = format!("services.{service}.cache.l2");
-        let password = l2_policy.resolve_password(&path)?;
-        let stale = policy
-            .stale_while_revalidate
-            .unwrap_or_default()
-            .max(policy.stale_if_error.unwrap_or_default());
-        let l2 = L2::new(
-            service,
-            l2_policy,
-            password,
-            policy.ttl,
-            stale,
-            Some(metrics.cache_l2_counters(service)),
-        );
-        let counters = Counters::with_metrics(Some(metrics.cache_counters(service)));
-        let cache = Self::build(service, policy, counters, Some(l2.clone()), wait_limit);
-        tier::attach(&cache.inner, &l2);
-        Ok(cache)
-    }
-
-    fn build(
+    pub(super) fn build(
         service: &str,
         policy: &CachePolicy,
         counters: Counters,
@@ -459,25 +401,5 @@ impl ResultCache {
             // On success the entry was replaced by a new one; otherwise let a later request retry.
             entry.release_refresh();
         });
-    }
-}
-
-impl Inner {
-    /// Drops this process's entries `scope` covers, and keeps fetches in flight from storing.
-    fn drop_local(&self, scope: Scope) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Scope::All = scope {
-            self.entries.invalidate_all();
-            return;
-        }
-        // Closures are enabled at build time, so this cannot fail; fall back to clearing
-        // everything rather than leaving stale data if it ever does.
-        if self
-            .entries
-            .invalidate_entries_if(move |k, _| scope.covers(k.path()))
-            .is_err()
-        {
-            self.entries.invalidate_all();
-        }
     }
 }

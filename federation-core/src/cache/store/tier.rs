@@ -11,12 +11,15 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
+use super::Counters;
 use super::{Inner, ResultCache};
 use crate::cache::control::freshness;
 use crate::cache::entry::CachedResponse;
 use crate::cache::key::CacheKey;
 use crate::cache::l2::codec::{self, Record, now_ms};
 use crate::cache::l2::{L2, Lease, Scope};
+use crate::config::model::CachePolicy;
+use crate::telemetry::Metrics;
 
 /// The single-flight marker of an L2 lookup that found nothing usable.
 pub(super) struct NothingInL2;
@@ -46,6 +49,42 @@ pub(super) fn on_home<T: Send + 'static>(
 }
 
 impl ResultCache {
+    /// Like [`with_metrics`](Self::with_metrics), with the shared Redis tier when `policy.l2`
+    /// is set (connected in the background; until then, and whenever Redis is away, the cache
+    /// works from this process's memory). `wait_limit` bounds the wait for another process's
+    /// fetch of the same key (give the call's total timeout).
+    ///
+    /// # Errors
+    /// `cache.l2.password_env` names a variable that is unset, empty or not UTF-8.
+    pub fn with_l2(
+        service: &str,
+        policy: &CachePolicy,
+        metrics: &Metrics,
+        wait_limit: Duration,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let Some(l2_policy) = &policy.l2 else {
+            return Ok(Self::with_metrics(service, policy, metrics));
+        };
+        let path = format!("services.{service}.cache.l2");
+        let password = l2_policy.resolve_password(&path)?;
+        let stale = policy
+            .stale_while_revalidate
+            .unwrap_or_default()
+            .max(policy.stale_if_error.unwrap_or_default());
+        let l2 = L2::new(
+            service,
+            l2_policy,
+            password,
+            policy.ttl,
+            stale,
+            Some(metrics.cache_l2_counters(service)),
+        );
+        let counters = Counters::with_metrics(Some(metrics.cache_counters(service)));
+        let cache = Self::build(service, policy, counters, Some(l2.clone()), wait_limit);
+        attach(&cache.inner, &l2);
+        Ok(cache)
+    }
+
     /// The value of `key` in the L2 tier, filled into L1; one Redis read per key per process at
     /// a time. `None` without a tier or a usable value.
     pub(super) async fn l2_lookup(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
@@ -192,4 +231,24 @@ pub(super) fn l1_hook(weak: Weak<Inner>) -> Box<dyn Fn(&Scope) + Send + Sync> {
 pub(super) fn attach(inner: &Arc<Inner>, l2: &L2) {
     l2.set_l1_hook(l1_hook(Arc::downgrade(inner)));
     l2.start();
+}
+
+impl Inner {
+    /// Drops this process's entries `scope` covers, and keeps fetches in flight from storing.
+    pub(super) fn drop_local(&self, scope: Scope) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Scope::All = scope {
+            self.entries.invalidate_all();
+            return;
+        }
+        // Closures are enabled at build time, so this cannot fail; fall back to clearing
+        // everything rather than leaving stale data if it ever does.
+        if self
+            .entries
+            .invalidate_entries_if(move |k, _| scope.covers(k.path()))
+            .is_err()
+        {
+            self.entries.invalidate_all();
+        }
+    }
 }
