@@ -15,7 +15,7 @@ use super::control::is_error_status;
 use super::entry::{CacheStatus, CachedResponse, FetchOutcome, Judged, judge};
 use super::flight::{FlightOutput, Flights};
 use super::key::{CacheKey, KeyBuf, KeyBuilder};
-use super::stats::{CacheStats, Counters};
+use super::stats::{CacheStats, Counters, WarmCounters};
 use crate::cache::l2::{L2, Scope};
 use crate::config::model::CachePolicy;
 use crate::telemetry::Metrics;
@@ -62,6 +62,7 @@ struct Inner {
     l2: Option<L2>,
     /// Longest wait for another process's fetch of the same key (the call's total timeout).
     wait_limit: Duration,
+    warm: WarmCounters,
 }
 
 impl ResultCache {
@@ -135,6 +136,7 @@ impl ResultCache {
                 counters,
                 l2,
                 wait_limit,
+                warm: WarmCounters::default(),
             }),
         }
     }

@@ -148,7 +148,7 @@ impl ClientBuilder {
             .unwrap_or(Duration::from_secs(1));
         let grace = self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE);
         let startup_until = tokio::time::Instant::now() + grace;
-        Ok(FederatedServiceClient {
+        let client = FederatedServiceClient {
             inner: Arc::new(Inner {
                 timer_anchor: super::timer_anchor::TimerAnchor::new(shortest_attempt),
                 startup_until,
@@ -158,7 +158,10 @@ impl ClientBuilder {
                 random: super::SplitMix::new(self.seed),
                 metrics,
             }),
-        })
+        };
+        // Issue 20: `cache.warm` lists fetched in the background.
+        super::coherence::start_warm(&client);
+        Ok(client)
     }
 }
 

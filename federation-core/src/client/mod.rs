@@ -38,6 +38,7 @@
 mod attempt_url;
 mod builder;
 mod choose;
+mod coherence;
 pub(crate) mod http1_pool;
 mod late;
 mod observe;
@@ -63,6 +64,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::{HeaderMap, Method};
 
 pub use builder::ClientBuilder;
+pub use coherence::WarmReport;
 pub use propagate::DEADLINE_HEADER;
 pub use registry::Registered;
 pub use request::{Request, RequestBuilder};

@@ -156,6 +156,10 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
                 .cache
                 .as_ref()
                 .and_then(crate::cache::ResultCache::l2_health),
+            cache_warm: svc
+                .cache
+                .as_ref()
+                .and_then(crate::cache::ResultCache::warm_health),
         });
     }
     HealthSnapshot { services }

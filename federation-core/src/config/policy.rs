@@ -213,6 +213,9 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
                 "stale_if_error",
                 "respect_cache_control",
                 "l2",
+                "warm",
+                "warm_concurrency",
+                "entities",
             ];
             if let Some(f) = read::fields(node, path, &allowed, p) {
                 let mut cache = target.clone().unwrap_or_default();
@@ -250,6 +253,7 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
                 if let Some((node, path)) = f.get("l2") {
                     super::cache_l2::apply_l2(&mut cache.l2, node, &path, p);
                 }
+                super::cache_l2::apply_coherence(&f, &mut cache, p);
                 *target = Some(cache);
             }
         }

@@ -106,6 +106,7 @@ fn check_cache(cache: &CachePolicy, path: &str, p: &mut Problems) {
     if let Some(l2) = &cache.l2 {
         super::cache_l2::check_l2(l2, &join(path, "l2"), p);
     }
+    super::cache_l2::check_coherence(cache, path, p);
     positive(cache.ttl, &join(path, "ttl"), p);
     if cache.methods.is_empty() {
         p.push(

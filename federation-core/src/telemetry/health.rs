@@ -45,6 +45,22 @@ pub struct ServiceHealth {
     /// The shared cache tier (`cache.l2`), when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_l2: Option<L2Health>,
+    /// The cache warm-up (`cache.warm` or `warm()`), once one started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_warm: Option<WarmHealth>,
+}
+
+/// Warm-up of one service's cache: paths fetched into it ahead of traffic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WarmHealth {
+    /// Paths asked for, in every warm-up so far.
+    pub planned: u64,
+    /// Paths fetched with a 2xx answer.
+    pub fetched: u64,
+    /// Paths whose fetch failed or answered non-2xx.
+    pub failed: u64,
+    /// Fetches running now.
+    pub in_flight: u64,
 }
 
 impl ServiceHealth {
@@ -127,6 +143,7 @@ mod tests {
                     last_error: None,
                 }],
                 cache_l2: None,
+                cache_warm: None,
             }],
         };
         let json: serde_json::Value =

@@ -33,7 +33,9 @@ pub mod spans;
 pub mod trace_context;
 
 pub use cache_l2::L2Counters;
-pub use health::{ClusterHealth, HealthSnapshot, InstanceHealth, L2Health, ServiceHealth};
+pub use health::{
+    ClusterHealth, HealthSnapshot, InstanceHealth, L2Health, ServiceHealth, WarmHealth,
+};
 pub(crate) use metrics::CallHandles;
 pub use metrics::{CacheCounters, Metrics};
 pub use record::{BreakerStateValue, NO_CLUSTER};

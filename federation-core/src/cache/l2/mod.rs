@@ -153,6 +153,19 @@ impl L2 {
         runtime.spawn(bus::subscribe_loop(weak, self.shared.stop.subscribe()));
     }
 
+    /// Waits until the tier is connected and subscribed, at most `limit`; whether it is.
+    pub(crate) async fn ready(&self, limit: Duration) -> bool {
+        self.start();
+        let until = Instant::now() + limit;
+        while !self.shared.stats.is_ready() {
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     /// Health as `client.health()` reports it.
     pub(crate) fn health(&self) -> L2Health {
         let target = match &self.shared.endpoint.target {

@@ -131,6 +131,11 @@ impl Stats {
         self.update_degraded();
     }
 
+    /// Connected and subscribed: values stored now are shared and kept.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.connected.load(Ordering::Acquire) && self.subscribed.load(Ordering::Acquire)
+    }
+
     fn is_degraded(&self) -> bool {
         !self.connected.load(Ordering::Acquire)
             || !self.subscribed.load(Ordering::Acquire)

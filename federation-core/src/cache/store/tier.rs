@@ -85,6 +85,25 @@ impl ResultCache {
         Ok(cache)
     }
 
+    /// Progress counters of this cache's warm-ups.
+    pub(crate) fn warm_counters(&self) -> &crate::cache::stats::WarmCounters {
+        &self.inner.warm
+    }
+
+    /// Waits (at most `limit`) until the shared tier is connected and subscribed, so values
+    /// fetched now are shared and not dropped by the first subscription's resync. At once
+    /// without a tier.
+    pub(crate) async fn l2_ready(&self, limit: Duration) {
+        if let Some(l2) = &self.inner.l2 {
+            l2.ready(limit).await;
+        }
+    }
+
+    /// Warm-up progress, once one started.
+    pub fn warm_health(&self) -> Option<crate::telemetry::WarmHealth> {
+        self.inner.warm.health()
+    }
+
     /// The value of `key` in the L2 tier, filled into L1; one Redis read per key per process at
     /// a time. `None` without a tier or a usable value.
     pub(super) async fn l2_lookup(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
