@@ -376,3 +376,35 @@ async fn stale_windows_hold_across_tiers() {
         "no value: the error"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_from_a_thread_outside_any_runtime_is_published() {
+    // Bindings call `invalidate` from their own threads (Python, Go, C), outside tokio.
+    let redis = RedisServer::start().await.expect("redis-server starts");
+    let upstream = instance().await;
+    let port = redis.port().expect("tcp");
+    let cfg = yaml(
+        upstream.port(),
+        &format!("address: 127.0.0.1:{port}, timeout: 250ms"),
+    );
+    let (a, b) = (client(&cfg), client(&cfg));
+    wait_subscribed(&a).await;
+    wait_subscribed(&b).await;
+    let from_a = a.clone();
+    std::thread::spawn(move || from_a.invalidate("user", "/u/1"))
+        .join()
+        .expect("thread ran");
+    assert!(
+        wait_for(Duration::from_secs(5), || l2_health(&b)
+            .invalidations_received
+            == 1)
+        .await,
+        "{:?}",
+        l2_health(&b)
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || l2_health(&a).invalidations_sent
+            == 1)
+        .await
+    );
+}

@@ -19,7 +19,7 @@ impl L2 {
         let at = now_ms();
         self.shared.tombstones.add(&scope, at, at);
         self.start();
-        match crate::driven::spawn_handle() {
+        match self.runtime() {
             Some(runtime) => {
                 let this = self.clone();
                 runtime.spawn(async move { this.deliver(scope, at).await });

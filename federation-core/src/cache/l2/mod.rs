@@ -83,7 +83,9 @@ pub(crate) struct Shared {
     l1: OnceLock<L1Hook>,
     /// Invalidations not yet delivered to Redis, and whether some were dropped.
     pending: Mutex<(Vec<(Scope, u64)>, bool)>,
-    started: OnceLock<()>,
+    /// The runtime the tier was started on: background work started from a thread outside
+    /// any runtime (a binding's caller) runs there.
+    home: OnceLock<tokio::runtime::Handle>,
     stop: watch::Sender<()>,
 }
 
@@ -120,10 +122,16 @@ impl L2 {
                 origin: rand::random(),
                 l1: OnceLock::new(),
                 pending: Mutex::default(),
-                started: OnceLock::new(),
+                home: OnceLock::new(),
                 stop,
             }),
         }
+    }
+
+    /// Where background work runs: a driven call's main runtime, the current one, or the one
+    /// the tier was started on.
+    fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        crate::driven::spawn_handle().or_else(|| self.shared.home.get().cloned())
     }
 
     /// Freshness bound of a value in Redis (`cache.l2.ttl`, else the cache `ttl`).
@@ -139,13 +147,13 @@ impl L2 {
     /// Starts the background connection and subscription (once; needs a tokio runtime, else
     /// a later call starts them).
     pub(crate) fn start(&self) {
-        if self.shared.started.get().is_some() {
+        if self.shared.home.get().is_some() {
             return;
         }
         let Some(runtime) = crate::driven::spawn_handle() else {
             return;
         };
-        if self.shared.started.set(()).is_err() {
+        if self.shared.home.set(runtime.clone()).is_err() {
             return;
         }
         let weak = Arc::downgrade(&self.shared);
@@ -210,7 +218,7 @@ impl L2 {
         token: Option<String>,
     ) {
         let s = &self.shared;
-        let Some(runtime) = crate::driven::spawn_handle() else {
+        let Some(runtime) = self.runtime() else {
             return;
         };
         let oversized = record
