@@ -51,6 +51,7 @@
 mod control;
 mod entry;
 mod flight;
+mod home;
 mod key;
 pub(crate) mod l2;
 mod stats;

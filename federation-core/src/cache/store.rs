@@ -16,11 +16,11 @@ use super::entry::{CacheStatus, CachedResponse, FetchOutcome, Judged, judge};
 use super::flight::{FlightOutput, Flights};
 use super::key::{CacheKey, KeyBuf, KeyBuilder};
 use super::stats::{CacheStats, Counters, WarmCounters};
+use crate::cache::home::on_home;
 use crate::cache::l2::{L2, Scope};
 use crate::config::model::CachePolicy;
 use crate::telemetry::Metrics;
 use fill::run_fetch;
-use tier::on_home;
 
 mod fill;
 mod tier;

@@ -74,7 +74,7 @@ impl FederatedServiceClient {
     /// The service is unknown or has no cache. Failed fetches are counted, not returned.
     pub async fn warm(&self, service: &str, paths: &[String]) -> Result<WarmReport, Error> {
         let Some(svc) = self.inner.services.get(service) else {
-            return Err(super::pipeline::unknown_service(&self.inner, service));
+            return Err(super::call::unknown_service(&self.inner, service));
         };
         let (Some(cache), Some(policy)) = (&svc.cache, &svc.policy.cache) else {
             return Err(Error::invalid(format!(

@@ -23,8 +23,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::error::{ConfigError, Problems, join};
-use super::model::{CachePolicy, Secret};
+use super::error::{Problems, join};
 use super::read::{self, Fields};
 use super::tree::Node;
 use super::units::{format_duration as fd, format_size};
@@ -76,18 +75,6 @@ impl L2Policy {
             password_env: None,
             max_value_bytes: 1024 * 1024,
             lease: Duration::from_secs(2),
-        }
-    }
-
-    /// The Redis password, read from `password_env` now; `None` without one. `path` is this
-    /// section's field path (`services.user.cache.l2`), used in errors.
-    ///
-    /// # Errors
-    /// The variable is unset, empty or not UTF-8 (the error names it, never a value).
-    pub fn resolve_password(&self, path: &str) -> Result<Option<Secret>, ConfigError> {
-        match &self.password_env {
-            Some(var) => super::secrets::read_env(var, &join(path, "password_env")).map(Some),
-            None => Ok(None),
         }
     }
 }
@@ -261,64 +248,5 @@ fn check_addr(addr: &str, path: &str, p: &mut Problems) {
             Some(format!("\"{addr}\"")),
             "expected host:port, e.g. 127.0.0.1:6379",
         );
-    }
-}
-
-/// `cache.warm`, `cache.warm_concurrency` and `cache.entities`.
-pub(crate) fn apply_coherence(f: &Fields<'_>, cache: &mut CachePolicy, p: &mut Problems) {
-    set(f, "warm", p, read::string_list, &mut cache.warm);
-    set(
-        f,
-        "warm_concurrency",
-        p,
-        read::u32_value,
-        &mut cache.warm_concurrency,
-    );
-    if let Some((node, path)) = f.get("entities")
-        && let Some(entries) = read::entries(node, &path, "a map: entity type → path templates", p)
-    {
-        if read::duplicates(entries, &path, p) {
-            return;
-        }
-        for (name, value) in entries {
-            if let Some(list) = read::string_list(value, &join(&path, name), p) {
-                cache.entities.insert(name.clone(), list);
-            }
-        }
-    }
-}
-
-/// Checks the warm-up list and the entity templates of a cache at `path`.
-pub(crate) fn check_coherence(cache: &CachePolicy, path: &str, p: &mut Problems) {
-    for (i, warm) in cache.warm.iter().enumerate() {
-        if !warm.starts_with('/') {
-            p.push(
-                &super::error::index(&join(path, "warm"), i),
-                Some(format!("\"{warm}\"")),
-                "a request path starting with `/`, e.g. /api/v1/config",
-            );
-        }
-    }
-    if !(1..=64).contains(&cache.warm_concurrency) {
-        p.push(
-            &join(path, "warm_concurrency"),
-            Some(cache.warm_concurrency.to_string()),
-            "allowed: 1 to 64",
-        );
-    }
-    for (entity, templates) in &cache.entities {
-        for (i, t) in templates.iter().enumerate() {
-            let star = t.find('*');
-            let ok =
-                t.starts_with('/') && t.contains("{id}") && star.is_none_or(|at| at + 1 == t.len());
-            if !ok {
-                p.push(
-                    &super::error::index(&join(&join(path, "entities"), entity), i),
-                    Some(format!("\"{t}\"")),
-                    "a path starting with `/` containing `{id}`, optionally ending in `*` for a \
-                     prefix, e.g. /api/v1/users/{id}",
-                );
-            }
-        }
     }
 }

@@ -253,7 +253,7 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
                 if let Some((node, path)) = f.get("l2") {
                     super::cache_l2::apply_l2(&mut cache.l2, node, &path, p);
                 }
-                super::cache_l2::apply_coherence(&f, &mut cache, p);
+                apply_coherence(&f, &mut cache, p);
                 *target = Some(cache);
             }
         }
@@ -318,5 +318,29 @@ fn apply_rate_limit(
             });
         }
         other => read::wrong_type(other, path, "a map or false", p),
+    }
+}
+
+/// `cache.warm`, `cache.warm_concurrency` and `cache.entities`.
+fn apply_coherence(f: &Fields<'_>, cache: &mut CachePolicy, p: &mut Problems) {
+    set(f, "warm", p, read::string_list, &mut cache.warm);
+    set(
+        f,
+        "warm_concurrency",
+        p,
+        read::u32_value,
+        &mut cache.warm_concurrency,
+    );
+    if let Some((node, path)) = f.get("entities")
+        && let Some(entries) = read::entries(node, &path, "a map: entity type → path templates", p)
+    {
+        if read::duplicates(entries, &path, p) {
+            return;
+        }
+        for (name, value) in entries {
+            if let Some(list) = read::string_list(value, &super::error::join(&path, name), p) {
+                cache.entities.insert(name.clone(), list);
+            }
+        }
     }
 }

@@ -15,8 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::labels::{CacheLabels, ServiceLabels};
-use super::metrics::Metrics;
+use super::labels::{CacheLabels, Interner, ServiceLabels};
 
 /// `{service, op}`: L2 operation latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -83,11 +82,25 @@ impl L2Families {
     }
 }
 
+/// Event kinds of `federation_cache_l2_events_total`, in the order of [`L2Counters::events`].
+pub(crate) const L2_EVENTS: [&str; 10] = [
+    "hit",
+    "miss",
+    "error",
+    "timeout",
+    "oversized",
+    "lease_won",
+    "lease_waited",
+    "invalidation_sent",
+    "invalidation_received",
+    "resync",
+];
+
 /// Pre-resolved L2 series of one service.
 #[derive(Clone, Debug)]
 pub struct L2Counters {
-    service: Arc<str>,
-    metrics: Metrics,
+    /// One counter per entry of [`L2_EVENTS`].
+    pub(crate) events: Vec<Counter>,
     pub(crate) get_seconds: Histogram,
     pub(crate) set_seconds: Histogram,
     pub(crate) lease_seconds: Histogram,
@@ -97,47 +110,49 @@ pub struct L2Counters {
 }
 
 impl L2Counters {
-    /// Counts one event of kind `event` (resolved on use: events are off the hit path).
+    /// Counts one event of kind `event` (one of [`L2_EVENTS`]).
     pub(crate) fn event(&self, event: &str) {
-        let inner = &self.metrics.inner;
-        inner
-            .l2
-            .events
-            .get_or_create(&CacheLabels {
-                service: Arc::clone(&self.service),
-                event: inner.interner.get(event),
-            })
-            .inc();
+        if let Some(i) = L2_EVENTS.iter().position(|e| *e == event)
+            && let Some(c) = self.events.get(i)
+        {
+            c.inc();
+        }
     }
 }
 
-impl Metrics {
-    /// The `federation_cache_l2_*` series of `service`.
-    pub fn cache_l2_counters(&self, service: &str) -> L2Counters {
-        let inner = &self.inner;
-        let service = inner.interner.get(service);
+impl L2Families {
+    /// The series of `service` (label values interned by `interner`).
+    pub(crate) fn counters(&self, service: Arc<str>, interner: &Interner) -> L2Counters {
         let op = |op: &str| {
-            inner
-                .l2
-                .latency
+            self.latency
                 .get_or_create(&OpLabels {
                     service: Arc::clone(&service),
-                    op: inner.interner.get(op),
+                    op: interner.get(op),
                 })
                 .clone()
         };
         let labels = ServiceLabels {
             service: Arc::clone(&service),
         };
+        let events = L2_EVENTS
+            .iter()
+            .map(|event| {
+                self.events
+                    .get_or_create(&CacheLabels {
+                        service: Arc::clone(&service),
+                        event: interner.get(event),
+                    })
+                    .clone()
+            })
+            .collect();
         L2Counters {
+            events,
             get_seconds: op("get"),
             set_seconds: op("set"),
             lease_seconds: op("lease"),
-            propagation: inner.l2.propagation.get_or_create(&labels).clone(),
-            degraded: inner.l2.degraded.get_or_create(&labels).clone(),
-            degraded_seconds: inner.l2.degraded_seconds.get_or_create(&labels).clone(),
-            service,
-            metrics: self.clone(),
+            propagation: self.propagation.get_or_create(&labels).clone(),
+            degraded: self.degraded.get_or_create(&labels).clone(),
+            degraded_seconds: self.degraded_seconds.get_or_create(&labels).clone(),
         }
     }
 }

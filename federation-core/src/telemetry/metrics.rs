@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -92,10 +92,7 @@ impl HandleCache {
         outcome: &str,
         make: impl FnOnce() -> CallHandles,
     ) -> CallHandles {
-        let found = self
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        let found = crate::lock::read(&self.map)
             .get(service)
             .and_then(|m| m.get(cluster))
             .and_then(|m| m.get(outcome))
@@ -103,7 +100,7 @@ impl HandleCache {
         if let Some(handles) = found {
             return handles;
         }
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = crate::lock::write(&self.map);
         map.entry(service.into())
             .or_default()
             .entry(cluster.into())
@@ -242,6 +239,12 @@ impl Metrics {
             out.push_str("# encoding failed\n");
         }
         out
+    }
+
+    /// The `federation_cache_l2_*` series of `service` (the shared cache tier), resolved once.
+    pub fn cache_l2_counters(&self, service: &str) -> super::L2Counters {
+        let service = self.inner.interner.get(service);
+        self.inner.l2.counters(service, &self.inner.interner)
     }
 
     /// Handles of `federation_cache_events_total` for `service`, resolved once.

@@ -7,14 +7,13 @@ use std::sync::Weak;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::Counters;
 use super::{Inner, ResultCache};
 use crate::cache::control::freshness;
 use crate::cache::entry::CachedResponse;
+use crate::cache::home::on_home;
 use crate::cache::key::CacheKey;
 use crate::cache::l2::codec::{self, Record, now_ms};
 use crate::cache::l2::{L2, Lease, Scope};
@@ -23,30 +22,6 @@ use crate::telemetry::Metrics;
 
 /// The single-flight marker of an L2 lookup that found nothing usable.
 pub(super) struct NothingInL2;
-
-/// Runs `work` where other callers can still drive it after this thread moved on: on a driven
-/// call's thread, on the main runtime (see `crate::driven`).
-pub(super) fn on_home<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> BoxFuture<'static, T> {
-    if !crate::driven::active() {
-        return work.boxed();
-    }
-    match crate::driven::spawn_handle() {
-        Some(home) => {
-            let task = home.spawn(work);
-            async move {
-                match task.await {
-                    Ok(output) => output,
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(_) => panic!("the runtime shut down during a cache fill"),
-                }
-            }
-            .boxed()
-        }
-        None => work.boxed(),
-    }
-}
 
 impl ResultCache {
     /// Like [`with_metrics`](Self::with_metrics), with the shared Redis tier when `policy.l2`
