@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use federation_core::config::{Config, DiscoverySource};
+use federation_testkit::redis::RedisServer;
 use federation_testkit::sandbox::{Sandbox, SandboxOptions};
 use serde::Serialize;
 
@@ -29,12 +30,17 @@ pub struct SandboxArgs {
     /// gets byte-identical answers (what a benchmark comparing clients needs).
     #[arg(long)]
     pub no_echo: bool,
+    /// Also start a Redis server (`redis-server` must be installed) and give the cached
+    /// services a shared `cache.l2` tier on it in the written configuration.
+    #[arg(long)]
+    pub redis: bool,
 }
 
 /// Where things listen (printed at start).
 #[derive(Debug, Serialize)]
 struct Addresses {
     config: Option<String>,
+    redis: Option<String>,
     clusters: Vec<ClusterAddresses>,
 }
 
@@ -67,15 +73,32 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
             instance.set_echo_propagation(false);
         }
     }
+    let redis =
+        if args.redis {
+            Some(RedisServer::start().await.map_err(|e| {
+                CliError::failure(format!("--redis: cannot start redis-server: {e}"))
+            })?)
+        } else {
+            None
+        };
+    let redis_addr = redis
+        .as_ref()
+        .and_then(RedisServer::port)
+        .map(|p| format!("127.0.0.1:{p}"));
     if let Some(path) = &args.write_config {
-        std::fs::write(path, sandbox.config_yaml()).map_err(|e| {
+        let yaml = match &redis_addr {
+            Some(addr) => sandbox.config_yaml_with_l2(addr),
+            None => sandbox.config_yaml(),
+        };
+        std::fs::write(path, yaml).map_err(|e| {
             CliError::failure(format!(
                 "cannot write the configuration to {}: {e}",
                 path.display()
             ))
         })?;
     }
-    let addresses = addresses(&sandbox, &sandbox.config(), args.write_config.as_ref());
+    let mut addresses = addresses(&sandbox, &sandbox.config(), args.write_config.as_ref());
+    addresses.redis = redis_addr;
     if global.json {
         print_json(&addresses)?;
     } else {
@@ -87,6 +110,7 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
         .map_err(|e| CliError::failure(format!("cannot wait for Ctrl-C: {e}")))?;
     eprintln!("stopping the sandbox");
     drop(sandbox);
+    drop(redis);
     Ok(Exit::Ok)
 }
 
@@ -128,6 +152,7 @@ fn addresses(sandbox: &Sandbox, config: &Config, written: Option<&PathBuf>) -> A
         .collect();
     Addresses {
         config: written.map(|p| p.display().to_string()),
+        redis: None,
         clusters,
     }
 }
@@ -142,6 +167,9 @@ fn print_human(a: &Addresses) {
         for s in &c.services {
             println!("  {:<20} {}", s.consul_service, s.instances.join("  "));
         }
+    }
+    if let Some(redis) = &a.redis {
+        println!("redis: {redis} (cache.l2 of the cached services)");
     }
     match &a.config {
         Some(path) => println!("client configuration written to {path}"),
