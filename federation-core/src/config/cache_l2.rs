@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::error::{Problems, join};
-use super::read::{self, Fields};
+use super::read::{self, Fields, set};
 use super::tree::Node;
 use super::units::{format_duration as fd, format_size};
 
@@ -126,20 +126,6 @@ pub(crate) fn apply_l2(target: &mut Option<L2Policy>, node: &Node, path: &str, p
             *target = Some(l2);
         }
         other => read::wrong_type(other, path, "a map or false", p),
-    }
-}
-
-fn set<T>(
-    f: &Fields<'_>,
-    key: &str,
-    p: &mut Problems,
-    reader: impl FnOnce(&Node, &str, &mut Problems) -> Option<T>,
-    target: &mut T,
-) {
-    if let Some((node, path)) = f.get(key)
-        && let Some(value) = reader(node, &path, p)
-    {
-        *target = value;
     }
 }
 

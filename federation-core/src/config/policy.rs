@@ -8,7 +8,7 @@
 
 use super::error::Problems;
 use super::model::{CachePolicy, FailureRatePolicy, LoadBalancing, Policy, RateLimitPolicy};
-use super::read::{self, Fields};
+use super::read::{self, Fields, set};
 use super::tree::Node;
 
 /// Keys of a policy section, shared by `defaults` and services.
@@ -28,21 +28,6 @@ pub(crate) const LOAD_BALANCING: &[(&str, LoadBalancing)] = &[
     ("least_request", LoadBalancing::LeastRequest),
     ("round_robin", LoadBalancing::RoundRobin),
 ];
-
-/// Reads `key` with `reader` into `target` when present and valid.
-fn set<T>(
-    f: &Fields<'_>,
-    key: &str,
-    p: &mut Problems,
-    reader: impl FnOnce(&Node, &str, &mut Problems) -> Option<T>,
-    target: &mut T,
-) {
-    if let Some((node, path)) = f.get(key)
-        && let Some(value) = reader(node, &path, p)
-    {
-        *target = value;
-    }
-}
 
 /// Opens the sub-map `key` of `f` with the given allowed keys.
 fn section<'a>(

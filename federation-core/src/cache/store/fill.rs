@@ -92,16 +92,7 @@ impl Inner {
             self.swr,
             self.sie,
         ));
-        let weight = (key.weight() + response.weight()) as u64;
-        if weight <= self.max_bytes && self.epoch.load(Ordering::Acquire) == epoch {
-            self.entries
-                .insert(key.clone(), Arc::clone(&response))
-                .await;
-            if self.epoch.load(Ordering::Acquire) != epoch {
-                // An invalidation raced with the insert: do not keep what it meant to drop.
-                self.entries.invalidate(key).await;
-            }
-        }
+        self.keep(key, &response, epoch).await;
         response
     }
 }
