@@ -408,3 +408,48 @@ async fn an_invalidation_from_a_thread_outside_any_runtime_is_published() {
         .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_redis_fails_no_call_and_is_counted() {
+    let redis =
+        RedisServer::start_with_args(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"])
+            .await
+            .expect("redis-server starts");
+    let mut conn = redis.connection().await.expect("connects");
+    let filler = vec![b'x'; 64 * 1024];
+    let mut full = false;
+    for i in 0..200 {
+        let set: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("filler:{i}"))
+            .arg(&filler[..])
+            .query_async(&mut conn)
+            .await;
+        if set.is_err() {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "Redis refuses writes (OOM)");
+    let upstream = instance().await;
+    let port = redis.port().expect("tcp");
+    let c = client(&yaml(
+        upstream.port(),
+        &format!("address: 127.0.0.1:{port}, timeout: 250ms"),
+    ));
+    wait_subscribed(&c).await;
+    for i in 0..5 {
+        let (status, cache, _) = get(&c, &format!("/full/{i}")).await;
+        assert_eq!((status, cache.as_str()), (200, "miss"));
+        assert_eq!(
+            get(&c, &format!("/full/{i}")).await.1,
+            "hit",
+            "L1 still works"
+        );
+    }
+    assert!(
+        wait_for(Duration::from_secs(5), || l2_health(&c).errors >= 5).await,
+        "refused writes are counted: {:?}",
+        l2_health(&c)
+    );
+    assert_eq!(keys_now(&redis, "*/full/*"), 0, "nothing was stored");
+}
