@@ -15,6 +15,37 @@ type ServiceHealth struct {
 	Preferred *string         `json:"preferred"`
 	Selected  *string         `json:"selected"`
 	Clusters  []ClusterHealth `json:"clusters"`
+	// CacheL2 is the shared Redis tier (cache.l2), when configured.
+	CacheL2 *L2Health `json:"cache_l2,omitempty"`
+	// CacheWarm is the cache warm-up progress, once one started.
+	CacheWarm *WarmHealth `json:"cache_warm,omitempty"`
+}
+
+// L2Health is the shared Redis tier of one service's cache.
+type L2Health struct {
+	Target                string  `json:"target"`
+	Connected             bool    `json:"connected"`
+	Subscribed            bool    `json:"subscribed"`
+	Degraded              bool    `json:"degraded"`
+	DegradedSeconds       float64 `json:"degraded_seconds"`
+	Hits                  uint64  `json:"hits"`
+	Misses                uint64  `json:"misses"`
+	Errors                uint64  `json:"errors"`
+	Timeouts              uint64  `json:"timeouts"`
+	Oversized             uint64  `json:"oversized"`
+	LeasesWon             uint64  `json:"leases_won"`
+	LeasesWaited          uint64  `json:"leases_waited"`
+	InvalidationsSent     uint64  `json:"invalidations_sent"`
+	InvalidationsReceived uint64  `json:"invalidations_received"`
+	Resyncs               uint64  `json:"resyncs"`
+}
+
+// WarmHealth is the progress of one service's cache warm-ups.
+type WarmHealth struct {
+	Planned  uint64 `json:"planned"`
+	Fetched  uint64 `json:"fetched"`
+	Failed   uint64 `json:"failed"`
+	InFlight uint64 `json:"in_flight"`
 }
 
 // ClusterHealth is one logical service in one cluster.

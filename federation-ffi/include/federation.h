@@ -241,6 +241,44 @@ federation_error_t *federation_client_call_blocking(const federation_client_t *c
                                                     const federation_cancel_t *cancel,
                                                     federation_response_t **out_response);
 
+// Drops `service`'s cached responses for exactly `path` (or, when `prefix` is true, for every
+// path starting with it), here and in every process sharing its `cache.l2`. Writes whether
+// the service has a cache to `out_cached`.
+//
+// # Safety
+// `client` is a live client; `service` and `path` are NUL-terminated strings; `out_cached` is
+// valid for a write. Thread-safe.
+federation_error_t *federation_client_invalidate(const federation_client_t *client,
+                                                 const char *service,
+                                                 const char *path,
+                                                 bool prefix,
+                                                 bool *out_cached);
+
+// Drops the cached answers of entity `entity` with this `id` in every service whose
+// `cache.entities` maps the type; writes how many paths or prefixes were dropped to
+// `out_count`.
+//
+// # Safety
+// `client` is a live client; `entity` and `id` are NUL-terminated strings; `out_count` is
+// valid for a write. Thread-safe.
+federation_error_t *federation_client_invalidate_entity(const federation_client_t *client,
+                                                        const char *entity,
+                                                        const char *id,
+                                                        uint32_t *out_count);
+
+// Fetches the paths of `service` given as a JSON array of strings (`["/a", "/b"]`) into its
+// cache, at most `cache.warm_concurrency` at once, **blocking** the calling thread until done;
+// writes `{"fetched": n, "failed": m}` to `out_json`. Call it from a thread that may block
+// (not from a completion callback).
+//
+// # Safety
+// `client` is a live client; `service` and `paths_json` are NUL-terminated strings;
+// `out_json` is valid for a write. Thread-safe.
+federation_error_t *federation_client_warm(const federation_client_t *client,
+                                           const char *service,
+                                           const char *paths_json,
+                                           federation_string_t **out_json);
+
 // Starts a call of `method` `path` on logical service `service` and returns without waiting
 // for it.
 //

@@ -33,6 +33,7 @@
 
 mod attempts;
 pub mod blocking;
+pub mod cache;
 pub mod call;
 pub mod cancel;
 pub mod client;

@@ -232,6 +232,33 @@ client_methods! {
         }
     }
 
+    /// Fetches `paths` of `service` (GET) into its cache ahead of traffic, at most
+    /// `cache.warm_concurrency` at once; returns an `asyncio.Future[dict]` with the counts
+    /// `fetched` and `failed`. Progress also shows in `health()` (`cache_warm`).
+    fn warm<'py>(
+        &self,
+        py: Python<'py>,
+        service: String,
+        paths: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, rt) = self.client()?;
+        bridge::spawn(py, &rt, ops::warm_deliver(client, service, paths))
+    }
+
+    /// Blocking `warm`: releases the GIL while fetching.
+    fn warm_sync(&self, py: Python<'_>, service: String, paths: Vec<String>) -> PyResult<Py<PyAny>> {
+        let (client, rt) = self.client()?;
+        let deliver = rt.block_on(py, ops::warm_deliver(client, service, paths))?;
+        deliver(py)
+    }
+
+    /// Drops the cached answers of entity `entity` with this `id` in every service whose
+    /// `cache.entities` maps the type (in every process sharing `cache.l2`). Returns how many
+    /// paths or prefixes were dropped.
+    fn invalidate_entity(&self, entity: &str, id: &str) -> PyResult<usize> {
+        Ok(self.client()?.0.invalidate_entity(entity, id))
+    }
+
     /// Drops every cached response of every service.
     fn clear_cache(&self) -> PyResult<()> {
         self.client()?.0.clear_cache();

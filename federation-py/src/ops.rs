@@ -62,3 +62,21 @@ pub(crate) fn timeout_arg(py: Python<'_>, seconds: f64) -> PyResult<Duration> {
         ))
     }
 }
+
+/// `warm(service, paths)` for the awaitable and the blocking form: `{"fetched", "failed"}`.
+pub(crate) async fn warm_deliver(
+    client: FederatedServiceClient,
+    service: String,
+    paths: Vec<String>,
+) -> Deliver {
+    let outcome = client.warm(&service, &paths).await;
+    Box::new(move |py| match outcome {
+        Ok(report) => {
+            let dict = pyo3::types::PyDict::new(py);
+            dict.set_item("fetched", report.fetched)?;
+            dict.set_item("failed", report.failed)?;
+            Ok(dict.into_any().unbind())
+        }
+        Err(e) => Err(errors::to_pyerr(py, &e)),
+    })
+}

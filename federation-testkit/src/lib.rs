@@ -8,4 +8,5 @@
 pub mod consul;
 pub mod instance;
 pub mod kafka;
+pub mod redis;
 pub mod sandbox;

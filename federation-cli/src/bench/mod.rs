@@ -11,6 +11,7 @@
 //! numbers, so CI keeps the harness working.
 
 mod cache;
+mod cache_l2;
 mod discovery;
 mod failover;
 mod fixture;
@@ -100,6 +101,9 @@ pub struct Settings {
 /// Exit 1 when a scenario cannot set up its upstreams or the report cannot be written.
 /// Returns exit 1 (as `Ok`) when a full run misses a goal; a smoke run always returns 0.
 pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
+    if let Some(peer) = cache_l2::peer_mode().await {
+        return peer;
+    }
     if args.concurrency.contains(&0) {
         return Err(CliError::usage("--concurrency: levels must be at least 1"));
     }
@@ -142,7 +146,10 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
         match scenario {
             Scenario::Overhead => overhead::run(&settings, &mut report).await?,
             Scenario::Proxy => proxy::run(&settings, &mut report).await?,
-            Scenario::Cache => cache::run(&settings, &mut report).await?,
+            Scenario::Cache => {
+                cache::run(&settings, &mut report).await?;
+                cache_l2::run(&settings, &mut report).await?;
+            }
             Scenario::Failover => failover::run(&settings, &mut report).await?,
             Scenario::Discovery => discovery::run(&settings, &mut report).await?,
         }

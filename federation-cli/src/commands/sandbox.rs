@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use federation_core::config::{Config, DiscoverySource};
 use federation_testkit::kafka::{KafkaBroker, java_available};
+use federation_testkit::redis::RedisServer;
 use federation_testkit::sandbox::{Sandbox, SandboxOptions};
 use serde::Serialize;
 
@@ -34,6 +35,10 @@ pub struct SandboxArgs {
     /// configuration: both clusters share the broker (the plan's simple setup).
     #[arg(long)]
     pub sync: bool,
+    /// Also start a Redis server (`redis-server` must be installed) and give the cached
+    /// services a shared `cache.l2` tier on it in the written configuration.
+    #[arg(long)]
+    pub redis: bool,
 }
 
 /// Where things listen (printed at start).
@@ -41,6 +46,7 @@ pub struct SandboxArgs {
 struct Addresses {
     config: Option<String>,
     kafka: Option<String>,
+    redis: Option<String>,
     clusters: Vec<ClusterAddresses>,
 }
 
@@ -79,8 +85,23 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
         None
     };
     let kafka = broker.as_ref().map(KafkaBroker::bootstrap_servers);
+    let redis =
+        if args.redis {
+            Some(RedisServer::start().await.map_err(|e| {
+                CliError::failure(format!("--redis: cannot start redis-server: {e}"))
+            })?)
+        } else {
+            None
+        };
+    let redis_addr = redis
+        .as_ref()
+        .and_then(RedisServer::port)
+        .map(|p| format!("127.0.0.1:{p}"));
     if let Some(path) = &args.write_config {
-        let mut yaml = sandbox.config_yaml();
+        let mut yaml = match &redis_addr {
+            Some(addr) => sandbox.config_yaml_with_l2(addr),
+            None => sandbox.config_yaml(),
+        };
         if let Some(bootstrap) = &kafka {
             yaml.push_str(&sync_yaml(bootstrap));
         }
@@ -93,6 +114,7 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
     }
     let mut addresses = addresses(&sandbox, &sandbox.config(), args.write_config.as_ref());
     addresses.kafka = kafka;
+    addresses.redis = redis_addr;
     if global.json {
         print_json(&addresses)?;
     } else {
@@ -107,6 +129,7 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
     if let Some(broker) = broker {
         broker.stop().await;
     }
+    drop(redis);
     Ok(Exit::Ok)
 }
 
@@ -172,6 +195,7 @@ fn addresses(sandbox: &Sandbox, config: &Config, written: Option<&PathBuf>) -> A
     Addresses {
         config: written.map(|p| p.display().to_string()),
         kafka: None,
+        redis: None,
         clusters,
     }
 }
@@ -189,6 +213,9 @@ fn print_human(a: &Addresses) {
     }
     if let Some(kafka) = &a.kafka {
         println!("kafka (sync, both clusters): {kafka}");
+    }
+    if let Some(redis) = &a.redis {
+        println!("redis: {redis} (cache.l2 of the cached services)");
     }
     match &a.config {
         Some(path) => println!("client configuration written to {path}"),

@@ -112,14 +112,26 @@ impl CachedResponse {
         swr: Duration,
         sie: Duration,
     ) -> Self {
-        let fresh_until = now + fresh;
+        Self::at(outcome, service, now, now + fresh, swr, sie)
+    }
+
+    /// Wraps a fetch result stored at `stored_at` and fresh until `fresh_until` (possibly in the
+    /// past: a value read from the L2 tier), with the stale windows after it.
+    pub(crate) fn at(
+        outcome: FetchOutcome,
+        service: Arc<str>,
+        stored_at: Instant,
+        fresh_until: Instant,
+        swr: Duration,
+        sie: Duration,
+    ) -> Self {
         Self {
             status: outcome.status,
             headers: Arc::new(outcome.headers),
             body: outcome.body,
             cluster: outcome.cluster,
             instance: outcome.instance,
-            stored_at: now,
+            stored_at,
             fresh_until,
             revalidate_until: fresh_until + swr,
             error_until: fresh_until + sie,
@@ -164,5 +176,27 @@ impl fmt::Debug for CachedResponse {
             .field("fresh_until", &self.fresh_until)
             .field("stale_until", &self.stale_until)
             .finish_non_exhaustive()
+    }
+}
+
+/// What a stored value allows at a given instant.
+pub(crate) enum Judged {
+    Fresh(Arc<CachedResponse>),
+    Revalidate(Arc<CachedResponse>),
+    /// Fetch; the value (if any) may still answer if the fetch fails.
+    Fetch(Option<Arc<CachedResponse>>),
+}
+
+pub(crate) fn judge(found: Option<Arc<CachedResponse>>) -> Judged {
+    let Some(entry) = found else {
+        return Judged::Fetch(None);
+    };
+    let now = Instant::now();
+    if now < entry.fresh_until {
+        Judged::Fresh(entry)
+    } else if now < entry.revalidate_until {
+        Judged::Revalidate(entry)
+    } else {
+        Judged::Fetch((now < entry.error_until).then_some(entry))
     }
 }

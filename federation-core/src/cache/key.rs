@@ -156,8 +156,9 @@ impl fmt::Debug for CacheKey {
 pub(crate) struct KeyBuilder {
     /// Lower-cased vary header names, in configured order.
     vary: Vec<http::HeaderName>,
-    first: RandomState,
-    second: RandomState,
+    /// SipHash keys of the digest, random per cache; `None` when the digest must be the same in
+    /// every process (a shared L2 tier): then it is SHA-256, truncated to 128 bits.
+    seeds: Option<(RandomState, RandomState)>,
 }
 
 /// Headers that make a response user-specific: a request carrying one is cached only when the
@@ -166,16 +167,15 @@ const PERSONAL_HEADERS: [http::HeaderName; 2] = [http::header::AUTHORIZATION, ht
 
 impl KeyBuilder {
     /// A builder for the given vary-header names (invalid names are ignored; config validation
-    /// reports them).
-    pub(crate) fn new(vary_headers: &[String]) -> Self {
+    /// reports them). `shared`: digests must match across processes (L2 keys).
+    pub(crate) fn new(vary_headers: &[String], shared: bool) -> Self {
         let vary = vary_headers
             .iter()
             .filter_map(|name| http::HeaderName::from_bytes(name.trim().as_bytes()).ok())
             .collect();
         Self {
             vary,
-            first: RandomState::new(),
-            second: RandomState::new(),
+            seeds: (!shared).then(|| (RandomState::new(), RandomState::new())),
         }
     }
 
@@ -290,14 +290,40 @@ impl KeyBuilder {
         if !self.digests(body, tags) {
             return None;
         }
-        let mut a = self.first.build_hasher();
-        let mut b = self.second.build_hasher();
-        let mut feed = |bytes: &[u8]| {
-            a.write_usize(bytes.len());
-            a.write(bytes);
-            b.write_usize(bytes.len());
-            b.write(bytes);
-        };
+        match &self.seeds {
+            Some((first, second)) => {
+                let mut a = first.build_hasher();
+                let mut b = second.build_hasher();
+                self.feed(headers, body, tags, &mut |bytes: &[u8]| {
+                    a.write_usize(bytes.len());
+                    a.write(bytes);
+                    b.write_usize(bytes.len());
+                    b.write(bytes);
+                });
+                Some((u128::from(a.finish()) << 64) | u128::from(b.finish()))
+            }
+            None => {
+                let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+                self.feed(headers, body, tags, &mut |bytes: &[u8]| {
+                    sha.update(&(bytes.len() as u64).to_le_bytes());
+                    sha.update(bytes);
+                });
+                let digest = sha.finish();
+                let mut first = [0u8; 16];
+                first.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[0; 16]));
+                Some(u128::from_be_bytes(first))
+            }
+        }
+    }
+
+    /// Feeds the vary-headers, the tag filter and the body, each length-prefixed by `feed`.
+    fn feed(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        tags: Option<&[String]>,
+        feed: &mut dyn FnMut(&[u8]),
+    ) {
         for name in &self.vary {
             let values = headers.get_all(name);
             feed(name.as_str().as_bytes());
@@ -320,7 +346,6 @@ impl KeyBuilder {
             feed(&sorted.len().to_le_bytes());
         }
         feed(body);
-        Some((u128::from(a.finish()) << 64) | u128::from(b.finish()))
     }
 }
 

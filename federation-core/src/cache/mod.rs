@@ -53,7 +53,9 @@
 mod control;
 mod entry;
 mod flight;
+mod home;
 mod key;
+pub(crate) mod l2;
 mod stats;
 mod store;
 
@@ -63,5 +65,6 @@ mod behaviour_tests;
 pub use entry::{CacheStatus, CachedResponse, FetchOutcome};
 pub use key::CacheKey;
 pub(crate) use key::find_byte;
+pub use l2::L2Health;
 pub use stats::CacheStats;
 pub use store::ResultCache;

@@ -87,3 +87,39 @@ impl Counters {
         }
     }
 }
+
+/// Progress of a service's cache warm-ups.
+#[derive(Default)]
+pub(crate) struct WarmCounters {
+    planned: AtomicU64,
+    fetched: AtomicU64,
+    failed: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl WarmCounters {
+    pub(crate) fn plan(&self, n: usize) {
+        self.planned.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn start(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn finish(&self, ok: bool) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let done = if ok { &self.fetched } else { &self.failed };
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `None` before the first warm-up.
+    pub(crate) fn health(&self) -> Option<crate::telemetry::WarmHealth> {
+        let planned = self.planned.load(Ordering::Relaxed);
+        (planned > 0).then(|| crate::telemetry::WarmHealth {
+            planned,
+            fetched: self.fetched.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+        })
+    }
+}

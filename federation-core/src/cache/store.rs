@@ -3,25 +3,27 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use http::{HeaderMap, Method};
 use moka::future::Cache;
 use moka::notification::RemovalCause;
 use tokio::time::Instant;
 
 use super::control::is_error_status;
-use super::entry::{CacheStatus, CachedResponse, FetchOutcome};
+use super::entry::{CacheStatus, CachedResponse, FetchOutcome, Judged, judge};
 use super::flight::{FlightOutput, Flights};
 use super::key::{CacheKey, KeyBuf, KeyBuilder};
-use super::stats::{CacheStats, Counters};
+use super::stats::{CacheStats, Counters, WarmCounters};
+use crate::cache::home::on_home;
+use crate::cache::l2::{L2, Scope};
 use crate::config::model::CachePolicy;
 use crate::telemetry::Metrics;
 use fill::run_fetch;
 
 mod fill;
+mod tier;
 
 /// How long moka keeps an entry after it was written: the TTL plus the longer stale window, the
 /// longest any entry is usable (`Cache-Control: max-age` only shortens the TTL). One cache-wide
@@ -56,12 +58,23 @@ struct Inner {
     /// Bumped by every invalidation: a fetch that started before it does not store its result.
     epoch: AtomicU64,
     counters: Arc<Counters>,
+    /// The shared Redis tier, when `cache.l2` is configured.
+    l2: Option<L2>,
+    /// Longest wait for another process's fetch of the same key (the call's total timeout).
+    wait_limit: Duration,
+    warm: WarmCounters,
 }
 
 impl ResultCache {
     /// A cache for `service` configured by `policy`, without Prometheus metrics.
     pub fn new(service: &str, policy: &CachePolicy) -> Self {
-        Self::build(service, policy, Counters::with_metrics(None))
+        Self::build(
+            service,
+            policy,
+            Counters::with_metrics(None),
+            None,
+            Duration::ZERO,
+        )
     }
 
     /// A cache for `service` whose hits, misses, stale serves and evictions also move
@@ -72,10 +85,18 @@ impl ResultCache {
             service,
             policy,
             Counters::with_metrics(Some(metrics.cache_counters(service))),
+            None,
+            Duration::ZERO,
         )
     }
 
-    fn build(service: &str, policy: &CachePolicy, counters: Counters) -> Self {
+    pub(super) fn build(
+        service: &str,
+        policy: &CachePolicy,
+        counters: Counters,
+        l2: Option<L2>,
+        wait_limit: Duration,
+    ) -> Self {
         let counters = Arc::new(counters);
         let listener_counters = Arc::clone(&counters);
         let swr = policy.stale_while_revalidate.unwrap_or_default();
@@ -103,7 +124,7 @@ impl ResultCache {
             inner: Arc::new(Inner {
                 service: Arc::from(service),
                 methods,
-                keys: KeyBuilder::new(&policy.vary_headers),
+                keys: KeyBuilder::new(&policy.vary_headers, l2.is_some()),
                 ttl: policy.ttl,
                 swr,
                 sie,
@@ -113,6 +134,9 @@ impl ResultCache {
                 flights: Flights::default(),
                 epoch: AtomicU64::new(0),
                 counters,
+                l2,
+                wait_limit,
+                warm: WarmCounters::default(),
             }),
         }
     }
@@ -185,24 +209,26 @@ impl ResultCache {
         E: Send + Sync + 'static,
     {
         let inner = &self.inner;
-        let found = inner.entries.get(&key).await;
-        let fallback = match found {
-            Some(entry) => {
-                let now = Instant::now();
-                if now < entry.fresh_until {
-                    inner.counters.hit();
-                    return Ok((entry, CacheStatus::Hit));
-                }
-                if now < entry.revalidate_until {
-                    if entry.claim_refresh() {
-                        self.spawn_refresh(key, Arc::clone(&entry), fetch);
-                    }
-                    inner.counters.stale();
-                    return Ok((entry, CacheStatus::Stale));
-                }
-                (now < entry.error_until).then_some(entry)
+        let mut judged = judge(inner.entries.get(&key).await);
+        if let Judged::Fetch(l1_fallback) = judged {
+            judged = match self.l2_lookup(&key).await.map(|e| judge(Some(e))) {
+                Some(Judged::Fetch(None)) | None => Judged::Fetch(l1_fallback),
+                Some(from_l2) => from_l2,
+            };
+        }
+        let fallback = match judged {
+            Judged::Fresh(entry) => {
+                inner.counters.hit();
+                return Ok((entry, CacheStatus::Hit));
             }
-            None => None,
+            Judged::Revalidate(entry) => {
+                if entry.claim_refresh() {
+                    self.spawn_refresh(key, Arc::clone(&entry), fetch);
+                }
+                inner.counters.stale();
+                return Ok((entry, CacheStatus::Stale));
+            }
+            Judged::Fetch(fallback) => fallback,
         };
         let result = self.fetch_shared(key, fetch).await;
         let failed = match &result {
@@ -298,21 +324,35 @@ impl ResultCache {
 
     /// Drops every entry whose logical path is exactly `path` (any method, query or body), and
     /// keeps fetches already in flight from storing older results.
+    ///
+    /// With the shared tier, every other process drops them too (within the propagation
+    /// delay), values of the path fetched before this call are never read back from Redis by
+    /// this process, and they are deleted in Redis in the background.
     pub fn invalidate(&self, path: &str) {
-        let path: Box<str> = path.into();
-        self.invalidate_if(move |k| k.path() == &*path);
+        self.invalidate_scope(Scope::Path(path.to_owned()));
     }
 
     /// Drops every entry whose logical path starts with `prefix`.
+    /// (Fleet-wide with the shared tier, as [`invalidate`](Self::invalidate).)
     pub fn invalidate_prefix(&self, prefix: &str) {
-        let prefix: Box<str> = prefix.into();
-        self.invalidate_if(move |k| k.path().starts_with(&*prefix));
+        self.invalidate_scope(Scope::Prefix(prefix.to_owned()));
     }
 
-    /// Drops every entry.
+    /// Drops every entry (fleet-wide with the shared tier, as [`invalidate`](Self::invalidate)).
     pub fn clear(&self) {
-        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
-        self.inner.entries.invalidate_all();
+        self.invalidate_scope(Scope::All);
+    }
+
+    fn invalidate_scope(&self, scope: Scope) {
+        self.inner.drop_local(scope.clone());
+        if let Some(l2) = &self.inner.l2 {
+            l2.invalidate(scope);
+        }
+    }
+
+    /// The shared tier's health, when `cache.l2` is configured.
+    pub fn l2_health(&self) -> Option<crate::cache::L2Health> {
+        self.inner.l2.as_ref().map(L2::health)
     }
 
     /// Counters and sizes (sizes are approximate until moka's maintenance has run).
@@ -336,20 +376,6 @@ impl ResultCache {
         self.inner.flights.len()
     }
 
-    fn invalidate_if(&self, predicate: impl Fn(&CacheKey) -> bool + Send + Sync + 'static) {
-        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
-        // Closures are enabled at build time, so this cannot fail; fall back to clearing
-        // everything rather than leaving stale data if it ever does.
-        if self
-            .inner
-            .entries
-            .invalidate_entries_if(move |k, _| predicate(k))
-            .is_err()
-        {
-            self.inner.entries.invalidate_all();
-        }
-    }
-
     /// Joins or starts the single flight for `key`.
     async fn fetch_shared<F, Fut, E>(&self, key: CacheKey, fetch: F) -> FlightOutput<E>
     where
@@ -360,27 +386,7 @@ impl ResultCache {
         let inner = Arc::clone(&self.inner);
         let flight_key = key.clone();
         let (flight, _started) = self.inner.flights.join_or_start::<E>(&key, move |id| {
-            let fill = run_fetch(inner, flight_key, id, fetch);
-            if !crate::driven::active() {
-                return fill.boxed();
-            }
-            // Other callers may wait for this fill after the thread driving this call has
-            // moved on, and that thread's runtime (its connections and timers) runs only
-            // while it drives a call: the fill runs on the main runtime instead.
-            match crate::driven::spawn_handle() {
-                Some(home) => {
-                    let task = home.spawn(fill);
-                    async move {
-                        match task.await {
-                            Ok(output) => output,
-                            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                            Err(_) => panic!("the runtime shut down during a cache fill"),
-                        }
-                    }
-                    .boxed()
-                }
-                None => fill.boxed(),
-            }
+            on_home(run_fetch(inner, flight_key, id, fetch))
         });
         flight.await
     }

@@ -146,12 +146,15 @@ impl ClientBuilder {
                 self.seed.map(|s| s ^ n as u64),
                 &metrics,
             )?;
-            // Issue 4: result cache per service when its policy enables one.
+            // Issue 4: result cache per service when its policy enables one (issue 20: with
+            // its shared Redis tier when `cache.l2` is set).
+            let total = route.policy.timeout.total;
             route.cache = route
                 .policy
                 .cache
                 .as_ref()
-                .map(|p| crate::cache::ResultCache::with_metrics(&service.name, p, &metrics));
+                .map(|p| crate::cache::ResultCache::with_l2(&service.name, p, &metrics, total))
+                .transpose()?;
             services.insert(service.name.clone(), route);
         }
         let shortest_attempt = services
@@ -161,7 +164,7 @@ impl ClientBuilder {
             .unwrap_or(Duration::from_secs(1));
         let grace = self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE);
         let startup_until = tokio::time::Instant::now() + grace;
-        Ok(FederatedServiceClient {
+        let client = FederatedServiceClient {
             inner: Arc::new(Inner {
                 timer_anchor: crate::transport::timer_anchor::TimerAnchor::new(shortest_attempt),
                 startup_until,
@@ -171,7 +174,10 @@ impl ClientBuilder {
                 random: crate::rng::SplitMix::new(self.seed),
                 metrics,
             }),
-        })
+        };
+        // Issue 20: `cache.warm` lists fetched in the background.
+        super::coherence::start_warm(&client);
+        Ok(client)
     }
 }
 

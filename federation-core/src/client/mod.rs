@@ -36,6 +36,7 @@
 //! ```
 mod builder;
 mod call;
+mod coherence;
 mod front;
 mod ready;
 mod registry;
@@ -48,6 +49,7 @@ mod state;
 
 pub use builder::ClientBuilder;
 pub use call::DEADLINE_HEADER;
+pub use coherence::WarmReport;
 pub use front::FederatedServiceClient;
 pub use registry::Registered;
 pub use request::Request;

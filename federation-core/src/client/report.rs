@@ -145,6 +145,14 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
             preferred: svc.preferred.map(|i| svc.routes[i].cluster.to_string()),
             selected,
             clusters: clusters.collect(),
+            cache_l2: svc
+                .cache
+                .as_ref()
+                .and_then(crate::cache::ResultCache::l2_health),
+            cache_warm: svc
+                .cache
+                .as_ref()
+                .and_then(crate::cache::ResultCache::warm_health),
         });
     }
     HealthSnapshot { services }

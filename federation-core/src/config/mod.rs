@@ -29,6 +29,7 @@
 //! assert!(error.to_string().contains("did you mean `prefer`?"));
 //! ```
 
+mod cache_l2;
 mod clusters;
 mod error;
 mod load;
@@ -47,6 +48,7 @@ mod validate;
 mod validate_cluster;
 mod validate_policy;
 
+pub use cache_l2::{L2Policy, L2Target};
 pub use error::{ConfigError, ConfigProblem};
 pub use load::ConfigFormat;
 pub use model::*;

@@ -449,6 +449,15 @@ pub struct CachePolicy {
     pub stale_if_error: Option<Duration>,
     /// Honour upstream `Cache-Control: max-age` / `no-store`. Default: true.
     pub respect_cache_control: bool,
+    /// The shared Redis tier (`cache.l2`). Default: `None` (this process's memory only).
+    pub l2: Option<super::L2Policy>,
+    /// Paths fetched into the cache when the client starts (`GET`). Default: none.
+    pub warm: Vec<String>,
+    /// Most warm-up fetches in flight at once. Default: 4.
+    pub warm_concurrency: u32,
+    /// Entity type → path templates with `{id}` (a trailing `*` makes it a prefix) dropped by
+    /// `invalidate_entity(type, id)`, e.g. `user: [/api/v1/users/{id}]`. Default: none.
+    pub entities: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for CachePolicy {
@@ -461,6 +470,10 @@ impl Default for CachePolicy {
             stale_while_revalidate: None,
             stale_if_error: None,
             respect_cache_control: true,
+            l2: None,
+            warm: Vec::new(),
+            warm_concurrency: 4,
+            entities: std::collections::BTreeMap::new(),
         }
     }
 }

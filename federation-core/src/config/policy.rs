@@ -10,7 +10,7 @@ use super::error::Problems;
 use super::model::{
     CachePolicy, FailoverPolicy, FailureRatePolicy, LoadBalancing, Policy, RateLimitPolicy,
 };
-use super::read::{self, Fields};
+use super::read::{self, Fields, set};
 use super::tree::Node;
 
 /// Keys of a policy section, shared by `defaults` and services.
@@ -30,21 +30,6 @@ pub(crate) const LOAD_BALANCING: &[(&str, LoadBalancing)] = &[
     ("least_request", LoadBalancing::LeastRequest),
     ("round_robin", LoadBalancing::RoundRobin),
 ];
-
-/// Reads `key` with `reader` into `target` when present and valid.
-fn set<T>(
-    f: &Fields<'_>,
-    key: &str,
-    p: &mut Problems,
-    reader: impl FnOnce(&Node, &str, &mut Problems) -> Option<T>,
-    target: &mut T,
-) {
-    if let Some((node, path)) = f.get(key)
-        && let Some(value) = reader(node, &path, p)
-    {
-        *target = value;
-    }
-}
 
 /// Opens the sub-map `key` of `f` with the given allowed keys.
 fn section<'a>(
@@ -231,6 +216,10 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
                 "stale_while_revalidate",
                 "stale_if_error",
                 "respect_cache_control",
+                "l2",
+                "warm",
+                "warm_concurrency",
+                "entities",
             ];
             if let Some(f) = read::fields(node, path, &allowed, p) {
                 let mut cache = target.clone().unwrap_or_default();
@@ -265,6 +254,10 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
                     read::boolean,
                     &mut cache.respect_cache_control,
                 );
+                if let Some((node, path)) = f.get("l2") {
+                    super::cache_l2::apply_l2(&mut cache.l2, node, &path, p);
+                }
+                apply_coherence(&f, &mut cache, p);
                 *target = Some(cache);
             }
         }
@@ -329,5 +322,29 @@ fn apply_rate_limit(
             });
         }
         other => read::wrong_type(other, path, "a map or false", p),
+    }
+}
+
+/// `cache.warm`, `cache.warm_concurrency` and `cache.entities`.
+fn apply_coherence(f: &Fields<'_>, cache: &mut CachePolicy, p: &mut Problems) {
+    set(f, "warm", p, read::string_list, &mut cache.warm);
+    set(
+        f,
+        "warm_concurrency",
+        p,
+        read::u32_value,
+        &mut cache.warm_concurrency,
+    );
+    if let Some((node, path)) = f.get("entities")
+        && let Some(entries) = read::entries(node, &path, "a map: entity type → path templates", p)
+    {
+        if read::duplicates(entries, &path, p) {
+            return;
+        }
+        for (name, value) in entries {
+            if let Some(list) = read::string_list(value, &super::error::join(&path, name), p) {
+                cache.entities.insert(name.clone(), list);
+            }
+        }
     }
 }

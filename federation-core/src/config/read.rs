@@ -281,3 +281,18 @@ pub(crate) fn choice<T: Copy>(
     );
     None
 }
+
+/// Reads `key` of `f` with `reader` into `target` when present and valid.
+pub(crate) fn set<T>(
+    f: &Fields<'_>,
+    key: &str,
+    p: &mut Problems,
+    reader: impl FnOnce(&Node, &str, &mut Problems) -> Option<T>,
+    target: &mut T,
+) {
+    if let Some((node, path)) = f.get(key)
+        && let Some(value) = reader(node, &path, p)
+    {
+        *target = value;
+    }
+}

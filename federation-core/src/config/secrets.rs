@@ -5,11 +5,12 @@
 //! once, when the client starts; a missing or empty variable is a configuration error naming the
 //! field and the variable (never its value), instead of a confusing 403 from Consul later.
 
+use super::cache_l2::L2Policy;
 use super::error::{ConfigError, Problems, join};
 use super::model::{ClusterConfig, ConsulSource, DiscoverySource, HeaderValueSource, Secret};
 
 /// Reads environment variable `var` for the field at `path`.
-fn read_env(var: &str, path: &str) -> Result<Secret, ConfigError> {
+pub(crate) fn read_env(var: &str, path: &str) -> Result<Secret, ConfigError> {
     let problem = |message: String| ConfigError::single(path, Some(format!("\"{var}\"")), message);
     match std::env::var(var) {
         Ok(value) if value.is_empty() => Err(problem(format!(
@@ -119,5 +120,19 @@ impl ClusterConfig {
             }
         }
         problems.into_result().map(|()| headers)
+    }
+}
+
+impl L2Policy {
+    /// The Redis password, read from `password_env` now; `None` without one. `path` is this
+    /// section's field path (`services.user.cache.l2`), used in errors.
+    ///
+    /// # Errors
+    /// The variable is unset, empty or not UTF-8 (the error names it, never a value).
+    pub fn resolve_password(&self, path: &str) -> Result<Option<Secret>, ConfigError> {
+        match &self.password_env {
+            Some(var) => read_env(var, &join(path, "password_env")).map(Some),
+            None => Ok(None),
+        }
     }
 }

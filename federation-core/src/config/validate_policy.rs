@@ -113,6 +113,10 @@ pub(crate) fn check_policy(policy: &Policy, base: &str, p: &mut Problems) {
 }
 
 fn check_cache(cache: &CachePolicy, path: &str, p: &mut Problems) {
+    if let Some(l2) = &cache.l2 {
+        super::cache_l2::check_l2(l2, &join(path, "l2"), p);
+    }
+    check_coherence(cache, path, p);
     positive(cache.ttl, &join(path, "ttl"), p);
     if cache.methods.is_empty() {
         p.push(
@@ -194,5 +198,40 @@ fn positive(d: Duration, path: &str, p: &mut Problems) {
 fn at_least_a_second(d: Duration, path: &str, p: &mut Problems) {
     if d < Duration::from_secs(1) {
         p.push(path, Some(fd(d)), "allowed: 1s or more");
+    }
+}
+
+/// Checks the warm-up list and the entity templates of a cache at `path`.
+fn check_coherence(cache: &CachePolicy, path: &str, p: &mut Problems) {
+    for (i, warm) in cache.warm.iter().enumerate() {
+        if !warm.starts_with('/') {
+            p.push(
+                &index(&join(path, "warm"), i),
+                Some(format!("\"{warm}\"")),
+                "a request path starting with `/`, e.g. /api/v1/config",
+            );
+        }
+    }
+    if !(1..=64).contains(&cache.warm_concurrency) {
+        p.push(
+            &join(path, "warm_concurrency"),
+            Some(cache.warm_concurrency.to_string()),
+            "allowed: 1 to 64",
+        );
+    }
+    for (entity, templates) in &cache.entities {
+        for (i, t) in templates.iter().enumerate() {
+            let star = t.find('*');
+            let ok =
+                t.starts_with('/') && t.contains("{id}") && star.is_none_or(|at| at + 1 == t.len());
+            if !ok {
+                p.push(
+                    &index(&join(&join(path, "entities"), entity), i),
+                    Some(format!("\"{t}\"")),
+                    "a path starting with `/` containing `{id}`, optionally ending in `*` for a \
+                     prefix, e.g. /api/v1/users/{id}",
+                );
+            }
+        }
     }
 }

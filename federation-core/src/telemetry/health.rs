@@ -42,6 +42,25 @@ pub struct ServiceHealth {
     pub selected: Option<String>,
     /// One entry per cluster the service is mapped to, in declaration order.
     pub clusters: Vec<ClusterHealth>,
+    /// The shared cache tier (`cache.l2`), when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_l2: Option<L2Health>,
+    /// The cache warm-up (`cache.warm` or `warm()`), once one started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_warm: Option<WarmHealth>,
+}
+
+/// Warm-up of one service's cache: paths fetched into it ahead of traffic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WarmHealth {
+    /// Paths asked for, in every warm-up so far.
+    pub planned: u64,
+    /// Paths fetched with a 2xx answer.
+    pub fetched: u64,
+    /// Paths whose fetch failed or answered non-2xx.
+    pub failed: u64,
+    /// Fetches running now.
+    pub in_flight: u64,
 }
 
 impl ServiceHealth {
@@ -123,6 +142,8 @@ mod tests {
                     stale: false,
                     last_error: None,
                 }],
+                cache_l2: None,
+                cache_warm: None,
             }],
         };
         let json: serde_json::Value =
@@ -139,4 +160,39 @@ mod tests {
             Some(1)
         );
     }
+}
+
+/// The L2 tier of one service as `client.health()` reports it (no address secrets).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct L2Health {
+    /// `redis 127.0.0.1:6379`, `cluster [seeds]` or `unix <path>`.
+    pub target: String,
+    /// A connection to Redis is established.
+    pub connected: bool,
+    /// The invalidation subscription is active (other processes' invalidations arrive).
+    pub subscribed: bool,
+    /// Calls are served from L1 and upstream only (Redis unreachable, slow or unsubscribed).
+    pub degraded: bool,
+    /// Seconds spent degraded since the client started.
+    pub degraded_seconds: f64,
+    /// Values found in Redis.
+    pub hits: u64,
+    /// Lookups that found nothing usable.
+    pub misses: u64,
+    /// Operations that failed (connection refused, reset, Redis error).
+    pub errors: u64,
+    /// Operations abandoned after the configured timeout.
+    pub timeouts: u64,
+    /// Values kept in L1 only because they exceed `max_value_bytes`.
+    pub oversized: u64,
+    /// Fleet-wide leases this process won (it fetched for the fleet).
+    pub leases_won: u64,
+    /// Misses that waited for another process's fetch.
+    pub leases_waited: u64,
+    /// Invalidations this process sent.
+    pub invalidations_sent: u64,
+    /// Invalidations received from other processes.
+    pub invalidations_received: u64,
+    /// Times L1 was dropped because invalidations may have been missed (subscription lost).
+    pub resyncs: u64,
 }

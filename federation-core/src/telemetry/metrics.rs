@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     pub(crate) discovery_staleness: Family<DiscoveryLabels, Gauge<f64, AtomicU64>>,
     pub(crate) request_handles: HandleCache,
     pub(crate) attempt_handles: HandleCache,
+    /// `federation_cache_l2_*` (the shared cache tier).
+    pub(crate) l2: super::cache_l2::L2Families,
 }
 
 /// Pre-resolved `federation_cache_events_total` counters of one service, for the cache hit path.
@@ -205,8 +207,10 @@ impl Metrics {
             discovery_staleness.clone(),
         );
 
+        let l2 = super::cache_l2::L2Families::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
+                l2,
                 registry,
                 interner: Interner::default(),
                 requests,
@@ -235,6 +239,12 @@ impl Metrics {
             out.push_str("# encoding failed\n");
         }
         out
+    }
+
+    /// The `federation_cache_l2_*` series of `service` (the shared cache tier), resolved once.
+    pub fn cache_l2_counters(&self, service: &str) -> super::L2Counters {
+        let service = self.inner.interner.get(service);
+        self.inner.l2.counters(service, &self.inner.interner)
     }
 
     /// Handles of `federation_cache_events_total` for `service`, resolved once.

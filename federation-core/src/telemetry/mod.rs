@@ -23,6 +23,7 @@
 //! ));
 //! ```
 
+mod cache_l2;
 mod calls;
 pub mod health;
 mod labels;
@@ -31,7 +32,10 @@ mod record;
 pub mod spans;
 pub mod trace_context;
 
-pub use health::{ClusterHealth, HealthSnapshot, InstanceHealth, ServiceHealth};
+pub use cache_l2::L2Counters;
+pub use health::{
+    ClusterHealth, HealthSnapshot, InstanceHealth, L2Health, ServiceHealth, WarmHealth,
+};
 pub(crate) use metrics::CallHandles;
 pub use metrics::{CacheCounters, Metrics};
 pub use record::{BreakerStateValue, NO_CLUSTER};

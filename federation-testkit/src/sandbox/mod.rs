@@ -264,6 +264,12 @@ impl Sandbox {
         yaml::render(&self.consul_urls(), self.options.consul_wait)
     }
 
+    /// [`config_yaml`](Self::config_yaml) with the cached services (`ai`) sharing the Redis at
+    /// `l2` (`host:port`) as their `cache.l2` tier (`federation sandbox --redis`).
+    pub fn config_yaml_with_l2(&self, l2: &str) -> String {
+        yaml::render_with_l2(&self.consul_urls(), self.options.consul_wait, Some(l2))
+    }
+
     /// Kill every instance of a service in a cluster (unknown names kill nothing). Their Consul
     /// checks turn critical after the next check interval.
     pub async fn kill_all(&self, cluster: &str, consul_service: &str) {

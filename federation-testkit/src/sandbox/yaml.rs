@@ -14,6 +14,11 @@ use super::topology::{AI_CACHE_TTL, CLUSTERS, LOGICAL};
 
 /// YAML for doubles at `consul_urls` (same order as the seed clusters).
 pub(crate) fn render(consul_urls: &[String], wait: Duration) -> String {
+    render_with_l2(consul_urls, wait, None)
+}
+
+/// [`render`], with the cached services sharing the Redis at `l2` (`host:port`) when given.
+pub(crate) fn render_with_l2(consul_urls: &[String], wait: Duration, l2: Option<&str>) -> String {
     let mut out = String::new();
     out.push_str(
         "# federation sandbox: two clusters on 127.0.0.1, each with its own Consul double.\n",
@@ -51,9 +56,12 @@ pub(crate) fn render(consul_urls: &[String], wait: Duration) -> String {
             let _ = writeln!(out, "    tags: [{}]", tags.join(", "));
         }
         if logical.cached {
+            let shared = l2
+                .map(|addr| format!(", l2: {{ address: \"{addr}\", timeout: 20ms }}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "    cache: {{ ttl: {}, methods: [GET, POST] }}",
+                "    cache: {{ ttl: {}, methods: [GET, POST]{shared} }}",
                 format_duration(AI_CACHE_TTL)
             );
         }

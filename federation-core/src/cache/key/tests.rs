@@ -4,7 +4,10 @@ use super::*;
 use http::{HeaderMap, HeaderValue, Method};
 
 fn builder(vary: &[&str]) -> KeyBuilder {
-    KeyBuilder::new(&vary.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    KeyBuilder::new(
+        &vary.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        false,
+    )
 }
 
 #[test]
@@ -205,4 +208,26 @@ fn lookup_keys_refuse_credentials_and_long_keys() {
         b"",
         None
     ));
+}
+
+#[test]
+fn shared_digests_match_across_builders_and_still_separate_requests() {
+    let a = KeyBuilder::new(&["accept-language".to_owned()], true);
+    let b = KeyBuilder::new(&["accept-language".to_owned()], true);
+    let mut h = HeaderMap::new();
+    h.insert("accept-language", HeaderValue::from_static("de"));
+    let ka = a.build(&Method::POST, "/infer", None, &h, b"{\"q\":1}", None);
+    let kb = b.build(&Method::POST, "/infer", None, &h, b"{\"q\":1}", None);
+    assert_eq!(ka, kb, "two processes build the same key");
+    let other_body = b.build(&Method::POST, "/infer", None, &h, b"{\"q\":2}", None);
+    assert_ne!(ka, other_body);
+    h.insert("accept-language", HeaderValue::from_static("fr"));
+    let other_lang = b.build(&Method::POST, "/infer", None, &h, b"{\"q\":1}", None);
+    assert_ne!(ka, other_lang);
+    let random =
+        builder(&["accept-language"]).build(&Method::POST, "/infer", None, &h, b"{\"q\":1}", None);
+    assert_ne!(
+        random, other_lang,
+        "per-process digests differ from shared ones"
+    );
 }

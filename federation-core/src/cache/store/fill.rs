@@ -12,6 +12,7 @@ use crate::cache::control::{freshness, is_error_status};
 use crate::cache::entry::{CachedResponse, FetchOutcome};
 use crate::cache::flight::FlightOutput;
 use crate::cache::key::CacheKey;
+use crate::cache::l2::codec::now_ms;
 
 /// The body of one flight: re-checks the cache (a flight may have finished just before this one
 /// registered), fetches, stores, then unregisters.
@@ -29,13 +30,24 @@ where
     let epoch = inner.epoch.load(Ordering::Acquire);
     let result = match inner.entries.get(&key).await {
         Some(entry) if Instant::now() < entry.fresh_until => Ok(entry),
-        _ => {
-            inner.counters.fetch();
-            match fetch().await {
-                Ok(outcome) => Ok(inner.store(&key, outcome, epoch).await),
-                Err(err) => Err(Arc::new(err)),
+        _ => match inner.lease_or_wait(&key, epoch).await {
+            Err(from_fleet) => Ok(from_fleet),
+            Ok(token) => {
+                inner.counters.fetch();
+                let as_of = now_ms();
+                match fetch().await {
+                    Ok(outcome) => {
+                        let response = inner.store(&key, outcome, epoch).await;
+                        inner.share(&key, &response, as_of, epoch, token);
+                        Ok(response)
+                    }
+                    Err(err) => {
+                        inner.release(&key, token);
+                        Err(Arc::new(err))
+                    }
+                }
             }
-        }
+        },
     };
     inner.flights.finish::<E>(key, id);
     result
@@ -80,16 +92,7 @@ impl Inner {
             self.swr,
             self.sie,
         ));
-        let weight = (key.weight() + response.weight()) as u64;
-        if weight <= self.max_bytes && self.epoch.load(Ordering::Acquire) == epoch {
-            self.entries
-                .insert(key.clone(), Arc::clone(&response))
-                .await;
-            if self.epoch.load(Ordering::Acquire) != epoch {
-                // An invalidation raced with the insert: do not keep what it meant to drop.
-                self.entries.invalidate(key).await;
-            }
-        }
+        self.keep(key, &response, epoch).await;
         response
     }
 }
