@@ -17,6 +17,7 @@
 
 pub mod model;
 
+mod coherence;
 mod error;
 mod health;
 pub mod kafka;
@@ -29,6 +30,7 @@ mod status;
 mod subscriber;
 mod target;
 
+pub use coherence::CoherentTarget;
 pub use error::{SyncError, SyncErrorKind, TargetError};
 pub use health::{OriginHealth, SyncHealth};
 pub use metrics::SyncMetrics;
