@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use federation_core::client::FederatedServiceClient;
 use federation_core::config::{Config, ConfigFormat, ConflictPolicy};
-use federation_sync::model::Operation;
-use federation_sync::{CoherentTarget, MemoryTarget};
+use federation_sync::model::{
+    ChangeEvent, ENVELOPE_VERSION, Effect, EntityState, Hlc, Operation, Stamp,
+};
+use federation_sync::{AppliedChange, CoherentTarget, MemoryTarget, SyncTarget};
 use federation_testkit::instance::{Behavior, Identity, ServiceInstance};
 use federation_testkit::redis::{self, RedisServer};
 use serde_json::json;
@@ -148,4 +150,81 @@ async fn a_user_synced_from_the_other_cluster_is_no_longer_served_from_cache() {
         .await;
         assert!(fresh, "the other process still serves the old user 42");
     }
+}
+
+/// A change of user 42 from looma's subscriber, with `effect`.
+fn change_of_user_42(effect: Effect) -> AppliedChange {
+    let event = ChangeEvent {
+        v: ENVELOPE_VERSION,
+        entity_type: "user".into(),
+        entity_id: "42".into(),
+        operation: Operation::Update,
+        data: json!({ "name": "Ada" })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        base: None,
+        seen: Default::default(),
+        stamp: Stamp::new(
+            "zervigo",
+            Hlc {
+                wall_ms: 1,
+                logical: 0,
+            },
+        ),
+        published_at_ms: 1,
+    };
+    AppliedChange {
+        state: EntityState::from_event(&event),
+        event,
+        effect,
+        previous: None,
+    }
+}
+
+/// Only a successful write that changed the record drops the cached answers: a `superseded`
+/// change (the stored version won) and a failed write keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_written_change_of_the_record_invalidates() {
+    let upstream = ServiceInstance::start(Identity::new("looma", "user-service", "u1"))
+        .await
+        .expect("instance starts");
+    let client = cached_client(upstream.port(), None);
+    let store = MemoryTarget::new();
+    let coherent = CoherentTarget::new(store.clone(), client.clone());
+    let user42 = "/api/v1/users/42";
+    get(&client, user42).await;
+    assert_eq!(get(&client, user42).await.0, "hit");
+
+    let superseded = change_of_user_42(Effect::Superseded);
+    coherent
+        .write(&superseded)
+        .await
+        .expect("superseded written");
+    assert_eq!(
+        get(&client, user42).await.0,
+        "hit",
+        "superseded: record unchanged"
+    );
+
+    store.fail_next_writes(1);
+    let applied = change_of_user_42(Effect::Applied);
+    coherent
+        .write(&applied)
+        .await
+        .expect_err("the injected failure is returned");
+    assert_eq!(
+        get(&client, user42).await.0,
+        "hit",
+        "failed write: nothing changed"
+    );
+    assert_eq!(coherent.invalidated(), 0);
+
+    let applied = AppliedChange {
+        previous: store.get("user", "42"),
+        ..applied
+    };
+    coherent.write(&applied).await.expect("applied written");
+    assert_eq!(coherent.invalidated(), 1);
+    assert_eq!(get(&client, user42).await.0, "miss", "applied: dropped");
 }
