@@ -87,7 +87,7 @@ async fn a_user_synced_from_the_other_cluster_is_no_longer_served_from_cache() {
     if redis.is_some() {
         wait_tier(&client).await;
     }
-    // A second client sharing the Redis tier: another process's cache of the same service.
+    // A second client with its own in-process tier, sharing only Redis (as another process would).
     let other = redis_port.map(|p| cached_client(upstream.port(), Some(p)));
     if let Some(other) = &other {
         wait_tier(other).await;
