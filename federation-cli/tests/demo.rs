@@ -1,6 +1,8 @@
 //! `federation demo --duration 20s --json`: the whole story in one run (the expensive test:
 //! keep it the only demo run). The JSON must show the failover phase served by looma, the
-//! fail-back to zervigo, and an overall success rate of at least 99.9 %.
+//! fail-back to zervigo, and an overall success rate of at least 99.9 %; where redis-server is
+//! installed, the shared-cache phase's figures (an L2 hit in the second process, the
+//! invalidation received, no failed call while Redis is killed).
 
 use std::process::Command;
 
@@ -76,6 +78,32 @@ fn short_demo_fails_over_to_looma_and_keeps_success_above_threshold() {
                 .as_str()
                 .is_some_and(|s| s.contains("Install Java")),
             "{sync:#}"
+        );
+    }
+
+    // The shared-cache phase runs where redis-server is, and says how to enable it where not.
+    let redis = &doc["redis"];
+    if federation_testkit::redis::available() {
+        assert_eq!(redis["ran"], true, "{redis:#}");
+        assert_eq!(redis["passed"], true, "{redis:#}");
+        assert_eq!(redis["first_call"], "miss", "{redis:#}");
+        assert_eq!(redis["second_process_call"], "hit", "{redis:#}");
+        assert!(
+            redis["second_process_l2_hits"].as_u64() >= Some(1),
+            "{redis:#}"
+        );
+        assert!(redis["invalidation_ms"].as_f64().is_some(), "{redis:#}");
+        assert_eq!(redis["after_invalidation"], "miss", "{redis:#}");
+        assert!(redis["calls_around_kill"].as_u64() > Some(50), "{redis:#}");
+        assert_eq!(redis["failed_around_kill"], 0, "{redis:#}");
+        assert_eq!(redis["degraded_seen"], true, "{redis:#}");
+        assert!(stderr.contains("killing redis-server mid-traffic"));
+    } else {
+        assert!(
+            redis["skipped"]
+                .as_str()
+                .is_some_and(|s| s.contains("apt-get install redis-server")),
+            "{redis:#}"
         );
     }
 }

@@ -12,6 +12,7 @@ mod chart;
 mod driver;
 mod faults;
 mod progress;
+mod redis_phase;
 mod report;
 mod stats;
 mod story;
@@ -156,12 +157,21 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
     }
     summary.passed &= !sync.ran || sync.passed;
     summary.sync = Some(sync);
+    let redis = redis_phase::run(&sandbox).await;
+    if let Some(skipped) = &redis.skipped {
+        eprintln!("── {skipped}");
+    }
+    summary.passed &= !redis.ran || redis.passed;
+    summary.redis = Some(redis);
     if global.json {
         print_json(&summary)?;
         eprintln!("{}", report::verdict(&summary));
     } else {
         print!("{}", report::render(&summary));
         print!("{}", chart::render(&summary));
+        if let Some(redis) = &summary.redis {
+            print!("{}", redis_phase::render(redis));
+        }
         println!("\n{}", report::verdict(&summary));
     }
     Ok(if summary.passed {

@@ -43,6 +43,8 @@ pub struct DemoReport {
     pub timeline: Vec<Bucket>,
     /// The data sync phase (after the call story).
     pub sync: Option<super::sync_phase::SyncReport>,
+    /// The shared-cache (Redis) phase (after the data sync phase).
+    pub redis: Option<super::redis_phase::RedisReport>,
 }
 
 /// One phase of the story.
@@ -167,6 +169,7 @@ pub fn build(info: &RunInfo<'_>, samples: &[Sample], events: &[Event]) -> DemoRe
             .collect(),
         timeline: timeline(info, samples, end),
         sync: None,
+        redis: None,
     }
 }
 
@@ -326,8 +329,16 @@ pub fn verdict(report: &DemoReport) -> String {
         Some(s) if s.ran => format!("; data sync FAILED: {}", s.error.as_deref().unwrap_or("?")),
         _ => String::new(),
     };
+    let redis = match &report.redis {
+        Some(r) if r.ran && r.passed => "; shared cache: held".to_string(),
+        Some(r) if r.ran => format!(
+            "; shared cache FAILED: {}",
+            r.error.as_deref().unwrap_or("?")
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{word}: {} of {} calls succeeded ({:.3} % {sign} {:.3} %){sync}",
+        "{word}: {} of {} calls succeeded ({:.3} % {sign} {:.3} %){sync}{redis}",
         report.overall.ok,
         report.overall.calls,
         report.overall.success_percent,
