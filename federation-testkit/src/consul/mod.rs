@@ -33,13 +33,16 @@
 
 mod acl;
 mod agent;
+mod agent_reads;
 mod checks;
 mod duration;
 mod error;
 mod faults;
+mod filter;
 mod handle;
 mod http;
 mod options;
+mod params;
 mod reads;
 mod registration;
 mod render;

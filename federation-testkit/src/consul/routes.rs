@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use super::http::{Reply, Req, decode_path, empty_ok, parse_query, set_header, text};
 use super::options::CheckStatus;
 use super::shared::Shared;
-use super::{acl, agent, faults, reads};
+use super::{acl, agent, agent_reads, faults, reads};
 
 /// Largest request body accepted (registrations are small).
 const MAX_BODY: usize = 1 << 20;
@@ -27,6 +27,9 @@ enum Route {
     CatalogServices,
     Datacenters,
     AgentSelf,
+    AgentServices,
+    AgentChecks,
+    AgentService(String),
     Leader,
     Register,
     Deregister(String),
@@ -77,7 +80,12 @@ impl Route {
             "/v1/agent/self" => Route::AgentSelf,
             "/v1/status/leader" => Route::Leader,
             "/v1/agent/service/register" => Route::Register,
-            _ => Route::Unknown,
+            "/v1/agent/services" => Route::AgentServices,
+            "/v1/agent/checks" => Route::AgentChecks,
+            _ => match tail("/v1/agent/service/") {
+                Some(id) => named(id, Route::AgentService),
+                None => Route::Unknown,
+            },
         }
     }
 
@@ -89,6 +97,9 @@ impl Route {
             | Route::CatalogServices
             | Route::Datacenters
             | Route::AgentSelf
+            | Route::AgentServices
+            | Route::AgentChecks
+            | Route::AgentService(_)
             | Route::Leader
             | Route::MissingName => Some((Method::GET, "GET,OPTIONS")),
             Route::Register
@@ -150,14 +161,8 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
     if req.path.contains('\n') {
         return text(400, "Invalid URL path: contains a newline");
     }
-    let namespace_header = req
-        .header("x-consul-namespace")
-        .is_some_and(|ns| !ns.is_empty());
-    if req.param("ns").is_some_and(|ns| !ns.is_empty()) || namespace_header {
-        return text(
-            400,
-            "Invalid query parameter: \"ns\" - Namespaces are a Consul Enterprise feature",
-        );
+    if let Some(reply) = enterprise_only(&req) {
+        return reply;
     }
     if req
         .param("dc")
@@ -175,6 +180,9 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
         Route::CatalogServices => reads::catalog_services(shared, &req, &caller).await,
         Route::Datacenters => reads::datacenters(shared, &req),
         Route::AgentSelf => reads::agent_self(shared, &req),
+        Route::AgentServices => agent_reads::services(shared, &req, &caller),
+        Route::AgentChecks => agent_reads::checks(shared, &req, &caller),
+        Route::AgentService(id) => agent_reads::service(shared, &req, id, &caller),
         Route::Leader => reads::status_leader(shared),
         Route::Register => agent::register(shared, &req, &caller),
         Route::Deregister(id) => agent::deregister(shared, id, &caller),
@@ -187,4 +195,28 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
         }
         Route::Unknown => text(404, "404 page not found"),
     }
+}
+
+/// CE refuses the Enterprise scoping parameters and headers (any non-empty value) with 400.
+fn enterprise_only(req: &Req) -> Option<Reply> {
+    for (param, header, feature) in [
+        ("ns", "X-Consul-Namespace", "Namespaces"),
+        ("partition", "X-Consul-Partition", "Partitions"),
+    ] {
+        if req.param(param).is_some_and(|value| !value.is_empty()) {
+            return Some(text(
+                400,
+                format!(
+                    "Invalid query parameter: \"{param}\" - {feature} are a Consul Enterprise feature"
+                ),
+            ));
+        }
+        if req.header(header).is_some_and(|value| !value.is_empty()) {
+            return Some(text(
+                400,
+                format!("Invalid header: \"{header}\" - {feature} are a Consul Enterprise feature"),
+            ));
+        }
+    }
+    None
 }
