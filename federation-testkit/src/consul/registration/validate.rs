@@ -137,9 +137,17 @@ fn parse_field(value: &Option<String>) -> Result<Option<Duration>, ConsulDoubleE
     match value.as_deref() {
         None | Some("") => Ok(None),
         Some(text) => parse_go_duration(text).map(Some).ok_or_else(|| {
-            ConsulDoubleError::Invalid(format!(
-                "Request decode failed: time: invalid duration \"{text}\""
-            ))
+            // Go's wording: a bare number lacks its unit (`wait=10`, `TTL: "10"`).
+            let missing_unit = text
+                .trim_start_matches(['-', '+'])
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.');
+            let what = if missing_unit {
+                "missing unit in duration"
+            } else {
+                "invalid duration"
+            };
+            ConsulDoubleError::Invalid(format!("Request decode failed: time: {what} \"{text}\""))
         }),
     }
 }
