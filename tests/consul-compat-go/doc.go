@@ -6,5 +6,5 @@
 // it parses, and check that the SDK and the official client see each other's instances.
 //
 // This module is test-only: federation-go does not depend on it or on the Consul client.
-// Run it with scripts/consul-compat.sh (after `cargo build -p federation-ffi`).
+// scripts/ffi-go-test.sh runs it (after `cargo build -p federation-ffi`).
 package consulcompat
