@@ -191,3 +191,42 @@ func TestAgentReadsAndLeader(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentServiceHashBlocking(t *testing.T) {
+	d := startDouble(t)
+	reg := &consul.AgentServiceRegistration{ID: "orders-1", Name: "orders", Tags: []string{"v1"}}
+	register(t, d, reg)
+	agent := d.client.Agent()
+	_, meta, err := agent.Service("orders-1", nil)
+	if err != nil || meta.LastContentHash == "" {
+		t.Fatalf("agent/service: %v, hash %q", err, meta.LastContentHash)
+	}
+	hash := meta.LastContentHash
+
+	started := time.Now()
+	_, meta, err = agent.Service("orders-1", &consul.QueryOptions{WaitHash: hash, WaitTime: 300 * time.Millisecond})
+	held := time.Since(started)
+	if err != nil || meta.LastContentHash != hash || held < 300*time.Millisecond || held > 5*time.Second {
+		t.Fatalf("unchanged service: %v, hash %q (was %q), held %s (want about 300ms)", err, meta.LastContentHash, hash, held)
+	}
+
+	done := make(chan *consul.AgentService, 1)
+	go func() {
+		svc, _, err := agent.Service("orders-1", &consul.QueryOptions{WaitHash: hash, WaitTime: 20 * time.Second})
+		if err != nil {
+			done <- nil
+			return
+		}
+		done <- svc
+	}()
+	reg.Tags = []string{"v2"}
+	register(t, d, reg)
+	select {
+	case svc := <-done:
+		if svc == nil || len(svc.Tags) != 1 || svc.Tags[0] != "v2" || svc.ContentHash == hash {
+			t.Fatalf("woken hash-blocking query: %+v", svc)
+		}
+	case <-time.After(eventuallyWithin):
+		t.Fatalf("hash-blocking agent/service not woken by a re-registration")
+	}
+}

@@ -16,12 +16,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::acl::Caller;
+use super::duration::parse_go_duration;
 use super::http::{Rejection, Reply, Req, json, set_header, text};
 use super::params::{parse_filter, selects};
 use super::registration::{ServiceAddress, Weights};
 use super::render::{self, CheckJson};
 use super::shared::Shared;
 use super::state::{Catalog, ServiceEntry};
+use super::waiters::{Topic, Waited, effective_wait, wait_for_wake};
 
 /// `api.AgentService` as the agent renders it.
 #[derive(Debug, Serialize)]
@@ -122,23 +124,48 @@ pub(crate) fn checks(shared: &Shared, req: &Req, caller: &Caller) -> Reply {
     }
 }
 
-/// `GET /v1/agent/service/:id`: one service with its `ContentHash` (also sent as
-/// `X-Consul-ContentHash`); 404 `unknown service ID: <id>` when absent or not readable.
-pub(crate) fn service(shared: &Shared, req: &Req, id: &str, caller: &Caller) -> Reply {
-    let found = shared.read(|catalog| {
+/// One service with its content hash, `None` when absent or not readable.
+fn hashed_service(shared: &Shared, id: &str, caller: &Caller) -> Option<AgentService> {
+    let mut service = shared.read(|catalog| {
         let service = catalog.services.get(id).filter(|_| caller.read)?;
         Some(agent_service(catalog, service))
-    });
-    let Some(mut service) = found else {
-        return text(404, format!("unknown service ID: {id}"));
-    };
+    })?;
     let mut hasher = DefaultHasher::new();
     serde_json::to_string(&service)
         .unwrap_or_default()
         .hash(&mut hasher);
     service.content_hash = format!("{:016x}", hasher.finish());
-    let hash = service.content_hash.clone();
-    let mut reply = json(&service, req.has("pretty"));
-    set_header(&mut reply, "x-consul-contenthash", &hash);
-    reply
+    Some(service)
+}
+
+/// `GET /v1/agent/service/:id[?hash=&wait=]`: one service with its `ContentHash` (also sent as
+/// `X-Consul-ContentHash`); 404 `unknown service ID: <id>` when absent or not readable. With
+/// `hash` equal to the current one the request blocks (hash-based blocking, as the agent does)
+/// until the service changes or `wait` elapses.
+pub(crate) async fn service(shared: &Shared, req: &Req, id: &str, caller: &Caller) -> Reply {
+    let wait = match req.param("wait").filter(|value| !value.is_empty()) {
+        None => None,
+        Some(value) => match parse_go_duration(value) {
+            Some(wait) => Some(wait),
+            None => return text(400, "Invalid wait time"),
+        },
+    };
+    let known = req.param("hash").filter(|hash| !hash.is_empty());
+    let name = shared.read(|catalog| catalog.services.get(id).map(|s| s.spec.name.clone()));
+    let mut wakes = shared
+        .waiters
+        .subscribe(Topic::Service(name.as_deref().unwrap_or(id)));
+    let deadline = tokio::time::Instant::now() + effective_wait(wait, shared.opts.jitter);
+    loop {
+        let Some(service) = hashed_service(shared, id, caller) else {
+            return text(404, format!("unknown service ID: {id}"));
+        };
+        let unchanged = known == Some(service.content_hash.as_str());
+        if unchanged && wait_for_wake(&mut wakes, deadline).await == Waited::Changed {
+            continue;
+        }
+        let mut reply = json(&service, req.has("pretty"));
+        set_header(&mut reply, "x-consul-contenthash", &service.content_hash);
+        return reply;
+    }
 }

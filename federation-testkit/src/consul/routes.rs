@@ -182,7 +182,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
         Route::AgentSelf => reads::agent_self(shared, &req),
         Route::AgentServices => agent_reads::services(shared, &req, &caller),
         Route::AgentChecks => agent_reads::checks(shared, &req, &caller),
-        Route::AgentService(id) => agent_reads::service(shared, &req, id, &caller),
+        Route::AgentService(id) => agent_reads::service(shared, &req, id, &caller).await,
         Route::Leader => reads::status_leader(shared),
         Route::Register => agent::register(shared, &req, &caller),
         Route::Deregister(id) => agent::deregister(shared, id, &caller),
