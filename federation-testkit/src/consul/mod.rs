@@ -9,7 +9,11 @@
 //!
 //! Layout: [`ConsulDouble`] (handle) → `shared` (state + wake-ups + check runners) →
 //! `state` (catalog and per-service indexes), `waiters` (blocking queries), `render` (JSON),
-//! `routes`/`reads`/`agent` (HTTP), `checks` (probes, TTLs, reaper), `acl`, `faults`, `server`.
+//! `routes`/`reads`/`agent_reads`/`agent` (HTTP), `params` and `filter` (query parameters,
+//! `?filter`), `registration` (decoding bodies as Consul's agent does, validation), `checks`
+//! (probes, TTLs, reaper), `acl`, `faults`, `server`. Real clients (HashiCorp's Go client,
+//! py-consul) are run against it in `tests/consul-compat-*`; `docs/consul-double.md` lists
+//! what it covers.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
