@@ -58,11 +58,8 @@ pub(crate) fn register(shared: &Shared, req: &Req, caller: &Caller) -> Reply {
         Ok(registration) => registration,
         Err(error) => return text(error.status(), error.to_string()),
     };
-    let replace = match req.param("replace-existing-checks") {
-        None => false,
-        Some("") => true,
-        Some(value) => parse_go_bool(value).unwrap_or(false),
-    };
+    // Consul: present and empty or exactly `true` (other spellings mean false).
+    let replace = matches!(req.param("replace-existing-checks"), Some("" | "true"));
     reply(
         require_write(caller, &registration.name)
             .and_then(|()| shared.register(&registration, replace)),

@@ -197,24 +197,25 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
     }
 }
 
-/// CE refuses the Enterprise scoping parameters and headers (any non-empty value) with 400.
+/// CE refuses the Enterprise scoping headers and parameters (any non-empty value) with 400,
+/// checking them in Consul's order: namespace header, `ns`, partition header, `partition`.
 fn enterprise_only(req: &Req) -> Option<Reply> {
     for (param, header, feature) in [
         ("ns", "X-Consul-Namespace", "Namespaces"),
         ("partition", "X-Consul-Partition", "Partitions"),
     ] {
+        if req.header(header).is_some_and(|value| !value.is_empty()) {
+            return Some(text(
+                400,
+                format!("Invalid header: \"{header}\" - {feature} are a Consul Enterprise feature"),
+            ));
+        }
         if req.param(param).is_some_and(|value| !value.is_empty()) {
             return Some(text(
                 400,
                 format!(
                     "Invalid query parameter: \"{param}\" - {feature} are a Consul Enterprise feature"
                 ),
-            ));
-        }
-        if req.header(header).is_some_and(|value| !value.is_empty()) {
-            return Some(text(
-                400,
-                format!("Invalid header: \"{header}\" - {feature} are a Consul Enterprise feature"),
             ));
         }
     }
