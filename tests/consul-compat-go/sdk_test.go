@@ -37,8 +37,9 @@ func TestSDKDiscoversInstancesRegisteredByTheGoClient(t *testing.T) {
 		ID: "orders-1", Name: "orders", Address: "127.0.0.1", Port: one.port(t), Tags: []string{"v2"},
 		Check: &consul.AgentServiceCheck{HTTP: one.server.URL + "/health", Interval: "100ms", Timeout: "1s"},
 	})
+	// No Address: consumers fall back to the node's address (127.0.0.1 for the double).
 	register(t, d, &consul.AgentServiceRegistration{
-		ID: "orders-2", Name: "orders", Address: "127.0.0.1", Port: two.port(t),
+		ID: "orders-2", Name: "orders", Port: two.port(t),
 		Checks: consul.AgentServiceChecks{{HTTP: two.server.URL + "/health", Interval: "100ms"}},
 	})
 	client := sdkClient(t, d, "orders")
