@@ -64,6 +64,7 @@ step "pytest (warnings are errors, per-test timeout)"
 step "Consul compatibility: py-consul against the Consul double (tests/consul-compat-py)"
 # py-consul is test-only: installed here, never a dependency of the package.
 "$py" -m pip install -q --disable-pip-version-check "py-consul==1.8.0"
+"$py" -m mypy --strict "$root/tests/consul-compat-py"
 "$py" -m pytest -c "$root/federation-py/pyproject.toml" --rootdir "$root/tests/consul-compat-py" \
   -W error -p no:cacheprovider --timeout=120 "$root/tests/consul-compat-py"
 
