@@ -289,3 +289,34 @@ async fn agent_reads_have_no_index_and_unknown_ids_are_404() {
         (404, "Invalid URL path: not a recognized HTTP API endpoint")
     );
 }
+
+#[tokio::test]
+async fn out_of_range_numbers_get_consuls_texts_not_serdes() {
+    let consul = start("zervigo-dc").await;
+    let cases = [
+        (
+            json!({"Name": "x", "Weights": {"Passing": 0, "Warning": 1}}),
+            "Invalid Weights: Passing must be greater than 0",
+        ),
+        (
+            json!({"Name": "x", "Weights": {"Passing": 1, "Warning": -1}}),
+            "Invalid Weights: Warning must be greater or equal than 0",
+        ),
+        (
+            json!({"Name": "x", "Weights": {"Passing": 70000, "Warning": 1}}),
+            "Invalid Weights: DNS Weight must be between 0 and 65535",
+        ),
+        (
+            json!({"Name": "x", "Port": 70000}),
+            "Invalid service port: Port is 70000; the Consul double supports 0-65535",
+        ),
+        (
+            json!({"Name": "x", "TaggedAddresses": {"wan": {"Address": "a", "Port": -1}}}),
+            "Invalid service port: TaggedAddresses.wan.Port is -1; the Consul double supports 0-65535",
+        ),
+    ];
+    for (body, want) in cases {
+        let answer = put(&consul, "/v1/agent/service/register", Some(body.clone())).await;
+        assert_eq!((answer.status, answer.body.as_str()), (400, want), "{body}");
+    }
+}

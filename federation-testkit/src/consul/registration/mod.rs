@@ -243,5 +243,34 @@ pub(crate) fn decode_registration(body: &[u8]) -> Result<ServiceRegistration, Co
             }
         }
     }
+    check_numbers(&canonical)?;
     serde_json::from_value(canonical).map_err(decode_failed)
+}
+
+/// Numbers Go decodes into an `int` and the double keeps narrower: refused with Consul's weight
+/// errors, or naming the port and the range the double supports, never with serde's words.
+fn check_numbers(service: &Value) -> Result<(), ConsulDoubleError> {
+    let number = |value: Option<&Value>| match value {
+        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_u64().map(|_| i64::MAX)),
+        _ => None,
+    };
+    if let Some(weights) = service.get("Weights").filter(|w| w.is_object()) {
+        let passing = number(weights.get("Passing")).unwrap_or(0);
+        let warning = number(weights.get("Warning")).unwrap_or(0);
+        validate::check_weights(passing, warning)?;
+    }
+    let tagged = service
+        .get("TaggedAddresses")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(tag, address)| (format!("TaggedAddresses.{tag}.Port"), address.get("Port")));
+    for (field, value) in std::iter::once(("Port".to_owned(), service.get("Port"))).chain(tagged) {
+        if let Some(port) = number(value).filter(|port| !(0..=65535).contains(port)) {
+            return Err(ConsulDoubleError::Invalid(format!(
+                "Invalid service port: {field} is {port}; the Consul double supports 0-65535"
+            )));
+        }
+    }
+    Ok(())
 }

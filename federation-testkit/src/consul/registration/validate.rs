@@ -34,16 +34,7 @@ impl ServiceRegistration {
             passing: 1,
             warning: 1,
         });
-        if weights.passing < 1 {
-            return Err(invalid(
-                "Invalid Weights: Passing must be greater than 0".to_owned(),
-            ));
-        }
-        if weights.passing > 65535 || weights.warning > 65535 {
-            return Err(invalid(
-                "Invalid Weights: Weight must be smaller than 65536".to_owned(),
-            ));
-        }
+        check_weights(i64::from(weights.passing), i64::from(weights.warning))?;
         if let Some(meta) = &self.meta {
             validate_meta(meta)?;
         }
@@ -96,6 +87,25 @@ impl ServiceRegistration {
             checks,
         })
     }
+}
+
+/// Consul's `structs.ValidateWeights`, in its order and with its texts.
+pub(super) fn check_weights(passing: i64, warning: i64) -> Result<(), ConsulDoubleError> {
+    let invalid = |text: &str| {
+        Err(ConsulDoubleError::Invalid(format!(
+            "Invalid Weights: {text}"
+        )))
+    };
+    if passing < 1 {
+        return invalid("Passing must be greater than 0");
+    }
+    if warning < 0 {
+        return invalid("Warning must be greater or equal than 0");
+    }
+    if passing > 65535 || warning > 65535 {
+        return invalid("DNS Weight must be between 0 and 65535");
+    }
+    Ok(())
 }
 
 fn validate_meta(meta: &BTreeMap<String, String>) -> Result<(), ConsulDoubleError> {
