@@ -240,3 +240,18 @@ def test_py_consul_sees_what_the_sdk_registered(client: consul.Consul, double: C
         assert client.agent.services()["orders-1"]["Meta"] == {"team": "a"}
         registration.deregister_sync()
         assert client.health.service("orders")[1] == []
+
+
+def test_stale_consistent_reads_and_connect_proxy_echo(double: ConsulDouble) -> None:
+    host, port = double.url.removeprefix("http://").rstrip("/").split(":")
+    stale = consul.Consul(host=host, port=int(port), consistency="stale")
+    assert stale.agent.service.register(
+        "web-sidecar-proxy", service_id="web-sidecar", port=21000, kind="connect-proxy",
+        proxy={"DestinationServiceName": "web", "LocalServicePort": 8080})
+    index, services = stale.catalog.services()
+    assert int(index) > 0 and "web-sidecar-proxy" in services
+    _, nodes = stale.catalog.service("web-sidecar-proxy", consistency="consistent")
+    assert nodes[0]["ServiceKind"] == "connect-proxy"
+    assert nodes[0]["ServiceProxy"]["DestinationServiceName"] == "web"
+    agent_view = stale.agent.services()["web-sidecar"]
+    assert agent_view["Kind"] == "connect-proxy" and agent_view["Proxy"]["LocalServicePort"] == 8080
