@@ -230,3 +230,45 @@ func TestAgentServiceHashBlocking(t *testing.T) {
 		t.Fatalf("hash-blocking agent/service not woken by a re-registration")
 	}
 }
+
+func TestHealthChecksOfAService(t *testing.T) {
+	d := startDouble(t)
+	threeInstances(t, d)
+	checks, meta, err := d.client.Health().Checks("orders", nil)
+	if err != nil || meta.LastIndex == 0 || !meta.KnownLeader || len(checks) != 3 {
+		t.Fatalf("health/checks/orders: %v %+v %d checks", err, meta, len(checks))
+	}
+	if checks.AggregatedStatus() != consul.HealthWarning {
+		t.Fatalf("aggregated status of passing, passing, warning: %s", checks.AggregatedStatus())
+	}
+	for _, check := range checks {
+		if check.CheckID == "serfHealth" || check.ServiceName != "orders" {
+			t.Fatalf("only the service's own checks: %+v", check)
+		}
+	}
+	warning, _, err := d.client.Health().Checks("orders", &consul.QueryOptions{Filter: `Status == "warning"`})
+	if err != nil || len(warning) != 1 || warning[0].ServiceID != "orders-3" {
+		t.Fatalf("health/checks?filter: %v %+v", err, warning)
+	}
+	// Blocking: a TTL update wakes the query with a higher index.
+	done := make(chan uint64, 1)
+	go func() {
+		_, after, err := d.client.Health().Checks("orders", &consul.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 20 * time.Second})
+		if err != nil {
+			done <- 0
+			return
+		}
+		done <- after.LastIndex
+	}()
+	if err := d.client.Agent().PassTTL("orders-3:ttl", ""); err != nil {
+		t.Fatalf("pass: %v", err)
+	}
+	select {
+	case after := <-done:
+		if after <= meta.LastIndex {
+			t.Fatalf("health/checks woken with index %d (was %d)", after, meta.LastIndex)
+		}
+	case <-time.After(eventuallyWithin):
+		t.Fatalf("blocking health/checks not woken by a TTL update")
+	}
+}

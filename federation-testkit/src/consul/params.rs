@@ -111,7 +111,7 @@ impl ReadParams {
     pub(crate) fn retain<T: Serialize>(
         &self,
         entries: &mut Vec<T>,
-        node_meta_of: impl Fn(&serde_json::Value) -> Option<&serde_json::Value>,
+        node_meta_of: impl Fn(&serde_json::Value) -> Option<serde_json::Value>,
     ) {
         if self.peer {
             entries.clear();
@@ -124,8 +124,9 @@ impl ReadParams {
             let Ok(json) = serde_json::to_value(entry) else {
                 return false;
             };
+            let meta = node_meta_of(&json);
             let meta_ok = self.node_meta.iter().all(|(key, value)| {
-                node_meta_of(&json)
+                meta.as_ref()
                     .and_then(|meta| meta.get(key))
                     .and_then(serde_json::Value::as_str)
                     == Some(value.as_str())

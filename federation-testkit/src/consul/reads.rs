@@ -131,8 +131,32 @@ pub(crate) async fn health_service(
     if passing {
         entries.retain(render::HealthEntry::all_passing);
     }
-    params.retain(&mut entries, |json| json.get("Node")?.get("Meta"));
+    params.retain(&mut entries, |json| json.get("Node")?.get("Meta").cloned());
     finish(shared, req, &params, caller, known_leader, (index, entries))
+}
+
+/// `GET /v1/health/checks/:name`: the checks of every instance, blocking on the service index.
+pub(crate) async fn health_checks(
+    shared: &Shared,
+    req: &Req,
+    name: &str,
+    caller: &Caller,
+) -> Reply {
+    let (params, known_leader) = match prepare(shared, req) {
+        Ok(prepared) => prepared,
+        Err(reply) => return *reply,
+    };
+    let (index, mut checks) = blocking(shared, Topic::Service(name), &params, |catalog| {
+        (
+            catalog.service_index(name),
+            render::service_checks(catalog, name),
+        )
+    })
+    .await;
+    // `node-meta` selects by the metadata of the (one) node the checks run on.
+    let node_meta = serde_json::to_value(render::node_meta()).unwrap_or_default();
+    params.retain(&mut checks, |_| Some(node_meta.clone()));
+    finish(shared, req, &params, caller, known_leader, (index, checks))
 }
 
 /// `GET /v1/catalog/service/:name`.
@@ -153,7 +177,7 @@ pub(crate) async fn catalog_service(
         )
     })
     .await;
-    params.retain(&mut entries, |json| json.get("NodeMeta"));
+    params.retain(&mut entries, |json| json.get("NodeMeta").cloned());
     finish(shared, req, &params, caller, known_leader, (index, entries))
 }
 
@@ -171,7 +195,7 @@ pub(crate) async fn catalog_services(shared: &Shared, req: &Req, caller: &Caller
         )
     })
     .await;
-    params.retain(&mut entries, |json| json.get("NodeMeta"));
+    params.retain(&mut entries, |json| json.get("NodeMeta").cloned());
     let services = render::catalog_services(&entries);
     let filtered = !caller.read && !services.is_empty();
     let mut reply = with_meta(

@@ -151,7 +151,7 @@ fn node_json(node: &NodeInfo) -> NodeJson {
     }
 }
 
-fn node_meta() -> BTreeMap<String, String> {
+pub(crate) fn node_meta() -> BTreeMap<String, String> {
     BTreeMap::from([("consul-network-segment".to_owned(), String::new())])
 }
 
@@ -240,6 +240,19 @@ fn has_tags(service: &ServiceEntry, tags: &[String]) -> bool {
             .iter()
             .any(|tag| tag.eq_ignore_ascii_case(wanted))
     })
+}
+
+/// The service checks of every instance of `name` (`/v1/health/checks/:service`; node checks
+/// such as `serfHealth` are not service checks).
+pub(crate) fn service_checks(catalog: &Catalog, name: &str) -> Vec<CheckJson> {
+    catalog
+        .instances(name)
+        .flat_map(|service| {
+            catalog
+                .checks_of(&service.spec.id)
+                .map(|check| check_json(&catalog.node, service, check))
+        })
+        .collect()
 }
 
 /// The health entries of `name` carrying all `tags`, unfiltered by health.

@@ -23,6 +23,7 @@ const MAX_BODY: usize = 1 << 20;
 
 enum Route {
     Health(String),
+    HealthChecks(String),
     CatalogService(String),
     CatalogServices,
     Datacenters,
@@ -52,6 +53,9 @@ impl Route {
         }
         if let Some(name) = tail("/v1/health/service/") {
             return named(name, Route::Health);
+        }
+        if let Some(name) = tail("/v1/health/checks/") {
+            return named(name, Route::HealthChecks);
         }
         if let Some(name) = tail("/v1/catalog/service/") {
             return named(name, Route::CatalogService);
@@ -93,6 +97,7 @@ impl Route {
     fn allow(&self) -> Option<(Method, &'static str)> {
         match self {
             Route::Health(_)
+            | Route::HealthChecks(_)
             | Route::CatalogService(_)
             | Route::CatalogServices
             | Route::Datacenters
@@ -176,6 +181,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
     };
     match &route {
         Route::Health(name) => reads::health_service(shared, &req, name, &caller).await,
+        Route::HealthChecks(name) => reads::health_checks(shared, &req, name, &caller).await,
         Route::CatalogService(name) => reads::catalog_service(shared, &req, name, &caller).await,
         Route::CatalogServices => reads::catalog_services(shared, &req, &caller).await,
         Route::Datacenters => reads::datacenters(shared, &req),
