@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::acl::Caller;
 use super::duration::parse_go_duration;
-use super::http::{Rejection, Reply, Req, json, set_header, text};
+use super::http::{Rejection, Reply, Req, json, reject, set_header, text};
 use super::params::{parse_filter, selects};
 use super::registration::{ServiceAddress, Weights};
 use super::render::{self, CheckJson};
@@ -124,22 +124,30 @@ pub(crate) fn checks(shared: &Shared, req: &Req, caller: &Caller) -> Reply {
     }
 }
 
-/// One service with its content hash, `None` when absent or not readable.
-fn hashed_service(shared: &Shared, id: &str, caller: &Caller) -> Option<AgentService> {
-    let mut service = shared.read(|catalog| {
-        let service = catalog.services.get(id).filter(|_| caller.read)?;
+/// One service with its content hash: 404 when absent, 403 when the token may not read it.
+fn hashed_service(shared: &Shared, id: &str, caller: &Caller) -> Result<AgentService, Rejection> {
+    let found = shared.read(|catalog| {
+        let service = catalog.services.get(id)?;
         Some(agent_service(catalog, service))
-    })?;
+    });
+    let Some(mut service) = found else {
+        return Err(reject(404, format!("unknown service ID: {id}")));
+    };
+    if !caller.read {
+        let denied = caller.read_denied(&service.service);
+        return Err(reject(denied.status(), denied.to_string()));
+    }
     let mut hasher = DefaultHasher::new();
     serde_json::to_string(&service)
         .unwrap_or_default()
         .hash(&mut hasher);
     service.content_hash = format!("{:016x}", hasher.finish());
-    Some(service)
+    Ok(service)
 }
 
 /// `GET /v1/agent/service/:id[?hash=&wait=]`: one service with its `ContentHash` (also sent as
-/// `X-Consul-ContentHash`); 404 `unknown service ID: <id>` when absent or not readable. With
+/// `X-Consul-ContentHash`); 404 `unknown service ID: <id>` when absent, 403 `Permission
+/// denied: …` when the token lacks `service:read`. With
 /// `hash` equal to the current one the request blocks (hash-based blocking, as the agent does)
 /// until the service changes or `wait` elapses.
 pub(crate) async fn service(shared: &Shared, req: &Req, id: &str, caller: &Caller) -> Reply {
@@ -157,8 +165,9 @@ pub(crate) async fn service(shared: &Shared, req: &Req, id: &str, caller: &Calle
         .subscribe(Topic::Service(name.as_deref().unwrap_or(id)));
     let deadline = tokio::time::Instant::now() + effective_wait(wait, shared.opts.jitter);
     loop {
-        let Some(service) = hashed_service(shared, id, caller) else {
-            return text(404, format!("unknown service ID: {id}"));
+        let service = match hashed_service(shared, id, caller) {
+            Ok(service) => service,
+            Err(reply) => return *reply,
         };
         let unchanged = known == Some(service.content_hash.as_str());
         if unchanged && wait_for_wake(&mut wakes, deadline).await == Waited::Changed {
