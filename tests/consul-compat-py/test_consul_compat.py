@@ -255,3 +255,13 @@ def test_stale_consistent_reads_and_connect_proxy_echo(double: ConsulDouble) -> 
     assert nodes[0]["ServiceProxy"]["DestinationServiceName"] == "web"
     agent_view = stale.agent.services()["web-sidecar"]
     assert agent_view["Kind"] == "connect-proxy" and agent_view["Proxy"]["LocalServicePort"] == 8080
+
+
+def test_in_process_register_decodes_like_the_agent(double: ConsulDouble, client: consul.Consul) -> None:
+    # federation.testing.ConsulDouble.register takes the same bodies the HTTP endpoint takes.
+    double.register({"name": "orders", "id": "orders-1", "Check": None, "Checks": None,
+                     "enable_tag_override": True, "weights": {"passing": 3, "warning": 1}})
+    service = client.agent.services()["orders-1"]
+    assert service["EnableTagOverride"] is True and service["Weights"] == {"Passing": 3, "Warning": 1}
+    with pytest.raises(ValueError, match="invalid registration: Invalid Weights: Passing must be greater than 0"):
+        double.register({"Name": "x", "Weights": {"Passing": 0, "Warning": 0}})

@@ -215,6 +215,21 @@ const UNSUPPORTED_CHECKS: &[(&str, &str)] = &[
     ("OSService", "OS service"),
 ];
 
+impl ServiceRegistration {
+    /// Decodes a JSON registration body exactly as the double's
+    /// `PUT /v1/agent/service/register` does (and as Consul's agent does): `null` is a zero
+    /// value, key case and snake_case spelling are free, unknown fields are ignored. Use this
+    /// rather than `serde_json` directly for bodies written by hand or by other clients: the
+    /// serde derive only knows Consul's exact PascalCase keys.
+    ///
+    /// # Errors
+    /// [`ConsulDoubleError::Invalid`] with the text Consul answers (`Request decode failed: …`,
+    /// `Invalid Weights: …`, `Invalid check: …`).
+    pub fn from_json(body: &[u8]) -> Result<Self, ConsulDoubleError> {
+        decode_registration(body)
+    }
+}
+
 /// Decodes a register body as Consul's agent does (see `keys`): `null`s are zero values, key
 /// spelling is free, unknown fields are ignored; a check kind the double cannot run is refused
 /// by name rather than silently never run.
