@@ -32,7 +32,7 @@ func sdkClient(t *testing.T, d *double, consulName string) *federation.Client {
 
 func TestSDKDiscoversInstancesRegisteredByTheGoClient(t *testing.T) {
 	d := startDouble(t)
-	one, two := startInstance(t, "orders-1"), startInstance(t, "orders-2")
+	one, two, three := startInstance(t, "orders-1"), startInstance(t, "orders-2"), startInstance(t, "orders-3")
 	register(t, d, &consul.AgentServiceRegistration{
 		ID: "orders-1", Name: "orders", Address: "127.0.0.1", Port: one.port(t), Tags: []string{"v2"},
 		Check: &consul.AgentServiceCheck{HTTP: one.server.URL + "/health", Interval: "100ms", Timeout: "1s"},
@@ -42,16 +42,18 @@ func TestSDKDiscoversInstancesRegisteredByTheGoClient(t *testing.T) {
 		ID: "orders-2", Name: "orders", Port: two.port(t),
 		Checks: consul.AgentServiceChecks{{HTTP: two.server.URL + "/health", Interval: "100ms"}},
 	})
+	// No checks at all ("Check": null, "Checks": null): healthy as far as Consul is concerned.
+	register(t, d, &consul.AgentServiceRegistration{ID: "orders-3", Name: "orders", Address: "127.0.0.1", Port: three.port(t)})
 	client := sdkClient(t, d, "orders")
 	seen := map[string]bool{}
-	eventually(t, "the SDK routes to both client-registered instances", func() (bool, string) {
+	eventually(t, "the SDK routes to the three client-registered instances", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		resp, err := client.Get(ctx, "orders", "/work")
 		if err == nil && resp.Status == http.StatusOK {
 			seen[resp.Instance] = true
 		}
-		return seen["orders-1"] && seen["orders-2"], "seen " + keys(seen)
+		return seen["orders-1"] && seen["orders-2"] && seen["orders-3"], "seen " + keys(seen)
 	})
 
 	// The instance's own check fails: the double marks it critical and the SDK stops using it.
@@ -60,14 +62,14 @@ func TestSDKDiscoversInstancesRegisteredByTheGoClient(t *testing.T) {
 		got := healthOf(t, d, "orders", "orders-2")
 		return got == consul.HealthCritical, got
 	})
-	eventually(t, "the SDK sends 20 calls in a row to orders-1 only", func() (bool, string) {
+	eventually(t, "the SDK sends 20 calls in a row to the healthy instances only", func() (bool, string) {
 		before := two.requests.Load()
 		for range 20 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			resp, err := client.Get(ctx, "orders", "/work")
 			cancel()
-			if err != nil || resp.Instance != "orders-1" {
-				return false, "a call went elsewhere or failed"
+			if err != nil || resp.Instance == "orders-2" {
+				return false, "a call went to orders-2 or failed"
 			}
 		}
 		return two.requests.Load() == before, "orders-2 still received calls"
