@@ -4,8 +4,9 @@
 //! mocks breaks on the details real Consul gets right: blocking queries that return early or
 //! late, omitted `Port`s and `null` `Meta`s, `?passing` dropping warnings, silent ACL
 //! filtering, checks that start critical, and agents that go away. This double reproduces
-//! those details (the fidelity checklist of `consul-api.md` §7, items 1–10 and a `filter` subset of 12) over real loopback
-//! HTTP, runs the HTTP/TCP/TTL checks of what is registered, and can be broken on demand.
+//! those details (the fidelity checklist of `consul-api.md` §7, items 1–10, and a `filter`
+//! subset of item 12) over real loopback HTTP, runs the HTTP/TCP/TTL checks of what is
+//! registered, and can be broken on demand.
 //!
 //! Layout: [`ConsulDouble`] (handle) → `shared` (state + wake-ups + check runners) →
 //! `state` (catalog and per-service indexes), `waiters` (blocking queries), `render` (JSON),
