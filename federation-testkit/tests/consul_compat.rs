@@ -283,10 +283,21 @@ async fn agent_reads_have_no_index_and_unknown_ids_are_404() {
         (missing.status, missing.body.as_str()),
         (404, "unknown service ID: nope")
     );
+    let outside = get(&consul, "/health").await;
+    assert_eq!(
+        (outside.status, outside.body.as_str()),
+        (
+            404,
+            "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n"
+        )
+    );
     let unknown = get(&consul, "/v1/agent/members").await;
     assert_eq!(
         (unknown.status, unknown.body.as_str()),
-        (404, "Invalid URL path: not a recognized HTTP API endpoint")
+        (
+            404,
+            "Invalid URL path: not a recognized HTTP API endpoint\n"
+        )
     );
 }
 

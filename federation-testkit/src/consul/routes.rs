@@ -1,7 +1,8 @@
 //! Routing: path and method matching, the common checks every Consul endpoint makes, dispatch.
 //!
 //! Clients must see Consul's answers for requests it does not serve, not a generic 404 page:
-//! unknown `/v1/` paths get 404 `Invalid URL path: not a recognized HTTP API endpoint`, a wrong
+//! unknown `/v1/` paths get 404 `Invalid URL path: not a recognized HTTP API endpoint` (other
+//! paths the text asking for `/v1/`), a wrong
 //! verb gets 405 `method X not allowed` with an `Allow` header, `?ns=` gets CE's 400, `?dc=`
 //! naming another datacenter gets 500 `No path to datacenter`. Order per request: route, count
 //! health requests, request faults, method, body, `ns`/`dc`, ACL token, handler; every reply
@@ -196,10 +197,28 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
         Route::CheckUpdate(id) => agent::check_update(shared, &req, id, &caller),
         Route::Maintenance(id) => agent::maintenance(shared, &req, id, &caller),
         Route::MissingName => text(400, "Missing service name"),
-        Route::Unknown if req.path.starts_with("/v1/") => {
-            text(404, "Invalid URL path: not a recognized HTTP API endpoint")
-        }
-        Route::Unknown => text(404, "404 page not found"),
+        Route::Unknown => unknown_path(&req.path),
+    }
+}
+
+/// Consul's index handler: `/` names the agent, any other path is a 404 whose text (with
+/// `Fprintln`'s newline) depends on whether it contains `/v1/`.
+fn unknown_path(path: &str) -> Reply {
+    if path == "/" {
+        text(
+            200,
+            "Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the agent configuration and restart.",
+        )
+    } else if path.contains("/v1/") {
+        text(
+            404,
+            "Invalid URL path: not a recognized HTTP API endpoint\n",
+        )
+    } else {
+        text(
+            404,
+            "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n",
+        )
     }
 }
 
