@@ -26,11 +26,8 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Weak};
 
 use tokio::runtime::{Builder, Handle, Runtime};
-
-use crate::client::transport::HttpClient;
 
 /// Why a call cannot be driven on this thread.
 #[derive(Debug)]
@@ -56,12 +53,10 @@ impl fmt::Display for DrivenError {
 
 impl std::error::Error for DrivenError {}
 
-/// The per-thread state: the runtime and the connection pools of every transport used here.
+/// The per-thread state: the runtime (the connection pools of every transport used here are
+/// in `crate::transport`, per thread as well).
 struct Local {
     runtime: Runtime,
-    /// One HTTP client (connection pool) per transport, keyed by the transport's identity;
-    /// entries of dropped transports are pruned when a new one is added.
-    clients: RefCell<Vec<(Weak<()>, HttpClient)>>,
 }
 
 thread_local! {
@@ -81,10 +76,7 @@ fn build_local() -> Result<Local, DrivenError> {
         .thread_name("federation-resolve")
         .build()
         .map_err(|e| DrivenError::Runtime(e.to_string()))?;
-    Ok(Local {
-        runtime,
-        clients: RefCell::new(Vec::new()),
-    })
+    Ok(Local { runtime })
 }
 
 /// Clears the driving state when a driven call ends, also by unwinding.
@@ -158,35 +150,6 @@ pub(crate) fn spawn_handle() -> Option<Handle> {
         return HOME.with(|h| h.borrow().clone());
     }
     Handle::try_current().ok()
-}
-
-/// This thread's HTTP client for the transport identified by `owner`, made by `build` on first
-/// use. Only meaningful inside [`run_here`].
-pub(crate) fn local_client<R>(
-    owner: &Arc<()>,
-    build: impl FnOnce() -> HttpClient,
-    use_client: impl FnOnce(&HttpClient) -> R,
-) -> R {
-    LOCAL.with(|cell| {
-        let Some(local) = cell.get() else {
-            // Not reachable through `run_here`, which builds the state first; a fresh client
-            // still works (it just is not pooled across calls).
-            return use_client(&build());
-        };
-        let mut clients = local.clients.borrow_mut();
-        let found = clients
-            .iter()
-            .position(|(key, _)| std::ptr::eq(key.as_ptr(), Arc::as_ptr(owner)));
-        let index = match found {
-            Some(i) => i,
-            None => {
-                clients.retain(|(key, _)| key.strong_count() > 0);
-                clients.push((Arc::downgrade(owner), build()));
-                clients.len() - 1
-            }
-        };
-        use_client(&clients[index].1)
-    })
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ struct Deferred {
 
 impl Deferred {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock::lock(&self.state)
     }
 }
 

@@ -9,6 +9,7 @@
 //! Pure async Rust: no Python, C or Go knowledge lives here; the bindings are thin.
 #![forbid(unsafe_code)]
 
+mod attempt;
 pub mod balance;
 pub mod breaker;
 pub mod cache;
@@ -19,6 +20,9 @@ pub mod driven;
 pub mod error;
 pub mod handoff;
 pub mod limit;
+mod lock;
 pub mod retry;
+mod rng;
 mod shared_bytes;
 pub mod telemetry;
+pub(crate) mod transport;

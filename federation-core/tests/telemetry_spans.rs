@@ -25,7 +25,13 @@ fn call_and_attempt_spans_carry_their_fields() {
             Some("status"),
         );
         drop(attempt);
-        spans::record_call(&call, Some("looma"), "success", CacheStatus::Miss, 2);
+        spans::record_call(
+            &call,
+            Some("looma"),
+            "success",
+            CacheStatus::Miss.as_str(),
+            2,
+        );
     });
     let call = capture.span("federation.call").expect("call span captured");
     assert_eq!(call.field("service"), Some("user"));

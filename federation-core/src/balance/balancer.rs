@@ -5,24 +5,16 @@ use std::sync::Mutex;
 
 use tokio::time::Instant;
 
-use super::rng::AtomicRng;
-use super::{InstanceStats, p2c, round_robin};
+use super::stats::Candidate;
+use super::{p2c, round_robin};
 use crate::config::LoadBalancing;
-
-/// One pickable instance: its effective weight and its load signals.
-#[derive(Clone, Copy, Debug)]
-pub struct Candidate<'a> {
-    /// Relative weight (Consul weight for its health); 0 = never picked.
-    pub weight: u32,
-    /// The instance's shared stats.
-    pub stats: &'a InstanceStats,
-}
+use crate::rng::SplitMix;
 
 /// Chooses an instance among available candidates. One per (cluster, service); `Sync`, so one
 /// balancer serves concurrent calls.
 pub struct Balancer {
     policy: LoadBalancing,
-    rng: AtomicRng,
+    rng: SplitMix,
     /// Serialises round-robin picks (their state is read-modify-write over all candidates).
     rr_lock: Mutex<()>,
 }
@@ -33,7 +25,7 @@ impl Balancer {
     pub fn new(policy: LoadBalancing, seed: Option<u64>) -> Self {
         Self {
             policy,
-            rng: AtomicRng::new(seed),
+            rng: SplitMix::new(seed),
             rr_lock: Mutex::new(()),
         }
     }

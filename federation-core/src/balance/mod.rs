@@ -31,12 +31,11 @@
 
 mod balancer;
 mod p2c;
-mod rng;
 mod round_robin;
 mod stats;
 
-pub use balancer::{Balancer, Candidate};
-pub use stats::{DECAY, DEFAULT_RTT, InFlight, InstanceStats};
+pub use balancer::Balancer;
+pub use stats::{Candidate, DECAY, DEFAULT_RTT, InFlight, InstanceStats};
 
 #[cfg(test)]
 mod tests;

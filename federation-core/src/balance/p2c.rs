@@ -1,7 +1,7 @@
 //! Power of two choices: draw two candidates by weight, keep the cheaper one.
 
-use super::Candidate;
-use super::rng::AtomicRng;
+use super::stats::Candidate;
+use crate::rng::SplitMix;
 
 /// Sum of the candidates' weights (saturating; the list is short).
 fn total_weight(candidates: &[Candidate<'_>]) -> u64 {
@@ -26,7 +26,7 @@ fn by_ticket(candidates: &[Candidate<'_>], mut ticket: u64, skip: Option<usize>)
 /// Picks by P2C with `cost(candidate) → f64` (lower is better). Candidates are drawn
 /// proportionally to weight, the second one distinct from the first; weight 0 is never drawn.
 pub(crate) fn pick(
-    rng: &AtomicRng,
+    rng: &SplitMix,
     candidates: &[Candidate<'_>],
     cost: impl Fn(&Candidate<'_>) -> f64,
 ) -> Option<usize> {

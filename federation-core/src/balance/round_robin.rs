@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::Candidate;
+use super::stats::Candidate;
 
 /// Picks the next candidate; the caller holds the balancer's round-robin lock.
 pub(crate) fn pick(candidates: &[Candidate<'_>]) -> Option<usize> {

@@ -185,6 +185,15 @@ impl fmt::Debug for InFlight {
     }
 }
 
+/// One pickable instance: its effective weight and its load signals.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// Relative weight (Consul weight for its health); 0 = never picked.
+    pub weight: u32,
+    /// The instance's shared stats.
+    pub stats: &'a InstanceStats,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

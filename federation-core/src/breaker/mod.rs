@@ -34,6 +34,7 @@
 //! assert!(breaker.try_acquire().is_none());
 //! ```
 
+pub(crate) mod probe;
 mod recover;
 mod state;
 mod transition;

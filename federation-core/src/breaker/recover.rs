@@ -110,10 +110,7 @@ impl Breaker {
 
 impl Inner {
     fn lock_core(&self) -> MutexGuard<'_, Core> {
-        match self.core.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::lock::lock(&self.core)
     }
 
     /// Moves the end of the open period to now (caller holds the core lock, state is open).

@@ -13,7 +13,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, WeakShared};
@@ -67,7 +67,7 @@ impl Flights {
         start: impl FnOnce(u64) -> BoxFuture<'static, FlightOutput<E>>,
     ) -> (Flight<E>, bool) {
         let flight_key = (key.clone(), TypeId::of::<E>());
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = crate::lock::lock(&self.map);
         let existing = map.get(&flight_key).and_then(|(_, reg)| {
             reg.as_any()
                 .downcast_ref::<WeakShared<BoxFuture<'static, FlightOutput<E>>>>()
@@ -90,7 +90,7 @@ impl Flights {
     /// Removes the registration of flight `id` for (`key`, `E`) if it is still the current one.
     pub(crate) fn finish<E: 'static>(&self, key: CacheKey, id: u64) {
         let flight_key = (key, TypeId::of::<E>());
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = crate::lock::lock(&self.map);
         if map
             .get(&flight_key)
             .is_some_and(|(current, _)| *current == id)
@@ -101,9 +101,6 @@ impl Flights {
 
     /// Flights currently registered.
     pub(crate) fn len(&self) -> usize {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        crate::lock::lock(&self.map).len()
     }
 }

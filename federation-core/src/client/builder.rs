@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use super::routing::{ClusterRoute, RouteSpec};
-use super::select::Failback;
-use super::transport::{PoolSettings, Transport};
-use super::{ClusterRuntime, FederatedServiceClient, Inner, ServiceRoute};
+use super::front::FederatedServiceClient;
+use super::routing::{ClusterRoute, Failback, RouteSpec};
+use super::state::{ClusterRuntime, Inner, ServiceRoute, Services};
 use crate::config::{Config, ServiceConfig};
 use crate::discovery::ClusterDiscovery;
 use crate::error::Error;
 use crate::limit::{Bulkhead, RateLimiter};
 use crate::retry::{Backoff, RetryBudget};
+use crate::transport::{PoolSettings, Transport};
 
 /// Builds a [`FederatedServiceClient`]. Every setter documents its default.
 #[must_use = "a ClientBuilder does nothing until `build` is called"]
@@ -32,6 +32,22 @@ pub struct ClientBuilder {
 
 /// Default of [`ClientBuilder::discovery_startup_grace`].
 const DEFAULT_STARTUP_GRACE: Duration = Duration::from_secs(1);
+
+impl FederatedServiceClient {
+    /// A client for `config` with default settings (see [`ClientBuilder`]).
+    ///
+    /// # Errors
+    /// [`crate::error::ErrorKind::Config`] when the configuration is invalid or a certificate or
+    /// environment variable it names cannot be read.
+    pub fn from_config(config: Config) -> Result<Self, Error> {
+        Self::builder().config(config).build()
+    }
+
+    /// A builder for a client with non-default settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+}
 
 impl ClientBuilder {
     /// A builder with every setting at its default and no configuration yet.
@@ -120,7 +136,7 @@ impl ClientBuilder {
             });
         }
         let cluster_names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
-        let mut services = super::Services::with_capacity(config.services.len());
+        let mut services = Services::with_capacity(config.services.len());
         let metrics = crate::telemetry::Metrics::new();
         for (n, service) in config.services.iter().enumerate() {
             let mut route = service_route(
@@ -147,12 +163,12 @@ impl ClientBuilder {
         let startup_until = tokio::time::Instant::now() + grace;
         Ok(FederatedServiceClient {
             inner: Arc::new(Inner {
-                timer_anchor: super::timer_anchor::TimerAnchor::new(shortest_attempt),
+                timer_anchor: crate::transport::timer_anchor::TimerAnchor::new(shortest_attempt),
                 startup_until,
                 services,
                 clusters,
                 cluster_names,
-                random: super::SplitMix::new(self.seed),
+                random: crate::rng::SplitMix::new(self.seed),
                 metrics,
             }),
         })

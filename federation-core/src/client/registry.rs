@@ -38,7 +38,7 @@
 
 use std::time::Duration;
 
-use super::FederatedServiceClient;
+use super::front::FederatedServiceClient;
 use crate::discovery::{
     ClusterDiscovery, DiscoveryError, DiscoveryErrorKind, HeartbeatHandle, Registration,
     RegistrationCheck,

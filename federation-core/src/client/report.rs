@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
-use super::select::{self, RankPolicy};
-use super::{Inner, ServiceRoute};
+use super::routing::{self, RankPolicy};
+use super::state::{Inner, ServiceRoute};
 use crate::breaker::BreakerState;
 use crate::discovery::Health;
 use crate::telemetry::{
@@ -106,7 +106,7 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
             failback: &svc.failback,
             all_clusters: &inner.cluster_names,
         };
-        let selected = select::rank(&policy, None, None).ok().and_then(|order| {
+        let selected = routing::rank(&policy, None, None).ok().and_then(|order| {
             order
                 .first()
                 .map(|r| svc.routes[r.route].cluster.to_string())

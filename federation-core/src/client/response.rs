@@ -14,82 +14,9 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
+pub use crate::attempt::{Attempt, AttemptOutcome};
 use crate::cache::CachedResponse;
 use crate::error::{Error, Reason};
-
-/// What one attempt did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AttemptOutcome {
-    /// A final response (2xx, or any status that is not retried).
-    Success,
-    /// A retryable status (502, 503, 504 or 429).
-    RetryableStatus,
-    /// The connection could not be established: the request never reached the server.
-    ConnectFailed,
-    /// The per-attempt timeout (or the call deadline) passed.
-    Timeout,
-    /// The connection failed after the request may have been sent (reset, closed early).
-    ConnectionLost,
-    /// The response body was larger than the configured limit.
-    BodyTooLarge,
-}
-
-impl AttemptOutcome {
-    /// A short stable label for logs and bindings (`success`, `connect_failed`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::RetryableStatus => "retryable_status",
-            Self::ConnectFailed => "connect_failed",
-            Self::Timeout => "timeout",
-            Self::ConnectionLost => "connection_lost",
-            Self::BodyTooLarge => "body_too_large",
-        }
-    }
-
-    /// Whether the request may have reached the server in this attempt.
-    pub fn may_have_reached_server(self) -> bool {
-        !matches!(self, Self::ConnectFailed)
-    }
-}
-
-/// One attempt of a call: where it went, what happened and how long it took.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    pub(crate) cluster: Arc<str>,
-    pub(crate) instance: Arc<str>,
-    pub(crate) outcome: AttemptOutcome,
-    pub(crate) duration: Duration,
-    pub(crate) status: Option<StatusCode>,
-}
-
-impl Attempt {
-    /// The cluster the attempt went to.
-    pub fn cluster(&self) -> &str {
-        &self.cluster
-    }
-
-    /// The instance id (registry id) the attempt went to.
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
-
-    /// What happened.
-    pub fn outcome(&self) -> AttemptOutcome {
-        self.outcome
-    }
-
-    /// How long the attempt took, body included.
-    pub fn duration(&self) -> Duration {
-        self.duration
-    }
-
-    /// The HTTP status, when a response arrived.
-    pub fn status(&self) -> Option<StatusCode> {
-        self.status
-    }
-}
 
 // CacheStatus lives in the cache module (issue 4); re-exported here for the client API.
 pub use crate::cache::CacheStatus;

@@ -117,10 +117,7 @@ impl ClusterDiscovery {
         // Consul service names are case-insensitive: `User-Service` and `user-service` are one
         // service and share one watcher (the first spelling is the one queried).
         let key = consul_service.to_ascii_lowercase();
-        let mut services = inner
-            .services
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut services = crate::lock::lock(&inner.services);
         if let Some(watched) = services.get(&key) {
             return watched.state.subscribe();
         }
@@ -203,11 +200,7 @@ impl ClusterDiscovery {
     /// Later `watch` calls return an uninitialized set with a `Shutdown` error.
     pub fn shutdown(&self) {
         self.inner.shut_down.store(true, Ordering::Release);
-        let mut services = self
-            .inner
-            .services
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut services = crate::lock::lock(&self.inner.services);
         for (_, watched) in services.drain() {
             if let Some(task) = watched.task {
                 task.abort();
@@ -217,11 +210,7 @@ impl ClusterDiscovery {
 
     /// Counters per watched service: polls, errors, last error, index, staleness.
     pub fn stats(&self) -> DiscoveryStats {
-        let services = self
-            .inner
-            .services
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let services = crate::lock::lock(&self.inner.services);
         DiscoveryStats {
             cluster: self.inner.cluster.clone(),
             services: services
@@ -251,11 +240,7 @@ impl ClusterDiscovery {
     }
 
     fn current_error(&self, service: &str, text: &str) -> DiscoveryError {
-        let services = self
-            .inner
-            .services
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let services = crate::lock::lock(&self.inner.services);
         services
             .get(&service.to_ascii_lowercase())
             .and_then(|w| w.state.current_error())

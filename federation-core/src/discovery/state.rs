@@ -5,7 +5,7 @@
 //! with identical content are absorbed: the set is updated silently, nobody is notified).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -74,19 +74,16 @@ impl ServiceState {
 
     /// A copy of the counters.
     pub(crate) fn stats(&self) -> ServiceStats {
-        self.stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        crate::lock::lock(&self.stats).clone()
     }
 
     fn update_stats(&self, f: impl FnOnce(&mut ServiceStats)) {
-        f(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
+        f(&mut crate::lock::lock(&self.stats));
     }
 
     /// The error of the current failure streak, if the last poll failed.
     pub(crate) fn current_error(&self) -> Option<DiscoveryError> {
-        let stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let stats = crate::lock::lock(&self.stats);
         (stats.consecutive_errors > 0)
             .then(|| stats.last_error.clone())
             .flatten()

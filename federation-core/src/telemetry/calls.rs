@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -118,15 +118,10 @@ impl fmt::Debug for CallFamily {
 impl CallFamily {
     /// The cell of `labels`, created on first use.
     pub(crate) fn get_or_create(&self, labels: &CallLabels) -> Arc<CallCell> {
-        if let Some(cell) = self
-            .cells
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(labels)
-        {
+        if let Some(cell) = crate::lock::read(&self.cells).get(labels) {
             return Arc::clone(cell);
         }
-        let mut cells = self.cells.write().unwrap_or_else(PoisonError::into_inner);
+        let mut cells = crate::lock::write(&self.cells);
         Arc::clone(cells.entry(labels.clone()).or_default())
     }
 
@@ -145,7 +140,7 @@ impl CallFamily {
         encoder: &mut MetricEncoder<'_>,
         mut one: impl FnMut(MetricEncoder<'_>, &CallCell) -> Result<(), fmt::Error>,
     ) -> Result<(), fmt::Error> {
-        let cells = self.cells.read().unwrap_or_else(PoisonError::into_inner);
+        let cells = crate::lock::read(&self.cells);
         for (labels, cell) in cells.iter() {
             one(encoder.encode_family(labels)?, cell)?;
         }
@@ -153,10 +148,7 @@ impl CallFamily {
     }
 
     fn is_empty(&self) -> bool {
-        self.cells
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+        crate::lock::read(&self.cells).is_empty()
     }
 }
 

@@ -4,7 +4,7 @@
 //! building a label set costs a read lock and reference-count increments, never an allocation.
 
 use std::collections::HashSet;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 
@@ -78,15 +78,10 @@ pub(crate) struct Interner {
 impl Interner {
     /// The shared copy of `value` (allocated on first use only).
     pub(crate) fn get(&self, value: &str) -> Arc<str> {
-        if let Some(found) = self
-            .values
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(value)
-        {
+        if let Some(found) = crate::lock::read(&self.values).get(value) {
             return Arc::clone(found);
         }
-        let mut values = self.values.write().unwrap_or_else(PoisonError::into_inner);
+        let mut values = crate::lock::write(&self.values);
         if let Some(found) = values.get(value) {
             return Arc::clone(found);
         }

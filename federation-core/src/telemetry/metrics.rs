@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -90,10 +90,7 @@ impl HandleCache {
         outcome: &str,
         make: impl FnOnce() -> CallHandles,
     ) -> CallHandles {
-        let found = self
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        let found = crate::lock::read(&self.map)
             .get(service)
             .and_then(|m| m.get(cluster))
             .and_then(|m| m.get(outcome))
@@ -101,7 +98,7 @@ impl HandleCache {
         if let Some(handles) = found {
             return handles;
         }
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = crate::lock::write(&self.map);
         map.entry(service.into())
             .or_default()
             .entry(cluster.into())

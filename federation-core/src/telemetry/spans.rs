@@ -23,8 +23,6 @@ use std::time::Duration;
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::cache::CacheStatus;
-
 /// Name of the per-call span.
 pub const CALL_SPAN: &str = "federation.call";
 /// Name of the per-attempt span.
@@ -73,19 +71,14 @@ pub(crate) fn call_span_with<T: std::fmt::Display>(
 }
 
 /// Records how a call ended on its span. `cluster` is `None` for cache hits and calls refused
-/// before routing; `outcome` is `success` or an error kind, as in the metrics.
-pub fn record_call(
-    span: &Span,
-    cluster: Option<&str>,
-    outcome: &str,
-    cache: CacheStatus,
-    attempts: u32,
-) {
+/// before routing; `outcome` is `success` or an error kind, as in the metrics; `cache` is the
+/// cache status label (`hit`, `miss`, `stale`, `bypass`), so telemetry needs no cache types.
+pub fn record_call(span: &Span, cluster: Option<&str>, outcome: &str, cache: &str, attempts: u32) {
     if let Some(cluster) = cluster {
         span.record("cluster", cluster);
     }
     span.record("outcome", outcome);
-    span.record("cache", cache.as_str());
+    span.record("cache", cache);
     span.record("attempts", attempts);
 }
 

@@ -41,7 +41,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::transport::{HttpError, PoolSettings, SendError};
+use super::{PoolSettings, SendError};
+use crate::error::HttpError;
 
 type Sender = SendRequest<Full<Bytes>>;
 
@@ -83,7 +84,7 @@ impl Http1Pool {
 
     fn lock(&self) -> MutexGuard<'_, VecDeque<Idle>> {
         // The list stays consistent whatever panicked while holding it.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.idle)
     }
 
     /// Sends `request` (origin-form URI, `Host` set) on an idle connection that is still

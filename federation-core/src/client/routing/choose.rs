@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use super::ServiceRoute;
-use super::routing::{Endpoint, Snapshot};
-use super::select::Ranked;
+use super::rank::Ranked;
+use super::table::{Endpoint, Snapshot};
 use crate::breaker::{BreakerPermit, BreakerState};
+use crate::client::state::ServiceRoute;
 
 /// Picks the next (ranked position, endpoint, permit): first an untried instance in the current
 /// or a later cluster (failover), then any instance but the one that just failed, then that one.

@@ -21,7 +21,7 @@
 use futures_util::future::select_all;
 use tokio::time::Instant;
 
-use super::ServiceRoute;
+use crate::client::state::ServiceRoute;
 
 /// Waits, until `until` at the latest, for the first discovery answer of the cluster(s) the call
 /// would rank highest, when they have not answered yet.

@@ -17,8 +17,8 @@
 use futures_util::future::select_all;
 use tokio::time::Instant;
 
-use super::ServiceRoute;
-use super::select::{Order, Ranked};
+use super::rank::{Order, Ranked};
+use crate::client::state::ServiceRoute;
 use crate::error::ClusterUnavailable;
 
 /// Appends to `order` every route of `svc` absent from it that has an available instance now.

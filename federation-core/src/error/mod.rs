@@ -12,9 +12,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::client::Attempt;
+use crate::attempt::Attempt;
 use crate::config::ConfigError;
+
+mod http_error;
 use crate::discovery::DiscoveryError;
+pub(crate) use http_error::HttpError;
 
 /// What went wrong, coarsely, so the caller can decide what to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,14 +143,14 @@ pub(crate) enum Reason {
     )]
     AttemptTimeoutNotRetried(Duration),
     #[error("could not connect: {0}")]
-    Connect(#[source] crate::client::transport::HttpError),
+    Connect(#[source] HttpError),
     #[error(
         "connection failed after the request may have reached the server; \
          not retried because the request is not idempotent: {0}"
     )]
-    NotRetriedUnsafe(#[source] crate::client::transport::HttpError),
+    NotRetriedUnsafe(#[source] HttpError),
     #[error("transport error: {0}")]
-    Transport(#[source] crate::client::transport::HttpError),
+    Transport(#[source] HttpError),
     #[error("{instance} answered with status {status}")]
     Status {
         status: http::StatusCode,

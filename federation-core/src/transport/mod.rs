@@ -21,63 +21,32 @@
 //! 83.4k instructions, a bare hyper-util call 48.0k; the SDK's whole call went from 93.5k on
 //! reqwest to 63.1k on hyper-util.
 
-use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{HeaderMap, Method, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::ResponseFuture;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::http1_pool::Http1Pool;
-use crate::config::{ClusterConfig, ConnectionSettings, UpstreamTls};
-use crate::error::Error;
+pub(crate) mod attempt_url;
+pub(crate) mod http1_pool;
+mod outcome;
+mod settings;
+mod thread_client;
+pub(crate) mod timer_anchor;
 
-/// Connection pool settings shared by every cluster's HTTP client.
-#[derive(Clone, Debug)]
-pub(crate) struct PoolSettings {
-    pub(crate) max_idle_per_host: usize,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) tcp_nodelay: bool,
-}
+pub(crate) use outcome::{Exchange, SendError};
+pub(crate) use settings::PoolSettings;
 
-impl PoolSettings {
-    /// These settings with the values a cluster's `connections` section gives in their place.
-    fn for_cluster(&self, own: &ConnectionSettings) -> Self {
-        Self {
-            max_idle_per_host: own
-                .max_idle_per_instance
-                .map_or(self.max_idle_per_host, |n| {
-                    usize::try_from(n).unwrap_or(usize::MAX)
-                }),
-            idle_timeout: own.idle_timeout.unwrap_or(self.idle_timeout),
-            connect_timeout: own.connect_timeout.unwrap_or(self.connect_timeout),
-            tcp_nodelay: own.tcp_nodelay.unwrap_or(self.tcp_nodelay),
-        }
-    }
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        Self {
-            max_idle_per_host: 1024,
-            idle_timeout: Duration::from_secs(90),
-            connect_timeout: Duration::from_secs(1),
-            tcp_nodelay: true,
-        }
-    }
-}
-
-/// The HTTP/1.1 and HTTP/2 client every attempt of one cluster goes through.
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::config::{ClusterConfig, UpstreamTls};
+use crate::error::{Error, HttpError};
+use http1_pool::Http1Pool;
+use thread_client::{HttpClient, build_client, local_client};
 
 /// The HTTP client of one cluster.
 #[derive(Clone, Debug)]
@@ -96,15 +65,6 @@ struct LocalRecipe {
     identity: Arc<()>,
     connector: HttpsConnector<HttpConnector>,
     pool: PoolSettings,
-}
-
-fn build_client(connector: HttpsConnector<HttpConnector>, pool: &PoolSettings) -> HttpClient {
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_max_idle_per_host(pool.max_idle_per_host)
-        .pool_idle_timeout(pool.idle_timeout)
-        .build(connector)
 }
 
 impl Transport {
@@ -145,7 +105,7 @@ impl Transport {
     fn request(&self, request: http::Request<Full<Bytes>>) -> ResponseFuture {
         if crate::driven::active() {
             let recipe = &self.local;
-            crate::driven::local_client(
+            local_client(
                 &recipe.identity,
                 || build_client(recipe.connector.clone(), &recipe.pool),
                 |http| http.request(request),
@@ -235,60 +195,6 @@ fn tls_config(cluster: &str, tls: &UpstreamTls) -> Result<rustls::ClientConfig, 
             "must be given together",
         )),
     }
-}
-
-/// What went wrong on the wire, with the whole cause chain in its message
-/// (`client error (Connect): tcp connect error: Connection refused (os error 111)`).
-#[derive(Debug)]
-pub(crate) struct HttpError(String);
-
-impl HttpError {
-    pub(crate) fn new(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            // Wrappers often repeat their cause; print each distinct message once.
-            if !message.ends_with(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
-        Self(message)
-    }
-}
-
-impl From<String> for HttpError {
-    fn from(message: String) -> Self {
-        Self(message)
-    }
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HttpError {}
-
-/// Why one exchange failed.
-#[derive(Debug)]
-pub(crate) enum SendError {
-    /// No connection: the request never reached the server.
-    Connect(HttpError),
-    /// The exchange broke after the request may have been sent.
-    Lost(HttpError),
-    /// The body exceeded the limit.
-    TooLarge,
-}
-
-/// A fully read response.
-pub(crate) struct Exchange {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
 }
 
 /// Sends one request and reads the whole body, refusing bodies over `limit` bytes. A

@@ -16,7 +16,7 @@
 //! the breaker is dropped (the instance left discovery, or the client was dropped). Nothing
 //! runs on the call path: the task is started or woken by the breaker's `Opened` transition.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::breaker::{Breaker, BreakerState, EjectionCause, Transition, WeakBreaker};
+use crate::lock::lock;
 
 /// Starts probing `host:port` whenever `breaker` ejects it, every `every` (jittered).
 pub(crate) fn watch(breaker: &Breaker, id: &str, host: &str, port: u16, every: Duration) {
@@ -141,13 +142,6 @@ impl Shared {
             *task = None;
         }
         done
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::routing::{ClusterRoute, EndpointState};
+use super::table::{ClusterRoute, EndpointState};
 use crate::breaker::{Breaker, Transition};
 use crate::telemetry::CallHandles;
 

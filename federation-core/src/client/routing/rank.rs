@@ -18,8 +18,9 @@ use std::time::Duration;
 use smallvec::SmallVec;
 use tokio::time::Instant;
 
-use super::routing::{ClusterRoute, RouteHealth, Snapshot};
+use super::table::{ClusterRoute, RouteHealth, Snapshot};
 use crate::error::{ClusterUnavailable, Error, Reason, UnavailableReason};
+use crate::lock::lock;
 
 /// Fail-back state of one service.
 #[derive(Debug, Default)]
@@ -205,13 +206,6 @@ fn prefer(p: &RankPolicy<'_>, h: &RouteHealth) -> bool {
         return true;
     }
     false
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 fn no_healthy(reasons: Vec<ClusterUnavailable>) -> Error {

@@ -14,19 +14,20 @@
 //! calls and attempts are resolved once per route.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::http1_pool::Http1Pool;
 use crate::balance::{Balancer, Candidate, InstanceStats};
 use crate::breaker::{Breaker, BreakerPermit, BreakerState};
 use crate::config::{BreakerPolicy, LoadBalancing};
 use crate::discovery::{Instance, InstanceSet};
 use crate::error::UnavailableReason;
+use crate::lock::lock;
 use crate::telemetry::CallHandles;
+use crate::transport::http1_pool::Http1Pool;
 
 /// Client-side state of one instance, surviving discovery updates.
 #[derive(Debug)]
@@ -44,7 +45,7 @@ impl EndpointState {
     /// The connection pool for the instance at `host:port`: the current one, or a new one when
     /// the instance moved (its old connections close when their last call ends).
     fn connections(&self, host: &str, port: u16) -> Arc<Http1Pool> {
-        let mut current = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = crate::lock::lock(&self.connections);
         match current.as_ref() {
             Some(pool) if pool.is_for(host, port) => Arc::clone(pool),
             _ => Arc::clone(current.insert(Arc::new(Http1Pool::new(host, port)))),
@@ -60,7 +61,7 @@ pub(crate) struct Endpoint {
     /// `scheme://authority/prefix`, to which the request path is appended.
     pub(crate) base_url: String,
     /// `scheme://authority`, parsed once (see `attempt_url.rs`); `None` when it does not parse.
-    pub(crate) origin: Option<super::attempt_url::Origin>,
+    pub(crate) origin: Option<crate::transport::attempt_url::Origin>,
     /// Effective weight (0 = not routable: critical, or warning with weight 0).
     pub(crate) weight: u32,
     /// Carries the service's default tags.
@@ -261,7 +262,7 @@ impl ClusterRoute {
                 self.observe_breaker(&state.breaker, &instance.id);
                 // Unreachable instances come back as soon as they accept connections (probe.rs).
                 let every = self.breaker_policy.open_for;
-                super::probe::watch(
+                crate::breaker::probe::watch(
                     &state.breaker,
                     &instance.id,
                     &instance.host,
@@ -277,7 +278,7 @@ impl ClusterRoute {
             endpoints.push(Endpoint {
                 id: Arc::clone(&state.id),
                 base_url: format!("{}://{authority}{}", self.scheme, self.path_prefix),
-                origin: super::attempt_url::parse_origin(self.scheme, &authority),
+                origin: crate::transport::attempt_url::parse_origin(self.scheme, &authority),
                 weight: instance.effective_weight(),
                 default_match: instance.has_tags(&self.service_tags),
                 connections: (self.scheme == "http")
@@ -419,13 +420,6 @@ impl Snapshot {
             Ok(changed) => changed,
             Err(_closed) => !Arc::ptr_eq(&self.source, &self.seen.borrow()),
         }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

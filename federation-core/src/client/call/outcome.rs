@@ -10,10 +10,11 @@ use std::sync::Arc;
 use http::StatusCode;
 use tokio::time::Instant;
 
-use super::ServiceRoute;
-use super::response::{Attempt, CacheStatus, Content, Origin, Owned, Response, ServedBy};
-use super::transport::Exchange;
+use crate::attempt::Attempt;
+use crate::client::response::{CacheStatus, Content, Origin, Owned, Response, ServedBy};
+use crate::client::state::ServiceRoute;
 use crate::error::{Error, Reason};
+use crate::transport::Exchange;
 
 /// What the loop carries between attempts: every attempt, in order.
 pub(crate) struct Trail {
@@ -75,9 +76,9 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     )
 }
 
-/// Ends the call with the last outcome: a retryable status becomes the response; an error is
+/// Ends a call that stopped retrying with its last outcome: a retryable status becomes the response; an error is
 /// returned as is, unless `stop` says why retrying stopped (budget, deadline).
-pub(crate) fn finish(
+pub(super) fn conclude(
     svc: &ServiceRoute,
     trail: Trail,
     last: Option<Last>,
@@ -85,16 +86,17 @@ pub(crate) fn finish(
     stop: Option<Reason>,
 ) -> Result<Response, Error> {
     match (last, stop) {
-        (Some(Last::Status(exchange, cluster, instance)), _) => {
-            Ok(respond(svc, exchange, cluster, instance, trail, start))
-        }
+        (Some(Last::Status(exchange, cluster, instance)), _) => Ok(upstream_response(
+            svc, exchange, cluster, instance, trail, start,
+        )),
         (_, Some(reason)) => Err(trail.fail(reason)),
         (Some(Last::Error(reason)), None) => Err(trail.fail(reason)),
         (None, None) => Err(trail.fail(Reason::CircuitOpen)),
     }
 }
 
-pub(crate) fn respond(
+/// The response of a call answered upstream by `instance` of `cluster`.
+pub(super) fn upstream_response(
     svc: &ServiceRoute,
     exchange: Exchange,
     cluster: Arc<str>,

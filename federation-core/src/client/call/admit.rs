@@ -1,0 +1,114 @@
+//! What a call must pass before anything is routed: a valid request, the service's load
+//! limits, and a deadline.
+//!
+//! **Failure prevented.** Bad input reaching the network as a confusing upstream failure; an
+//! overloaded service queueing calls it cannot serve; a call outliving its caller's deadline
+//! (the incoming `X-Federation-Deadline-Ms` shortens it); and, on a fresh client, a call routed
+//! before the registry of the cluster it should go to first has answered (startup grace, see
+//! `routing/startup.rs`). Nothing here sends anything.
+
+use std::time::Duration;
+
+use http::Method;
+use http::uri::PathAndQuery;
+use tokio::time::Instant;
+
+use super::propagate::{self, DEADLINE, DEADLINE_HEADER};
+use crate::client::request::Request;
+use crate::client::routing::startup;
+use crate::client::state::{Inner, ServiceRoute};
+use crate::error::{Error, Reason};
+use crate::limit::BulkheadPermit;
+
+/// The error of a call to a service that is not configured.
+pub(crate) fn unknown_service(inner: &Inner, service: &str) -> Error {
+    let mut known: Vec<&str> = inner.services.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    Error::invalid(format!(
+        "unknown service `{service}`; configured: {}",
+        known.join(", ")
+    ))
+    .with_service(service.to_owned())
+}
+
+/// An admitted call: when it started, its deadline, and the bulkhead slot it holds until it
+/// ends.
+pub(super) struct Admitted {
+    pub(super) start: Instant,
+    /// The call's whole time budget (for the deadline error).
+    pub(super) total: Duration,
+    pub(super) deadline: Instant,
+    pub(super) attempt_timeout: Duration,
+    pub(super) _bulkhead: Option<BulkheadPermit>,
+}
+
+/// Admits a call of `svc`: validates `request`, takes the bulkhead slot and a rate token, sets
+/// the deadline, and waits out the startup grace if the client is that young.
+pub(super) async fn admit(
+    inner: &Inner,
+    svc: &ServiceRoute,
+    request: &Request,
+) -> Result<Admitted, Error> {
+    let start = Instant::now();
+    let incoming = validate(request)?;
+    let bulkhead = match &svc.bulkhead {
+        Some(b) => Some(
+            b.try_acquire()
+                .ok_or_else(|| Error::new(Reason::Overloaded("concurrency limit reached")))?,
+        ),
+        None => None,
+    };
+    if let Some(rate) = &svc.rate
+        && !rate.try_acquire()
+    {
+        return Err(Error::new(Reason::Overloaded("rate limit reached")));
+    }
+    let policy = &svc.policy;
+    let mut total = request.timeout.unwrap_or(policy.timeout.total);
+    if let Some(incoming) = incoming {
+        total = total.min(incoming);
+    }
+    let deadline = start + total;
+    if start < inner.startup_until {
+        let until = deadline.min(inner.startup_until);
+        startup::await_first_answer(svc, request.cluster.as_deref(), until).await;
+    }
+    inner.timer_anchor.touch();
+    Ok(Admitted {
+        start,
+        total,
+        deadline,
+        attempt_timeout: request.attempt_timeout.unwrap_or(policy.timeout.attempt),
+        _bulkhead: bulkhead,
+    })
+}
+
+/// Checks the request before anything is sent; returns the incoming deadline header's value.
+fn validate(request: &Request) -> Result<Option<Duration>, Error> {
+    if !request.path.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "path must start with `/`: {:?}",
+            request.path
+        )));
+    }
+    if PathAndQuery::try_from(request.path.as_str()).is_err() || request.path.contains('#') {
+        return Err(Error::invalid(format!("invalid path {:?}", request.path)));
+    }
+    if request.method == Method::CONNECT {
+        return Err(Error::invalid("method CONNECT is not supported"));
+    }
+    if let Some(tags) = &request.tags
+        && tags.iter().any(|t| t.trim().is_empty())
+    {
+        return Err(Error::invalid("tags must not be empty strings"));
+    }
+    match request.headers.get(&DEADLINE) {
+        None => Ok(None),
+        Some(value) => propagate::parse_deadline(value).map(Some).ok_or_else(|| {
+            Error::invalid(format!(
+                "invalid {DEADLINE_HEADER} header value {value:?}: expected a whole number of \
+                 milliseconds"
+            ))
+        }),
+    }
+}

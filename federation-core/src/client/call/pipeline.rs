@@ -1,0 +1,291 @@
+//! The loop of one call (the pipeline diagram in docs/ARCHITECTURE.md, after the cache).
+//!
+//! **Failure prevented.** A call that retries without bounds (multiplying load during an
+//! outage), stays in a dead cluster until its deadline, or hammers the instance that just
+//! failed. Each turn of [`run`] picks the next instance ([`Progress::next`]: untried ones
+//! first, failover in rank order, late clusters admitted), paces a retry ([`Progress::pace`]:
+//! retry budget, backoff or `Retry-After`, deadline), runs one attempt (`attempt.rs`) and
+//! decides from its outcome ([`Progress::settle`]). Per call it allocates only what the
+//! response keeps (its attempt list) plus the URL and header map of each attempt; the
+//! bookkeeping of tried instances allocates only when a retry happens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use smallvec::SmallVec;
+use tokio::time::Instant;
+
+use super::admit::admit;
+use super::attempt::{Attempted, Call, Target};
+use super::outcome::{Last, Step, Trail, conclude, upstream_response};
+use crate::breaker::BreakerPermit;
+use crate::client::request::Request;
+use crate::client::response::Response;
+use crate::client::routing::{self, Order, RankPolicy, Snapshot, choose, late};
+use crate::client::state::{Inner, ServiceRoute};
+use crate::error::{Error, Reason};
+
+/// Runs one call of `svc`; `rng` is the call's random source (retry jitter).
+pub(crate) async fn call(
+    inner: &Inner,
+    svc: &ServiceRoute,
+    request: Request,
+    rng: &mut SmallRng,
+) -> Result<Response, Error> {
+    run(inner, svc, request, rng)
+        .await
+        .map_err(|e| e.with_service(svc.name.to_string()))
+}
+
+async fn run(
+    inner: &Inner,
+    svc: &ServiceRoute,
+    mut request: Request,
+    rng: &mut SmallRng,
+) -> Result<Response, Error> {
+    // Validation, load limits, deadline, startup grace.
+    let admitted = admit(inner, svc, &request).await?;
+    let call = Call {
+        inner,
+        svc,
+        start: admitted.start,
+        total: admitted.total,
+        deadline: admitted.deadline,
+        attempt_timeout: admitted.attempt_timeout,
+        idempotent: request.is_idempotent(),
+        max_per_cluster: svc.policy.retry.max_attempts.max(1),
+    };
+    // Ranking reads the tags; the attempts never do.
+    let tags = request.tags.take();
+    let tags = tags.as_deref();
+    let order = routing::rank(&rank_policy(inner, svc), request.cluster.as_deref(), tags)?;
+    svc.budget.deposit();
+    // Clusters left out by ranking may join before a retry, unless the call is pinned.
+    let mut progress = Progress::new(svc, order, request.cluster.is_none());
+    loop {
+        let pick = match progress.next(&call, tags).await {
+            Ok(pick) => pick,
+            Err(end) => return end,
+        };
+        let route = &svc.routes[progress.order[pick.pos].route];
+        let endpoint = &pick.snapshot.endpoints[pick.index];
+        let remaining = match progress.pace(&call, &pick, rng).await {
+            Ok(remaining) => remaining,
+            Err(end) => return end,
+        };
+        let number = progress.trail.attempts.len() + 1;
+        let target = Target {
+            route,
+            endpoint,
+            number,
+        };
+        let attempted = call
+            .attempt(
+                target,
+                pick.permit,
+                remaining,
+                &mut request,
+                &mut progress.trail,
+            )
+            .await;
+        if let Some(end) = progress.settle(&call, pick.pos, attempted) {
+            return end;
+        }
+    }
+}
+
+fn rank_policy<'a>(inner: &'a Inner, svc: &'a ServiceRoute) -> RankPolicy<'a> {
+    RankPolicy {
+        routes: &svc.routes,
+        preferred: svc.preferred,
+        healthy_threshold: svc.policy.failover.healthy_threshold,
+        dwell: svc.policy.failover.dwell,
+        failback: &svc.failback,
+        all_clusters: &inner.cluster_names,
+    }
+}
+
+/// Where the next attempt goes: a position in the ranked order, an instance of that route's
+/// snapshot, and its breaker permit.
+struct Pick {
+    pos: usize,
+    index: usize,
+    permit: BreakerPermit,
+    snapshot: Arc<Snapshot>,
+}
+
+/// How the loop ends when it does not go on.
+type End = Result<Response, Error>;
+
+/// What the loop carries from one attempt to the next.
+struct Progress {
+    order: Order,
+    /// Attempts per ranked position; the order never exceeds every route plus one probe entry.
+    per_cluster: SmallVec<[u32; 4]>,
+    /// Instances tried, for picking the next one; filled only when a retry follows.
+    tried: Vec<(usize, Arc<str>)>,
+    trail: Trail,
+    last: Option<Last>,
+    last_pos: usize,
+    last_fast: bool,
+    retry_after: Option<Duration>,
+    /// Whether clusters left out by ranking may join (`routing/late.rs`).
+    widen: bool,
+}
+
+impl Progress {
+    fn new(svc: &ServiceRoute, order: Order, widen: bool) -> Self {
+        Self {
+            order,
+            per_cluster: SmallVec::from_elem(0, svc.routes.len() + 1),
+            tried: Vec::new(),
+            trail: Trail {
+                attempts: Vec::with_capacity(1),
+            },
+            last: None,
+            last_pos: 0,
+            last_fast: false,
+            retry_after: None,
+            widen,
+        }
+    }
+
+    /// Ends the call with the last outcome, or `stop` as the reason retrying stopped.
+    fn end(&mut self, call: &Call<'_>, stop: Option<Reason>) -> End {
+        let trail = Trail {
+            attempts: std::mem::take(&mut self.trail.attempts),
+        };
+        conclude(call.svc, trail, self.last.take(), call.start, stop)
+    }
+
+    /// The next instance to try, or the end of the call when there is none (within
+    /// `retry.max_attempts`, after admitting late clusters and waiting for pending ones).
+    async fn next(&mut self, call: &Call<'_>, tags: Option<&[String]>) -> Result<Pick, End> {
+        let svc = call.svc;
+        let n = self.trail.attempts.len();
+        if n > 0 && call.max_per_cluster == 1 {
+            return Err(self.end(call, None));
+        }
+        if n > 0 && self.widen {
+            late::admit(svc, &mut self.order, tags);
+        }
+        loop {
+            let max = call.max_per_cluster;
+            if let Some((pos, index, permit, snapshot)) =
+                choose(svc, &self.order, &self.per_cluster, max, &self.tried, tags)
+            {
+                return Ok(Pick {
+                    pos,
+                    index,
+                    permit,
+                    snapshot,
+                });
+            }
+            if n == 0 {
+                let trail = Trail {
+                    attempts: std::mem::take(&mut self.trail.attempts),
+                };
+                return Err(Err(trail.fail(Reason::CircuitOpen)));
+            }
+            if self.widen && late::await_more(svc, &mut self.order, tags, call.deadline).await {
+                continue;
+            }
+            let stop = (Instant::now() >= call.deadline).then_some(Reason::Deadline(call.total));
+            let left_out = if self.widen {
+                late::reasons(svc, &self.order, tags)
+            } else {
+                Vec::new()
+            };
+            return Err(self
+                .end(call, stop)
+                .map_err(|e| e.not_failed_over(left_out)));
+        }
+    }
+
+    /// Before a retry: spends the retry budget and waits the backoff (or the `Retry-After` of
+    /// the same instance). Returns the time left before the deadline, or the end of the call.
+    async fn pace(
+        &mut self,
+        call: &Call<'_>,
+        pick: &Pick,
+        rng: &mut SmallRng,
+    ) -> Result<Duration, End> {
+        let n = self.trail.attempts.len();
+        if n > 0 {
+            let svc = call.svc;
+            if !svc.budget.try_withdraw() {
+                call.inner.metrics.budget_rejected(&svc.name);
+                return Err(self.end(call, Some(Reason::BudgetExhausted)));
+            }
+            let route = self.order[pick.pos].route;
+            let id = &pick.snapshot.endpoints[pick.index].id;
+            let same_instance = self
+                .tried
+                .last()
+                .is_some_and(|(r, t)| *r == route && t == id);
+            let delay = if pick.pos != self.last_pos || (!same_instance && self.last_fast) {
+                Duration::ZERO
+            } else if let (true, Some(wait)) = (same_instance, self.retry_after) {
+                wait
+            } else {
+                svc.backoff.delay(u32::try_from(n).unwrap_or(u32::MAX), rng)
+            };
+            if !delay.is_zero() {
+                if Instant::now() + delay >= call.deadline {
+                    return Err(self.end(call, Some(Reason::Deadline(call.total))));
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+        let remaining = call.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(self.end(call, Some(Reason::Deadline(call.total))));
+        }
+        if n > 0 {
+            let svc = call.svc;
+            call.inner.metrics.retry(&svc.name);
+            if pick.pos != self.last_pos {
+                let from = &svc.routes[self.order[self.last_pos].route].cluster;
+                let to = &svc.routes[self.order[pick.pos].route].cluster;
+                call.inner.metrics.failover(&svc.name, from, to);
+            }
+        }
+        Ok(remaining)
+    }
+
+    /// After an attempt at ranked position `pos`: the call's answer, or `None` to go on.
+    fn settle(&mut self, call: &Call<'_>, pos: usize, attempted: Attempted) -> Option<End> {
+        self.per_cluster[pos] += 1;
+        self.last_pos = pos;
+        self.retry_after = attempted.retry_after;
+        self.last_fast = attempted.fast;
+        let attempt = self.trail.attempts.last()?;
+        let (cluster, instance) = (Arc::clone(&attempt.cluster), Arc::clone(&attempt.instance));
+        match attempted.step {
+            Step::Done(exchange) => {
+                let trail = Trail {
+                    attempts: std::mem::take(&mut self.trail.attempts),
+                };
+                let response =
+                    upstream_response(call.svc, exchange, cluster, instance, trail, call.start);
+                Some(Ok(response))
+            }
+            Step::Fail(reason) => {
+                let trail = Trail {
+                    attempts: std::mem::take(&mut self.trail.attempts),
+                };
+                Some(Err(trail.fail(reason)))
+            }
+            Step::Final(last) => {
+                self.last = Some(last);
+                Some(self.end(call, None))
+            }
+            Step::Retry(last) => {
+                self.tried.push((self.order[pos].route, instance));
+                self.last = Some(last);
+                None
+            }
+        }
+    }
+}
