@@ -95,7 +95,7 @@ func NewFromFile(path string) (*Client, error) {
 }
 
 func newClient(ptr *C.federation_client_t) *Client {
-	return &Client{ptr: ptr}
+	return closeWhenForgotten(&Client{ptr: ptr})
 }
 
 // WorkerThreads is the most OS threads the core's runtime uses (worker threads plus its small
@@ -199,6 +199,7 @@ func (c *Client) Close() error {
 	if already {
 		return nil
 	}
+	runtime.SetFinalizer(c, nil)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true

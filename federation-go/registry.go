@@ -12,6 +12,7 @@ import "C"
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"runtime/cgo"
 	"strings"
 	"sync"
@@ -189,7 +190,7 @@ func (c *Client) Register(ctx context.Context, cluster string, reg Registration)
 			return nil, contextError(label, ctxErr)
 		}
 		id := C.GoString(C.federation_registration_service_id(out.reg))
-		return &Registered{ptr: out.reg, cluster: cluster, serviceID: id}, nil
+		return deregisterWhenForgotten(&Registered{ptr: out.reg, cluster: cluster, serviceID: id}), nil
 	}
 	e := takeError(out.err, label)
 	if ctxErr != nil {
@@ -277,6 +278,7 @@ func (r *Registered) Deregister(ctx context.Context) error {
 	err := waitDone(ctx, r.serviceID, func(ud unsafe.Pointer, cancel **C.federation_cancel_t) (*C.federation_error_t, error) {
 		return C.federation_registration_deregister(ptr, doneCallback, ud, cancel), nil
 	})
+	runtime.SetFinalizer(r, nil)
 	C.federation_registration_free(ptr)
 	r.ptr = nil
 	return err
@@ -288,6 +290,7 @@ func (r *Registered) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ptr != nil {
+		runtime.SetFinalizer(r, nil)
 		C.federation_registration_free(r.ptr)
 		r.ptr = nil
 	}

@@ -52,11 +52,11 @@ fn assert_specific(error: &ConfigError) {
     assert!(!error.problems().is_empty(), "an error with no problems");
     for p in error.problems() {
         assert!(
-            !p.message.trim().is_empty(),
+            !p.message().trim().is_empty(),
             "problem without a message: {p:?}"
         );
         assert!(
-            !p.path.is_empty() || p.line.is_some() || !p.message.is_empty(),
+            !p.path().is_empty() || p.line().is_some() || !p.message().is_empty(),
             "problem without a location: {p:?}"
         );
     }
@@ -168,7 +168,7 @@ proptest! {
             // The problem is located under the section that was changed.
             let section = &path[0];
             prop_assert!(
-                e.problems().iter().any(|p| p.path.starts_with(section.as_str())),
+                e.problems().iter().any(|p| p.path().starts_with(section.as_str())),
                 "mutating {path:?} gave problems elsewhere: {e}"
             );
         }

@@ -10,19 +10,37 @@
 #![forbid(unsafe_code)]
 
 mod attempt;
-pub mod balance;
-pub mod breaker;
+mod balance;
+mod breaker;
 pub mod cache;
 pub mod client;
 pub mod config;
 pub mod discovery;
-pub mod driven;
+mod driven;
 pub mod error;
-pub mod handoff;
-pub mod limit;
+mod handoff;
+mod limit;
 mod lock;
-pub mod retry;
+mod retry;
 mod rng;
 mod shared_bytes;
 pub mod telemetry;
-pub(crate) mod transport;
+mod transport;
+
+pub use client::{
+    Attempt, AttemptOutcome, CacheStatus, ClientBuilder, FederatedServiceClient, Registered,
+    Request, RequestBuilder, Response, ServedBy,
+};
+pub use config::Config;
+pub use error::{Error, ErrorKind};
+
+/// The client under a shorter name (as in `reqwest::Client`).
+pub type Client = FederatedServiceClient;
+
+/// What the language bindings (C ABI, Python) need to start calls from foreign threads; not
+/// part of the supported Rust API.
+#[doc(hidden)]
+pub mod bindings {
+    pub use crate::driven::{DrivenError, run_here};
+    pub use crate::handoff::{poll_then_spawn, poll_then_spawn_boxed};
+}

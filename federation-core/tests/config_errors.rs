@@ -18,7 +18,7 @@ fn at<'a>(error: &'a ConfigError, path: &str) -> &'a ConfigProblem {
     error
         .problems()
         .iter()
-        .find(|p| p.path == path)
+        .find(|p| p.path() == path)
         .unwrap_or_else(|| panic!("no problem at `{path}` in:\n{error}"))
 }
 
@@ -59,81 +59,83 @@ fn a_file_with_many_mistakes_reports_every_one_with_path_and_value() {
     let report = error.to_string();
 
     let address = at(&error, "clusters.zervigo.consul.address");
-    assert_eq!(address.value.as_deref(), Some("\"consul-zervigo:8500\""));
-    assert!(address.message.contains("http://"), "{report}");
+    assert_eq!(address.value(), Some("\"consul-zervigo:8500\""));
+    assert!(address.message().contains("http://"), "{report}");
 
     let wait = at(&error, "clusters.zervigo.consul.wait");
-    assert_eq!(wait.value.as_deref(), Some("5"));
+    assert_eq!(wait.value(), Some("5"));
     assert!(
-        wait.message.contains("add a unit, e.g. 250ms, 1s, 5m"),
+        wait.message().contains("add a unit, e.g. 250ms, 1s, 5m"),
         "{report}"
     );
 
     assert!(
         at(&error, "clusters.zervigo.consul")
-            .message
+            .message()
             .contains("not both")
     );
 
     let lb = at(&error, "clusters.zervigo.load_balancing");
-    assert_eq!(lb.value.as_deref(), Some("\"round-robin\""));
+    assert_eq!(lb.value(), Some("\"round-robin\""));
     assert!(
-        lb.message.contains("did you mean `round_robin`?"),
+        lb.message().contains("did you mean `round_robin`?"),
         "{report}"
     );
     assert!(
-        lb.message
+        lb.message()
             .contains("`peak_ewma`, `least_request`, `round_robin`"),
         "{report}"
     );
 
     let port = at(&error, "clusters.looma.static.looma-user-api[0].port");
-    assert_eq!(port.value.as_deref(), Some("70000"));
-    assert!(port.message.contains("1 to 65535"), "{report}");
+    assert_eq!(port.value(), Some("70000"));
+    assert!(port.message().contains("1 to 65535"), "{report}");
 
     assert!(
         at(&error, "clusters.looma.tls.client_key")
-            .message
+            .message()
             .contains("client_cert")
     );
 
     let prefr = at(&error, "services.user.prefr");
-    assert!(prefr.message.contains("did you mean `prefer`?"), "{report}");
-    assert!(prefr.message.contains("allowed fields here"), "{report}");
+    assert!(
+        prefr.message().contains("did you mean `prefer`?"),
+        "{report}"
+    );
+    assert!(prefr.message().contains("allowed fields here"), "{report}");
 
     let lomma = at(&error, "services.user.names.lomma");
-    assert!(lomma.message.contains("did you mean `looma`?"), "{report}");
+    assert!(
+        lomma.message().contains("did you mean `looma`?"),
+        "{report}"
+    );
 
     let prefer = at(&error, "services.ai.prefer");
     assert!(
-        prefer.message.contains("does not exist in this cluster"),
+        prefer.message().contains("does not exist in this cluster"),
         "{report}"
     );
 
     let lower = at(&error, "services.ai.cache.methods[1]");
-    assert!(lower.message.contains("did you mean `GET`?"), "{report}");
+    assert!(lower.message().contains("did you mean `GET`?"), "{report}");
     at(&error, "services.ai.cache.methods[2]");
     assert_eq!(
-        at(&error, "services.ai.retry.max_attempts")
-            .value
-            .as_deref(),
+        at(&error, "services.ai.retry.max_attempts").value(),
         Some("0")
     );
 
     let attempt = at(&error, "defaults.timeout.attempt");
-    assert_eq!(attempt.value.as_deref(), Some("5s"));
-    assert!(attempt.message.contains("timeout.total (3s)"), "{report}");
+    assert_eq!(attempt.value(), Some("5s"));
+    assert!(attempt.message().contains("timeout.total (3s)"), "{report}");
     at(&error, "defaults.retry.backoff.base");
     at(&error, "defaults.breaker.open_for");
     assert_eq!(
-        at(&error, "defaults.breaker.failure_rate.threshold")
-            .value
-            .as_deref(),
+        at(&error, "defaults.breaker.failure_rate.threshold").value(),
         Some("1.5")
     );
     assert!(
         at(&error, "defaults.timout")
-            .message
+            .message()
             .contains("did you mean `timeout`?")
     );
 
@@ -142,7 +144,7 @@ fn a_file_with_many_mistakes_reports_every_one_with_path_and_value() {
         !error
             .problems()
             .iter()
-            .any(|p| p.path == "services.ai.timeout.attempt"),
+            .any(|p| p.path() == "services.ai.timeout.attempt"),
         "{report}"
     );
     assert_eq!(error.problems().len(), 17, "{report}");
@@ -178,7 +180,7 @@ prefr = "zervigo"
 }"#;
     for (text, format) in [(toml, ConfigFormat::Toml), (json, ConfigFormat::Json)] {
         let error = errors(text, format);
-        let paths: Vec<&str> = error.problems().iter().map(|p| p.path.as_str()).collect();
+        let paths: Vec<&str> = error.problems().iter().map(|p| p.path()).collect();
         assert_eq!(
             paths,
             [
@@ -213,44 +215,47 @@ services:
 "#;
     let error = errors(text, ConfigFormat::Yaml);
     assert!(
-        at(&error, "clusters.both").message.contains("not both"),
+        at(&error, "clusters.both").message().contains("not both"),
         "{error}"
     );
     assert!(
         at(&error, "clusters.neither")
-            .message
+            .message()
             .contains("no discovery source"),
         "{error}"
     );
     assert!(
         at(&error, "clusters.odd")
-            .message
+            .message()
             .contains("expected a map, found an integer")
     );
     assert!(
         at(&error, "clusters.bad name!")
-            .message
+            .message()
             .contains("invalid cluster name")
     );
     assert!(
         at(&error, "services.svc.names.neither.name")
-            .message
+            .message()
             .contains("missing")
     );
     assert!(
         at(&error, "services.svc.path_prefix")
-            .message
+            .message()
             .contains("starting with `/`")
     );
     assert!(
         at(&error, "services.")
-            .message
+            .message()
             .contains("invalid service name"),
         "{error}"
     );
     // Placeholders for unreadable clusters do not cause follow-up reports.
     assert!(
-        !error.problems().iter().any(|p| p.path.ends_with(".static")),
+        !error
+            .problems()
+            .iter()
+            .any(|p| p.path().ends_with(".static")),
         "{error}"
     );
 }
@@ -262,13 +267,13 @@ fn an_empty_or_clusterless_document_says_what_is_missing() {
     let error = errors("services: {}", ConfigFormat::Yaml);
     assert!(
         at(&error, "clusters")
-            .message
+            .message()
             .contains("at least one cluster"),
         "{error}"
     );
     let error = errors("[1, 2]", ConfigFormat::Json);
     assert!(
-        error.problems()[0].message.contains("expected a map"),
+        error.problems()[0].message().contains("expected a map"),
         "{error}"
     );
 }
@@ -292,22 +297,22 @@ services: {}
     at(&error, "clusters.a.static.svc[0].address");
     assert!(
         at(&error, "clusters.a.static.svc[1].weight")
-            .message
+            .message()
             .contains("1 to 65535")
     );
     assert!(
         at(&error, "clusters.a.static.svc[1].colour")
-            .message
+            .message()
             .contains("allowed fields")
     );
     assert!(
         at(&error, "clusters.a.headers.Bad Header")
-            .message
+            .message()
             .contains("invalid header name")
     );
     assert!(
         at(&error, "clusters.a.headers.Host")
-            .message
+            .message()
             .contains("set by the client")
     );
     at(&error, "clusters.a.headers.X-Token.env");
@@ -435,15 +440,15 @@ services:
     let report = error.to_string();
     let unknown = at(&error, "clusters.zervigo.connections.max_idle");
     assert!(
-        unknown.message.contains("max_idle_per_instance"),
+        unknown.message().contains("max_idle_per_instance"),
         "{report}"
     );
     let idle = at(&error, "clusters.zervigo.connections.idle_timeout");
-    assert_eq!(idle.value.as_deref(), Some("0s"));
-    assert!(idle.message.contains("more than 0"), "{report}");
+    assert_eq!(idle.value(), Some("0s"));
+    assert!(idle.message().contains("more than 0"), "{report}");
     let connect = at(&error, "clusters.zervigo.connections.connect_timeout");
-    assert!(connect.message.contains("add a unit"), "{report}");
+    assert!(connect.message().contains("add a unit"), "{report}");
     at(&error, "clusters.zervigo.connections.tcp_nodelay");
     let negative = at(&error, "clusters.looma.connections.max_idle_per_instance");
-    assert_eq!(negative.value.as_deref(), Some("-1"));
+    assert_eq!(negative.value(), Some("-1"));
 }

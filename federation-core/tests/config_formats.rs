@@ -193,7 +193,7 @@ fn a_missing_file_is_a_config_error_naming_the_file() {
         "{error}"
     );
     assert!(
-        error.problems()[0].message.contains("cannot read"),
+        error.problems()[0].message().contains("cannot read"),
         "{error}"
     );
 }
@@ -209,13 +209,13 @@ fn syntax_errors_carry_line_and_column() {
         let error = Config::parse(text, format).expect_err("syntax error");
         let problem = &error.problems()[0];
         assert!(
-            problem.message.contains("syntax error"),
+            problem.message().contains("syntax error"),
             "{format}: {error}"
         );
         assert!(
-            problem.line.is_some_and(|l| l >= 2),
+            problem.line().is_some_and(|l| l >= 2),
             "{format}: {problem:?}"
         );
-        assert!(problem.column.is_some(), "{format}: {problem:?}");
+        assert!(problem.column().is_some(), "{format}: {problem:?}");
     }
 }

@@ -86,17 +86,18 @@ services: {{}}
         "clusters.creds.consul.address",
     ] {
         assert!(
-            error.problems().iter().any(|p| p.path == path),
+            error.problems().iter().any(|p| p.path() == path),
             "no problem at {path}:\n{report}"
         );
     }
     let num = error
         .problems()
         .iter()
-        .find(|p| p.path.ends_with("X-Num"))
+        .find(|p| p.path().ends_with("X-Num"))
         .expect("reported");
     assert_eq!(
-        num.value, None,
+        num.value(),
+        None,
         "header values are secret even when mistyped"
     );
 }
@@ -110,9 +111,9 @@ fn token_env_is_read_when_resolved() {
         .resolve_token("clusters.zervigo.consul")
         .expect_err("variable not set yet");
     let problem = &error.problems()[0];
-    assert_eq!(problem.path, "clusters.zervigo.consul.token_env");
-    assert_eq!(problem.value.as_deref(), Some(&*format!("\"{var}\"")));
-    assert!(problem.message.contains("not set"), "{error}");
+    assert_eq!(problem.path(), "clusters.zervigo.consul.token_env");
+    assert_eq!(problem.value(), Some(&*format!("\"{var}\"")));
+    assert!(problem.message().contains("not set"), "{error}");
 
     let none = ConsulSource::new("http://127.0.0.1:8500");
     assert_eq!(none.resolve_token("x").expect("anonymous"), None);
@@ -133,7 +134,7 @@ fn header_env_missing_names_the_field_and_variable() {
         });
     let error = cluster.resolve_headers().expect_err("variable missing");
     let problem = &error.problems()[0];
-    assert_eq!(problem.path, "clusters.looma.headers.X-Api-Key.env");
+    assert_eq!(problem.path(), "clusters.looma.headers.X-Api-Key.env");
     assert!(error.to_string().contains(var), "{error}");
 }
 

@@ -39,9 +39,9 @@ fn a_bare_number_asks_for_a_unit() {
         let error =
             with_defaults(&format!("{{ timeout: {{ total: {bare} }} }}")).expect_err("bare number");
         let problem = &error.problems()[0];
-        assert_eq!(problem.path, "defaults.timeout.total");
+        assert_eq!(problem.path(), "defaults.timeout.total");
         assert!(
-            problem.message.contains("add a unit, e.g. 250ms, 1s, 5m"),
+            problem.message().contains("add a unit, e.g. 250ms, 1s, 5m"),
             "{error}"
         );
     }
@@ -69,11 +69,11 @@ fn sizes_as_bytes_or_with_units() {
     let error =
         with_defaults("{ limits: { max_response_bytes: 12 parsecs } }").expect_err("bad unit");
     assert_eq!(
-        error.problems()[0].path,
+        error.problems()[0].path(),
         "defaults.limits.max_response_bytes"
     );
     let error = with_defaults("{ limits: { max_response_bytes: -1 } }").expect_err("negative");
-    assert_eq!(error.problems()[0].value.as_deref(), Some("-1"));
+    assert_eq!(error.problems()[0].value(), Some("-1"));
 }
 
 #[test]

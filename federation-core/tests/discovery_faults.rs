@@ -46,7 +46,7 @@ async fn consul_down_keeps_the_last_set_marked_stale_and_recovery_clears_it() {
     let stats = d.stats().services["user-api"].clone();
     assert!(stats.errors >= 1 && stats.stale, "{stats:?}");
     assert_eq!(
-        stats.last_error.map(|e| e.kind),
+        stats.last_error.map(|e| e.kind().clone()),
         Some(DiscoveryErrorKind::Unreachable)
     );
 
@@ -90,7 +90,7 @@ async fn garbled_answers_and_leader_loss_are_errors_for_that_poll_only() {
         );
         let last = d.stats().services["user-api"].last_error.clone();
         assert_eq!(
-            last.map(|e| e.kind.label()),
+            last.map(|e| e.kind().label()),
             Some(kind),
             "{fault:?} classified"
         );
@@ -113,8 +113,8 @@ async fn the_first_failure_is_reported_per_cluster_by_wait_initialized() {
         .wait_initialized("ai-service", EVENTUALLY)
         .await
         .expect_err("Consul is unreachable");
-    assert_eq!(err.kind, DiscoveryErrorKind::Unreachable);
-    assert_eq!(err.cluster, "looma");
+    assert_eq!(*err.kind(), DiscoveryErrorKind::Unreachable);
+    assert_eq!(err.cluster(), "looma");
     assert!(err.to_string().contains("`looma`"), "{err}");
     let set = d.watch("ai-service").borrow().clone();
     assert!(!set.initialized && set.instances.is_empty() && set.last_error.is_some());
@@ -166,7 +166,7 @@ async fn the_token_is_sent_and_a_403_names_the_cluster() {
         .wait_initialized("user-api", EVENTUALLY)
         .await
         .expect_err("unknown token");
-    assert_eq!(err.kind, DiscoveryErrorKind::Forbidden);
+    assert_eq!(*err.kind(), DiscoveryErrorKind::Forbidden);
     let text = err.to_string();
     assert!(
         text.contains("`zervigo`") && text.contains("ACL not found"),
@@ -189,7 +189,7 @@ async fn the_token_is_sent_and_a_403_names_the_cluster() {
     let kind = d.stats().services["user-api"]
         .last_error
         .clone()
-        .map(|e| e.kind);
+        .map(|e| e.kind().clone());
     assert_eq!(kind, Some(DiscoveryErrorKind::Forbidden));
     assert!(
         stale
@@ -274,9 +274,9 @@ async fn an_address_pointing_at_the_other_datacenter_is_a_config_error() {
         .wait_initialized("user-api", EVENTUALLY)
         .await
         .expect_err("zervigo-dc answered for looma");
-    assert_eq!(err.kind, DiscoveryErrorKind::Config);
+    assert_eq!(*err.kind(), DiscoveryErrorKind::Config);
     assert!(
-        err.message.contains("zervigo-dc") && err.message.contains("looma-dc"),
+        err.message().contains("zervigo-dc") && err.message().contains("looma-dc"),
         "{err}"
     );
 }

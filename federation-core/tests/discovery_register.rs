@@ -64,7 +64,7 @@ async fn an_http_checked_instance_passes_only_after_the_double_runs_the_check() 
     until(&mut rx, "gone", |s| s.instances.is_empty()).await;
     let err = d.deregister("order-1").await.expect_err("unknown id");
     assert!(
-        matches!(err.kind, DiscoveryErrorKind::Status { code: 404, .. }),
+        matches!(err.kind(), DiscoveryErrorKind::Status { code: 404, .. }),
         "{err}"
     );
 }
@@ -156,6 +156,6 @@ async fn invalid_registrations_fail_before_any_request() {
         .register(&Registration::new("x", "svc", "0.0.0.0", 80))
         .await
         .expect_err("unroutable address");
-    assert_eq!(err.kind, DiscoveryErrorKind::Config);
-    assert!(err.message.contains("address"), "{err}");
+    assert_eq!(*err.kind(), DiscoveryErrorKind::Config);
+    assert!(err.message().contains("address"), "{err}");
 }

@@ -320,7 +320,7 @@ fn creating_discovery_needs_no_runtime_and_no_network() {
     }
     let err = ClusterDiscovery::new(&c).expect_err("unset token variable");
     assert_eq!(
-        err.kind,
+        *err.kind(),
         federation_core::discovery::DiscoveryErrorKind::Config
     );
     assert!(

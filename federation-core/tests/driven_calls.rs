@@ -1,4 +1,4 @@
-//! Calls driven by the calling thread (`federation_core::driven::run_here`), end to end against
+//! Calls driven by the calling thread (`federation_core::bindings::run_here`), end to end against
 //! real loopback servers: they are served like any call, a pooled connection the server closed
 //! while the thread was away is not reused, timeouts fire on the thread's own timer, and work
 //! that outlives the call (a stale-while-revalidate refresh) runs on the main runtime.
@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use federation_core::bindings::run_here;
 use federation_core::client::{CacheStatus, FederatedServiceClient, Request};
 use federation_core::config::{CachePolicy, Config, Policy, StaticInstance};
-use federation_core::driven::run_here;
 use federation_core::error::ErrorKind;
 use federation_testkit::instance::{Behavior, Mode};
 use pipeline_support::{cluster, cluster_with, config, service, start};

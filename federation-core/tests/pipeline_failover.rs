@@ -317,15 +317,15 @@ async fn nothing_available_anywhere_fails_fast_with_reasons() {
         assert!(matches!(
             reasons
                 .iter()
-                .find(|r| r.cluster == "zervigo")
-                .map(|r| &r.reason),
+                .find(|r| r.cluster() == "zervigo")
+                .map(|r| r.reason()),
             Some(UnavailableReason::AllEjected { ejected: 2 })
         ));
         assert!(matches!(
             reasons
                 .iter()
-                .find(|r| r.cluster == "looma")
-                .map(|r| &r.reason),
+                .find(|r| r.cluster() == "looma")
+                .map(|r| r.reason()),
             Some(UnavailableReason::NoneDiscovered)
         ));
     }

@@ -130,9 +130,9 @@ async fn a_deadline_spent_waiting_for_the_other_registry_is_a_timeout_that_says_
     );
     assert_eq!(err.clusters_tried(), ["zervigo"]);
     assert_eq!(err.unavailable().len(), 1, "{err}");
-    assert_eq!(err.unavailable()[0].cluster, "looma");
+    assert_eq!(err.unavailable()[0].cluster(), "looma");
     assert_eq!(
-        err.unavailable()[0].reason,
+        *err.unavailable()[0].reason(),
         UnavailableReason::DiscoveryPending
     );
     let text = err.to_string();
@@ -159,10 +159,10 @@ async fn a_transport_error_names_the_clusters_it_could_not_fail_over_to() {
         .expect_err("zervigo is dead and looma's registry is down");
     assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
     assert_eq!(err.unavailable().len(), 1, "{err}");
-    assert_eq!(err.unavailable()[0].cluster, "looma");
+    assert_eq!(err.unavailable()[0].cluster(), "looma");
     assert!(
         matches!(
-            err.unavailable()[0].reason,
+            *err.unavailable()[0].reason(),
             UnavailableReason::DiscoveryStale { .. }
         ),
         "{err}"

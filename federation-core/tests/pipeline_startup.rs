@@ -130,7 +130,7 @@ async fn the_wait_is_bounded_by_the_grace_and_the_deadline() {
     );
     assert_eq!(err.kind(), ErrorKind::NoHealthyInstance, "{err}");
     assert_eq!(
-        err.unavailable()[0].reason,
+        *err.unavailable()[0].reason(),
         UnavailableReason::DiscoveryPending
     );
 
@@ -152,7 +152,7 @@ async fn the_wait_is_bounded_by_the_grace_and_the_deadline() {
     );
     assert_eq!(err.kind(), ErrorKind::NoHealthyInstance, "{err}");
     assert_eq!(
-        err.unavailable()[0].reason,
+        *err.unavailable()[0].reason(),
         UnavailableReason::DiscoveryPending
     );
 

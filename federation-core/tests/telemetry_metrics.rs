@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use federation_core::cache::{FetchOutcome, ResultCache};
-use federation_core::config::model::CachePolicy;
 use federation_core::telemetry::{BreakerStateValue, Metrics};
 
 /// Parses a text exposition into `series → value`, failing on any malformed sample line.
@@ -192,43 +190,4 @@ fn forgotten_instances_leave_the_exposition() {
     assert!(m.encode().contains(r#"instance="gone""#));
     m.forget_instance("zervigo", "user", "gone");
     assert!(!m.encode().contains(r#"instance="gone""#));
-}
-
-#[tokio::test(start_paused = true)]
-async fn cache_with_metrics_reports_its_events() {
-    let m = Metrics::new();
-    let cache = ResultCache::with_metrics("user", &CachePolicy::default(), &m);
-    let key = || {
-        cache
-            .key(&http::Method::GET, "/u", None, &http::HeaderMap::new(), b"")
-            .expect("key")
-    };
-    let fetch = || async {
-        Ok::<_, std::io::Error>(FetchOutcome::new(200, http::HeaderMap::new(), "v".into()))
-    };
-    cache.get_or_fetch(key(), fetch).await.expect("miss");
-    cache.get_or_fetch(key(), fetch).await.expect("hit");
-    cache.get_or_fetch(key(), fetch).await.expect("hit");
-    let s = parse(&m.encode());
-    assert_eq!(
-        value(
-            &s,
-            r#"federation_cache_events_total{service="user",event="miss"}"#
-        ),
-        1.0
-    );
-    assert_eq!(
-        value(
-            &s,
-            r#"federation_cache_events_total{service="user",event="hit"}"#
-        ),
-        2.0
-    );
-    assert_eq!(
-        value(
-            &s,
-            r#"federation_cache_events_total{service="user",event="stale"}"#
-        ),
-        0.0
-    );
 }

@@ -347,6 +347,18 @@ federation_error_t *federation_client_health(const federation_client_t *client,
 federation_error_t *federation_client_metrics(const federation_client_t *client,
                                               federation_string_t **out_text);
 
+// Waits, at most `timeout_ms` milliseconds, until the registry of every cluster has answered
+// successfully once for every service it serves (the core's `wait_ready`, the one readiness
+// wait of every binding). Blocks the calling thread; NULL on success, else an error of kind
+// `FEDERATION_ERROR_DISCOVERY` naming each `service in cluster` still waiting and its last
+// registry error, or `FEDERATION_ERROR_INVALID_REQUEST` when called from a library thread (a
+// callback), which must not block.
+//
+// # Safety
+// `client` is a live client. Thread-safe.
+federation_error_t *federation_client_wait_ready(const federation_client_t *client,
+                                                 uint64_t timeout_ms);
+
 // Frees a client. Calls in flight complete normally (they hold their own reference); their
 // callbacks still run. NULL is a no-op.
 //

@@ -4,7 +4,7 @@
 //! inside cgo, a C program without an event loop) gains nothing from the asynchronous API but
 //! pays its thread hand-offs: calling thread → library worker → (response) → library worker →
 //! calling thread, each a wake-up of a sleeping CPU. `federation_client_call_blocking` runs the
-//! call on the calling thread instead ([`federation_core::driven::run_here`]): the thread
+//! call on the calling thread instead ([`federation_core::bindings::run_here`]): the thread
 //! writes the request, sleeps on the socket and reads the response itself, with connections
 //! pooled per thread. It blocks one OS thread per call, so it is meant for a bounded number of
 //! concurrent callers (the Go module uses it for at most `FEDERATION_GO_WAITERS` calls at a
@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use federation_core::driven::{DrivenError, run_here};
+use federation_core::bindings::{DrivenError, run_here};
 
 use crate::call::{build_request, federation_call_options_t, federation_header_t, outcome};
 use crate::cancel::{CancelState, federation_cancel_t};

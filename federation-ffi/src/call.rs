@@ -214,7 +214,7 @@ async fn run(
 }
 
 /// Polls `call` once on the calling thread and hands it to the runtime only when it has to
-/// wait, at its first wake-up ([`federation_core::handoff::poll_then_spawn`]).
+/// wait, at its first wake-up ([`federation_core::bindings::poll_then_spawn`]).
 ///
 /// **Failure prevented.** Handing every call to a worker thread costs two thread hand-offs
 /// (caller -> worker, worker -> the thread the caller waits on), tens of microseconds on a
@@ -224,7 +224,7 @@ async fn run(
 /// (picked an instance, queued its request on a connection) and moves to the worker that
 /// wakes it, without a wake-up of its own.
 fn start(rt: &Runtime, call: BoxedCall) {
-    federation_core::handoff::poll_then_spawn_boxed(rt.handle(), call);
+    federation_core::bindings::poll_then_spawn_boxed(rt.handle(), call);
 }
 
 /// A call's future, boxed where it is made (it is a few KiB: passing it on by value would copy

@@ -7,11 +7,12 @@
 //! flight is safe: those calls finish normally.
 
 use std::ffi::c_char;
+use std::time::Duration;
 
 use federation_core::client::FederatedServiceClient;
 use federation_core::config::{Config, ConfigFormat};
 
-use crate::error::{FEDERATION_ERROR_CONFIG, federation_error_t};
+use crate::error::{FEDERATION_ERROR_CONFIG, FEDERATION_ERROR_INVALID_REQUEST, federation_error_t};
 use crate::guard::{catch, catch_or};
 use crate::input::{MAX_CONFIG, Tagged, c_str, free_handle, handle, invalid, write_out};
 use crate::runtime::runtime;
@@ -164,6 +165,38 @@ pub unsafe extern "C" fn federation_client_metrics(
         let text = client.client.metrics_text();
         // SAFETY: forwarded from the caller.
         unsafe { write_out(out_text, federation_string_t::raw(text), "out_text") }
+    })
+}
+
+/// Waits, at most `timeout_ms` milliseconds, until the registry of every cluster has answered
+/// successfully once for every service it serves (the core's `wait_ready`, the one readiness
+/// wait of every binding). Blocks the calling thread; NULL on success, else an error of kind
+/// `FEDERATION_ERROR_DISCOVERY` naming each `service in cluster` still waiting and its last
+/// registry error, or `FEDERATION_ERROR_INVALID_REQUEST` when called from a library thread (a
+/// callback), which must not block.
+///
+/// # Safety
+/// `client` is a live client. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn federation_client_wait_ready(
+    client: *const federation_client_t,
+    timeout_ms: u64,
+) -> *mut federation_error_t {
+    catch(|| {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { handle(client, "client") }?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(federation_error_t::boxed(
+                FEDERATION_ERROR_INVALID_REQUEST,
+                "federation_client_wait_ready blocks; do not call it from a callback or a \
+                 runtime thread"
+                    .to_owned(),
+            ));
+        }
+        let wait = client.client.wait_ready(Duration::from_millis(timeout_ms));
+        runtime()?
+            .block_on(wait)
+            .map_err(|e| federation_error_t::from_core(&e))
     })
 }
 

@@ -192,9 +192,9 @@ fn problems<'py>(py: Python<'py>, error: Option<&ConfigError>) -> PyResult<Bound
     let list = PyList::empty(py);
     for p in error.map(ConfigError::problems).unwrap_or_default() {
         let item = PyDict::new(py);
-        item.set_item("path", &p.path)?;
-        item.set_item("value", p.value.as_deref())?;
-        item.set_item("message", &p.message)?;
+        item.set_item("path", p.path())?;
+        item.set_item("value", p.value())?;
+        item.set_item("message", p.message())?;
         list.append(item)?;
     }
     Ok(list)

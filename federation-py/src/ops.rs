@@ -4,8 +4,8 @@
 //! A client starts routing as soon as it is built, but its first calls fail with
 //! `NoHealthyInstanceError` ("discovery has not answered yet") until each cluster's registry
 //! answered once. Services and tests that must not drop their first requests wait for that:
-//! [`wait_discovered`] polls the health snapshot every 10 ms until every (service, cluster) route
-//! has had a successful discovery update, and otherwise names the routes still waiting and their
+//! [`wait_discovered`] is the core's `wait_ready`: every (service, cluster) route has had a
+//! successful discovery update, otherwise the error names the routes still waiting and their
 //! last registry error.
 
 use std::time::Duration;
@@ -17,45 +17,13 @@ use pyo3::prelude::*;
 use crate::bridge::Deliver;
 use crate::errors;
 
-/// How often discovery progress is checked while waiting.
-const POLL: Duration = Duration::from_millis(10);
-
-/// Waits until discovery answered for every route; `Err` names the routes still waiting.
+/// Waits until discovery answered for every route (the core's
+/// [`FederatedServiceClient::wait_ready`]); `Err` names the routes still waiting.
 pub(crate) async fn wait_discovered(
     client: FederatedServiceClient,
     timeout: Duration,
 ) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let snapshot = client.health();
-        let waiting: Vec<String> = snapshot
-            .services
-            .iter()
-            .flat_map(|s| {
-                s.clusters
-                    .iter()
-                    .filter(|c| c.last_success.is_none())
-                    .map(move |c| {
-                        let error = c
-                            .last_error
-                            .as_deref()
-                            .map(|e| format!(" ({e})"))
-                            .unwrap_or_default();
-                        format!("{} in {}{error}", s.service, c.cluster)
-                    })
-            })
-            .collect();
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "discovery has not answered within {timeout:?} for: {}",
-                waiting.join(", ")
-            ));
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    client.wait_ready(timeout).await.map_err(|e| e.to_string())
 }
 
 /// The outcome of [`wait_discovered`] for the async bridge: `None`, or a `DiscoveryError`.

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::BoxError;
 use crate::report::{Step, metric_lines};
-use crate::setup::{DISCOVERY_WAIT, Federation, wait_for_available, wait_for_discovery};
+use crate::setup::{DISCOVERY_WAIT, Federation, wait_for_available};
 
 /// The logical service called.
 pub const SERVICE: &str = "user";
@@ -90,11 +90,8 @@ pub async fn fetch_profile(client: &FederatedServiceClient, id: u64) -> Result<S
 pub async fn run(fed: &Federation, out: &mut dyn Write) -> Result<UserReport, BoxError> {
     let client = &fed.client;
     let mut report = UserReport::default();
-    if !wait_for_discovery(client, &[SERVICE], DISCOVERY_WAIT).await {
-        writeln!(
-            out,
-            "warning: not every registry answered yet; calling anyway"
-        )?;
+    if let Err(e) = client.wait_ready(DISCOVERY_WAIT).await {
+        writeln!(out, "warning: {e}; calling anyway")?;
     }
     call(client, &mut report, out, "profile lookup (cold)", 42).await?;
     call(client, &mut report, out, "profile lookup (cached)", 42).await?;

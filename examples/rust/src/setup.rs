@@ -3,8 +3,8 @@
 //! A first run must work with nothing installed, so `--sandbox` starts both clusters on
 //! `127.0.0.1` (Consul doubles and instances from `federation-testkit`) and builds the client from
 //! the sandbox's configuration; `--config PATH` uses a real federation instead. A fresh client
-//! routes as soon as one registry answers, so [`wait_for_discovery`] waits for every cluster
-//! first: otherwise the first call could go to the non-preferred cluster only because its
+//! routes as soon as one registry answers, so the examples wait for every cluster first
+//! (`FederatedServiceClient::wait_ready`): otherwise the first call could go to the non-preferred cluster only because its
 //! Consul answered a few milliseconds earlier.
 
 use std::path::PathBuf;
@@ -13,7 +13,6 @@ use std::time::Duration;
 use clap::Parser;
 use federation_core::client::FederatedServiceClient;
 use federation_core::config::Config;
-use federation_core::telemetry::ClusterHealth;
 use federation_testkit::sandbox::{Sandbox, SandboxOptions};
 
 use crate::BoxError;
@@ -74,33 +73,6 @@ impl Federation {
         if let Some(sandbox) = self.sandbox {
             sandbox.shutdown().await;
         }
-    }
-}
-
-/// Waits (at most `wait`) until discovery answered once in every cluster `services` map to.
-/// Returns false when some cluster had not answered in time (calls then still work, routed by
-/// what is known).
-pub async fn wait_for_discovery(
-    client: &FederatedServiceClient,
-    services: &[&str],
-    wait: Duration,
-) -> bool {
-    let answered = |c: &ClusterHealth| c.last_success.is_some() || c.last_error.is_some();
-    let give_up = tokio::time::Instant::now() + wait;
-    loop {
-        let ready = client
-            .health()
-            .services
-            .iter()
-            .filter(|s| services.contains(&s.service.as_str()))
-            .all(|s| s.clusters.iter().all(answered));
-        if ready {
-            return true;
-        }
-        if tokio::time::Instant::now() >= give_up {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::BoxError;
 use crate::report::{Step, metric_lines};
-use crate::setup::{DISCOVERY_WAIT, Federation, wait_for_discovery};
+use crate::setup::{DISCOVERY_WAIT, Federation};
 
 /// The logical service called.
 pub const SERVICE: &str = "ai";
@@ -125,11 +125,8 @@ fn nothing_processed(e: &Error) -> bool {
 pub async fn run(fed: &Federation, out: &mut dyn Write) -> Result<AiReport, BoxError> {
     let client = &fed.client;
     let mut report = AiReport::default();
-    if !wait_for_discovery(client, &[SERVICE], DISCOVERY_WAIT).await {
-        writeln!(
-            out,
-            "warning: not every registry answered yet; calling anyway"
-        )?;
+    if let Err(e) = client.wait_ready(DISCOVERY_WAIT).await {
+        writeln!(out, "warning: {e}; calling anyway")?;
     }
     let prompt = "summarise resume 7 for a backend role";
     record(

@@ -2,7 +2,7 @@
 //!
 //! A comparison is only fair when both sides do the same work: the baselines here use the same
 //! reqwest version, connection-pool settings, TLS provider and redirect policy as the SDK's
-//! transport (`federation-core/src/client/transport.rs`), and read the whole body as the SDK does.
+//! transport (`federation-core/src/transport/mod.rs`), and read the whole body as the SDK does.
 //! Round-robin is the baseline balancer a hand-assembled stack would use.
 
 use std::future::Future;

@@ -68,7 +68,7 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> Result<Exit, CliError> 
     let config = config_source::load(global.config.as_deref())?;
     let request = build_request(&args)?;
     let client = FederatedServiceClient::from_config(config)?;
-    wait_for_discovery(&client, &[args.service.as_str()], DISCOVERY_WAIT).await;
+    wait_for_discovery(&client, DISCOVERY_WAIT).await;
     let response = match client.call(&args.service, request).await {
         Ok(response) => response,
         Err(error) => {

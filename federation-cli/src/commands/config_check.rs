@@ -46,11 +46,11 @@ struct Problem {
 impl From<&ConfigProblem> for Problem {
     fn from(p: &ConfigProblem) -> Self {
         Self {
-            path: p.path.clone(),
-            value: p.value.clone(),
-            message: p.message.clone(),
-            line: p.line,
-            column: p.column,
+            path: p.path().to_owned(),
+            value: p.value().map(str::to_owned),
+            message: p.message().to_owned(),
+            line: p.line(),
+            column: p.column(),
         }
     }
 }

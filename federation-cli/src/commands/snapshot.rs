@@ -14,7 +14,6 @@ use federation_core::client::FederatedServiceClient;
 use federation_core::config::Config;
 use federation_core::discovery::Health;
 use federation_core::telemetry::{ClusterHealth, HealthSnapshot, ServiceHealth};
-use tokio::time::Instant;
 
 use crate::exit::{CliError, Exit};
 
@@ -57,8 +56,7 @@ impl Collector {
     /// The snapshot of `services` (configuration order), after waiting up to `wait` for every
     /// registry they use to answer once.
     pub async fn snapshot(&self, services: &[String], wait: Duration) -> Vec<ServiceHealth> {
-        let names: Vec<&str> = services.iter().map(String::as_str).collect();
-        let snapshot = wait_for_discovery(&self.client, &names, wait).await;
+        let snapshot = wait_for_discovery(&self.client, wait).await;
         snapshot
             .services
             .into_iter()
@@ -67,35 +65,18 @@ impl Collector {
     }
 }
 
-/// Whether discovery of this cluster has answered (successfully or not).
-fn answered(c: &ClusterHealth) -> bool {
-    c.last_success.is_some() || c.last_error.is_some()
-}
-
-/// Waits (at most `wait`) until every cluster each of `services` maps to has answered discovery
-/// once, and returns the client's health snapshot at that moment.
+/// Waits (at most `wait`) until the client is ready ([`FederatedServiceClient::wait_ready`]:
+/// every registry answered once) and returns its health snapshot.
 ///
 /// A fresh client routes as soon as any cluster answers, so the first call of a short-lived
 /// process could otherwise go to the non-preferred cluster only because its registry answered a
-/// few milliseconds earlier (and then stay there for the fail-back dwell time).
-pub async fn wait_for_discovery(
-    client: &FederatedServiceClient,
-    services: &[&str],
-    wait: Duration,
-) -> HealthSnapshot {
-    let give_up = Instant::now() + wait;
-    loop {
-        let snapshot = client.health();
-        let ready = snapshot
-            .services
-            .iter()
-            .filter(|s| services.contains(&s.service.as_str()))
-            .all(|s| s.clusters.iter().all(answered));
-        if ready || Instant::now() >= give_up {
-            return snapshot;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// few milliseconds earlier (and then stay there for the fail-back dwell time). A registry that
+/// does not answer in time is no error here: the snapshot shows it (its `last_error`, nothing
+/// discovered), and calls still route by what is known.
+pub async fn wait_for_discovery(client: &FederatedServiceClient, wait: Duration) -> HealthSnapshot {
+    // Not ready in time: the snapshot reports why, per cluster.
+    let _not_ready = client.wait_ready(wait).await;
+    client.health()
 }
 
 /// Exit 4 when some shown service has no available instance anywhere, else 0.
@@ -123,7 +104,7 @@ pub fn health_label(health: Health) -> &'static str {
 
 /// `fresh`, `stale` or `no answer` for a cluster's registry.
 pub fn registry_label(c: &ClusterHealth) -> &'static str {
-    if !answered(c) {
+    if c.last_success.is_none() && c.last_error.is_none() {
         "no answer"
     } else if c.stale || c.last_success.is_none() {
         "stale"

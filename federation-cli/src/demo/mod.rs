@@ -79,8 +79,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<Exit, CliError> 
         .config(config)
         .seed(args.seed)
         .build()?;
-    let names: Vec<&str> = traffic::Target::ALL.iter().map(|t| t.service()).collect();
-    wait_for_discovery(&client, &names, WARM_UP).await;
+    wait_for_discovery(&client, WARM_UP).await;
     warm_up(&client).await?;
 
     let phases: Arc<[story::Phase]> = story::plan(args.duration, dwell).into();

@@ -30,11 +30,6 @@ impl Balancer {
         }
     }
 
-    /// The algorithm in use.
-    pub fn policy(&self) -> LoadBalancing {
-        self.policy
-    }
-
     /// Index of the chosen candidate; `None` if the list is empty or every weight is 0.
     /// Callers pass only available instances (breaker closed or probe-able, not excluded).
     pub fn pick(&self, candidates: &[Candidate<'_>]) -> Option<usize> {

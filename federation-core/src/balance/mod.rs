@@ -14,7 +14,9 @@
 //! Picks allocate nothing and take no lock except round robin's short one; the random source is
 //! a seedable atomic counter. The caller filters out unavailable instances first.
 //!
-//! ```
+//! How the engine uses it (crate-internal, so not compiled as a doctest):
+//!
+//! ```ignore
 //! use std::sync::Arc;
 //! use federation_core::balance::{Balancer, Candidate, InstanceStats};
 //! use federation_core::config::LoadBalancing;
@@ -35,7 +37,7 @@ mod round_robin;
 mod stats;
 
 pub use balancer::Balancer;
-pub use stats::{Candidate, DECAY, DEFAULT_RTT, InFlight, InstanceStats};
+pub use stats::{Candidate, InstanceStats};
 
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,9 @@
 //! returns within one probe interval instead of waiting out the doubled period; an instance that
 //! accepts connections but fails calls keeps the doubling (see `recover.rs`).
 //!
-//! ```
+//! How the engine uses it (crate-internal, so not compiled as a doctest):
+//!
+//! ```ignore
 //! use federation_core::breaker::{Breaker, BreakerState};
 //! use federation_core::config::BreakerPolicy;
 //!
@@ -41,7 +43,7 @@ mod transition;
 
 pub use recover::{EjectionCause, WeakBreaker};
 pub use state::{Breaker, BreakerPermit, BreakerState};
-pub use transition::{OpenReason, Transition};
+pub use transition::Transition;
 
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,7 @@ pub enum EjectionCause {
 }
 
 impl EjectionCause {
+    #[cfg(test)]
     pub(super) fn code(self) -> u8 {
         match self {
             Self::Unreachable => CAUSE_UNREACHABLE,
@@ -93,6 +94,7 @@ impl Breaker {
     /// Ends the open period now, whatever the cause: the next call is the single half-open
     /// probe (success closes; failure reopens for the doubled period). Returns whether the
     /// breaker was open. The open period's length is kept, so a failed probe still doubles it.
+    #[cfg(test)]
     pub fn force_half_open(&self) -> bool {
         let _core = self.inner.lock_core();
         if state_of(self.inner.word.load(Ordering::Acquire)) != OPEN {

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::recover::{CAUSE_UNKNOWN, EjectionCause};
+use super::recover::CAUSE_UNKNOWN;
+#[cfg(test)]
+use super::recover::EjectionCause;
 use super::transition::{Observers, OpenReason, Transition};
 use crate::config::BreakerPolicy;
 use crate::retry::window::SlidingPair;
@@ -329,6 +331,7 @@ impl BreakerPermit {
     }
 
     /// Records a failed call whose cause is known: an ejection it causes is marked `cause`.
+    #[cfg(test)]
     pub fn failure_with(mut self, cause: EjectionCause) {
         self.record(false, cause.code());
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, advance};
 
-use super::{Breaker, BreakerState, EjectionCause, OpenReason, Transition};
+use super::transition::OpenReason;
+use super::{Breaker, BreakerState, EjectionCause, Transition};
 use crate::config::{BreakerPolicy, FailureRatePolicy};
 
 fn secs(n: u64) -> Duration {

@@ -100,6 +100,7 @@ impl Flights {
     }
 
     /// Flights currently registered.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         crate::lock::lock(&self.map).len()
     }

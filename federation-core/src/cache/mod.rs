@@ -31,7 +31,9 @@
 //! Freshness is judged on `tokio::time::Instant`, so behaviour over time is testable with a
 //! paused clock; moka only reclaims memory after the last stale window.
 //!
-//! ```
+//! How the engine uses it (crate-internal, so not compiled as a doctest):
+//!
+//! ```ignore
 //! use federation_core::cache::{CacheStatus, FetchOutcome, ResultCache};
 //! use federation_core::config::model::CachePolicy;
 //! # async fn demo() -> Result<(), std::sync::Arc<std::io::Error>> {
@@ -54,6 +56,9 @@ mod flight;
 mod key;
 mod stats;
 mod store;
+
+#[cfg(test)]
+mod behaviour_tests;
 
 pub use entry::{CacheStatus, CachedResponse, FetchOutcome};
 pub use key::CacheKey;

@@ -130,7 +130,8 @@ impl ResultCache {
     /// The cache key of a request (`path` is the logical path, `query` without the `?`), or `None`
     /// when the request must bypass the cache: its method is not cacheable, or it carries
     /// `Authorization`/`Cookie` and that header is not a configured vary-header.
-    pub fn key(
+    #[cfg(test)]
+    pub(crate) fn key(
         &self,
         method: &Method,
         path: &str,
@@ -146,7 +147,7 @@ impl ResultCache {
     /// default's and from every other filter's (order and duplicates do not matter), so an
     /// answer for `model=v3` is never served for `model=v2`. The filter is not part of the path
     /// (`invalidate(path)` drops every filter's entries).
-    pub fn key_with_tags(
+    pub(crate) fn key_with_tags(
         &self,
         method: &Method,
         path: &str,
@@ -173,7 +174,7 @@ impl ResultCache {
     ///   if the fetch fails (error, or 500/502/503/504) and a value within its stale-if-error
     ///   window exists → that value as `Stale`; else the error, shared by every waiter as the
     ///   same `Arc<E>`, and nothing is cached.
-    pub async fn get_or_fetch<F, Fut, E>(
+    pub(crate) async fn get_or_fetch<F, Fut, E>(
         &self,
         key: CacheKey,
         fetch: F,
@@ -290,7 +291,8 @@ impl ResultCache {
     }
 
     /// The stored value for `key` whatever its freshness, without fetching or counting.
-    pub async fn peek(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
+    #[cfg(test)]
+    pub(crate) async fn peek(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
         self.inner.entries.get(key).await
     }
 
@@ -323,12 +325,14 @@ impl ResultCache {
 
     /// Runs moka's pending maintenance (evictions, expirations, invalidations) now, so
     /// [`stats`](Self::stats) is exact. Never needed for correctness.
-    pub async fn run_pending_tasks(&self) {
+    #[cfg(test)]
+    pub(crate) async fn run_pending_tasks(&self) {
         self.inner.entries.run_pending_tasks().await;
     }
 
     /// Fetches currently in flight (registered single-flight groups).
-    pub fn in_flight(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
         self.inner.flights.len()
     }
 

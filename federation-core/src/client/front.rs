@@ -135,7 +135,6 @@ impl FederatedServiceClient {
     /// The routing tables, for health reporting: every `(service, route)` pair. The route gives
     /// the cluster, the Consul name, the current instance table (`current()`) with each
     /// instance's breaker and stats, and `health()` for counts and score.
-    #[allow(dead_code, reason = "read by telemetry's health snapshot")]
     pub(crate) fn routes(&self) -> impl Iterator<Item = (&str, &ClusterRoute)> {
         self.inner
             .services

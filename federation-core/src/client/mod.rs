@@ -17,8 +17,8 @@
 //! the current one has no untried instance. A cluster left out by ranking (its registry had
 //! not answered yet, or nothing was available) joins the failover order as soon as it can
 //! serve, and a call whose ranked clusters are exhausted waits, within its deadline, for a
-//! registry that has not answered yet (see `late.rs`). A call made before the highest-ranked
-//! cluster's registry first answered waits briefly for it (startup grace, see `startup.rs`).
+//! registry that has not answered yet (see `routing/late.rs`). A call made before the highest-ranked
+//! cluster's registry first answered waits briefly for it (startup grace, see `routing/startup.rs`).
 //! Each attempt carries the remaining deadline (`X-Federation-Deadline-Ms`) and a W3C
 //! `traceparent`.
 //!
@@ -37,6 +37,7 @@
 mod builder;
 mod call;
 mod front;
+mod ready;
 mod registry;
 mod report;
 mod request;

@@ -25,9 +25,9 @@ pub(crate) struct Inner {
     /// This client's metrics (own registry; issue 4).
     pub(crate) metrics: crate::telemetry::Metrics,
     /// End of the startup grace: until then a call waits for the first discovery answer of
-    /// the cluster it would rank highest (see `startup.rs`).
+    /// the cluster it would rank highest (see `routing/startup.rs`).
     pub(crate) startup_until: tokio::time::Instant,
-    /// Keeps attempt timeouts from waking the timer driver (see `timer_anchor.rs`).
+    /// Keeps attempt timeouts from waking the timer driver (see `transport/timer_anchor.rs`).
     pub(crate) timer_anchor: crate::transport::timer_anchor::TimerAnchor,
 }
 

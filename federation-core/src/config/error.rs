@@ -11,21 +11,41 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConfigProblem {
-    /// Dotted field path, e.g. `services.user.prefer` or `clusters.looma.consul.wait`;
-    /// list items as `[2]`. Empty for problems with the whole document (syntax, unreadable file).
-    pub path: String,
-    /// The offending value as written (rendered compactly). `None` when there is no single value
-    /// or when the field is secret.
-    pub value: Option<String>,
-    /// What is wrong and what is allowed.
-    pub message: String,
-    /// 1-based line of a syntax error, when the format reports one.
-    pub line: Option<usize>,
-    /// 1-based column of a syntax error, when the format reports one.
-    pub column: Option<usize>,
+    pub(crate) path: String,
+    pub(crate) value: Option<String>,
+    pub(crate) message: String,
+    pub(crate) line: Option<usize>,
+    pub(crate) column: Option<usize>,
 }
 
 impl ConfigProblem {
+    /// Dotted field path, e.g. `services.user.prefer` or `clusters.looma.consul.wait`;
+    /// list items as `[2]`. Empty for problems with the whole document (syntax, unreadable file).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The offending value as written (rendered compactly). `None` when there is no single value
+    /// or when the field is secret.
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+
+    /// What is wrong and what is allowed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// 1-based line of a syntax error, when the format reports one.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// 1-based column of a syntax error, when the format reports one.
+    pub fn column(&self) -> Option<usize> {
+        self.column
+    }
+
     /// A problem at `path` with an optional offending value.
     pub fn new(path: impl Into<String>, value: Option<String>, message: impl Into<String>) -> Self {
         Self {

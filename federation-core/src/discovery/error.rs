@@ -58,12 +58,9 @@ impl DiscoveryErrorKind {
 /// ``discovery in cluster `zervigo`: 403 Forbidden from Consul: ACL not found``.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoveryError {
-    /// The cluster whose registry failed.
-    pub cluster: String,
-    /// What kind of failure it is.
-    pub kind: DiscoveryErrorKind,
-    /// What happened, for humans (no secrets).
-    pub message: String,
+    pub(crate) cluster: String,
+    pub(crate) kind: DiscoveryErrorKind,
+    pub(crate) message: String,
 }
 
 impl DiscoveryError {
@@ -78,6 +75,11 @@ impl DiscoveryError {
             kind,
             message: message.into(),
         }
+    }
+
+    /// The cluster whose registry failed.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// The cluster whose registry failed.

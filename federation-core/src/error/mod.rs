@@ -114,10 +114,20 @@ impl fmt::Display for UnavailableReason {
 /// One cluster's reason for having nothing to offer (see [`Error::unavailable`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterUnavailable {
+    pub(crate) cluster: String,
+    pub(crate) reason: UnavailableReason,
+}
+
+impl ClusterUnavailable {
     /// The cluster.
-    pub cluster: String,
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
     /// Why it could not serve.
-    pub reason: UnavailableReason,
+    pub fn reason(&self) -> &UnavailableReason {
+        &self.reason
+    }
 }
 
 /// The detailed, private reason behind an [`Error`].
@@ -129,6 +139,9 @@ pub(crate) enum Reason {
     ConfigMessage(String),
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
+    /// `wait_ready` ran out of time: the routes whose registry has not answered successfully.
+    #[error("discovery has not answered within {timeout:?} for: {waiting}")]
+    NotReady { timeout: Duration, waiting: String },
     #[error("no healthy instance in any cluster: {}", list_unavailable(.0))]
     NoHealthyInstance(Vec<ClusterUnavailable>),
     #[error("every candidate instance has an open circuit breaker")]
@@ -193,7 +206,7 @@ impl Reason {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_) | Self::ConfigMessage(_) => ErrorKind::Config,
-            Self::Discovery(_) => ErrorKind::Discovery,
+            Self::Discovery(_) | Self::NotReady { .. } => ErrorKind::Discovery,
             Self::NoHealthyInstance(_) => ErrorKind::NoHealthyInstance,
             Self::CircuitOpen => ErrorKind::CircuitOpen,
             Self::Deadline(_) | Self::AttemptTimeout(_) | Self::AttemptTimeoutNotRetried(_) => {

@@ -45,11 +45,6 @@ impl Bulkhead {
     pub fn in_use(&self) -> u32 {
         self.inner.in_use.load(Ordering::Acquire)
     }
-
-    /// The configured limit.
-    pub fn max(&self) -> u32 {
-        self.inner.max
-    }
 }
 
 impl fmt::Debug for Bulkhead {

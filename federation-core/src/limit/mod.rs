@@ -6,7 +6,9 @@
 //! [`RateLimiter`] caps the call rate (a token bucket as a lock-free GCRA on tokio's clock).
 //! Both refuse at once instead of waiting; the client turns a refusal into an `overloaded` error.
 //!
-//! ```
+//! How the engine uses it (crate-internal, so not compiled as a doctest):
+//!
+//! ```ignore
 //! use federation_core::limit::Bulkhead;
 //!
 //! let bulkhead = Bulkhead::new(1);

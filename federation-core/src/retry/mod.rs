@@ -7,7 +7,9 @@
 //! bounded as a share of real traffic. Waits between attempts use [`Backoff`] (exponential with
 //! equal jitter), and a server's `Retry-After` is read by [`parse_retry_after`].
 //!
-//! ```
+//! How the engine uses it (crate-internal, so not compiled as a doctest):
+//!
+//! ```ignore
 //! use federation_core::config::RetryBudgetPolicy;
 //! use federation_core::retry::RetryBudget;
 //!

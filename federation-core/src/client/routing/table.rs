@@ -222,6 +222,27 @@ impl ClusterRoute {
         }
     }
 
+    /// Waits until discovery has answered successfully once, or until `until`. Returns whether
+    /// it has; otherwise the last registry error, if any.
+    pub(crate) async fn first_success(&self, until: Instant) -> Result<(), Option<String>> {
+        let mut rx = self.rx.clone();
+        loop {
+            {
+                let set = rx.borrow_and_update();
+                if set.initialized {
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= until {
+                    return Err(set.last_error.clone());
+                }
+            }
+            if let Ok(Err(_)) = tokio::time::timeout_at(until, rx.changed()).await {
+                // Discovery shut down: no answer will come.
+                return Err(self.rx.borrow().last_error.clone());
+            }
+        }
+    }
+
     /// The table for the latest discovery snapshot (rebuilt if discovery changed). Lock-free
     /// unless discovery published since the table was built.
     pub(crate) fn current(&self) -> Arc<Snapshot> {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::cache::{CacheKey, CacheStatus, FetchOutcome, ResultCache};
+use crate::config::model::CachePolicy;
 use bytes::Bytes;
-use federation_core::cache::{CacheKey, CacheStatus, FetchOutcome, ResultCache};
-use federation_core::config::model::CachePolicy;
 use http::{HeaderMap, HeaderValue, Method};
 
 #[derive(Debug, PartialEq)]
@@ -497,4 +497,26 @@ async fn max_age_shortens_the_ttl() {
         .await
         .expect("miss");
     assert_eq!(s, CacheStatus::Miss);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_with_metrics_reports_its_events() {
+    let m = crate::telemetry::Metrics::new();
+    let cache = ResultCache::with_metrics("user", &CachePolicy::default(), &m);
+    let key = || {
+        cache
+            .key(&Method::GET, "/u", None, &HeaderMap::new(), b"")
+            .expect("key")
+    };
+    let fetch =
+        || async { Ok::<_, std::io::Error>(FetchOutcome::new(200, HeaderMap::new(), "v".into())) };
+    cache.get_or_fetch(key(), fetch).await.expect("miss");
+    cache.get_or_fetch(key(), fetch).await.expect("hit");
+    cache.get_or_fetch(key(), fetch).await.expect("hit");
+    let text = m.encode();
+    for (event, count) in [("miss", 1), ("hit", 2), ("stale", 0)] {
+        let series =
+            format!(r#"federation_cache_events_total{{service="user",event="{event}"}} {count}"#);
+        assert!(text.lines().any(|l| l == series), "{series} in\n{text}");
+    }
 }
