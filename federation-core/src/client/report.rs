@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
-use super::routing::{self, RankPolicy};
+use super::routing;
 use super::state::{Inner, ServiceRoute};
 use crate::breaker::BreakerState;
 use crate::discovery::Health;
@@ -98,14 +98,7 @@ pub(crate) fn metrics_text(inner: &Inner) -> String {
 pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
     let mut services = Vec::with_capacity(inner.services.len());
     for svc in services_in_order(inner) {
-        let policy = RankPolicy {
-            routes: &svc.routes,
-            preferred: svc.preferred,
-            healthy_threshold: svc.policy.failover.healthy_threshold,
-            dwell: svc.policy.failover.dwell,
-            failback: &svc.failback,
-            all_clusters: &inner.cluster_names,
-        };
+        let policy = svc.rank_policy(&inner.cluster_names);
         let selected = routing::rank(&policy, None, None).ok().and_then(|order| {
             order
                 .first()

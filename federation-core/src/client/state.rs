@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
-use super::routing::{ClusterRoute, Failback};
+use super::routing::{ClusterRoute, Failback, RankPolicy};
 use crate::config::Policy;
 use crate::discovery::ClusterDiscovery;
 use crate::limit::{Bulkhead, RateLimiter};
@@ -59,6 +59,21 @@ pub(crate) struct ServiceRoute {
     /// `federation_requests_total{cluster="none", outcome="success"}` handles of calls answered
     /// from the cache, resolved on the first such call (no series before its first event).
     pub(crate) cached_success: std::sync::OnceLock<crate::telemetry::CallHandles>,
+}
+
+impl ServiceRoute {
+    /// What ranking reads of this service; `all_clusters` are the client's clusters (for
+    /// "not configured" reasons).
+    pub(crate) fn rank_policy<'a>(&'a self, all_clusters: &'a [String]) -> RankPolicy<'a> {
+        RankPolicy {
+            routes: &self.routes,
+            preferred: self.preferred,
+            healthy_threshold: self.policy.failover.healthy_threshold,
+            dwell: self.policy.failover.dwell,
+            failback: &self.failback,
+            all_clusters,
+        }
+    }
 }
 
 /// The configured services, in a `Vec` so a request builder can keep a service's index (no

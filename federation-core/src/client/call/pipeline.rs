@@ -22,7 +22,7 @@ use super::outcome::{Last, Step, Trail, conclude, upstream_response};
 use crate::breaker::BreakerPermit;
 use crate::client::request::Request;
 use crate::client::response::Response;
-use crate::client::routing::{self, Order, RankPolicy, Snapshot, choose, late};
+use crate::client::routing::{self, Order, Snapshot, choose, late};
 use crate::client::state::{Inner, ServiceRoute};
 use crate::error::{Error, Reason};
 
@@ -59,7 +59,8 @@ async fn run(
     // Ranking reads the tags; the attempts never do.
     let tags = request.tags.take();
     let tags = tags.as_deref();
-    let order = routing::rank(&rank_policy(inner, svc), request.cluster.as_deref(), tags)?;
+    let policy = svc.rank_policy(&inner.cluster_names);
+    let order = routing::rank(&policy, request.cluster.as_deref(), tags)?;
     svc.budget.deposit();
     // Clusters left out by ranking may join before a retry, unless the call is pinned.
     let mut progress = Progress::new(svc, order, request.cluster.is_none());
@@ -92,17 +93,6 @@ async fn run(
         if let Some(end) = progress.settle(&call, pick.pos, attempted) {
             return end;
         }
-    }
-}
-
-fn rank_policy<'a>(inner: &'a Inner, svc: &'a ServiceRoute) -> RankPolicy<'a> {
-    RankPolicy {
-        routes: &svc.routes,
-        preferred: svc.preferred,
-        healthy_threshold: svc.policy.failover.healthy_threshold,
-        dwell: svc.policy.failover.dwell,
-        failback: &svc.failback,
-        all_clusters: &inner.cluster_names,
     }
 }
 
