@@ -50,3 +50,20 @@ step "go vet / gofmt / go test -race (federation-go)"
   fi
   go test -race -count=1 ./...
 )
+
+step "Consul compatibility: the official Consul Go client against the Consul double (tests/consul-compat-go)"
+# A test-only module (github.com/hashicorp/consul/api v1.34.5); federation-go does not depend on
+# it. It links the same static library, so the same cache keys apply.
+(
+  cd tests/consul-compat-go
+  export CGO_ENABLED=1
+  header_sum="$(sha256sum ../../federation-ffi/include/federation.h | cut -c1-16)"
+  lib_sum="$(sha256sum ../../target/debug/libfederation.a | cut -c1-16)"
+  export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
+  go vet ./...
+  unformatted="$(gofmt -l .)"
+  if [ -n "$unformatted" ]; then
+    echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1
+  fi
+  go test -count=1 ./...
+)

@@ -61,6 +61,13 @@ step "pytest (warnings are errors, per-test timeout)"
 "$py" -m pytest -c "$root/federation-py/pyproject.toml" --rootdir "$root/federation-py" \
   -W error -p no:cacheprovider "$root/federation-py/tests" ${PYTEST_ARGS:-}
 
+step "Consul compatibility: py-consul against the Consul double (tests/consul-compat-py)"
+# py-consul is test-only: installed here, never a dependency of the package.
+"$py" -m pip install -q --disable-pip-version-check "py-consul==1.8.0"
+"$py" -m mypy --strict "$root/tests/consul-compat-py"
+"$py" -m pytest -c "$root/federation-py/pyproject.toml" --rootdir "$root/tests/consul-compat-py" \
+  -W error -p no:cacheprovider --timeout=120 "$root/tests/consul-compat-py"
+
 step "benchmark harness smoke run (numbers meaningless: debug build, 0.3 s per variant)"
 # Baselines (aiohttp, httpx, requests, pybreaker, cachetools) run when installed; the full
 # benchmark is `python benchmarks/python_bench.py` with FEDERATION_PY_PROFILE=release.

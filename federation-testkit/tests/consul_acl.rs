@@ -123,3 +123,33 @@ async fn writes_need_write_permission() {
     .await;
     assert_eq!(deregister.status, 403);
 }
+
+#[tokio::test]
+async fn agent_reads_filter_silently_and_a_named_service_is_403() {
+    let consul = acl_double().await;
+    let get = |path: &str, token: &str| {
+        send(
+            client()
+                .get(format!("{}{path}", consul.url()))
+                .header("X-Consul-Token", token.to_owned()),
+        )
+    };
+    let readable = get("/v1/agent/services", "reader").await;
+    assert_eq!(readable.json()["web-1"]["Service"], "web");
+    let hidden = get("/v1/agent/services", "nothing").await;
+    assert_eq!((hidden.status, hidden.json()), (200, json!({})));
+    let checks = get("/v1/agent/checks", "nothing").await;
+    assert_eq!((checks.status, checks.json()), (200, json!({})));
+    let one = get("/v1/agent/service/web-1", "nothing").await;
+    assert_eq!(one.status, 403);
+    assert!(
+        one.body
+            .starts_with("Permission denied: token with AccessorID '")
+            && one
+                .body
+                .ends_with("lacks permission 'service:read' on \"web\""),
+        "{}",
+        one.body
+    );
+    assert_eq!(get("/v1/agent/service/web-1", "reader").await.status, 200);
+}

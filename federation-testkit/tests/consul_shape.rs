@@ -144,7 +144,10 @@ async fn unknown_paths_wrong_methods_and_enterprise_params_answer_like_consul() 
     let unknown = get(&consul, "/v1/health/nodes-of-everything").await;
     assert_eq!(
         (unknown.status, unknown.body.as_str()),
-        (404, "Invalid URL path: not a recognized HTTP API endpoint")
+        (
+            404,
+            "Invalid URL path: not a recognized HTTP API endpoint\n"
+        )
     );
     let wrong = consul_support::send(
         consul_support::client().post(format!("{}/v1/health/service/web", consul.url())),

@@ -54,13 +54,14 @@ impl PyConsulDouble {
     }
 
     /// Registers a service from a Consul agent registration dict (`{"ID", "Name", "Address",
-    /// "Port", "Tags", "Check": {...}}`; lower-case `id`/`name` accepted).
+    /// "Port", "Tags", "Check": {...}}`), decoded as Consul's agent decodes it (any key case,
+    /// snake_case spellings and `None`s accepted).
     fn register(&self, py: Python<'_>, registration: &Bound<'_, PyAny>) -> PyResult<()> {
         let text: String = py
             .import("json")?
             .call_method1("dumps", (registration,))?
             .extract()?;
-        let registration: ServiceRegistration = serde_json::from_str(&text)
+        let registration = ServiceRegistration::from_json(text.as_bytes())
             .map_err(|e| PyValueError::new_err(format!("invalid registration: {e}")))?;
         self.inner
             .get()?

@@ -29,8 +29,17 @@ pub(crate) struct Caller {
 impl Caller {
     /// The 403 for a write this caller may not make on `service`.
     pub(crate) fn write_denied(&self, service: &str) -> ConsulDoubleError {
+        self.denied("service:write", service)
+    }
+
+    /// The 403 for a read of one named service this caller may not make.
+    pub(crate) fn read_denied(&self, service: &str) -> ConsulDoubleError {
+        self.denied("service:read", service)
+    }
+
+    fn denied(&self, permission: &str, service: &str) -> ConsulDoubleError {
         ConsulDoubleError::Denied(format!(
-            "Permission denied: token with AccessorID '{}' lacks permission 'service:write' on \"{service}\"",
+            "Permission denied: token with AccessorID '{}' lacks permission '{permission}' on \"{service}\"",
             self.accessor
         ))
     }

@@ -12,7 +12,8 @@ use super::acl::Caller;
 use super::error::ConsulDoubleError;
 use super::http::{Reply, Req, empty_ok, text};
 use super::options::CheckStatus;
-use super::registration::ServiceRegistration;
+use super::registration::decode_registration;
+use super::registration::keys::canonical_value;
 use super::shared::Shared;
 
 fn reply(result: Result<(), ConsulDoubleError>) -> Reply {
@@ -53,15 +54,12 @@ fn require_write(caller: &Caller, service: &str) -> Result<(), ConsulDoubleError
 
 /// `PUT /v1/agent/service/register[?replace-existing-checks]`.
 pub(crate) fn register(shared: &Shared, req: &Req, caller: &Caller) -> Reply {
-    let registration: ServiceRegistration = match serde_json::from_slice(&req.body) {
+    let registration = match decode_registration(&req.body) {
         Ok(registration) => registration,
-        Err(error) => return text(400, format!("Request decode failed: {error}")),
+        Err(error) => return text(error.status(), error.to_string()),
     };
-    let replace = match req.param("replace-existing-checks") {
-        None => false,
-        Some("") => true,
-        Some(value) => parse_go_bool(value).unwrap_or(false),
-    };
+    // Consul: present and empty or exactly `true` (other spellings mean false).
+    let replace = matches!(req.param("replace-existing-checks"), Some("" | "true"));
     reply(
         require_write(caller, &registration.name)
             .and_then(|()| shared.register(&registration, replace)),
@@ -112,15 +110,16 @@ pub(crate) fn ttl_update(
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct CheckUpdate {
-    #[serde(alias = "status")]
     status: String,
-    #[serde(alias = "output")]
     output: String,
 }
 
 /// `PUT /v1/agent/check/update/:check_id` with `{"Status": …, "Output": …}`.
 pub(crate) fn check_update(shared: &Shared, req: &Req, check_id: &str, caller: &Caller) -> Reply {
-    let update: CheckUpdate = match serde_json::from_slice(&req.body) {
+    let decoded = serde_json::from_slice(&req.body)
+        .map(|body| canonical_value(body, &["Status", "Output"]))
+        .and_then(serde_json::from_value::<CheckUpdate>);
+    let update = match decoded {
         Ok(update) => update,
         Err(error) => return text(400, format!("Request decode failed: {error}")),
     };

@@ -9,77 +9,16 @@
 //! `?passing` and ACL filters run after the index is taken, so the index covers the unfiltered
 //! set, as in Consul.
 
-use std::time::Duration;
+use serde::Serialize;
 
 use super::acl::Caller;
-use super::duration::parse_go_duration;
 use super::http::{Rejection, Reply, Req, json, json_with, reject, set_header};
 use super::options::Fault;
+use super::params::{ReadParams, parse_passing, parse_read};
 use super::render;
 use super::shared::Shared;
 use super::state::Catalog;
 use super::waiters::{Topic, Waited, effective_wait, wait_for_wake};
-
-/// Parameters common to blocking reads.
-struct ReadParams {
-    index: u64,
-    wait: Option<Duration>,
-    consistency: &'static str,
-    pretty: bool,
-    tags: Vec<String>,
-}
-
-fn parse_read(req: &Req) -> Result<ReadParams, Rejection> {
-    let stale = req.has("stale");
-    let consistent = req.has("consistent");
-    if consistent && (stale || req.has("cached")) {
-        return Err(reject(
-            400,
-            "Cannot specify ?stale with ?consistent, conflicting semantics.",
-        ));
-    }
-    let index = match req.param("index").filter(|value| !value.is_empty()) {
-        None => 0,
-        Some(value) => value
-            .parse::<u64>()
-            .map_err(|_| reject(400, "Invalid index"))?,
-    };
-    let wait = match req.param("wait").filter(|value| !value.is_empty()) {
-        None => None,
-        Some(value) => {
-            Some(parse_go_duration(value).ok_or_else(|| reject(400, "Invalid wait time"))?)
-        }
-    };
-    if req.param("filter").is_some_and(|filter| !filter.is_empty()) {
-        return Err(reject(
-            500,
-            "Failed to create boolean expression evaluator: the Consul double does not implement ?filter",
-        ));
-    }
-    let consistency = if stale {
-        "stale"
-    } else if consistent {
-        "consistent"
-    } else {
-        "leader"
-    };
-    Ok(ReadParams {
-        index,
-        wait,
-        consistency,
-        pretty: req.has("pretty"),
-        tags: req.params("tag"),
-    })
-}
-
-fn parse_passing(req: &Req) -> Result<bool, Rejection> {
-    match req.param("passing") {
-        None => Ok(false),
-        Some("" | "1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
-        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
-        Some(_) => Err(reject(400, "Invalid value for ?passing")),
-    }
-}
 
 /// Rejects default-consistency reads while the `NoLeader` fault is on; returns the
 /// `KnownLeader` value otherwise.
@@ -133,6 +72,43 @@ fn garbled(shared: &Shared) -> bool {
     shared.fault() == Some(Fault::Garbled)
 }
 
+/// The end of every list read: ACL filtering (with the header for authenticated callers),
+/// the index headers, and `X-Cache`/`Age` for `?cached`.
+fn finish<T: Serialize>(
+    shared: &Shared,
+    req: &Req,
+    params: &ReadParams,
+    caller: &Caller,
+    known_leader: bool,
+    (index, mut entries): (u64, Vec<T>),
+) -> Reply {
+    let filtered = !caller.read && !entries.is_empty();
+    if !caller.read {
+        entries.clear();
+    }
+    let mut reply = with_meta(
+        json_with(&entries, params.pretty, garbled(shared)),
+        index,
+        known_leader,
+        params.consistency,
+    );
+    if filtered && caller.token_given {
+        set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
+    }
+    if params.cached {
+        let hit = shared.cache_lookup(&req.path);
+        set_header(&mut reply, "x-cache", if hit { "HIT" } else { "MISS" });
+        set_header(&mut reply, "age", "0");
+    }
+    reply
+}
+
+fn prepare(shared: &Shared, req: &Req) -> Result<(ReadParams, bool), Rejection> {
+    let params = parse_read(req)?;
+    let known_leader = leader_gate(shared, &params)?;
+    Ok((params, known_leader))
+}
+
 /// `GET /v1/health/service/:name`.
 pub(crate) async fn health_service(
     shared: &Shared,
@@ -140,15 +116,11 @@ pub(crate) async fn health_service(
     name: &str,
     caller: &Caller,
 ) -> Reply {
-    let (params, passing) =
-        match parse_read(req).and_then(|params| Ok((params, parse_passing(req)?))) {
+    let ((params, known_leader), passing) =
+        match prepare(shared, req).and_then(|prepared| Ok((prepared, parse_passing(req)?))) {
             Ok(parsed) => parsed,
             Err(reply) => return *reply,
         };
-    let known_leader = match leader_gate(shared, &params) {
-        Ok(known) => known,
-        Err(reply) => return *reply,
-    };
     let (index, mut entries) = blocking(shared, Topic::Service(name), &params, |catalog| {
         (
             catalog.service_index(name),
@@ -159,20 +131,32 @@ pub(crate) async fn health_service(
     if passing {
         entries.retain(render::HealthEntry::all_passing);
     }
-    let filtered = !caller.read && !entries.is_empty();
-    if !caller.read {
-        entries.clear();
-    }
-    let mut reply = with_meta(
-        json_with(&entries, params.pretty, garbled(shared)),
-        index,
-        known_leader,
-        params.consistency,
-    );
-    if filtered && caller.token_given {
-        set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
-    }
-    reply
+    params.retain(&mut entries, |json| json.get("Node")?.get("Meta").cloned());
+    finish(shared, req, &params, caller, known_leader, (index, entries))
+}
+
+/// `GET /v1/health/checks/:name`: the checks of every instance, blocking on the service index.
+pub(crate) async fn health_checks(
+    shared: &Shared,
+    req: &Req,
+    name: &str,
+    caller: &Caller,
+) -> Reply {
+    let (params, known_leader) = match prepare(shared, req) {
+        Ok(prepared) => prepared,
+        Err(reply) => return *reply,
+    };
+    let (index, mut checks) = blocking(shared, Topic::Service(name), &params, |catalog| {
+        (
+            catalog.service_index(name),
+            render::service_checks(catalog, name),
+        )
+    })
+    .await;
+    // `node-meta` selects by the metadata of the (one) node the checks run on.
+    let node_meta = serde_json::to_value(render::node_meta()).unwrap_or_default();
+    params.retain(&mut checks, |_| Some(node_meta.clone()));
+    finish(shared, req, &params, caller, known_leader, (index, checks))
 }
 
 /// `GET /v1/catalog/service/:name`.
@@ -182,12 +166,8 @@ pub(crate) async fn catalog_service(
     name: &str,
     caller: &Caller,
 ) -> Reply {
-    let params = match parse_read(req) {
-        Ok(params) => params,
-        Err(reply) => return *reply,
-    };
-    let known_leader = match leader_gate(shared, &params) {
-        Ok(known) => known,
+    let (params, known_leader) = match prepare(shared, req) {
+        Ok(prepared) => prepared,
         Err(reply) => return *reply,
     };
     let (index, mut entries) = blocking(shared, Topic::Service(name), &params, |catalog| {
@@ -197,42 +177,37 @@ pub(crate) async fn catalog_service(
         )
     })
     .await;
-    let filtered = !caller.read && !entries.is_empty();
-    if !caller.read {
-        entries.clear();
-    }
-    let mut reply = with_meta(
-        json_with(&entries, params.pretty, garbled(shared)),
-        index,
-        known_leader,
-        params.consistency,
-    );
-    if filtered && caller.token_given {
-        set_header(&mut reply, "x-consul-results-filtered-by-acls", "true");
-    }
-    reply
+    params.retain(&mut entries, |json| json.get("NodeMeta").cloned());
+    finish(shared, req, &params, caller, known_leader, (index, entries))
 }
 
-/// `GET /v1/catalog/services`.
+/// `GET /v1/catalog/services`: the map of every service name to its tags. `filter` and
+/// `node-meta` select the instances the map is built from.
 pub(crate) async fn catalog_services(shared: &Shared, req: &Req, caller: &Caller) -> Reply {
-    let params = match parse_read(req) {
-        Ok(params) => params,
+    let (params, known_leader) = match prepare(shared, req) {
+        Ok(prepared) => prepared,
         Err(reply) => return *reply,
     };
-    let known_leader = match leader_gate(shared, &params) {
-        Ok(known) => known,
-        Err(reply) => return *reply,
-    };
-    let (index, mut services) = blocking(shared, Topic::Catalog, &params, |catalog| {
-        (catalog.catalog_index(), render::catalog_services(catalog))
+    let (index, mut entries) = blocking(shared, Topic::Catalog, &params, |catalog| {
+        (
+            catalog.catalog_index(),
+            render::all_catalog_entries(catalog),
+        )
     })
     .await;
+    params.retain(&mut entries, |json| json.get("NodeMeta").cloned());
+    let services = render::catalog_services(&entries);
     let filtered = !caller.read && !services.is_empty();
-    if !caller.read {
-        services.clear();
-    }
     let mut reply = with_meta(
-        json_with(&services, params.pretty, garbled(shared)),
+        json_with(
+            &if caller.read {
+                services
+            } else {
+                Default::default()
+            },
+            params.pretty,
+            garbled(shared),
+        ),
         index,
         known_leader,
         params.consistency,

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::duration::format_go_duration;
 use super::options::CheckStatus;
-use super::registration::{CheckKind, ServiceAddress, Weights};
+use super::registration::{CheckKind, ServiceAddress, ServiceSpec, Weights};
 use super::state::{Catalog, CheckEntry, NodeInfo, ServiceEntry};
 
 /// One `/v1/health/service` entry.
@@ -53,6 +53,8 @@ struct NodeJson {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ServiceJson {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    kind: String,
     #[serde(rename = "ID")]
     id: String,
     service: String,
@@ -63,6 +65,8 @@ struct ServiceJson {
     meta: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "is_zero")]
     port: u16,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    socket_path: String,
     weights: Weights,
     enable_tag_override: bool,
     proxy: Value,
@@ -78,7 +82,7 @@ fn is_zero(port: &u16) -> bool {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct CheckJson {
+pub(crate) struct CheckJson {
     node: String,
     #[serde(rename = "CheckID")]
     check_id: String,
@@ -147,12 +151,24 @@ fn node_json(node: &NodeInfo) -> NodeJson {
     }
 }
 
-fn node_meta() -> BTreeMap<String, String> {
+pub(crate) fn node_meta() -> BTreeMap<String, String> {
     BTreeMap::from([("consul-network-segment".to_owned(), String::new())])
 }
 
-fn proxy() -> Value {
-    json!({"Mode": "", "MeshGateway": {}, "Expose": {}})
+/// `Proxy` as Consul renders it: the registered object over the defaults every service shows.
+pub(crate) fn proxy(spec: &ServiceSpec) -> Value {
+    let mut proxy = json!({"Mode": "", "MeshGateway": {}, "Expose": {}});
+    if let (Some(Value::Object(given)), Value::Object(out)) = (&spec.proxy, &mut proxy) {
+        for (key, value) in given {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    proxy
+}
+
+/// `Connect` as registered (`{}` when not given).
+pub(crate) fn connect(spec: &ServiceSpec) -> Value {
+    spec.connect.clone().unwrap_or_else(|| json!({}))
 }
 
 fn serf_check(node: &NodeInfo) -> CheckJson {
@@ -176,7 +192,7 @@ fn serf_check(node: &NodeInfo) -> CheckJson {
     }
 }
 
-fn check_json(node: &NodeInfo, service: &ServiceEntry, check: &CheckEntry) -> CheckJson {
+pub(crate) fn check_json(node: &NodeInfo, service: &ServiceEntry, check: &CheckEntry) -> CheckJson {
     let (kind, interval, timeout) = match &check.kind {
         None => ("", String::new(), String::new()),
         Some(CheckKind::Ttl(_)) => ("ttl", String::new(), String::new()),
@@ -226,6 +242,19 @@ fn has_tags(service: &ServiceEntry, tags: &[String]) -> bool {
     })
 }
 
+/// The service checks of every instance of `name` (`/v1/health/checks/:service`; node checks
+/// such as `serfHealth` are not service checks).
+pub(crate) fn service_checks(catalog: &Catalog, name: &str) -> Vec<CheckJson> {
+    catalog
+        .instances(name)
+        .flat_map(|service| {
+            catalog
+                .checks_of(&service.spec.id)
+                .map(|check| check_json(&catalog.node, service, check))
+        })
+        .collect()
+}
+
 /// The health entries of `name` carrying all `tags`, unfiltered by health.
 pub(crate) fn health_entries(catalog: &Catalog, name: &str, tags: &[String]) -> Vec<HealthEntry> {
     catalog
@@ -241,6 +270,7 @@ pub(crate) fn health_entries(catalog: &Catalog, name: &str, tags: &[String]) -> 
             HealthEntry {
                 node: node_json(&catalog.node),
                 service: ServiceJson {
+                    kind: service.spec.kind.clone(),
                     id: service.spec.id.clone(),
                     service: service.spec.name.clone(),
                     tags: service.spec.tags.clone(),
@@ -248,10 +278,11 @@ pub(crate) fn health_entries(catalog: &Catalog, name: &str, tags: &[String]) -> 
                     tagged_addresses: service.spec.tagged_addresses.clone(),
                     meta: service.spec.meta.clone(),
                     port: service.spec.port,
+                    socket_path: service.spec.socket_path.clone(),
                     weights: service.spec.weights,
                     enable_tag_override: service.spec.enable_tag_override,
-                    proxy: proxy(),
-                    connect: json!({}),
+                    proxy: proxy(&service.spec),
+                    connect: connect(&service.spec),
                     peer_name: String::new(),
                     create_index: service.create_index,
                     modify_index: service.modify_index,
@@ -275,7 +306,7 @@ pub(crate) fn catalog_entries(catalog: &Catalog, name: &str, tags: &[String]) ->
             datacenter: node.datacenter.clone(),
             tagged_addresses: node_json(node).tagged_addresses,
             node_meta: node_meta(),
-            service_kind: String::new(),
+            service_kind: service.spec.kind.clone(),
             service_id: service.spec.id.clone(),
             service_name: service.spec.name.clone(),
             service_tags: service.spec.tags.clone(),
@@ -284,23 +315,38 @@ pub(crate) fn catalog_entries(catalog: &Catalog, name: &str, tags: &[String]) ->
             service_weights: service.spec.weights,
             service_meta: service.spec.meta.clone(),
             service_port: service.spec.port,
-            service_socket_path: String::new(),
+            service_socket_path: service.spec.socket_path.clone(),
             service_enable_tag_override: service.spec.enable_tag_override,
-            service_proxy: proxy(),
-            service_connect: json!({}),
+            service_proxy: proxy(&service.spec),
+            service_connect: connect(&service.spec),
             create_index: service.create_index,
             modify_index: service.modify_index,
         })
         .collect()
 }
 
+/// The flat catalog entries of every service (the input of `/v1/catalog/services`).
+pub(crate) fn all_catalog_entries(catalog: &Catalog) -> Vec<CatalogEntry> {
+    let mut names: Vec<&str> = catalog
+        .services
+        .values()
+        .map(|service| service.spec.name.as_str())
+        .collect();
+    names.sort_unstable_by_key(|name| name.to_lowercase());
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    names
+        .into_iter()
+        .flat_map(|name| catalog_entries(catalog, name, &[]))
+        .collect()
+}
+
 /// The `/v1/catalog/services` map: name → sorted union of tags, always with `"consul": []`.
-pub(crate) fn catalog_services(catalog: &Catalog) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn catalog_services(entries: &[CatalogEntry]) -> BTreeMap<String, Vec<String>> {
     let mut map: BTreeMap<String, Vec<String>> =
         BTreeMap::from([("consul".to_owned(), Vec::new())]);
-    for service in catalog.services.values() {
-        let tags = map.entry(service.spec.name.clone()).or_default();
-        for tag in &service.spec.tags {
+    for entry in entries {
+        let tags = map.entry(entry.service_name.clone()).or_default();
+        for tag in &entry.service_tags {
             if !tags.contains(tag) {
                 tags.push(tag.clone());
             }

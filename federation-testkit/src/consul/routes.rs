@@ -1,7 +1,8 @@
 //! Routing: path and method matching, the common checks every Consul endpoint makes, dispatch.
 //!
 //! Clients must see Consul's answers for requests it does not serve, not a generic 404 page:
-//! unknown `/v1/` paths get 404 `Invalid URL path: not a recognized HTTP API endpoint`, a wrong
+//! unknown `/v1/` paths get 404 `Invalid URL path: not a recognized HTTP API endpoint` (other
+//! paths the text asking for `/v1/`), a wrong
 //! verb gets 405 `method X not allowed` with an `Allow` header, `?ns=` gets CE's 400, `?dc=`
 //! naming another datacenter gets 500 `No path to datacenter`. Order per request: route, count
 //! health requests, request faults, method, body, `ns`/`dc`, ACL token, handler; every reply
@@ -16,17 +17,21 @@ use hyper::body::Incoming;
 use super::http::{Reply, Req, decode_path, empty_ok, parse_query, set_header, text};
 use super::options::CheckStatus;
 use super::shared::Shared;
-use super::{acl, agent, faults, reads};
+use super::{acl, agent, agent_reads, faults, reads};
 
 /// Largest request body accepted (registrations are small).
 const MAX_BODY: usize = 1 << 20;
 
 enum Route {
     Health(String),
+    HealthChecks(String),
     CatalogService(String),
     CatalogServices,
     Datacenters,
     AgentSelf,
+    AgentServices,
+    AgentChecks,
+    AgentService(String),
     Leader,
     Register,
     Deregister(String),
@@ -49,6 +54,9 @@ impl Route {
         }
         if let Some(name) = tail("/v1/health/service/") {
             return named(name, Route::Health);
+        }
+        if let Some(name) = tail("/v1/health/checks/") {
+            return named(name, Route::HealthChecks);
         }
         if let Some(name) = tail("/v1/catalog/service/") {
             return named(name, Route::CatalogService);
@@ -77,7 +85,12 @@ impl Route {
             "/v1/agent/self" => Route::AgentSelf,
             "/v1/status/leader" => Route::Leader,
             "/v1/agent/service/register" => Route::Register,
-            _ => Route::Unknown,
+            "/v1/agent/services" => Route::AgentServices,
+            "/v1/agent/checks" => Route::AgentChecks,
+            _ => match tail("/v1/agent/service/") {
+                Some(id) => named(id, Route::AgentService),
+                None => Route::Unknown,
+            },
         }
     }
 
@@ -85,10 +98,14 @@ impl Route {
     fn allow(&self) -> Option<(Method, &'static str)> {
         match self {
             Route::Health(_)
+            | Route::HealthChecks(_)
             | Route::CatalogService(_)
             | Route::CatalogServices
             | Route::Datacenters
             | Route::AgentSelf
+            | Route::AgentServices
+            | Route::AgentChecks
+            | Route::AgentService(_)
             | Route::Leader
             | Route::MissingName => Some((Method::GET, "GET,OPTIONS")),
             Route::Register
@@ -150,14 +167,8 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
     if req.path.contains('\n') {
         return text(400, "Invalid URL path: contains a newline");
     }
-    let namespace_header = req
-        .header("x-consul-namespace")
-        .is_some_and(|ns| !ns.is_empty());
-    if req.param("ns").is_some_and(|ns| !ns.is_empty()) || namespace_header {
-        return text(
-            400,
-            "Invalid query parameter: \"ns\" - Namespaces are a Consul Enterprise feature",
-        );
+    if let Some(reply) = enterprise_only(&req) {
+        return reply;
     }
     if req
         .param("dc")
@@ -171,10 +182,14 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
     };
     match &route {
         Route::Health(name) => reads::health_service(shared, &req, name, &caller).await,
+        Route::HealthChecks(name) => reads::health_checks(shared, &req, name, &caller).await,
         Route::CatalogService(name) => reads::catalog_service(shared, &req, name, &caller).await,
         Route::CatalogServices => reads::catalog_services(shared, &req, &caller).await,
         Route::Datacenters => reads::datacenters(shared, &req),
         Route::AgentSelf => reads::agent_self(shared, &req),
+        Route::AgentServices => agent_reads::services(shared, &req, &caller),
+        Route::AgentChecks => agent_reads::checks(shared, &req, &caller),
+        Route::AgentService(id) => agent_reads::service(shared, &req, id, &caller).await,
         Route::Leader => reads::status_leader(shared),
         Route::Register => agent::register(shared, &req, &caller),
         Route::Deregister(id) => agent::deregister(shared, id, &caller),
@@ -182,9 +197,52 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Reply {
         Route::CheckUpdate(id) => agent::check_update(shared, &req, id, &caller),
         Route::Maintenance(id) => agent::maintenance(shared, &req, id, &caller),
         Route::MissingName => text(400, "Missing service name"),
-        Route::Unknown if req.path.starts_with("/v1/") => {
-            text(404, "Invalid URL path: not a recognized HTTP API endpoint")
-        }
-        Route::Unknown => text(404, "404 page not found"),
+        Route::Unknown => unknown_path(&req.path),
     }
+}
+
+/// Consul's index handler: `/` names the agent, any other path is a 404 whose text (with
+/// `Fprintln`'s newline) depends on whether it contains `/v1/`.
+fn unknown_path(path: &str) -> Reply {
+    if path == "/" {
+        text(
+            200,
+            "Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the agent configuration and restart.",
+        )
+    } else if path.contains("/v1/") {
+        text(
+            404,
+            "Invalid URL path: not a recognized HTTP API endpoint\n",
+        )
+    } else {
+        text(
+            404,
+            "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n",
+        )
+    }
+}
+
+/// CE refuses the Enterprise scoping headers and parameters (any non-empty value) with 400,
+/// checking them in Consul's order: namespace header, `ns`, partition header, `partition`.
+fn enterprise_only(req: &Req) -> Option<Reply> {
+    for (param, header, feature) in [
+        ("ns", "X-Consul-Namespace", "Namespaces"),
+        ("partition", "X-Consul-Partition", "Partitions"),
+    ] {
+        if req.header(header).is_some_and(|value| !value.is_empty()) {
+            return Some(text(
+                400,
+                format!("Invalid header: \"{header}\" - {feature} are a Consul Enterprise feature"),
+            ));
+        }
+        if req.param(param).is_some_and(|value| !value.is_empty()) {
+            return Some(text(
+                400,
+                format!(
+                    "Invalid query parameter: \"{param}\" - {feature} are a Consul Enterprise feature"
+                ),
+            ));
+        }
+    }
+    None
 }

@@ -5,7 +5,7 @@
 //! therefore goes through [`Shared::commit`]: mutate the catalog under its lock, then (with the
 //! lock released) wake the touched names and start or stop check runners.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use tokio::task::AbortHandle;
@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) waiters: Waiters,
     fault: Mutex<Option<Fault>>,
     health_requests: Mutex<HashMap<String, u64>>,
+    /// Paths already answered with `?cached` (the agent cache's background-refresh entries).
+    cached_paths: Mutex<HashSet<String>>,
     check_tasks: Mutex<HashMap<String, AbortHandle>>,
     reaper: Mutex<Option<AbortHandle>>,
     pub(crate) runtime: tokio::runtime::Handle,
@@ -57,6 +59,7 @@ impl Shared {
             waiters: Waiters::new(),
             fault: Mutex::new(None),
             health_requests: Mutex::new(HashMap::new()),
+            cached_paths: Mutex::new(HashSet::new()),
             check_tasks: Mutex::new(HashMap::new()),
             reaper: Mutex::new(None),
             runtime: tokio::runtime::Handle::current(),
@@ -64,6 +67,12 @@ impl Shared {
             server,
             me: me.clone(),
         })
+    }
+
+    /// Whether a `?cached` read of `path` is a cache hit: the first read of a path is a `MISS`
+    /// (the agent fetches and starts refreshing it in the background), later ones `HIT`.
+    pub(crate) fn cache_lookup(&self, path: &str) -> bool {
+        !lock(&self.cached_paths).insert(path.to_owned())
     }
 
     /// Reads the catalog under its lock.
