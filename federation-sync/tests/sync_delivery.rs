@@ -198,8 +198,22 @@ async fn rebalance_between_two_consumers_of_one_group(bootstrap: &str) {
         .subscribe(target(&looma_store))
         .expect("subscribe b");
     let ids: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+    let consumed = |s: &federation_sync::FederatedDataSync| {
+        s.health().origins.get("zervigo").map_or(0, |o| o.consumed)
+    };
+    // The second member may join the group after the first already took every partition and
+    // drained them: publish rounds (one event per entity) until both members have consumed
+    // some, which shows the group split the partitions, bounded by WAIT.
     let mut events = 0;
-    for n in 0..4 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut round = 0;
+    while round < 4 || consumed(&looma_a) == 0 || consumed(&looma_b) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both group members should own partitions; after {round} rounds health a {:?} b {:?}",
+            looma_a.health(),
+            looma_b.health()
+        );
         for id in &ids {
             write(
                 &zervigo,
@@ -207,22 +221,23 @@ async fn rebalance_between_two_consumers_of_one_group(bootstrap: &str) {
                 "user",
                 id,
                 Operation::Update,
-                json!({"n": n}),
+                json!({"n": round}),
             )
             .await;
             events += 1;
         }
+        round += 1;
+        if round >= 4 {
+            eventually(Duration::from_secs(2), || async {
+                looma_store.writes().len() == events
+            })
+            .await;
+        }
     }
-    let both_consumed = eventually(WAIT, || async {
-        let consumed = |s: &federation_sync::FederatedDataSync| {
-            s.health().origins.get("zervigo").map_or(0, |o| o.consumed)
-        };
-        consumed(&looma_a) > 0 && consumed(&looma_b) > 0 && looma_store.writes().len() == events
-    })
-    .await;
+    let all_applied = eventually(WAIT, || async { looma_store.writes().len() == events }).await;
     assert!(
-        both_consumed,
-        "both group members should own partitions and apply all {events} events; health a {:?} b {:?}, writes {}",
+        all_applied,
+        "both group members should apply all {events} events; health a {:?} b {:?}, writes {}",
         looma_a.health(),
         looma_b.health(),
         looma_store.writes().len()
@@ -236,7 +251,7 @@ async fn rebalance_between_two_consumers_of_one_group(bootstrap: &str) {
             "user",
             id,
             Operation::Update,
-            json!({"n": 4}),
+            json!({"n": round}),
         )
         .await;
         events += 1;
