@@ -42,5 +42,5 @@ pub type Client = FederatedServiceClient;
 #[doc(hidden)]
 pub mod bindings {
     pub use crate::driven::{DrivenError, run_here};
-    pub use crate::handoff::{poll_then_spawn, poll_then_spawn_boxed};
+    pub use crate::handoff::{Abort, Pending, poll_here, poll_then_spawn, poll_then_spawn_boxed};
 }

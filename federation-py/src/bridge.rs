@@ -10,9 +10,11 @@
 //! (`loop.create_future()`) and polls the Rust work once right there: a cache hit resolves the
 //! future at once, with no task, thread hop or wake-up, and a miss leaves with its request
 //! already handed to the connection (measured: twice the throughput at 1000 concurrent calls
-//! of spawning first and polling on a worker). Work still pending is spawned on the process
-//! runtime with a done callback that aborts the Rust task (a no-op when the task already
-//! finished; when asyncio cancelled the future, dropping the Rust future cancels the call). A finished task pushes its outcome, still as Rust data, onto its
+//! of spawning first and polling on a worker). Work still pending goes to the process runtime
+//! at its first wake-up, on the worker that woke it (both halves are the core's:
+//! [`federation_core::bindings::poll_here`], then `then_spawn`), with a done callback that
+//! aborts it (a no-op when it already finished; when asyncio cancelled the future, dropping the
+//! Rust future cancels the call). A finished call pushes its outcome, still as Rust data, onto its
 //! loop's queue; only the push that finds the queue empty wakes the loop, so a burst of
 //! completions costs one wake-up. The wake-up is one byte written to a socket pair whose read
 //! end is registered with `loop.add_reader`: a runtime worker never waits for the GIL (waiting
@@ -35,11 +37,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use federation_core::bindings::{self, Abort, Pending};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
 use pyo3::{intern, wrap_pyfunction};
-use tokio::task::AbortHandle;
 
 use crate::runtime::{self, RtHandle};
 
@@ -88,7 +90,7 @@ where
     F: Future<Output = Deliver> + Send + 'static,
 {
     let (queue, future) = new_future(py, rt)?;
-    match rt.poll_here(Box::pin(work)) {
+    match bindings::poll_here(rt.tokio(), Box::pin(work)) {
         Ok(deliver) => resolve(py, &future, deliver),
         Err(pending) => start(py, rt, queue, &future, pending)?,
     }
@@ -114,28 +116,27 @@ fn new_future<'py>(
     Ok((queue, future))
 }
 
-/// Spawns `work` on the runtime; its outcome resolves `future` through the loop's queue, and
-/// cancelling `future` aborts it.
+/// Hands `work` to the runtime at its first wake-up; its outcome resolves `future` through the
+/// loop's queue, and cancelling `future` aborts it.
 fn start<F>(
     py: Python<'_>,
     rt: &RtHandle,
     queue: Arc<LoopQueue>,
     future: &Bound<'_, PyAny>,
-    work: F,
+    work: Pending<F>,
 ) -> PyResult<()>
 where
     F: Future<Output = Deliver> + Send + 'static,
 {
     rt.check_pid()?;
     let for_task = future.clone().unbind();
-    let task = rt.tokio().spawn(async move {
-        let deliver = work.await;
+    let task = work.then_spawn(move |deliver| {
         queue.complete(Done {
             future: for_task,
             deliver,
         });
     });
-    let abort = Bound::new(py, AbortOnDone(task.abort_handle()))?;
+    let abort = Bound::new(py, AbortOnDone(task))?;
     future.call_method1(intern!(py, "add_done_callback"), (abort,))?;
     Ok(())
 }
@@ -281,10 +282,10 @@ fn resolve(py: Python<'_>, future: &Bound<'_, PyAny>, deliver: Deliver) {
     drop(outcome);
 }
 
-/// Done callback of a call's future: aborts the Rust task (cancelling the call when asyncio
+/// Done callback of a call's future: aborts the Rust call (cancelling the call when asyncio
 /// cancelled the future; a no-op when the task already finished).
 #[pyclass(frozen, module = "federation._federation")]
-struct AbortOnDone(AbortHandle);
+struct AbortOnDone(Abort);
 
 #[pymethods]
 impl AbortOnDone {

@@ -10,8 +10,8 @@
 //! runtime. Each call converts its keyword arguments with the interpreter attached
 //! ([`crate::request`]), then either hands the core call to the async bridge or blocks on the
 //! runtime with the interpreter released. Either way the call is first polled once on the
-//! calling thread ([`runtime::RtHandle::poll_here`]): a cache hit is answered there without a
-//! thread hop, and a miss has its request on the wire before it moves to the runtime.
+//! calling thread (`federation_core::bindings::poll_here`): a cache hit is answered there
+//! without a thread hop, and a miss has its request on the wire before it moves to the runtime.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -23,12 +23,11 @@
 //! Python parks forever instead (the process is exiting; this is what Python 3.14 itself does).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use federation_core::bindings;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -147,30 +146,13 @@ impl RtHandle {
         &self.handle
     }
 
-    /// Polls `future` once on the calling thread, inside the runtime's context. Work that needs
-    /// no I/O (a cache hit, a request rejected before sending) finishes here without a thread
-    /// hop; otherwise the future comes back boxed, to be moved onto the runtime, whose first
-    /// poll replaces every waker registered here (this poll's waker wakes nobody).
+    /// Runs `future` to completion: first one poll on the calling thread
+    /// ([`federation_core::bindings::poll_here`]), so a cache hit never leaves the calling
+    /// thread; whatever is still pending goes to the runtime at its first wake-up while this
+    /// thread waits with the interpreter released ([`Self::wait`]).
     ///
-    /// Called with the interpreter attached, so the exit hook (which runs attached and sets
-    /// the shutdown flag before it stops the runtime) cannot stop the runtime mid-poll.
-    pub(crate) fn poll_here<F: Future>(
-        &self,
-        mut future: Pin<Box<F>>,
-    ) -> Result<F::Output, Pin<Box<F>>> {
-        let _context = self.handle.enter();
-        match future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            Poll::Ready(output) => Ok(output),
-            Poll::Pending => Err(future),
-        }
-    }
-
-    /// Runs `future` to completion: first one poll on the calling thread ([`Self::poll_here`]),
-    /// so a cache hit never leaves the calling thread; whatever is still pending then runs on
-    /// the runtime with the interpreter released ([`Self::block_on`]).
+    /// The poll runs with the interpreter attached, so the exit hook (which runs attached and
+    /// sets the shutdown flag before it stops the runtime) cannot stop the runtime mid-poll.
     pub(crate) fn run<F>(&self, py: Python<'_>, future: F) -> PyResult<F::Output>
     where
         F: Future + Send + 'static,
@@ -180,10 +162,18 @@ impl RtHandle {
         if is_shutting_down() {
             return Err(refuse_blocking(py));
         }
-        match self.poll_here(Box::pin(future)) {
-            Ok(output) => Ok(output),
-            Err(pending) => self.block_on(py, pending),
-        }
+        let pending = match bindings::poll_here(&self.handle, Box::pin(future)) {
+            Ok(output) => return Ok(output),
+            Err(pending) => pending,
+        };
+        self.check_pid()?;
+        let (done, outcome) = std::sync::mpsc::sync_channel(1);
+        // Cancelled only by the runtime's shutdown at exit (the waiting thread then parks).
+        let _abort = pending.then_spawn(move |output| {
+            // The receiver is gone only if the waiting thread is; nobody to tell.
+            let _ = done.send(output);
+        });
+        Self::wait(py, outcome)
     }
 
     /// Runs `future` to completion on the runtime with the interpreter released, so other
@@ -204,6 +194,12 @@ impl RtHandle {
             // The receiver is gone only if the waiting thread is; nobody to tell.
             let _ = done.send(future.await);
         });
+        Self::wait(py, outcome)
+    }
+
+    /// Waits with the interpreter released for what a runtime thread sends on `outcome`; at
+    /// exit (the runtime dropped the work) the thread parks instead of re-attaching.
+    fn wait<T: Send>(py: Python<'_>, outcome: std::sync::mpsc::Receiver<T>) -> PyResult<T> {
         let outcome = py.detach(move || {
             let outcome = outcome.recv();
             if !enter_attach() {
