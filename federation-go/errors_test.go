@@ -138,14 +138,15 @@ func TestOverloaded(t *testing.T) {
 	wg.Wait()
 }
 
-// An open breaker ejects its instance; with every instance ejected the core reports
+// An open breaker ejects its instance (panic routing, on by default, is turned off: it would send
+// the call to the held-out instance, which still accepts connections); with every instance ejected the core reports
 // ErrNoHealthyInstance naming the ejections (ErrCircuitOpen is reserved for a pick that finds
 // every candidate refusing its permit, a race the core does not expose deterministically; its
 // mapping is covered by TestKindCodes).
 func TestOpenBreakerEjectsInstance(t *testing.T) {
 	s := upstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
 	c := newClient(t, oneClusterConfig([]int{port(t, s)},
-		"    retry: { max_attempts: 1 }\n    breaker: { consecutive_failures: 1, open_for: 30s, max_open_for: 60s }"))
+		"    retry: { max_attempts: 1 }\n    failover: { panic_threshold: false }\n    breaker: { consecutive_failures: 1, open_for: 30s, max_open_for: 60s }"))
 	resp, err := c.Get(context.Background(), "svc", "/")
 	if err != nil || resp.Status != 500 {
 		t.Fatalf("first call: %v %v", resp, err)

@@ -99,6 +99,9 @@ def test_circuit_open(instances: Callable[..., list[ServiceInstance]]) -> None:
             {"local": [instance]},
             breaker={"consecutive_failures": 1, "open_for": "30s", "max_open_for": "60s"},
             retry={"max_attempts": 1},
+            # Panic routing (on by default) would send the second call to the held-out instance,
+            # which still accepts connections; this test is about the ejection's error.
+            failover={"panic_threshold": False},
         )
     )
     with pytest.raises(federation.TransportError):
