@@ -185,6 +185,27 @@ async fn no_double_effect_after_a_consumer_dies_before_commit(bootstrap: &str) {
     );
 }
 
+/// Publishes an update `{"n": round}` of every user in `ids` from `origin`; returns how many.
+async fn update_each(
+    origin: &federation_sync::FederatedDataSync,
+    store: &MemoryTarget,
+    ids: &[String],
+    round: usize,
+) -> usize {
+    for id in ids {
+        write(
+            origin,
+            store,
+            "user",
+            id,
+            Operation::Update,
+            json!({"n": round}),
+        )
+        .await;
+    }
+    ids.len()
+}
+
 async fn rebalance_between_two_consumers_of_one_group(bootstrap: &str) {
     let config = config(bootstrap, ConflictPolicy::LastWriterWins);
     let zervigo = runtime(&config, "zervigo").await;
@@ -214,18 +235,7 @@ async fn rebalance_between_two_consumers_of_one_group(bootstrap: &str) {
             looma_a.health(),
             looma_b.health()
         );
-        for id in &ids {
-            write(
-                &zervigo,
-                &origin_store,
-                "user",
-                id,
-                Operation::Update,
-                json!({"n": round}),
-            )
-            .await;
-            events += 1;
-        }
+        events += update_each(&zervigo, &origin_store, &ids, round).await;
         round += 1;
         if round >= 4 {
             eventually(Duration::from_secs(2), || async {
@@ -244,18 +254,7 @@ async fn rebalance_between_two_consumers_of_one_group(bootstrap: &str) {
     );
     // One member leaves mid-stream: the other takes its partitions over.
     a.stop().await;
-    for id in &ids {
-        write(
-            &zervigo,
-            &origin_store,
-            "user",
-            id,
-            Operation::Update,
-            json!({"n": round}),
-        )
-        .await;
-        events += 1;
-    }
+    events += update_each(&zervigo, &origin_store, &ids, round).await;
     let converged = eventually(WAIT, || async {
         ids.iter().all(|id| {
             support::record(&looma_store, "user", id) == support::record(&origin_store, "user", id)
