@@ -30,6 +30,7 @@ type L2Health struct {
 	DegradedSeconds       float64 `json:"degraded_seconds"`
 	Hits                  uint64  `json:"hits"`
 	Misses                uint64  `json:"misses"`
+	Stored                uint64  `json:"stored"`
 	Errors                uint64  `json:"errors"`
 	Timeouts              uint64  `json:"timeouts"`
 	Oversized             uint64  `json:"oversized"`

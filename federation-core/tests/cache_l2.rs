@@ -183,6 +183,7 @@ async fn values_over_the_bound_stay_in_l1_only() {
         })
         .await
     );
+    assert!(wait_for(Duration::from_secs(2), || l2_health(&a).stored == 1).await);
     assert_eq!(get(&b, "/small").await.1, "hit");
     // Large: each client fetches it itself.
     upstream.set_behavior(Behavior {
@@ -196,6 +197,11 @@ async fn values_over_the_bound_stay_in_l1_only() {
     assert_eq!(upstream.requests_for("/large"), 2);
     assert_eq!(get(&a, "/large").await.1, "hit", "still in L1");
     assert_eq!(keys_now(&redis, "*/large*"), 0);
+    assert_eq!(
+        l2_health(&a).stored,
+        1,
+        "the oversized value was not stored"
+    );
 }
 
 /// Keys matching `pattern` (a blocking helper for `wait_for` conditions).

@@ -140,6 +140,8 @@ async fn story(sandbox: &Sandbox, redis: &RedisServer, r: &mut RedisReport) -> R
     })
     .await?;
     r.first_call = ask(&a, 1).await?;
+    // A's answer reaches Redis in the background: B asks once it is there.
+    until("process A stores its value in Redis", || l2(&a).stored >= 1).await?;
     r.second_process_call = ask(&b, 1).await?;
     r.second_process_l2_hits = l2(&b).hits;
     eprintln!(

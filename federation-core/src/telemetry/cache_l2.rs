@@ -54,7 +54,7 @@ impl L2Families {
         };
         registry.register(
             "cache_l2_events",
-            "Shared cache tier events: hit, miss, error, timeout, oversized, lease_won, \
+            "Shared cache tier events: hit, miss, stored, error, timeout, oversized, lease_won, \
              lease_waited, invalidation_sent, invalidation_received, resync",
             f.events.clone(),
         );
@@ -83,9 +83,10 @@ impl L2Families {
 }
 
 /// Event kinds of `federation_cache_l2_events_total`, in the order of [`L2Counters::events`].
-pub(crate) const L2_EVENTS: [&str; 10] = [
+pub(crate) const L2_EVENTS: [&str; 11] = [
     "hit",
     "miss",
+    "stored",
     "error",
     "timeout",
     "oversized",

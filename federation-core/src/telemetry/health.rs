@@ -179,6 +179,8 @@ pub struct L2Health {
     pub hits: u64,
     /// Lookups that found nothing usable.
     pub misses: u64,
+    /// Values written to Redis (shared with the fleet from then on).
+    pub stored: u64,
     /// Operations that failed (connection refused, reset, Redis error).
     pub errors: u64,
     /// Operations abandoned after the configured timeout.

@@ -238,7 +238,7 @@ impl L2 {
             if let Some(record) = record {
                 let key = s.names.value(&key_text);
                 let ms = px(life);
-                let _: Option<()> = s
+                let stored: Option<()> = s
                     .run("set", move |mut c| async move {
                         c.query(
                             redis::cmd("SET")
@@ -250,6 +250,9 @@ impl L2 {
                         .await
                     })
                     .await;
+                if stored.is_some() {
+                    s.stats.count(Event::Stored);
+                }
             }
             if let Some(token) = token {
                 this.release(&key_text, token).await;

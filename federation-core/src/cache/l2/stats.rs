@@ -19,6 +19,7 @@ use crate::telemetry::{L2Counters, L2Health};
 pub(crate) enum Event {
     Hit,
     Miss,
+    Stored,
     Error,
     Timeout,
     Oversized,
@@ -30,9 +31,10 @@ pub(crate) enum Event {
 }
 
 impl Event {
-    const ALL: [Event; 10] = [
+    const ALL: [Event; 11] = [
         Event::Hit,
         Event::Miss,
+        Event::Stored,
         Event::Error,
         Event::Timeout,
         Event::Oversized,
@@ -47,6 +49,7 @@ impl Event {
         match self {
             Event::Hit => "hit",
             Event::Miss => "miss",
+            Event::Stored => "stored",
             Event::Error => "error",
             Event::Timeout => "timeout",
             Event::Oversized => "oversized",
@@ -61,7 +64,7 @@ impl Event {
 
 /// Live counters of one tier.
 pub(crate) struct Stats {
-    counts: [AtomicU64; 10],
+    counts: [AtomicU64; 11],
     connected: AtomicBool,
     subscribed: AtomicBool,
     op_failed: AtomicBool,
@@ -176,6 +179,7 @@ impl Stats {
             degraded_seconds: (before + current).as_secs_f64(),
             hits: self.get(Event::Hit),
             misses: self.get(Event::Miss),
+            stored: self.get(Event::Stored),
             errors: self.get(Event::Error),
             timeouts: self.get(Event::Timeout),
             oversized: self.get(Event::Oversized),
