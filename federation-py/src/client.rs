@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
 use crate::bridge::{self, Deliver};
+use crate::call_hook;
 use crate::calls::client_methods;
 use crate::errors;
 use crate::ops;
@@ -81,33 +82,70 @@ impl PyClient {
         options: CallOptions<'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, rt) = self.client()?;
-        let builder = request::build(py, &client, method, service, path, options)?;
-        bridge::spawn(py, &rt, send(builder))
+        let (builder, finish) = build_traced(py, &client, method, service, path, options)?;
+        bridge::spawn(py, &rt, send(builder, finish))
     }
 
     /// A blocking call; the interpreter is released only if the call needs I/O.
-    fn run(
+    fn run<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         method: Method,
         service: &str,
         path: &str,
         options: CallOptions<'_>,
-    ) -> PyResult<PyResponse> {
+    ) -> PyResult<Bound<'py, PyResponse>> {
         let (client, rt) = self.client()?;
-        let builder = request::build(py, &client, method, service, path, options)?;
-        match rt.run(py, builder.send())? {
-            Ok(response) => Ok(PyResponse::new(response)),
+        let (builder, finish) = build_traced(py, &client, method, service, path, options)?;
+        let result = match rt.run(py, builder.send())? {
+            Ok(response) => Bound::new(py, PyResponse::new(response)),
             Err(e) => Err(errors::to_pyerr(py, &e)),
+        };
+        if let Some(finish) = finish {
+            match &result {
+                Ok(response) => finish.call(py, Some(response.as_any()), None),
+                Err(e) => finish.call(py, None, Some(e)),
+            }
         }
+        result
     }
 }
 
-async fn send(builder: RequestBuilder) -> Deliver {
+/// The request builder of a call, after the OpenTelemetry hook (if any) added its headers.
+fn build_traced(
+    py: Python<'_>,
+    client: &FederatedServiceClient,
+    method: Method,
+    service: &str,
+    path: &str,
+    options: CallOptions<'_>,
+) -> PyResult<(RequestBuilder, Option<call_hook::Finish>)> {
+    let headers = options.headers.clone();
+    let builder = request::build(py, client, method.clone(), service, path, options)?;
+    Ok(call_hook::begin(
+        py,
+        &method,
+        service,
+        path,
+        headers.as_ref(),
+        builder,
+    ))
+}
+
+async fn send(builder: RequestBuilder, finish: Option<call_hook::Finish>) -> Deliver {
     let outcome = builder.send().await;
-    Box::new(move |py| match outcome {
-        Ok(response) => Ok(Py::new(py, PyResponse::new(response))?.into_any()),
-        Err(e) => Err(errors::to_pyerr(py, &e)),
+    Box::new(move |py| {
+        let result = match outcome {
+            Ok(response) => Ok(Py::new(py, PyResponse::new(response))?.into_any()),
+            Err(e) => Err(errors::to_pyerr(py, &e)),
+        };
+        if let Some(finish) = finish {
+            match &result {
+                Ok(response) => finish.call(py, Some(response.bind(py)), None),
+                Err(e) => finish.call(py, None, Some(e)),
+            }
+        }
+        result
     })
 }
 

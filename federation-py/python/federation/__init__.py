@@ -51,3 +51,18 @@ __all__ = [
     "TransportError",
     "__version__",
 ]
+
+# OpenTelemetry (issue 22): when `opentelemetry` is importable, every call continues the active
+# trace and records its spans there (federation/_otel.py); otherwise nothing is imported.
+import importlib.util as _importlib_util  # noqa: E402
+
+if _importlib_util.find_spec("opentelemetry") is not None:
+    try:
+        from federation import _otel
+    except ImportError:  # a partial install (no opentelemetry-api): calls stay untraced
+        pass
+    else:
+        from federation._federation import _call_hook_set, _set_call_hook
+
+        if not _call_hook_set():  # set once per process (importlib.reload keeps the first)
+            _set_call_hook(_otel.begin)

@@ -3,7 +3,7 @@
 import asyncio
 import builtins
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Optional, TypedDict, Union
 
@@ -31,6 +31,9 @@ __all__ = [
     "TransportError",
     "__version__",
     "_shutdown",
+    # OpenTelemetry call hook
+    "_call_hook_set",
+    "_set_call_hook",
 ]
 
 _Params = Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
@@ -78,6 +81,8 @@ class Attempt:
     def duration(self) -> float: ...
     @property
     def status(self) -> Optional[int]: ...
+    @property
+    def offset(self) -> float: ...
 
 @final
 class Response:
@@ -299,3 +304,12 @@ class ServiceInstance:
     def set_health_status(self, status: int) -> None: ...
 
 def _shutdown() -> None: ...
+
+# The OpenTelemetry call hook (federation/_otel.py; federation-py/src/call_hook.rs).
+_CallFinish = Callable[[Optional[Response], Optional[BaseException]], None]
+_CallHook = Callable[
+    [str, str, str, Any], Optional[tuple[list[tuple[str, str]], _CallFinish]]
+]
+
+def _set_call_hook(hook: _CallHook) -> None: ...
+def _call_hook_set() -> bool: ...

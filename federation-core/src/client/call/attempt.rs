@@ -103,6 +103,7 @@ impl Call<'_> {
             outcome: AttemptOutcome::Success,
             duration: took,
             status: None,
+            offset: started.saturating_duration_since(self.start),
         };
         let (outcome, step, retry_after) =
             self.classify(sent, permit, in_flight.stats(), &mut attempt, per_attempt);

@@ -1,0 +1,96 @@
+//! The per-call hook the Python package installs when OpenTelemetry is present.
+//!
+//! **Failure prevented.** A Python service that traces with OpenTelemetry would otherwise see
+//! its trace end at the federation call: the core only continues a `traceparent` it is given, and
+//! its own `federation.call`/`federation.attempt` spans live in Rust's `tracing`, which the Python
+//! SDK never sees. So `federation/__init__.py` registers `federation._otel.begin` here when
+//! `opentelemetry` is importable; without it no hook is set and a call costs one atomic load more.
+//!
+//! **Protocol.** Before a call, `hook(method, service, path, headers)` (the caller's `headers`
+//! argument or `None`) returns `None` or `(extra_headers, finish)`: the headers (`traceparent`,
+//! `tracestate`) are added to the request and `finish(response, error)` is called once with the
+//! `Response` or the raised exception when the call ends. An exception raised by the hook or by
+//! `finish` does not change the call's result: it is reported through `sys.unraisablehook`.
+
+use std::sync::OnceLock;
+
+use federation_core::client::RequestBuilder;
+use http::Method;
+use pyo3::prelude::*;
+
+/// The hook, set at most once per process by `federation/__init__.py`.
+static HOOK: OnceLock<Py<PyAny>> = OnceLock::new();
+
+/// Registers `hook` (`federation._otel.begin`). A second registration is refused.
+#[pyfunction]
+pub(crate) fn _set_call_hook(hook: Py<PyAny>) -> PyResult<()> {
+    HOOK.set(hook).map_err(|_| {
+        pyo3::exceptions::PyRuntimeError::new_err("the federation call hook is already set")
+    })
+}
+
+/// Whether a call hook is registered (for tests and `federation.otel_enabled()`).
+#[pyfunction]
+pub(crate) fn _call_hook_set() -> bool {
+    HOOK.get().is_some()
+}
+
+/// What a traced call must do when it ends.
+pub(crate) struct Finish(Py<PyAny>);
+
+/// Runs the hook for a call about to start: adds its headers to `builder` and returns the
+/// `finish` callable, or `None` when no hook is set or it declined.
+pub(crate) fn begin(
+    py: Python<'_>,
+    method: &Method,
+    service: &str,
+    path: &str,
+    headers: Option<&Bound<'_, PyAny>>,
+    builder: RequestBuilder,
+) -> (RequestBuilder, Option<Finish>) {
+    let Some(hook) = HOOK.get() else {
+        return (builder, None);
+    };
+    let hook = hook.bind(py);
+    match call_begin(hook, method, service, path, headers) {
+        Ok(Some((extra, finish))) => {
+            let builder = extra
+                .into_iter()
+                .fold(builder, |b, (name, value)| b.header(name, value));
+            (builder, Some(Finish(finish)))
+        }
+        Ok(None) => (builder, None),
+        Err(e) => {
+            e.write_unraisable(py, Some(hook));
+            (builder, None)
+        }
+    }
+}
+
+type Begun = Option<(Vec<(String, String)>, Py<PyAny>)>;
+
+fn call_begin(
+    hook: &Bound<'_, PyAny>,
+    method: &Method,
+    service: &str,
+    path: &str,
+    headers: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Begun> {
+    let begun = hook.call1((method.as_str(), service, path, headers))?;
+    begun.extract::<Begun>().map_err(PyErr::from)
+}
+
+impl Finish {
+    /// Reports how the call ended: `response` or `error`.
+    pub(crate) fn call(
+        self,
+        py: Python<'_>,
+        response: Option<&Bound<'_, PyAny>>,
+        error: Option<&PyErr>,
+    ) {
+        let error = error.map(|e| e.value(py).clone().into_any());
+        if let Err(e) = self.0.bind(py).call1((response, error)) {
+            e.write_unraisable(py, Some(self.0.bind(py)));
+        }
+    }
+}
