@@ -15,6 +15,12 @@ import (
 
 func startClient(t *testing.T) *federation.Client {
 	t.Helper()
+	c, _ := startClientSandbox(t)
+	return c
+}
+
+func startClientSandbox(t *testing.T) (*federation.Client, *federationtest.Sandbox) {
+	t.Helper()
 	sb, err := federationtest.Start(federationtest.Options{CheckInterval: 100 * time.Millisecond, CheckTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +35,7 @@ func startClient(t *testing.T) *federation.Client {
 	for {
 		resp, err := c.Get(context.Background(), "user", "/")
 		if err == nil && resp.Status == 200 {
-			return c
+			return c, sb
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("user not ready after 20s: %v", err)

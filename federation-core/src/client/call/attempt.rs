@@ -139,6 +139,8 @@ impl Call<'_> {
             request.headers.clone()
         };
         let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
+        #[cfg(feature = "opentelemetry")]
+        crate::telemetry::otel::attempt_headers(&mut headers);
         if let Some(host) = endpoint.origin.as_ref().and_then(|o| o.http1_host()) {
             // A caller's own `Host` wins, as it does in the HTTP client.
             headers.entry(HOST).or_insert_with(|| host.clone());
