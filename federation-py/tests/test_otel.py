@@ -25,14 +25,30 @@ from federation.testing import Sandbox
 EXPORTER = InMemorySpanExporter()
 
 
+class _WhileTesting(SimpleSpanProcessor):
+    """Exports only while a test uses the `spans` fixture: the global provider cannot be
+    removed, and the other tests' calls must not pile up spans in memory."""
+
+    active = False
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.active:
+            super().on_end(span)
+
+
+PROCESSOR = _WhileTesting(EXPORTER)
+
+
 @pytest.fixture()
 def spans() -> Iterator[InMemorySpanExporter]:
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+        provider.add_span_processor(PROCESSOR)
         trace.set_tracer_provider(provider)
     EXPORTER.clear()
+    PROCESSOR.active = True
     yield EXPORTER
+    PROCESSOR.active = False
     EXPORTER.clear()
 
 
