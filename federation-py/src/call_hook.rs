@@ -77,7 +77,7 @@ fn call_begin(
     headers: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Begun> {
     let begun = hook.call1((method.as_str(), service, path, headers))?;
-    begun.extract::<Begun>().map_err(PyErr::from)
+    begun.extract::<Begun>()
 }
 
 impl Finish {
