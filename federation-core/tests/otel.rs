@@ -8,6 +8,7 @@ mod pipeline_support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use federation_core::client::FederatedServiceClient;
+use federation_testkit::instance::ServiceInstance;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use pipeline_support::{cluster, config, service, start};
@@ -33,8 +34,14 @@ fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
     spans.iter().filter(|s| s.name == name).collect()
 }
 
-#[tokio::test]
-async fn spans_continue_the_incoming_trace_with_the_shared_names() {
+/// A client of one loopback instance, with an OpenTelemetry layer (in-memory exporter, without
+/// the layer's own location/thread/level attributes) as this thread's subscriber.
+async fn traced_client() -> (
+    Vec<ServiceInstance>,
+    FederatedServiceClient,
+    InMemorySpanExporter,
+    tracing::subscriber::DefaultGuard,
+) {
     let z = start("zervigo", "user-service", 1).await;
     let cfg = config(
         vec![cluster("zervigo", "user-service", &z)],
@@ -52,7 +59,13 @@ async fn spans_continue_the_incoming_trace_with_the_shared_names() {
         .with_tracked_inactivity(false)
         .with_level(false)
         .with_target(false);
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    (z, client, exporter, guard)
+}
+
+#[tokio::test]
+async fn spans_continue_the_incoming_trace_with_the_shared_names() {
+    let (_instances, client, exporter, _guard) = traced_client().await;
 
     let response = client
         .get("user", "/api/v1/users/7")
@@ -98,18 +111,7 @@ async fn spans_continue_the_incoming_trace_with_the_shared_names() {
 
 #[tokio::test]
 async fn without_traceparent_the_current_span_is_the_parent() {
-    let z = start("zervigo", "user-service", 1).await;
-    let cfg = config(
-        vec![cluster("zervigo", "user-service", &z)],
-        vec![service("user", &[("zervigo", "user-service")], None)],
-    );
-    let client = FederatedServiceClient::from_config(cfg).expect("valid config");
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let (_instances, client, exporter, _guard) = traced_client().await;
 
     let response = client
         .get("user", "/x")

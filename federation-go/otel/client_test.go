@@ -20,28 +20,7 @@ import (
 )
 
 func start(t *testing.T) (*federationtest.Sandbox, *federation.Client) {
-	t.Helper()
-	sb, err := federationtest.Start(federationtest.Options{CheckInterval: 100 * time.Millisecond, CheckTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	c, err := federation.New(sb.ConfigYAML(), federation.YAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := c.Get(context.Background(), "user", "/")
-		if err == nil && resp.Status == 200 {
-			return sb, c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("user not ready after 20s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return federationtest.StartWithClient(t, "user")
 }
 
 func tracer(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	federation "github.com/federation/federation-go"
 	"github.com/federation/federation-go/federationtest"
@@ -20,28 +19,8 @@ func startClient(t *testing.T) *federation.Client {
 }
 
 func startClientSandbox(t *testing.T) (*federation.Client, *federationtest.Sandbox) {
-	t.Helper()
-	sb, err := federationtest.Start(federationtest.Options{CheckInterval: 100 * time.Millisecond, CheckTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	c, err := federation.New(sb.ConfigYAML(), federation.YAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := c.Get(context.Background(), "user", "/")
-		if err == nil && resp.Status == 200 {
-			return c, sb
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("user not ready after 20s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sb, c := federationtest.StartWithClient(t, "user")
+	return c, sb
 }
 
 func find(t *testing.T, families []*dto.MetricFamily, name string) *dto.MetricFamily {
