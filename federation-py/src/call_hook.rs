@@ -9,7 +9,8 @@
 //! **Protocol.** Before a call, `hook(method, service, path, headers)` (the caller's `headers`
 //! argument or `None`) returns `None` or `(extra_headers, finish)`: the headers (`traceparent`,
 //! `tracestate`) are added to the request and `finish(response, error)` is called once with the
-//! `Response` or the raised exception when the call ends. An exception raised by the hook or by
+//! `Response` or the raised exception when the call ends (for an async call, when its future is
+//! done: a call cancelled by asyncio reports `asyncio.CancelledError`). An exception raised by the hook or by
 //! `finish` does not change the call's result: it is reported through `sys.unraisablehook`.
 
 use std::sync::OnceLock;
@@ -80,7 +81,47 @@ fn call_begin(
     begun.extract::<Begun>()
 }
 
+/// The done callback of an async call's future: reports its result, exception or cancellation
+/// to `finish` once.
+#[pyclass(frozen, module = "federation._federation")]
+struct FinishOnDone(std::sync::Mutex<Option<Finish>>);
+
+#[pymethods]
+impl FinishOnDone {
+    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = future.py();
+        let taken = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(finish) = taken else {
+            return Ok(());
+        };
+        if future.call_method0("cancelled")?.is_truthy()? {
+            let cancelled = py.import("asyncio")?.getattr("CancelledError")?.call0()?;
+            finish.call(py, None, Some(&PyErr::from_value(cancelled)));
+            return Ok(());
+        }
+        let error = future.call_method0("exception")?;
+        if error.is_none() {
+            let response = future.call_method0("result")?;
+            finish.call(py, Some(&response), None);
+        } else {
+            finish.call(py, None, Some(&PyErr::from_value(error)));
+        }
+        Ok(())
+    }
+}
+
 impl Finish {
+    /// Calls `finish` when the asyncio `future` of the call is done (also when cancelled).
+    pub(crate) fn when_done(self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        let callback = Bound::new(future.py(), FinishOnDone(std::sync::Mutex::new(Some(self))))?;
+        future.call_method1("add_done_callback", (callback,))?;
+        Ok(())
+    }
+
     /// Reports how the call ended: `response` or `error`.
     pub(crate) fn call(
         self,

@@ -83,7 +83,12 @@ impl PyClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, rt) = self.client()?;
         let (builder, finish) = build_traced(py, &client, method, service, path, options)?;
-        bridge::spawn(py, &rt, send(builder, finish))
+        let future = bridge::spawn(py, &rt, send(builder))?;
+        if let Some(finish) = finish {
+            // A done callback also sees a call cancelled by asyncio (its Rust work is dropped).
+            finish.when_done(&future)?;
+        }
+        Ok(future)
     }
 
     /// A blocking call; the interpreter is released only if the call needs I/O.
@@ -132,20 +137,11 @@ fn build_traced(
     ))
 }
 
-async fn send(builder: RequestBuilder, finish: Option<call_hook::Finish>) -> Deliver {
+async fn send(builder: RequestBuilder) -> Deliver {
     let outcome = builder.send().await;
-    Box::new(move |py| {
-        let result = match outcome {
-            Ok(response) => Ok(Py::new(py, PyResponse::new(response))?.into_any()),
-            Err(e) => Err(errors::to_pyerr(py, &e)),
-        };
-        if let Some(finish) = finish {
-            match &result {
-                Ok(response) => finish.call(py, Some(response.bind(py)), None),
-                Err(e) => finish.call(py, None, Some(e)),
-            }
-        }
-        result
+    Box::new(move |py| match outcome {
+        Ok(response) => Ok(Py::new(py, PyResponse::new(response))?.into_any()),
+        Err(e) => Err(errors::to_pyerr(py, &e)),
     })
 }
 

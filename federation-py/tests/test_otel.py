@@ -133,6 +133,22 @@ def test_failed_call_marks_the_span(
     assert call.status.status_code == trace.StatusCode.ERROR
 
 
+def test_cancelled_async_call_ends_its_span(
+    world: Sandbox, client: federation.FederatedServiceClient, spans: InMemorySpanExporter
+) -> None:
+    for instance in world.instances("zervigo", "user-service"):
+        instance.set_behavior(latency=2.0)
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.get("user", "/slow"), timeout=0.2)
+
+    asyncio.run(main())
+    (call,) = by_name(spans, "federation.call")
+    assert dict(call.attributes or {})["outcome"] == "cancelled"
+    assert call.status.status_code == trace.StatusCode.ERROR
+
+
 def test_explicit_traceparent_is_the_parent(client: federation.FederatedServiceClient, spans: InMemorySpanExporter) -> None:
     incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     response = client.get_sync("user", "/x", headers={"Traceparent": incoming})

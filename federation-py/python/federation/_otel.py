@@ -16,6 +16,7 @@ call's outcome. Span names and attributes are those of the Rust `tracing` spans
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -96,6 +97,8 @@ def _finish(
         if isinstance(error, FederationError):
             attempts = error.attempts
             span.set_attribute("outcome", error.kind)
+        elif isinstance(error, asyncio.CancelledError):  # the awaiting task was cancelled
+            span.set_attribute("outcome", "cancelled")
         else:
             span.set_attribute("outcome", type(error).__name__)
         span.set_status(Status(StatusCode.ERROR, str(error)))
