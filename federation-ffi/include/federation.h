@@ -85,6 +85,20 @@ typedef uint32_t federation_config_format_t;
 // An error kind: one of the `FEDERATION_ERROR_*` values.
 typedef uint32_t federation_error_kind_t;
 
+// When and how one attempt went (for tracing spans in the bindings: the Go OpenTelemetry
+// module records one `federation.attempt` span per attempt from it).
+typedef struct {
+  // Nanoseconds from the start of the call to the start of the attempt.
+  uint64_t offset_ns;
+  // Nanoseconds the attempt took.
+  uint64_t duration_ns;
+  // The HTTP status; 0 when no response arrived.
+  uint16_t status;
+  // What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
+  // `connection_lost`, `body_too_large`): a static NUL-terminated string.
+  const char *outcome;
+} federation_attempt_timing_t;
+
 // Called (from any thread, possibly concurrently with `federation_executor_run`) when a call
 // was queued on an empty executor: the host should run the executor soon.
 typedef void (*federation_notify_t)(void *user_data);
@@ -432,6 +446,16 @@ bool federation_error_attempt(const federation_error_t *error,
                               const char **out_cluster,
                               const char **out_instance);
 
+// When and how attempt `index` (0-based, below `federation_error_attempts`) went: writes its
+// timing to `out` when non-NULL. False, writing nothing, when out of range or for an invalid
+// handle.
+//
+// # Safety
+// `error` is NULL or a live error; `out` is NULL or valid for a write.
+bool federation_error_attempt_timing(const federation_error_t *error,
+                                     size_t index,
+                                     federation_attempt_timing_t *out);
+
 // How many attempts were made before the call failed (0 when nothing was sent).
 //
 // # Safety
@@ -625,6 +649,16 @@ bool federation_response_attempt(const federation_response_t *response,
                                  size_t index,
                                  const char **out_cluster,
                                  const char **out_instance);
+
+// When and how attempt `index` (0-based, below `federation_response_attempts`) went: writes
+// its timing to `out` when non-NULL. False, writing nothing, when out of range or for an
+// invalid handle.
+//
+// # Safety
+// `response` is NULL or a live response; `out` is NULL or valid for a write. Thread-safe.
+bool federation_response_attempt_timing(const federation_response_t *response,
+                                        size_t index,
+                                        federation_attempt_timing_t *out);
 
 // Whether the cache served the call (`FEDERATION_CACHE_*`).
 //

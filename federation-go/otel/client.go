@@ -6,22 +6,23 @@
 // (kind client) in the caller's tracer as a child of the span in ctx, injects its context into
 // the request's headers with the propagator (W3C `traceparent` and `tracestate` by default,
 // the global one unless given), so the upstream service continues the same trace, and records
-// the call's outcome with the attribute names of the Rust and Python spans (docs/metrics.md).
+// the call's outcome with the attribute names of the Rust and Python spans (docs/metrics.md),
+// then one `federation.attempt` child span per attempt, timed from the attempt's offset and
+// duration.
 //
 //	traced := fedotel.New(client) // otel.GetTracerProvider(), otel.GetTextMapPropagator()
 //	resp, err := traced.Get(ctx, "user", "/api/v1/users/42")
 //
 // It lives in its own module so the core module does not make every user depend on otel.
 // A request that already carries a `traceparent` keeps it (and the span's parent is taken from
-// it). Per-attempt spans (`federation.attempt`) are not recorded in Go: the C ABI does not
-// carry attempt timings yet; the call span's `attempts` and `cluster` attributes say how the
-// call went.
+// it). The upstream's parent is an id the core derived from the call span (the same trace).
 package otel
 
 import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	federation "github.com/federation/federation-go"
 	"go.opentelemetry.io/otel"
@@ -31,8 +32,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// CallSpan is the name of the span of one call (the same in Rust and Python).
-const CallSpan = "federation.call"
+// Span names (the same in Rust and Python).
+const (
+	// CallSpan is the span of one call.
+	CallSpan = "federation.call"
+	// AttemptSpan is the span of one attempt, a child of the call's.
+	AttemptSpan = "federation.attempt"
+)
 
 // Client is a *federation.Client whose calls are traced.
 type Client struct {
@@ -108,7 +114,8 @@ func (c *Client) Do(ctx context.Context, service string, req *federation.Request
 	if path == "" {
 		path = "/"
 	}
-	spanCtx, span := c.tracer.Start(parent, CallSpan, trace.WithSpanKind(trace.SpanKindClient),
+	start := time.Now()
+	spanCtx, span := c.tracer.Start(parent, CallSpan, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(start),
 		trace.WithAttributes(attribute.String("service", service), attribute.String("method", method),
 			attribute.String("path", path)))
 	defer span.End()
@@ -119,12 +126,36 @@ func (c *Client) Do(ctx context.Context, service string, req *federation.Request
 		c.propagator.Inject(spanCtx, propagation.HeaderCarrier(out.Header))
 	}
 	resp, err := c.Client.Do(ctx, service, &out)
-	record(span, resp, err)
+	tried := record(span, resp, err)
+	if span.IsRecording() {
+		for i, a := range tried {
+			c.attemptSpan(spanCtx, start, service, i+1, a)
+		}
+	}
 	return resp, err
 }
 
-// record sets the call's outcome on span, as the core's span does.
-func record(span trace.Span, resp *federation.Response, err error) {
+// attemptSpan records attempt number n of the call that started at callStart, timed from the
+// attempt's offset and duration.
+func (c *Client) attemptSpan(ctx context.Context, callStart time.Time, service string, n int, a federation.Attempt) {
+	begun := callStart.Add(a.Offset)
+	attrs := []attribute.KeyValue{
+		attribute.String("service", service), attribute.String("cluster", a.Cluster),
+		attribute.String("instance", a.Instance), attribute.Int("attempt", n),
+		attribute.Float64("duration_ms", float64(a.Duration)/float64(time.Millisecond)),
+	}
+	if a.Status != 0 {
+		attrs = append(attrs, attribute.Int("status", a.Status))
+	}
+	if a.Outcome != "success" {
+		attrs = append(attrs, attribute.String("error_kind", a.Outcome))
+	}
+	_, span := c.tracer.Start(ctx, AttemptSpan, trace.WithTimestamp(begun), trace.WithAttributes(attrs...))
+	span.End(trace.WithTimestamp(begun.Add(a.Duration)))
+}
+
+// record sets the call's outcome on span, as the core's span does, and returns its attempts.
+func record(span trace.Span, resp *federation.Response, err error) []federation.Attempt {
 	var tried []federation.Attempt
 	if resp != nil {
 		tried = resp.Tried
@@ -144,4 +175,5 @@ func record(span trace.Span, resp *federation.Response, err error) {
 	if len(tried) > 0 { // as in Rust: no cluster for a cache hit or a call refused before routing
 		span.SetAttributes(attribute.String("cluster", tried[len(tried)-1].Cluster))
 	}
+	return tried
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,55 @@ func TestCallContinuesTheTraceInContext(t *testing.T) {
 	}
 	if a["attempts"].AsInt64() != 1 {
 		t.Errorf("attempts = %v", a["attempts"])
+	}
+	attempt := only(t, exporter, fedotel.AttemptSpan)
+	at := attrs(attempt)
+	if attempt.Parent.SpanID() != call.SpanContext.SpanID() || at["instance"].AsString() != resp.Instance ||
+		at["status"].AsInt64() != 200 || at["attempt"].AsInt64() != 1 || at["cluster"].AsString() != "zervigo" {
+		t.Fatalf("attempt span parent %v attributes %v", attempt.Parent.SpanID(), at)
+	}
+	if _, failed := at["error_kind"]; failed {
+		t.Fatalf("a successful attempt has error_kind %v", at["error_kind"])
+	}
+	if attempt.StartTime.Before(call.StartTime) || attempt.EndTime.After(call.EndTime) || attempt.EndTime.Before(attempt.StartTime) {
+		t.Fatalf("attempt %v..%v outside call %v..%v", attempt.StartTime, attempt.EndTime, call.StartTime, call.EndTime)
+	}
+}
+
+// A call that retries and fails over records every attempt, in order, with what it did.
+func TestFailoverRecordsEveryAttempt(t *testing.T) {
+	sb, c := start(t)
+	if err := sb.SetBehavior("zervigo", "user-service", federationtest.All, federationtest.Behavior{Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	exporter, tp := tracer(t)
+	resp, err := fedotel.New(c, fedotel.WithTracerProvider(tp)).Get(context.Background(), "user", "/failover")
+	if err != nil || resp.Cluster != "looma" {
+		t.Fatalf("resp %+v err %v, want an answer from looma", resp, err)
+	}
+	var spans []tracetest.SpanStub
+	for _, s := range exporter.GetSpans() {
+		if s.Name == fedotel.AttemptSpan {
+			spans = append(spans, s)
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool {
+		return attrs(spans[i])["attempt"].AsInt64() < attrs(spans[j])["attempt"].AsInt64()
+	})
+	if len(spans) != len(resp.Tried) || len(spans) < 2 {
+		t.Fatalf("%d attempt spans, %d attempts", len(spans), len(resp.Tried))
+	}
+	first, last := attrs(spans[0]), attrs(spans[len(spans)-1])
+	if first["error_kind"].AsString() != "retryable_status" || first["status"].AsInt64() != 503 || first["cluster"].AsString() != "zervigo" {
+		t.Fatalf("first attempt %v", first)
+	}
+	if last["cluster"].AsString() != "looma" || last["status"].AsInt64() != 200 {
+		t.Fatalf("last attempt %v", last)
+	}
+	for i := 1; i < len(spans); i++ {
+		if spans[i].StartTime.Before(spans[i-1].EndTime) {
+			t.Fatalf("attempt %d starts before attempt %d ends", i+1, i)
+		}
 	}
 }
 

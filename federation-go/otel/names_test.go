@@ -8,12 +8,12 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/federation/federation-go/federationtest"
 	fedotel "github.com/federation/federation-go/otel"
 )
 
-// TestNamesMatch is the Go side of the cross-language span check: the call span carries the
-// name and attributes of tests/telemetry-names.json, which the Rust and Python tests check too.
-// (Go records no federation.attempt spans yet: see the package documentation.)
+// TestNamesMatch is the Go side of the cross-language span check: the call and attempt spans carry the
+// names and attributes of tests/telemetry-names.json, which the Rust and Python tests check too.
 func TestNamesMatch(t *testing.T) {
 	raw, err := os.ReadFile("../../tests/telemetry-names.json")
 	if err != nil {
@@ -25,18 +25,32 @@ func TestNamesMatch(t *testing.T) {
 	if err := json.Unmarshal(raw, &golden); err != nil {
 		t.Fatal(err)
 	}
-	_, c := start(t)
+	sb, c := start(t)
+	// A failed attempt first (error_kind), then a successful one (status): every attribute.
+	if err := sb.SetBehavior("zervigo", "user-service", federationtest.All, federationtest.Behavior{Status: 503}); err != nil {
+		t.Fatal(err)
+	}
 	exporter, tp := tracer(t)
 	if _, err := fedotel.New(c, fedotel.WithTracerProvider(tp)).Get(context.Background(), "user", "/names"); err != nil {
 		t.Fatal(err)
 	}
-	call := only(t, exporter, fedotel.CallSpan)
-	var got []string
-	for _, kv := range call.Attributes {
-		got = append(got, string(kv.Key))
+	keys := map[string]map[string]bool{}
+	for _, s := range exporter.GetSpans() {
+		if keys[s.Name] == nil {
+			keys[s.Name] = map[string]bool{}
+		}
+		for _, kv := range s.Attributes {
+			keys[s.Name][string(kv.Key)] = true
+		}
 	}
-	sort.Strings(got)
-	if want := golden.Spans[fedotel.CallSpan]; !reflect.DeepEqual(got, want) {
-		t.Fatalf("%s attributes %v, want %v", fedotel.CallSpan, got, want)
+	got := map[string][]string{}
+	for name, set := range keys {
+		for k := range set {
+			got[name] = append(got[name], k)
+		}
+		sort.Strings(got[name])
+	}
+	if !reflect.DeepEqual(got, golden.Spans) {
+		t.Fatalf("spans and attributes %v, want %v", got, golden.Spans)
 	}
 }
