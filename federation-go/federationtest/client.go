@@ -2,6 +2,10 @@ package federationtest
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -34,4 +38,27 @@ func StartWithClient(tb testing.TB, service string) (*Sandbox, *federation.Clien
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TelemetryNames are the stable span and metric names of tests/telemetry-names.json: span name
+// → attribute keys, metric name → label names (sorted). Every language's test compares its
+// output with them, so a rename in one language fails.
+type TelemetryNames struct {
+	Spans   map[string][]string `json:"spans"`
+	Metrics map[string][]string `json:"metrics"`
+}
+
+// ReadTelemetryNames reads tests/telemetry-names.json of this repository.
+func ReadTelemetryNames(tb testing.TB) TelemetryNames {
+	tb.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "tests", "telemetry-names.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names TelemetryNames
+	if err := json.Unmarshal(raw, &names); err != nil {
+		tb.Fatalf("tests/telemetry-names.json: %v", err)
+	}
+	return names
 }

@@ -2,8 +2,6 @@ package otel_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"reflect"
 	"sort"
 	"testing"
@@ -15,16 +13,7 @@ import (
 // TestNamesMatch is the Go side of the cross-language span check: the call and attempt spans carry the
 // names and attributes of tests/telemetry-names.json, which the Rust and Python tests check too.
 func TestNamesMatch(t *testing.T) {
-	raw, err := os.ReadFile("../../tests/telemetry-names.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var golden struct {
-		Spans map[string][]string `json:"spans"`
-	}
-	if err := json.Unmarshal(raw, &golden); err != nil {
-		t.Fatal(err)
-	}
+	golden := federationtest.ReadTelemetryNames(t)
 	sb, c := start(t)
 	// A failed attempt first (error_kind), then a successful one (status): every attribute.
 	if err := sb.SetBehavior("zervigo", "user-service", federationtest.All, federationtest.Behavior{Status: 503}); err != nil {

@@ -2,8 +2,6 @@ package prometheus_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"reflect"
 	"sort"
 	"testing"
@@ -17,16 +15,7 @@ import (
 // gathers carry the names and labels of tests/telemetry-names.json, which the Rust and Python
 // tests check too.
 func TestNamesMatch(t *testing.T) {
-	raw, err := os.ReadFile("../../tests/telemetry-names.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var golden struct {
-		Metrics map[string][]string `json:"metrics"`
-	}
-	if err := json.Unmarshal(raw, &golden); err != nil {
-		t.Fatal(err)
-	}
+	golden := federationtest.ReadTelemetryNames(t)
 	c, sb := startClientSandbox(t)
 	if err := sb.SetBehavior("zervigo", "user-service", federationtest.All, federationtest.Behavior{Status: 503}); err != nil {
 		t.Fatal(err)
