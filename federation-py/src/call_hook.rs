@@ -15,9 +15,11 @@
 
 use std::sync::OnceLock;
 
-use federation_core::client::RequestBuilder;
+use federation_core::client::{FederatedServiceClient, RequestBuilder};
 use http::Method;
 use pyo3::prelude::*;
+
+use crate::request::{self, CallOptions};
 
 /// The hook, set at most once per process by `federation/__init__.py`.
 static HOOK: OnceLock<Py<PyAny>> = OnceLock::new();
@@ -39,9 +41,24 @@ pub(crate) fn _call_hook_set() -> bool {
 /// What a traced call must do when it ends.
 pub(crate) struct Finish(Py<PyAny>);
 
+/// The request builder of a call (see [`request::build`]), after the hook (if any) added its
+/// headers, and the hook's `finish`.
+pub(crate) fn build(
+    py: Python<'_>,
+    client: &FederatedServiceClient,
+    method: Method,
+    service: &str,
+    path: &str,
+    options: CallOptions<'_>,
+) -> PyResult<(RequestBuilder, Option<Finish>)> {
+    let headers = options.headers.clone();
+    let builder = request::build(py, client, method.clone(), service, path, options)?;
+    Ok(begin(py, &method, service, path, headers.as_ref(), builder))
+}
+
 /// Runs the hook for a call about to start: adds its headers to `builder` and returns the
 /// `finish` callable, or `None` when no hook is set or it declined.
-pub(crate) fn begin(
+fn begin(
     py: Python<'_>,
     method: &Method,
     service: &str,
@@ -115,6 +132,14 @@ impl FinishOnDone {
 }
 
 impl Finish {
+    /// Reports a blocking call's result.
+    pub(crate) fn report<T>(self, py: Python<'_>, result: &PyResult<Bound<'_, T>>) {
+        match result {
+            Ok(response) => self.call(py, Some(response.as_any()), None),
+            Err(e) => self.call(py, None, Some(e)),
+        }
+    }
+
     /// Calls `finish` when the asyncio `future` of the call is done (also when cancelled).
     pub(crate) fn when_done(self, future: &Bound<'_, PyAny>) -> PyResult<()> {
         let callback = Bound::new(future.py(), FinishOnDone(std::sync::Mutex::new(Some(self))))?;

@@ -82,7 +82,7 @@ impl PyClient {
         options: CallOptions<'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, rt) = self.client()?;
-        let (builder, finish) = build_traced(py, &client, method, service, path, options)?;
+        let (builder, finish) = call_hook::build(py, &client, method, service, path, options)?;
         let future = bridge::spawn(py, &rt, send(builder))?;
         if let Some(finish) = finish {
             // A done callback also sees a call cancelled by asyncio (its Rust work is dropped).
@@ -101,40 +101,16 @@ impl PyClient {
         options: CallOptions<'_>,
     ) -> PyResult<Bound<'py, PyResponse>> {
         let (client, rt) = self.client()?;
-        let (builder, finish) = build_traced(py, &client, method, service, path, options)?;
+        let (builder, finish) = call_hook::build(py, &client, method, service, path, options)?;
         let result = match rt.run(py, builder.send())? {
             Ok(response) => Bound::new(py, PyResponse::new(response)),
             Err(e) => Err(errors::to_pyerr(py, &e)),
         };
         if let Some(finish) = finish {
-            match &result {
-                Ok(response) => finish.call(py, Some(response.as_any()), None),
-                Err(e) => finish.call(py, None, Some(e)),
-            }
+            finish.report(py, &result);
         }
         result
     }
-}
-
-/// The request builder of a call, after the OpenTelemetry hook (if any) added its headers.
-fn build_traced(
-    py: Python<'_>,
-    client: &FederatedServiceClient,
-    method: Method,
-    service: &str,
-    path: &str,
-    options: CallOptions<'_>,
-) -> PyResult<(RequestBuilder, Option<call_hook::Finish>)> {
-    let headers = options.headers.clone();
-    let builder = request::build(py, client, method.clone(), service, path, options)?;
-    Ok(call_hook::begin(
-        py,
-        &method,
-        service,
-        path,
-        headers.as_ref(),
-        builder,
-    ))
 }
 
 async fn send(builder: RequestBuilder) -> Deliver {
