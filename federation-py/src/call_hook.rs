@@ -10,8 +10,9 @@
 //! argument or `None`) returns `None` or `(extra_headers, finish)`: the headers (`traceparent`,
 //! `tracestate`) are added to the request and `finish(response, error)` is called once with the
 //! `Response` or the raised exception when the call ends (for an async call, when its future is
-//! done: a call cancelled by asyncio reports `asyncio.CancelledError`). An exception raised by the hook or by
-//! `finish` does not change the call's result: it is reported through `sys.unraisablehook`.
+//! done: a call cancelled by asyncio reports `asyncio.CancelledError`). An exception raised by
+//! the hook or by `finish` does not change the call's result: it is reported through
+//! `sys.unraisablehook`.
 
 use std::sync::OnceLock;
 
@@ -32,7 +33,7 @@ pub(crate) fn _set_call_hook(hook: Py<PyAny>) -> PyResult<()> {
     })
 }
 
-/// Whether a call hook is registered (for tests and `federation.otel_enabled()`).
+/// Whether a call hook is registered (`federation/__init__.py` sets it once; tests read it).
 #[pyfunction]
 pub(crate) fn _call_hook_set() -> bool {
     HOOK.get().is_some()
