@@ -32,7 +32,7 @@ def broker() -> Iterator[KafkaBroker]:
         yield started
 
 
-def sync_yaml(bootstrap: str, *, max_attempts: int = 3) -> str:
+def sync_yaml(bootstrap: str, *, max_attempts: int = 3, notes: bool = False) -> str:
     """Both clusters on `bootstrap`, topics under a fresh prefix, one partition (so one bad
     event would stall every later one if the partition did not go on)."""
     static = "{ static: { user-service: [{ address: 127.0.0.1, port: 8080 }] } }"
@@ -47,6 +47,7 @@ sync:
   entities:
     user: {{}}
     company: {{ policy: prefer_cluster, owner: zervigo }}
+{"    note: { policy: callback }" if notes else ""}
   topic_prefix: py-{uuid.uuid4().hex[:12]}
   partitions: 1
   handler: {{ max_attempts: {max_attempts}, initial_backoff: 20ms, max_backoff: 100ms }}
@@ -54,9 +55,12 @@ sync:
 """
 
 
-def pair(broker: KafkaBroker, **options: Any) -> tuple[DataSync, DataSync]:
-    text = sync_yaml(broker.bootstrap_servers, **options)
-    return DataSync.from_yaml(text, local_cluster="zervigo"), DataSync.from_yaml(text, local_cluster="looma")
+def pair(broker: KafkaBroker, callbacks: Optional[dict[str, Any]] = None, **options: Any) -> tuple[DataSync, DataSync]:
+    text = sync_yaml(broker.bootstrap_servers, notes=callbacks is not None, **options)
+    return (
+        DataSync.from_yaml(text, local_cluster="zervigo", callbacks=callbacks),
+        DataSync.from_yaml(text, local_cluster="looma", callbacks=callbacks),
+    )
 
 
 async def until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
@@ -217,6 +221,41 @@ def test_a_concurrent_edit_resolves_to_the_owner_on_both_sides(broker: KafkaBrok
         assert conflicts in looma.metrics_text() and conflicts in zervigo.metrics_text()
 
     asyncio.run(main())
+
+
+def test_a_python_conflict_callback_merges_concurrent_edits_alike_on_both_sides(broker: KafkaBroker) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def union_of_tags(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+        asked.append((first["stamp"]["origin"], second["stamp"]["origin"]))
+        hlc = [(v["stamp"]["hlc"]["wall_ms"], v["stamp"]["hlc"]["logical"]) for v in (first, second)]
+        assert hlc[0] <= hlc[1], "older version first"
+        tags = set(first["data"]["tags"]) | set(second["data"]["tags"])
+        return {"tags": sorted(tags)}
+
+    zervigo, looma = pair(broker, callbacks={"note": union_of_tags})
+    z_store, l_store = MemoryTarget(), MemoryTarget()
+
+    async def main() -> None:
+        z = await zervigo.publish("note", "1", "create", {"tags": ["zervigo", "shared"]})
+        await zervigo.apply_local(z_store, z)
+        lo = await looma.publish("note", "1", "create", {"tags": ["looma", "shared"]})
+        await looma.apply_local(l_store, lo)
+        async with zervigo.subscribe(z_store), looma.subscribe(l_store):
+            await until(lambda: overall(looma, "note", "1") == "completed", "looma's note acknowledged")
+            await until(lambda: overall(zervigo, "note", "1") == "completed", "zervigo's note acknowledged")
+        merged = {"tags": ["looma", "shared", "zervigo"]}
+        assert z_store.record("note", "1") == l_store.record("note", "1") == merged
+        assert z_store.writes_of(lo.event_id, "merged") == 1 and l_store.writes_of(z.event_id, "merged") == 1
+        # Each side asked, and both asked the same question (the two versions in stamp order).
+        assert len(asked) >= 2 and len(set(asked)) == 1
+        assert 'federation_sync_conflicts_total{entity_type="note",policy="callback"} 1' in looma.metrics_text()
+
+    asyncio.run(main())
+    with pytest.raises(federation.ConfigError, match="no callback was registered"):
+        DataSync.from_yaml(sync_yaml(broker.bootstrap_servers, notes=True), local_cluster="looma")
+    with pytest.raises(federation.InvalidRequestError, match="plain"):
+        DataSync.from_yaml(sync_yaml(broker.bootstrap_servers, notes=True), callbacks={"note": AsyncStore().read})  # type: ignore[dict-item]
 
 
 def test_bad_changes_are_refused_before_anything_is_sent(broker: KafkaBroker) -> None:

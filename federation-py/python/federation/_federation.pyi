@@ -326,6 +326,7 @@ class _SyncStore(Protocol):
 
 _Read = Callable[[str, str], Union[Optional[_State], Awaitable[Optional[_State]]]]
 _Write = Callable[[_SyncChange], Union[None, Awaitable[None]]]
+_ConflictCallback = Callable[[dict[str, Any], dict[str, Any]], Union[str, dict[str, Any]]]
 
 @final
 class MemoryTarget:
@@ -385,11 +386,30 @@ class DataSync:
     """The data sync of one service process."""
 
     @classmethod
-    def from_file(cls, path: Union[str, os.PathLike[str]], *, local_cluster: Optional[str] = None) -> DataSync: ...
+    def from_file(
+        cls, path: Union[str, os.PathLike[str]], *, local_cluster: Optional[str] = None,
+        callbacks: Optional[dict[str, _ConflictCallback]] = None,
+    ) -> DataSync: ...
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any], *, local_cluster: Optional[str] = None) -> DataSync: ...
+    def from_dict(
+        cls, config: Mapping[str, Any], *, local_cluster: Optional[str] = None,
+        callbacks: Optional[dict[str, _ConflictCallback]] = None,
+    ) -> DataSync: ...
     @classmethod
-    def from_yaml(cls, text: str, *, local_cluster: Optional[str] = None) -> DataSync: ...
+    def from_yaml(
+        cls, text: str, *, local_cluster: Optional[str] = None,
+        callbacks: Optional[dict[str, _ConflictCallback]] = None,
+    ) -> DataSync: ...
+    @classmethod
+    def from_json(
+        cls, text: str, *, local_cluster: Optional[str] = None,
+        callbacks: Optional[dict[str, _ConflictCallback]] = None,
+    ) -> DataSync: ...
+    @classmethod
+    def from_toml(
+        cls, text: str, *, local_cluster: Optional[str] = None,
+        callbacks: Optional[dict[str, _ConflictCallback]] = None,
+    ) -> DataSync: ...
     @property
     def local_cluster(self) -> str: ...
     def publish(

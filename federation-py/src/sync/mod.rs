@@ -11,6 +11,7 @@
 //! broker). `publish`/`apply_local` are awaitables with `*_sync` twins, like the client's calls;
 //! `subscribe` takes a `MemoryTarget` or a Python store ([`handler`]).
 
+mod callback;
 mod convert;
 mod handler;
 mod target;
@@ -55,12 +56,16 @@ impl PyDataSync {
         py: Python<'_>,
         config: Result<Config, ConfigError>,
         local_cluster: Option<String>,
+        callbacks: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let config = config.map_err(|e| errors::config_to_pyerr(py, e))?;
         let rt = runtime::current()?;
         let mut builder = FederatedDataSync::builder(&config);
         if let Some(local) = local_cluster {
             builder = builder.local_cluster(local);
+        }
+        for (entity_type, f) in callback::callbacks(py, callbacks)? {
+            builder = builder.callback(entity_type, f);
         }
         let sync = rt
             .block_on(py, builder.build())?
@@ -156,25 +161,29 @@ fn decision_dict<'py>(
 #[pymethods]
 impl PyDataSync {
     /// The sync of the configuration file at `path` (YAML, TOML or JSON by extension).
+    /// `local_cluster` overrides `sync.local_cluster`; `callbacks` maps each `policy: callback`
+    /// entity type to `f(first, second)` returning `"first"`, `"second"` or a merged dict.
     #[classmethod]
-    #[pyo3(signature = (path, *, local_cluster=None))]
+    #[pyo3(signature = (path, *, local_cluster=None, callbacks=None))]
     fn from_file(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         path: PathBuf,
         local_cluster: Option<String>,
+        callbacks: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        Self::build(py, Config::from_file(path), local_cluster)
+        Self::build(py, Config::from_file(path), local_cluster, callbacks)
     }
 
     /// The sync of a configuration given as a dict (the same schema as the files).
     #[classmethod]
-    #[pyo3(signature = (config, *, local_cluster=None))]
+    #[pyo3(signature = (config, *, local_cluster=None, callbacks=None))]
     fn from_dict(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         config: &Bound<'_, PyAny>,
         local_cluster: Option<String>,
+        callbacks: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let text: String = py
             .import("json")?
@@ -186,19 +195,54 @@ impl PyDataSync {
                 )
             })?
             .extract()?;
-        Self::build(py, Config::parse(&text, ConfigFormat::Json), local_cluster)
+        Self::build(
+            py,
+            Config::parse(&text, ConfigFormat::Json),
+            local_cluster,
+            callbacks,
+        )
     }
 
     /// The sync of a YAML configuration text.
     #[classmethod]
-    #[pyo3(signature = (text, *, local_cluster=None))]
+    #[pyo3(signature = (text, *, local_cluster=None, callbacks=None))]
     fn from_yaml(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         text: &str,
         local_cluster: Option<String>,
+        callbacks: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        Self::build(py, Config::parse(text, ConfigFormat::Yaml), local_cluster)
+        let config = Config::parse(text, ConfigFormat::Yaml);
+        Self::build(py, config, local_cluster, callbacks)
+    }
+
+    /// The sync of a JSON configuration text.
+    #[classmethod]
+    #[pyo3(signature = (text, *, local_cluster=None, callbacks=None))]
+    fn from_json(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        text: &str,
+        local_cluster: Option<String>,
+        callbacks: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let config = Config::parse(text, ConfigFormat::Json);
+        Self::build(py, config, local_cluster, callbacks)
+    }
+
+    /// The sync of a TOML configuration text.
+    #[classmethod]
+    #[pyo3(signature = (text, *, local_cluster=None, callbacks=None))]
+    fn from_toml(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        text: &str,
+        local_cluster: Option<String>,
+        callbacks: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let config = Config::parse(text, ConfigFormat::Toml);
+        Self::build(py, config, local_cluster, callbacks)
     }
 
     /// The cluster this process publishes as.
