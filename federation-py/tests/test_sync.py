@@ -7,6 +7,8 @@ machine has no Java (under CI a missing Java fails instead)."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import threading
 import time
 import uuid
@@ -296,3 +298,28 @@ def test_publish_with_the_broker_down_fails_with_a_timeout_within_the_deadline(b
     finally:
         broker.restart()
 
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_test_broker_is_killed_by_its_pid_and_when_collected() -> None:
+    reason = KafkaBroker.skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    broker = KafkaBroker.start(heap_mb=256)
+    first = broker.pid
+    assert first is not None and alive(first) and broker.running
+    broker.kill()
+    assert broker.pid is None and not broker.running and not alive(first)
+    broker.restart()
+    second = broker.pid
+    assert second is not None and second != first and alive(second)
+    del broker
+    gc.collect()
+    assert not alive(second)

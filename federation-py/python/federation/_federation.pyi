@@ -9,6 +9,8 @@ from typing import Any, Optional, Protocol, TypedDict, Union
 
 from typing_extensions import Required, Self, final
 
+from federation import SyncChange as _SyncChange
+
 __version__: str
 __all__ = [
     "Attempt",
@@ -308,17 +310,6 @@ def _shutdown() -> None: ...
 
 _Exc = Union[Optional[type[BaseException]], Optional[BaseException], Optional[TracebackType]]
 _State = dict[str, Any]
-
-class _SyncChange(TypedDict):
-    entity_type: str
-    entity_id: str
-    operation: str
-    effect: str
-    event_id: str
-    origin: str
-    record: Optional[dict[str, Any]]
-    state: _State
-    previous: Optional[_State]
 
 class _SyncStore(Protocol):
     def read(self, entity_type: str, entity_id: str, /) -> Union[Optional[_State], Awaitable[Optional[_State]]]: ...
