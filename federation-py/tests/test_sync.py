@@ -323,3 +323,24 @@ def test_a_test_broker_is_killed_by_its_pid_and_when_collected() -> None:
     del broker
     gc.collect()
     assert not alive(second)
+
+
+def test_an_async_target_whose_loop_closed_fails_its_changes_instead_of_hanging(broker: KafkaBroker) -> None:
+    zervigo, looma = pair(broker)
+    store = AsyncStore()
+
+    async def subscribe_and_leave() -> federation.Subscription:
+        return looma.subscribe(store)
+
+    subscription = asyncio.run(subscribe_and_leave())  # the loop is closed on return
+    try:
+        zervigo.publish_sync("user", "orphan", "create", {"name": "x"})
+        deadline = time.monotonic() + WAIT
+        while overall(zervigo, "user", "orphan") != "failed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = zervigo.status("user", "orphan")
+        assert status is not None and status["overall"] == "failed", status
+        assert "Event loop is closed" in status["targets"]["looma"]["reason"]
+        assert store.log == []
+    finally:
+        subscription.stop_sync()

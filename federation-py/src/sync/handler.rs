@@ -159,9 +159,18 @@ fn start<T: Send + 'static>(
              was given: give it from a coroutine",
         ));
     };
-    let future = asyncio
-        .call_method1("run_coroutine_threadsafe", (result, event_loop.bind(py)))
-        .map_err(raised)?;
+    let future = match asyncio.call_method1(
+        "run_coroutine_threadsafe",
+        (result.clone(), event_loop.bind(py)),
+    ) {
+        Ok(future) => future,
+        Err(error) => {
+            // The loop is closed: the coroutine will never run (closing it avoids a
+            // "never awaited" warning); the change fails as a handler error.
+            let _ = result.call_method0("close");
+            return Err(raised(error));
+        }
+    };
     let done = Mutex::new(Some(done));
     let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
         let outcome = args
