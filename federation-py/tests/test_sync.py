@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -344,3 +346,38 @@ def test_an_async_target_whose_loop_closed_fails_its_changes_instead_of_hanging(
         assert store.log == []
     finally:
         subscription.stop_sync()
+
+
+EXIT_SCRIPT = """
+import asyncio, sys, time
+from federation import DataSync
+text = sys.stdin.read()
+zervigo = DataSync.from_yaml(text, local_cluster="zervigo")
+looma = DataSync.from_yaml(text, local_cluster="looma")
+def read(entity_type, entity_id):
+    return None
+def write(change):
+    time.sleep(0.05)
+async def aread(entity_type, entity_id):
+    await asyncio.sleep(0.05)
+async def main():
+    sub = looma.subscribe(read=aread if sys.argv[1] == "async" else read, write=write)
+    for i in range(20):
+        await zervigo.publish("user", str(i), "create", {"i": i})
+    await asyncio.sleep(0.5)
+    sys.exit(0)  # exits with the subscription running and handler calls in flight
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("handler", ["sync", "async"])
+def test_the_interpreter_exits_cleanly_with_a_subscription_mid_change(broker: KafkaBroker, handler: str) -> None:
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-W", "error", "-c", EXIT_SCRIPT, handler],
+            input=sync_yaml(broker.bootstrap_servers),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (done.returncode, done.stderr) == (0, "")
