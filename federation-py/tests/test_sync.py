@@ -381,3 +381,23 @@ def test_the_interpreter_exits_cleanly_with_a_subscription_mid_change(broker: Ka
             timeout=60,
         )
         assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_configuration_errors_name_the_field_before_any_broker_is_contacted() -> None:
+    static = {"static": {"user-service": [{"address": "127.0.0.1", "port": 8080}]}}
+    config: dict[str, Any] = {
+        "clusters": {"zervigo": static, "looma": static},
+        "sync": {
+            "clusters": {"zervigo": {"bootstrap_servers": "127.0.0.1:1"}, "looma": {"bootstrap_servers": "127.0.0.1:1"}},
+            "entities": {"user": {"policy": "last_writer_win"}},
+        },
+    }
+    with pytest.raises(federation.ConfigError, match="last_writer_wins") as bad_policy:
+        DataSync.from_dict(config, local_cluster="looma")
+    assert any(p["path"] == "sync.entities.user.policy" for p in bad_policy.value.problems)
+    config["sync"]["entities"]["user"]["policy"] = "last_writer_wins"
+    with pytest.raises(federation.ConfigError, match="no local cluster") as no_local:
+        DataSync.from_dict(config)
+    assert no_local.value.sync_kind == "config"
+    with pytest.raises(federation.ConfigError, match='"nowhere" is not under sync.clusters'):
+        DataSync.from_dict(config, local_cluster="nowhere")

@@ -185,22 +185,8 @@ impl PyDataSync {
         local_cluster: Option<String>,
         callbacks: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let text: String = py
-            .import("json")?
-            .call_method1("dumps", (config,))
-            .map_err(|e| {
-                errors::config_to_pyerr(
-                    py,
-                    ConfigError::single("", None, format!("not JSON-serializable: {e}")),
-                )
-            })?
-            .extract()?;
-        Self::build(
-            py,
-            Config::parse(&text, ConfigFormat::Json),
-            local_cluster,
-            callbacks,
-        )
+        let config = crate::client::config_from_dict(config)?;
+        Self::build(py, config, local_cluster, callbacks)
     }
 
     /// The sync of a YAML configuration text.
