@@ -12,6 +12,7 @@
 //! `subscribe` takes a `MemoryTarget` or a Python store ([`handler`]).
 
 mod callback;
+mod calls;
 mod convert;
 mod handler;
 mod target;
@@ -19,18 +20,18 @@ mod values;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use federation_core::config::{Config, ConfigError, ConfigFormat};
-use federation_sync::{Change, FederatedDataSync, Published};
+use federation_sync::FederatedDataSync;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
 use crate::bridge::{self, Deliver};
+use crate::errors;
 use crate::runtime::{self, Pinned, RtHandle};
-use crate::{errors, ops};
-use convert::{from_py, operation, sync_err, to_py};
-use target::{Target, target_arg};
+use calls::{apply_local, change, decision_dict, publish, publish_deliver};
+use convert::{sync_err, to_py};
+use target::target_arg;
 use values::{PyPublished, PySubscription, closed_error};
 
 pub(crate) use target::PyMemoryTarget;
@@ -80,82 +81,6 @@ impl PyDataSync {
         let pinned = guard.as_ref().ok_or_else(closed_error)?;
         Ok((pinned.get()?.clone(), pinned.rt().clone()))
     }
-}
-
-/// The change to publish, from the Python arguments (nothing is sent when one is invalid).
-fn change(
-    py: Python<'_>,
-    entity_type: String,
-    entity_id: String,
-    op: &str,
-    data: Option<&Bound<'_, PyAny>>,
-    base: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Change> {
-    let mut change = Change::new(entity_type, entity_id, operation(py, op)?);
-    if let Some(data) = data.filter(|d| !d.is_none()) {
-        if !data.is_instance_of::<PyDict>() {
-            return Err(errors::invalid_request(
-                py,
-                format!(
-                    "`data` must be a dict (a JSON object) or None, got {}",
-                    data.get_type().name()?
-                ),
-            ));
-        }
-        change = change.data(from_py(data, "data")?);
-    }
-    if let Some(base) = base.filter(|b| !b.is_none()) {
-        change = change.base(Some(from_py(base, "base")?));
-    }
-    Ok(change)
-}
-
-fn timeout(py: Python<'_>, seconds: Option<f64>) -> PyResult<Option<Duration>> {
-    seconds.map(|s| ops::timeout_arg(py, s)).transpose()
-}
-
-async fn publish(
-    sync: FederatedDataSync,
-    change: Change,
-    deadline: Option<Duration>,
-) -> Result<Published, federation_sync::SyncError> {
-    match deadline {
-        Some(deadline) => sync.publish_within(change, deadline).await,
-        None => sync.publish(change).await,
-    }
-}
-
-async fn publish_deliver(
-    sync: FederatedDataSync,
-    change: Change,
-    deadline: Option<Duration>,
-) -> Deliver {
-    let outcome = publish(sync, change, deadline).await;
-    Box::new(move |py| match outcome {
-        Ok(inner) => Ok(Py::new(py, PyPublished { inner })?.into_any()),
-        Err(e) => Err(sync_err(py, &e)),
-    })
-}
-
-async fn apply_local(
-    sync: FederatedDataSync,
-    target: Target,
-    published: Published,
-) -> Result<federation_sync::model::Decision, federation_sync::SyncError> {
-    sync.apply_local(target.target.as_ref(), &published.event)
-        .await
-}
-
-/// A decision as a dict: `effect`, and `conflict` (both versions, winner, resolved) or None.
-fn decision_dict<'py>(
-    py: Python<'py>,
-    decision: &federation_sync::model::Decision,
-) -> PyResult<Bound<'py, PyAny>> {
-    let dict = PyDict::new(py);
-    dict.set_item("effect", decision.effect.name())?;
-    dict.set_item("state", to_py(py, &decision.next)?)?;
-    dict.set_item("conflict", to_py(py, &decision.conflict)?)?;
-    Ok(dict.into_any())
 }
 
 #[pymethods]
@@ -253,7 +178,7 @@ impl PyDataSync {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (sync, rt) = self.sync()?;
         let change = change(py, entity_type, entity_id, operation, data, base)?;
-        let deadline = self::timeout(py, timeout)?;
+        let deadline = calls::timeout(py, timeout)?;
         bridge::spawn(py, &rt, publish_deliver(sync, change, deadline))
     }
 
@@ -272,7 +197,7 @@ impl PyDataSync {
     ) -> PyResult<PyPublished> {
         let (sync, rt) = self.sync()?;
         let change = change(py, entity_type, entity_id, operation, data, base)?;
-        let deadline = self::timeout(py, timeout)?;
+        let deadline = calls::timeout(py, timeout)?;
         match rt.block_on(py, publish(sync, change, deadline))? {
             Ok(inner) => Ok(PyPublished { inner }),
             Err(e) => Err(sync_err(py, &e)),
