@@ -123,7 +123,9 @@ def test_publish_from_asyncio_and_apply_with_an_async_handler(broker: KafkaBroke
             base = last.state
             assert last.hlc > first.hlc
         store = AsyncStore()
-        async with looma.subscribe(store):
+        async with looma.subscribe(store) as subscription:
+            with pytest.raises(RuntimeError, match="would block the event loop"):
+                subscription.stop_sync()
             await until(lambda: len(store.log) == 6, "six writes in looma")
             await until(lambda: overall(zervigo, "user", "1") == "completed", "completed status")
         # In order, each once, on this loop's thread.
