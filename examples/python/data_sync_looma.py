@@ -52,6 +52,11 @@ sync:
 """
 
 
+def completed(sync: DataSync, user_id: str) -> bool:
+    status = sync.status("user", user_id)
+    return status is not None and status["overall"] == "completed"
+
+
 async def main(bootstrap: str) -> None:
     text = config(bootstrap)
     zervigo = DataSync.from_yaml(text, local_cluster="zervigo")
@@ -62,7 +67,7 @@ async def main(bootstrap: str) -> None:
             published = await zervigo.publish("user", str(n), "create", {"name": f"user {n}", "plan": "free"})
             print(f"zervigo published {published!r}")
         deadline = time.monotonic() + 30
-        while any((zervigo.status("user", str(n)) or {}).get("overall") != "completed" for n in range(3)):
+        while not all(completed(zervigo, str(n)) for n in range(3)):
             if time.monotonic() > deadline:
                 raise SystemExit("the changes did not reach looma within 30 s")
             await asyncio.sleep(0.05)

@@ -65,6 +65,11 @@ __all__ = [
     "Response",
     "Subscription",
     "SyncChange",
+    "SyncHealth",
+    "SyncHlc",
+    "SyncOriginHealth",
+    "SyncStatus",
+    "SyncTargetStatus",
     "TimeoutError",
     "TransportError",
     "__version__",
@@ -84,3 +89,49 @@ class SyncChange(TypedDict):
     record: Optional[dict[str, Any]]
     state: dict[str, Any]
     previous: Optional[dict[str, Any]]
+
+
+class SyncHlc(TypedDict):
+    """A hybrid logical clock timestamp."""
+
+    wall_ms: int
+    logical: int
+
+
+class _SyncTargetState(TypedDict):
+    state: str
+
+
+class SyncTargetStatus(_SyncTargetState, total=False):
+    """A change's state in one target cluster: `state` is `pending`, `completed` (with the
+    `effect` there) or `failed` (with the `reason`)."""
+
+    effect: str
+    reason: str
+
+
+class SyncStatus(TypedDict):
+    """`DataSync.status(type, id)`: the latest change of the entity published here."""
+
+    event_id: str
+    hlc: SyncHlc
+    targets: dict[str, SyncTargetStatus]
+    overall: str
+
+
+class SyncOriginHealth(TypedDict):
+    """Consuming one origin cluster's changes."""
+
+    consumed: int
+    last_consumed_ms: Optional[int]
+    lag: int
+    last_error: Optional[str]
+
+
+class SyncHealth(TypedDict):
+    """`DataSync.health()`."""
+
+    local_cluster: str
+    origins: dict[str, SyncOriginHealth]
+    pending: int
+    healthy: bool
