@@ -17,6 +17,7 @@ mod registry;
 mod request;
 mod response;
 mod runtime;
+mod sync;
 mod testing;
 
 use pyo3::prelude::*;
@@ -30,6 +31,7 @@ fn _federation(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::PyResponse>()?;
     m.add_class::<response::PyAttempt>()?;
     m.add_class::<registry::PyRegistration>()?;
+    sync::register(m)?;
     testing::register(m)?;
     // OpenTelemetry: federation/__init__.py sets the hook when `opentelemetry` is importable.
     m.add_function(wrap_pyfunction!(call_hook::_set_call_hook, m)?)?;
