@@ -391,3 +391,7 @@ pub unsafe extern "C" fn federation_sync_subscription_free(
         unsafe { free_handle(subscription, |s| s.tag = 0) }
     });
 }
+
+#[cfg(test)]
+#[path = "sync_target_tests.rs"]
+mod tests;
