@@ -119,6 +119,26 @@ typedef void (*federation_done_callback_t)(void *user_data, federation_error_t *
 // Whether the cache served a call: one of the `FEDERATION_CACHE_*` values.
 typedef uint32_t federation_cache_status_t;
 
+#if defined(FEDERATION_TESTKIT)
+// Sandbox start options. Zeroed fields mean the defaults.
+typedef struct {
+  // Instances per seed service; 0: 3.
+  uint32_t instances_per_service;
+  // Interval of the Consul health checks in milliseconds; 0: 200.
+  uint64_t check_interval_ms;
+  // Timeout of each Consul health check in milliseconds; 0: 1000. Raise it under valgrind
+  // or on a loaded machine, where a slow check would mark a healthy instance critical.
+  uint64_t check_timeout_ms;
+  // Record every request on every instance (for header assertions).
+  bool record_requests;
+} federation_sandbox_options_t;
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// An instance behaviour mode: one of the `FEDERATION_SANDBOX_MODE_*` values.
+typedef uint32_t federation_sandbox_mode_t;
+#endif
+
 // Completion of `federation_sync_new`: exactly one of `sync` and `error` is non-NULL and owned
 // by the callee. Runs on a library worker thread: return quickly, do not block.
 typedef void (*federation_sync_callback_t)(void *user_data,
@@ -158,26 +178,6 @@ typedef struct {
   // and no callback runs any more); may be NULL.
   void (*release)(void *user_data);
 } federation_sync_target_t;
-
-#if defined(FEDERATION_TESTKIT)
-// Sandbox start options. Zeroed fields mean the defaults.
-typedef struct {
-  // Instances per seed service; 0: 3.
-  uint32_t instances_per_service;
-  // Interval of the Consul health checks in milliseconds; 0: 200.
-  uint64_t check_interval_ms;
-  // Timeout of each Consul health check in milliseconds; 0: 1000. Raise it under valgrind
-  // or on a loaded machine, where a slow check would mark a healthy instance critical.
-  uint64_t check_timeout_ms;
-  // Record every request on every instance (for header assertions).
-  bool record_requests;
-} federation_sandbox_options_t;
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// An instance behaviour mode: one of the `FEDERATION_SANDBOX_MODE_*` values.
-typedef uint32_t federation_sandbox_mode_t;
-#endif
 
 // YAML configuration text.
 #define FEDERATION_CONFIG_YAML 1
@@ -236,16 +236,6 @@ typedef uint32_t federation_sandbox_mode_t;
 // Not cacheable.
 #define FEDERATION_CACHE_BYPASS 4
 
-// Done. For a read, `text` is the stored entity state JSON, or NULL when none is stored.
-#define FEDERATION_SYNC_REPLY_OK 0
-
-// Failed; `text` is the reason. Retried with backoff, then the event is dead-lettered.
-#define FEDERATION_SYNC_REPLY_ERROR 1
-
-// A write only: the stored state is no longer the change's `previous` (compare-and-set miss);
-// the subscriber reads again and decides again, without counting an attempt.
-#define FEDERATION_SYNC_REPLY_STALE 2
-
 #if defined(FEDERATION_TESTKIT)
 // Answer normally.
 #define FEDERATION_SANDBOX_MODE_NORMAL 0
@@ -260,6 +250,16 @@ typedef uint32_t federation_sandbox_mode_t;
 // Read the request, then reset the connection.
 #define FEDERATION_SANDBOX_MODE_RESET 2
 #endif
+
+// Done. For a read, `text` is the stored entity state JSON, or NULL when none is stored.
+#define FEDERATION_SYNC_REPLY_OK 0
+
+// Failed; `text` is the reason. Retried with backoff, then the event is dead-lettered.
+#define FEDERATION_SYNC_REPLY_ERROR 1
+
+// A write only: the stored state is no longer the change's `previous` (compare-and-set miss);
+// the subscriber reads again and decides again, without counting an attempt.
+#define FEDERATION_SYNC_REPLY_STALE 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -777,6 +777,107 @@ void federation_response_free(federation_response_t *response);
 // Always safe to call, from any thread.
 uint32_t federation_runtime_threads(void);
 
+#if defined(FEDERATION_TESTKIT)
+// Starts both clusters (Consul doubles and service instances) and waits until every instance
+// passes its check; writes the handle to `out_sandbox`. Blocks for up to ~20 s.
+//
+// # Safety
+// `options` is NULL or valid; `out_sandbox` is valid for a write. Not from a callback.
+federation_error_t *federation_sandbox_start(const federation_sandbox_options_t *options,
+                                             federation_sandbox_t **out_sandbox);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// The client configuration for this sandbox as YAML (pass it to `federation_client_new` with
+// `FEDERATION_CONFIG_YAML`), written to `out_yaml`.
+//
+// # Safety
+// `sandbox` is a live sandbox; `out_yaml` is valid for a write. Thread-safe.
+federation_error_t *federation_sandbox_config_yaml(const federation_sandbox_t *sandbox,
+                                                   federation_string_t **out_yaml);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Kills instance `index` (or all, when `index < 0`) of Consul service `service` in `cluster`,
+// like a crashed process: connections reset, port closed. Blocks until done.
+//
+// # Safety
+// `sandbox` is a live sandbox; `cluster`, `service` are NUL-terminated strings.
+federation_error_t *federation_sandbox_kill(const federation_sandbox_t *sandbox,
+                                            const char *cluster,
+                                            const char *service,
+                                            int64_t index);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Restarts killed instance(s) on their old ports. Blocks until listening.
+//
+// # Safety
+// As `federation_sandbox_kill`.
+federation_error_t *federation_sandbox_restart(const federation_sandbox_t *sandbox,
+                                               const char *cluster,
+                                               const char *service,
+                                               int64_t index);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Sets how instance(s) answer: `status` (0: 200), a fixed `delay_ms` before answering, and a
+// transport `mode` (`FEDERATION_SANDBOX_MODE_*`).
+//
+// # Safety
+// As `federation_sandbox_kill`.
+federation_error_t *federation_sandbox_set_behavior(const federation_sandbox_t *sandbox,
+                                                    const char *cluster,
+                                                    const char *service,
+                                                    int64_t index,
+                                                    uint16_t status,
+                                                    uint64_t delay_ms,
+                                                    federation_sandbox_mode_t mode);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Writes to `out_count` how many requests instance(s) received (summed when `index < 0`).
+//
+// # Safety
+// As `federation_sandbox_kill`; `out_count` is valid for a write.
+federation_error_t *federation_sandbox_requests(const federation_sandbox_t *sandbox,
+                                                const char *cluster,
+                                                const char *service,
+                                                int64_t index,
+                                                uint64_t *out_count);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Takes the Consul double of `cluster` down (`down` true: connections refused) or back up.
+//
+// # Safety
+// `sandbox` is a live sandbox; `cluster` is a NUL-terminated string.
+federation_error_t *federation_sandbox_consul_set_down(const federation_sandbox_t *sandbox,
+                                                       const char *cluster,
+                                                       bool down);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Waits until exactly `expected` instances of `service` pass their check in `cluster`'s
+// Consul, or fails after `timeout_ms`.
+//
+// # Safety
+// As `federation_sandbox_kill`.
+federation_error_t *federation_sandbox_wait_passing(const federation_sandbox_t *sandbox,
+                                                    const char *cluster,
+                                                    const char *service,
+                                                    uint32_t expected,
+                                                    uint64_t timeout_ms);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Stops every server of the sandbox and frees it. NULL is a no-op. Blocks until stopped.
+//
+// # Safety
+// `sandbox` is NULL or a live sandbox; it must not be used afterwards. Not from a callback.
+void federation_sandbox_free(federation_sandbox_t *sandbox);
+#endif
+
 // Creates a data sync runtime from configuration text (its `sync` section) and returns at once.
 //
 // `local_cluster` is the cluster this process publishes as; NULL means `sync.local_cluster`.
@@ -913,107 +1014,6 @@ federation_error_t *federation_sync_subscription_stop(const federation_sync_subs
 // # Safety
 // `subscription` is NULL or a live handle; it must not be used afterwards.
 void federation_sync_subscription_free(federation_sync_subscription_t *subscription);
-
-#if defined(FEDERATION_TESTKIT)
-// Starts both clusters (Consul doubles and service instances) and waits until every instance
-// passes its check; writes the handle to `out_sandbox`. Blocks for up to ~20 s.
-//
-// # Safety
-// `options` is NULL or valid; `out_sandbox` is valid for a write. Not from a callback.
-federation_error_t *federation_sandbox_start(const federation_sandbox_options_t *options,
-                                             federation_sandbox_t **out_sandbox);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// The client configuration for this sandbox as YAML (pass it to `federation_client_new` with
-// `FEDERATION_CONFIG_YAML`), written to `out_yaml`.
-//
-// # Safety
-// `sandbox` is a live sandbox; `out_yaml` is valid for a write. Thread-safe.
-federation_error_t *federation_sandbox_config_yaml(const federation_sandbox_t *sandbox,
-                                                   federation_string_t **out_yaml);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// Kills instance `index` (or all, when `index < 0`) of Consul service `service` in `cluster`,
-// like a crashed process: connections reset, port closed. Blocks until done.
-//
-// # Safety
-// `sandbox` is a live sandbox; `cluster`, `service` are NUL-terminated strings.
-federation_error_t *federation_sandbox_kill(const federation_sandbox_t *sandbox,
-                                            const char *cluster,
-                                            const char *service,
-                                            int64_t index);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// Restarts killed instance(s) on their old ports. Blocks until listening.
-//
-// # Safety
-// As `federation_sandbox_kill`.
-federation_error_t *federation_sandbox_restart(const federation_sandbox_t *sandbox,
-                                               const char *cluster,
-                                               const char *service,
-                                               int64_t index);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// Sets how instance(s) answer: `status` (0: 200), a fixed `delay_ms` before answering, and a
-// transport `mode` (`FEDERATION_SANDBOX_MODE_*`).
-//
-// # Safety
-// As `federation_sandbox_kill`.
-federation_error_t *federation_sandbox_set_behavior(const federation_sandbox_t *sandbox,
-                                                    const char *cluster,
-                                                    const char *service,
-                                                    int64_t index,
-                                                    uint16_t status,
-                                                    uint64_t delay_ms,
-                                                    federation_sandbox_mode_t mode);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// Writes to `out_count` how many requests instance(s) received (summed when `index < 0`).
-//
-// # Safety
-// As `federation_sandbox_kill`; `out_count` is valid for a write.
-federation_error_t *federation_sandbox_requests(const federation_sandbox_t *sandbox,
-                                                const char *cluster,
-                                                const char *service,
-                                                int64_t index,
-                                                uint64_t *out_count);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// Takes the Consul double of `cluster` down (`down` true: connections refused) or back up.
-//
-// # Safety
-// `sandbox` is a live sandbox; `cluster` is a NUL-terminated string.
-federation_error_t *federation_sandbox_consul_set_down(const federation_sandbox_t *sandbox,
-                                                       const char *cluster,
-                                                       bool down);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// Waits until exactly `expected` instances of `service` pass their check in `cluster`'s
-// Consul, or fails after `timeout_ms`.
-//
-// # Safety
-// As `federation_sandbox_kill`.
-federation_error_t *federation_sandbox_wait_passing(const federation_sandbox_t *sandbox,
-                                                    const char *cluster,
-                                                    const char *service,
-                                                    uint32_t expected,
-                                                    uint64_t timeout_ms);
-#endif
-
-#if defined(FEDERATION_TESTKIT)
-// Stops every server of the sandbox and frees it. NULL is a no-op. Blocks until stopped.
-//
-// # Safety
-// `sandbox` is NULL or a live sandbox; it must not be used afterwards. Not from a callback.
-void federation_sandbox_free(federation_sandbox_t *sandbox);
-#endif
 
 // The bytes of `string` (NUL-terminated), borrowed until it is freed; its length without the
 // terminator is written to `out_len` when that is not NULL. NULL for a NULL or invalid handle.
