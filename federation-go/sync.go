@@ -80,16 +80,9 @@ func federationGoSyncText(data unsafe.Pointer, text *C.federation_string_t, err 
 // `callback` policy, which Go cannot supply yet), ErrTransport (the brokers refused) or the
 // context's.
 func NewDataSync(ctx context.Context, config string, format Format, localCluster string) (*DataSync, error) {
-	var cformat C.federation_config_format_t
-	switch format {
-	case YAML:
-		cformat = C.FEDERATION_CONFIG_YAML
-	case TOML:
-		cformat = C.FEDERATION_CONFIG_TOML
-	case JSON:
-		cformat = C.FEDERATION_CONFIG_JSON
-	default:
-		return nil, newError(KindConfig, "", "unknown configuration format; use YAML, TOML or JSON")
+	cformat, err := format.c()
+	if err != nil {
+		return nil, err
 	}
 	if strings.IndexByte(config, 0) >= 0 || strings.IndexByte(localCluster, 0) >= 0 {
 		return nil, newError(KindConfig, "", "configuration text or local cluster contains a NUL byte")

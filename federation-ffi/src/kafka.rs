@@ -17,7 +17,7 @@ use crate::guard::{catch, catch_or};
 use crate::input::{Tagged, free_handle, handle, invalid, write_out};
 use crate::runtime::runtime;
 use crate::sandbox::block_on;
-use crate::text::federation_string_t;
+use crate::text::{federation_string_t, give_string};
 
 const TAG: u64 = 0x6665_642d_6b66_6b31; // "fed-kfk1"
 
@@ -58,14 +58,8 @@ pub unsafe extern "C" fn federation_kafka_skip_reason(
         } else {
             skip_without_java()
         };
-        let raw = reason.map_or(std::ptr::null_mut(), federation_string_t::raw);
         // SAFETY: forwarded from the caller.
-        let written = unsafe { write_out(out_reason, raw, "out_reason") };
-        if written.is_err() {
-            // SAFETY: created just above, not handed out.
-            unsafe { crate::text::federation_string_free(raw) };
-        }
-        written
+        unsafe { give_string(out_reason, reason, "out_reason") }
     })
 }
 
@@ -107,14 +101,9 @@ pub unsafe extern "C" fn federation_kafka_bootstrap_servers(
     catch(|| {
         // SAFETY: forwarded from the caller.
         let broker = unsafe { handle(broker, "broker") }?;
-        let raw = federation_string_t::raw(broker.broker.bootstrap_servers());
+        let servers = broker.broker.bootstrap_servers();
         // SAFETY: forwarded from the caller.
-        let written = unsafe { write_out(out_servers, raw, "out_servers") };
-        if written.is_err() {
-            // SAFETY: created just above, not handed out.
-            unsafe { crate::text::federation_string_free(raw) };
-        }
-        written
+        unsafe { give_string(out_servers, Some(servers), "out_servers") }
     })
 }
 

@@ -32,11 +32,10 @@ use crate::error::{
 use crate::guard::{catch, panic_message};
 use crate::input::{
     MAX_BODY, MAX_CONFIG, MAX_NAME, Tagged, c_str, free_handle, handle, invalid, opt_c_str,
-    write_out,
 };
 use crate::registry::{UserData, cancel_token};
 use crate::runtime::runtime;
-use crate::text::federation_string_t;
+use crate::text::{federation_string_t, give_string};
 
 const TAG: u64 = 0x6665_642d_7379_6e31; // "fed-syn1"
 
@@ -310,11 +309,8 @@ unsafe fn give_text(
     text: String,
     what: &str,
 ) -> Result<(), Box<federation_error_t>> {
-    if out.is_null() {
-        return Err(bad(format!("`{what}` is NULL")));
-    }
-    // SAFETY: non-NULL and valid for a write per the caller.
-    unsafe { write_out(out, federation_string_t::raw(text), what) }
+    // SAFETY: forwarded from the caller.
+    unsafe { give_string(out, Some(text), what) }
 }
 
 fn to_json(value: &impl Serialize) -> Result<String, Box<federation_error_t>> {
