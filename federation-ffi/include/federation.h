@@ -900,33 +900,6 @@ federation_error_t *federation_sync_new(const char *config,
                                         void *user_data,
                                         federation_cancel_t **out_cancel);
 
-// Publishes a change and returns at once; the callback runs once the broker acknowledged it
-// durably (idempotent producer, `acks=all`) or it failed.
-//
-// `change_json` is `{"entity_type": "user", "entity_id": "42", "operation":
-// "create"|"update"|"delete", "data": {...}, "base": <entity state or null>}` (`data` and
-// `base` optional; `base` is the state the writer based the change on, as stored with its
-// record; unknown fields are errors). `timeout_ms` is the publish deadline; 0 means
-// `sync.publish_timeout`. On success returns NULL and later calls `callback(user_data, text,
-// error)` exactly once on a worker thread, `text` being `{"stamp", "event", "state",
-// "partition", "offset"}` (`state`: the entity's state after the change, to store with the
-// record and pass as the next change's `base`). An unknown entity type, a missing required
-// field or an oversized change arrive as `INVALID_REQUEST`; no acknowledgement within the
-// deadline as `TIMEOUT` (the change may still be delivered later, never twice: retrying it is
-// safe); a broker refusal as `TRANSPORT`; cancelling (`out_cancel`) as `CANCELLED`. Malformed
-// JSON and other invalid input return an `INVALID_REQUEST` error; the callback never runs.
-//
-// # Safety
-// `sync` is a live handle; `change_json` is a NUL-terminated string (at most 256 MiB),
-// borrowed for this call only; `user_data` is handed to `callback` on another thread;
-// `out_cancel` is NULL or valid for a write. Thread-safe.
-federation_error_t *federation_sync_publish(const federation_sync_t *sync,
-                                            const char *change_json,
-                                            uint64_t timeout_ms,
-                                            federation_text_callback_t callback,
-                                            void *user_data,
-                                            federation_cancel_t **out_cancel);
-
 // The sync status of the latest change of `entity_type`/`entity_id` published from this
 // cluster (or learnt from its acks topic), as JSON written to `out_json`: `{"event_id", "hlc",
 // "targets": {"looma": {"state": "pending"|"completed"|"failed", "effect"|"reason"}},
@@ -963,6 +936,33 @@ federation_error_t *federation_sync_metrics(const federation_sync_t *sync,
 // using it at the same time. Not from a completion callback (dropping the producers may wait
 // for them briefly).
 void federation_sync_free(federation_sync_t *sync);
+
+// Publishes a change and returns at once; the callback runs once the broker acknowledged it
+// durably (idempotent producer, `acks=all`) or it failed.
+//
+// `change_json` is `{"entity_type": "user", "entity_id": "42", "operation":
+// "create"|"update"|"delete", "data": {...}, "base": <entity state or null>}` (`data` and
+// `base` optional; `base` is the state the writer based the change on, as stored with its
+// record; unknown fields are errors). `timeout_ms` is the publish deadline; 0 means
+// `sync.publish_timeout`. On success returns NULL and later calls `callback(user_data, text,
+// error)` exactly once on a worker thread, `text` being `{"stamp", "event", "state",
+// "partition", "offset"}` (`state`: the entity's state after the change, to store with the
+// record and pass as the next change's `base`). An unknown entity type, a missing required
+// field or an oversized change arrive as `INVALID_REQUEST`; no acknowledgement within the
+// deadline as `TIMEOUT` (the change may still be delivered later, never twice: retrying it is
+// safe); a broker refusal as `TRANSPORT`; cancelling (`out_cancel`) as `CANCELLED`. Malformed
+// JSON and other invalid input return an `INVALID_REQUEST` error; the callback never runs.
+//
+// # Safety
+// `sync` is a live handle; `change_json` is a NUL-terminated string (at most 256 MiB),
+// borrowed for this call only; `user_data` is handed to `callback` on another thread;
+// `out_cancel` is NULL or valid for a write. Thread-safe.
+federation_error_t *federation_sync_publish(const federation_sync_t *sync,
+                                            const char *change_json,
+                                            uint64_t timeout_ms,
+                                            federation_text_callback_t callback,
+                                            void *user_data,
+                                            federation_cancel_t **out_cancel);
 
 // Answers a target operation and frees `reply`: `status` is `FEDERATION_SYNC_REPLY_OK`,
 // `_ERROR` or `_STALE`; `text` (NULL allowed; copied) is the state JSON of an `OK` read or the
