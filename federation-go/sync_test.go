@@ -297,6 +297,33 @@ func TestSyncContextCancellationStopsTheSubscription(t *testing.T) {
 	}
 }
 
+func TestSyncCloseStopsSubscriptionsAndRefusesLaterCalls(t *testing.T) {
+	_, looma := syncPair(t)
+	sub, err := looma.Subscribe(context.Background(), federation.NewMemoryTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := looma.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sub.Done():
+	default:
+		t.Fatal("Close returned before its subscription stopped")
+	}
+	sub.Stop() // after Close: returns at once
+	_, err = looma.Publish(context.Background(), federation.Change{EntityType: "user", EntityID: "1", Operation: federation.Create})
+	if !errors.Is(err, federation.ErrClosed) {
+		t.Fatalf("publish after Close: %v", err)
+	}
+	if _, err := looma.Status("user", "1"); !errors.Is(err, federation.ErrClosed) {
+		t.Fatalf("status after Close: %v", err)
+	}
+	if _, err := looma.Subscribe(context.Background(), federation.NewMemoryTarget()); !errors.Is(err, federation.ErrClosed) {
+		t.Fatalf("subscribe after Close: %v", err)
+	}
+}
+
 // Runs last among the sync tests: it kills the shared broker and restarts it.
 func TestSyncPublishHonoursContextWhileTheBrokerIsDown(t *testing.T) {
 	zervigo, _ := syncPair(t)
