@@ -233,7 +233,8 @@ func (st *subState) stop() {
 }
 
 // Stop stops the subscription after the events in hand are finished and committed, and
-// returns when it has stopped. Later calls return at once.
+// returns when it has stopped. Later calls return at once. Not from a SyncTarget method: it
+// waits for them.
 func (sub *Subscription) Stop() {
 	sub.unwatch()
 	sub.state.stop()
