@@ -16,7 +16,8 @@ import (
 )
 
 // One broker for every sync test of this binary, started by the first one that needs it and
-// killed when the binary ends (a watchdog kills it if the binary dies).
+// killed when the binary ends (a watchdog kills it if the binary dies); or the one at
+// $FEDERATION_KAFKA_BOOTSTRAP.
 var (
 	kafkaOnce   sync.Once
 	kafkaBroker *federationtest.Kafka
@@ -37,6 +38,9 @@ func TestMain(m *testing.M) {
 func broker(t *testing.T) *federationtest.Kafka {
 	t.Helper()
 	kafkaOnce.Do(func() {
+		if kafkaBroker = federationtest.KafkaFromEnv(); kafkaBroker != nil {
+			return
+		}
 		kafkaSkip, kafkaErr = federationtest.KafkaSkipReason()
 		if kafkaErr == nil && kafkaSkip == "" {
 			kafkaBroker, kafkaErr = federationtest.StartKafka()
@@ -326,6 +330,9 @@ func TestSyncCloseStopsSubscriptionsAndRefusesLaterCalls(t *testing.T) {
 
 // Runs last among the sync tests: it kills the shared broker and restarts it.
 func TestSyncPublishHonoursContextWhileTheBrokerIsDown(t *testing.T) {
+	if os.Getenv(federationtest.KafkaEnv) != "" {
+		t.Skip("kills its broker: not one from " + federationtest.KafkaEnv)
+	}
 	zervigo, _ := syncPair(t)
 	k := broker(t)
 	if err := k.Kill(); err != nil {

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 )
@@ -17,8 +18,22 @@ import (
 // target/kafka-jars (scripts/kafka-jars.sh), stopped and killed by its own pid, its JVM killed
 // when Close runs (and by a watchdog if the test process dies). Close it when done.
 type Kafka struct {
-	mu  sync.Mutex
-	ptr *C.federation_kafka_t
+	mu       sync.Mutex
+	ptr      *C.federation_kafka_t
+	external string
+}
+
+// KafkaEnv names the variable that points tests at a broker started elsewhere (host:port).
+const KafkaEnv = "FEDERATION_KAFKA_BOOTSTRAP"
+
+// KafkaFromEnv is the broker at $FEDERATION_KAFKA_BOOTSTRAP, started by another process (for
+// example a Python test that runs a Go test program against its broker), or nil when unset.
+// Stop, Kill and Restart refuse on it; Close does nothing.
+func KafkaFromEnv() *Kafka {
+	if servers := os.Getenv(KafkaEnv); servers != "" {
+		return &Kafka{external: servers}
+	}
+	return nil
 }
 
 // KafkaSkipReason is "" when this machine can run a broker, else the message to skip with
@@ -46,9 +61,13 @@ func StartKafka() (*Kafka, error) {
 }
 
 // KafkaForTest starts a broker for t, skipping t with the testkit's reason when there is no
-// Java (failing under CI), and closes it when t ends.
+// Java (failing under CI), and closes it when t ends; with $FEDERATION_KAFKA_BOOTSTRAP set it
+// uses that broker instead (KafkaFromEnv).
 func KafkaForTest(t testing.TB) *Kafka {
 	t.Helper()
+	if k := KafkaFromEnv(); k != nil {
+		return k
+	}
 	reason, err := KafkaSkipReason()
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +86,9 @@ func KafkaForTest(t testing.TB) *Kafka {
 func (k *Kafka) do(f func(ptr *C.federation_kafka_t) *C.federation_error_t) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.external != "" {
+		return fmt.Errorf("federationtest: the broker at %s comes from %s; stop it where it was started", k.external, KafkaEnv)
+	}
 	if k.ptr == nil {
 		return fmt.Errorf("federationtest: the broker is closed")
 	}
@@ -76,6 +98,9 @@ func (k *Kafka) do(f func(ptr *C.federation_kafka_t) *C.federation_error_t) erro
 // BootstrapServers is the broker's host:port for sync.clusters.*.bootstrap_servers (the same
 // across restarts); "" once closed.
 func (k *Kafka) BootstrapServers() string {
+	if k.external != "" {
+		return k.external
+	}
 	var out *C.federation_string_t
 	if err := k.do(func(ptr *C.federation_kafka_t) *C.federation_error_t {
 		return C.federation_kafka_bootstrap_servers(ptr, &out)
