@@ -158,6 +158,26 @@ func (f *funcStore) appliesOf(eventID string) int {
 	return f.applies[eventID]
 }
 
+func TestSyncNewDataSyncHonoursItsContext(t *testing.T) {
+	// Nothing listens on port 1: creating the topics waits until the context ends.
+	config := federationtest.SyncConfigYAML("127.0.0.1:1", "unreachable")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := federation.NewDataSync(ctx, config, federation.YAML, "zervigo")
+	if !errors.Is(err, federation.ErrCancelled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled NewDataSync: %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("cancelled NewDataSync returned after %v", took)
+	}
+	plain := "clusters:\n  a: { static: { svc: [{ address: 127.0.0.1, port: 1 }] } }\n"
+	_, err = federation.NewDataSync(context.Background(), plain, federation.YAML, "")
+	if !errors.Is(err, federation.ErrConfig) || !strings.Contains(err.Error(), "no `sync` section") {
+		t.Fatalf("configuration without sync: %v", err)
+	}
+}
+
 func TestSyncPublishedChangesReachAFuncHandlerAndStatusCompletes(t *testing.T) {
 	zervigo, looma := syncPair(t)
 	users := federation.NewMemoryTarget() // zervigo's own store

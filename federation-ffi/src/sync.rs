@@ -175,7 +175,19 @@ pub unsafe extern "C" fn federation_sync_new(
             builder = builder.local_cluster(local);
         }
         let user_data = UserData(user_data);
-        let work = async move { builder.build().await.map_err(|e| from_sync(&e)) };
+        // The build runs as a task of its own that a cancel detaches rather than drops: dropping
+        // rdkafka's topic creation mid-flight leaks its request (seen under valgrind). A
+        // cancelled build finishes in the background and its runtime is dropped then.
+        let build = runtime()?.spawn(async move { builder.build().await });
+        let work = async move {
+            match build.await {
+                Ok(built) => built.map_err(|e| from_sync(&e)),
+                Err(e) => Err(federation_error_t::boxed(
+                    FEDERATION_ERROR_INTERNAL,
+                    format!("creating the sync failed: {e}"),
+                )),
+            }
+        };
         spawn_completing(
             work,
             cancel_token(out_cancel),
