@@ -193,11 +193,7 @@ func (s *DataSync) Subscribe(ctx context.Context, target SyncTarget) (*Subscript
 		st.cancel()
 		return nil, closedError("sync")
 	}
-	callbacks := C.federation_sync_target_t{
-		read:    (*[0]byte)(C.federationGoSyncRead),
-		write:   (*[0]byte)(C.federationGoSyncWrite),
-		release: (*[0]byte)(C.federationGoSyncRelease),
-	}
+	callbacks := targetCallbacks()
 	cerr := C.federation_sync_subscribe(s.core.ptr, &callbacks, userData(uintptr(st.handleVal)), &st.ptr)
 	if cerr == nil {
 		s.core.subs[st] = struct{}{}

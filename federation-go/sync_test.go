@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -318,6 +319,43 @@ func TestSyncContextCancellationStopsTheSubscription(t *testing.T) {
 	}
 	if n := second.appliesOf(later.Stamp.EventID); n != 1 {
 		t.Fatalf("the new subscription applied the event %d times", n)
+	}
+}
+
+func TestSyncApplyLocalKeepsAChangeThatLandedSinceThePublish(t *testing.T) {
+	zervigo, looma := syncPair(t)
+	users := federation.NewMemoryTarget() // zervigo's store, fed by its subscriber too
+	sub, err := zervigo.Subscribe(context.Background(), users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	ctx := context.Background()
+
+	mine := publish(t, zervigo, federation.Change{EntityType: "user", EntityID: "5", Operation: federation.Create, Data: map[string]any{"name": "Z1"}})
+	decision, err := zervigo.ApplyLocal(ctx, users, mine)
+	if err != nil || decision.Effect != federation.Applied || decision.Conflict || users.Get("user", "5").Data["name"] != "Z1" {
+		t.Fatalf("own create: %+v (%v)", decision, err)
+	}
+
+	// looma edits user 6 while zervigo's writer, not having seen it, edits it too.
+	publish(t, looma, federation.Change{EntityType: "user", EntityID: "6", Operation: federation.Create, Data: map[string]any{"name": "L"}})
+	eventually(t, "looma's change reached zervigo's store", func() bool {
+		s := users.Get("user", "6")
+		return s != nil && s.Data["name"] == "L"
+	})
+	concurrent := publish(t, zervigo, federation.Change{EntityType: "user", EntityID: "6", Operation: federation.Create, Data: map[string]any{"name": "Z"}})
+	decision, err = zervigo.ApplyLocal(ctx, users, concurrent)
+	if err != nil || !decision.Conflict {
+		t.Fatalf("concurrent change recorded without a conflict: %+v (%v)", decision, err)
+	}
+	stored, _ := json.Marshal(users.Get("user", "6"))
+	if !strings.Contains(string(stored), `"looma"`) || !strings.Contains(string(stored), `"zervigo"`) {
+		t.Fatalf("the stored state lost a cluster's version: %s", stored)
+	}
+
+	if _, err := zervigo.ApplyLocal(ctx, users, federation.Published{}); !errors.Is(err, federation.ErrInvalidRequest) {
+		t.Fatalf("a hand-made Published: %v", err)
 	}
 }
 

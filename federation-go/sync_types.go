@@ -113,6 +113,26 @@ type Published struct {
 	// Partition and Offset are where the broker stored it.
 	Partition int32 `json:"partition"`
 	Offset    int64 `json:"offset"`
+
+	eventRaw json.RawMessage // the event exactly as the core encoded it (for ApplyLocal)
+}
+
+// UnmarshalJSON reads a published change, keeping its event's exact JSON.
+func (p *Published) UnmarshalJSON(text []byte) error {
+	type fields Published // the same fields without this method
+	var f fields
+	if err := json.Unmarshal(text, &f); err != nil {
+		return err
+	}
+	var raw struct {
+		Event json.RawMessage `json:"event"`
+	}
+	if err := json.Unmarshal(text, &raw); err != nil {
+		return err
+	}
+	*p = Published(f)
+	p.eventRaw = raw.Event
+	return nil
 }
 
 // Effect is what a received change did.

@@ -145,16 +145,6 @@ typedef void (*federation_sync_callback_t)(void *user_data,
                                            federation_sync_t *sync,
                                            federation_error_t *error);
 
-// Completion carrying JSON text (`federation_sync_publish`): exactly one of `text` and
-// `error` is non-NULL and owned by the callee. Runs on a library worker thread: return
-// quickly, do not block.
-typedef void (*federation_text_callback_t)(void *user_data,
-                                           federation_string_t *text,
-                                           federation_error_t *error);
-
-// How a reply ends a target operation: one of the `FEDERATION_SYNC_REPLY_*` values.
-typedef uint32_t federation_sync_reply_status_t;
-
 // The service's store as C callbacks. Each runs on a library worker thread and must return
 // quickly without blocking: answer through `reply` there or later, from any thread.
 typedef struct {
@@ -178,6 +168,16 @@ typedef struct {
   // and no callback runs any more); may be NULL.
   void (*release)(void *user_data);
 } federation_sync_target_t;
+
+// Completion carrying JSON text (`federation_sync_publish`): exactly one of `text` and
+// `error` is non-NULL and owned by the callee. Runs on a library worker thread: return
+// quickly, do not block.
+typedef void (*federation_text_callback_t)(void *user_data,
+                                           federation_string_t *text,
+                                           federation_error_t *error);
+
+// How a reply ends a target operation: one of the `FEDERATION_SYNC_REPLY_*` values.
+typedef uint32_t federation_sync_reply_status_t;
 
 // YAML configuration text.
 #define FEDERATION_CONFIG_YAML 1
@@ -936,6 +936,31 @@ federation_error_t *federation_sync_metrics(const federation_sync_t *sync,
 // using it at the same time. Not from a completion callback (dropping the producers may wait
 // for them briefly).
 void federation_sync_free(federation_sync_t *sync);
+
+// Records a change published by this process (`event_json`: the `event` of
+// `federation_sync_publish`'s result) in the store `target`, through the same read, decide and
+// compare-and-set write the subscriber uses; returns at once.
+//
+// On success returns NULL, later calls `callback(user_data, text, error)` exactly once on a
+// worker thread with `{"effect": "applied"|"merged"|"superseded"|"duplicate", "state": <what
+// was written, or null>, "conflict": bool}`, and runs `target->release(target_user_data)`
+// once the library is done with the target. A target error arrives as `INTERNAL` with the
+// target's reason (it is not retried); cancelling as `CANCELLED`. Invalid input (NULL handle,
+// callback, `read`/`write`; malformed event JSON) returns an `INVALID_REQUEST` error: the
+// callback and `release` then never run.
+//
+// # Safety
+// `sync` is a live handle; `target` points to a valid struct (copied); `target_user_data` is
+// handed to its callbacks on worker threads; `event_json` is a NUL-terminated string, borrowed
+// for this call only; `user_data` is handed to `callback` on another thread; `out_cancel` is
+// NULL or valid for a write. Thread-safe.
+federation_error_t *federation_sync_apply_local(const federation_sync_t *sync,
+                                                const federation_sync_target_t *target,
+                                                void *target_user_data,
+                                                const char *event_json,
+                                                federation_text_callback_t callback,
+                                                void *user_data,
+                                                federation_cancel_t **out_cancel);
 
 // Publishes a change and returns at once; the callback runs once the broker acknowledged it
 // durably (idempotent producer, `acks=all`) or it failed.

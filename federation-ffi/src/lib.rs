@@ -49,6 +49,7 @@ pub mod runtime;
 #[cfg(feature = "testkit")]
 pub mod sandbox;
 pub mod sync;
+pub mod sync_apply;
 pub mod sync_publish;
 pub mod sync_target;
 pub mod text;

@@ -93,8 +93,29 @@ pub struct federation_sync_target_t {
     pub release: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
 }
 
+/// The adapter over `target`'s callbacks, armed: its `release` runs when it is dropped (unless
+/// disarmed).
+///
+/// # Safety
+/// `target` is NULL or points to a valid struct; `user_data` may be used from worker threads.
+pub(crate) unsafe fn c_target(
+    target: *const federation_sync_target_t,
+    user_data: *mut c_void,
+) -> Result<Arc<CTarget>, Box<federation_error_t>> {
+    let bad = |m: &str| invalid(FEDERATION_ERROR_INVALID_REQUEST, m.to_owned());
+    // SAFETY: NULL or a valid struct per the caller.
+    let target = unsafe { target.as_ref() }.ok_or_else(|| bad("`target` is NULL"))?;
+    Ok(Arc::new(CTarget {
+        read: target.read.ok_or_else(|| bad("`target->read` is NULL"))?,
+        write: target.write.ok_or_else(|| bad("`target->write` is NULL"))?,
+        release: target.release,
+        user_data: UserData(user_data),
+        armed: AtomicBool::new(true),
+    }))
+}
+
 /// A [`SyncTarget`] over the C callbacks.
-struct CTarget {
+pub(crate) struct CTarget {
     read: unsafe extern "C" fn(
         *mut c_void,
         *const c_char,
@@ -301,18 +322,11 @@ pub unsafe extern "C" fn federation_sync_subscribe(
         let bad = |m: &str| invalid(FEDERATION_ERROR_INVALID_REQUEST, m.to_owned());
         // SAFETY: forwarded from the caller.
         let sync = unsafe { handle(sync, "sync") }?;
-        // SAFETY: NULL or a valid struct per the caller.
-        let target = unsafe { target.as_ref() }.ok_or_else(|| bad("`target` is NULL"))?;
         if out_subscription.is_null() {
             return Err(bad("`out_subscription` is NULL"));
         }
-        let target = Arc::new(CTarget {
-            read: target.read.ok_or_else(|| bad("`target->read` is NULL"))?,
-            write: target.write.ok_or_else(|| bad("`target->write` is NULL"))?,
-            release: target.release,
-            user_data: UserData(user_data),
-            armed: AtomicBool::new(true),
-        });
+        // SAFETY: forwarded from the caller.
+        let target = unsafe { c_target(target, user_data) }?;
         let _entered = runtime()?.enter();
         let subscription = match sync
             .sync
