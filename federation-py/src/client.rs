@@ -141,21 +141,7 @@ client_methods! {
         py: Python<'_>,
         config: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let text: String = py
-            .import("json")?
-            .call_method1("dumps", (config,))
-            .map_err(|e| {
-                errors::config_to_pyerr(
-                    py,
-                    federation_core::config::ConfigError::single(
-                        "",
-                        None,
-                        format!("not JSON-serializable: {e}"),
-                    ),
-                )
-            })?
-            .extract()?;
-        Self::from_config(py, Config::parse(&text, ConfigFormat::Json))
+        Self::from_config(py, config_from_dict(config)?)
     }
 
     /// A client for a YAML configuration text.
@@ -402,6 +388,29 @@ client_methods! {
             pyo3::types::PyBool::new(py, false).to_owned().into_any(),
         )
     }
+}
+
+/// A configuration given as a dict (the same schema as the files), parsed through its JSON form;
+/// `Err` only when the dict cannot be serialized at all (a `ConfigError`).
+pub(crate) fn config_from_dict(
+    config: &Bound<'_, PyAny>,
+) -> PyResult<Result<Config, federation_core::config::ConfigError>> {
+    let py = config.py();
+    let text: String = py
+        .import("json")?
+        .call_method1("dumps", (config,))
+        .map_err(|e| {
+            errors::config_to_pyerr(
+                py,
+                federation_core::config::ConfigError::single(
+                    "",
+                    None,
+                    format!("not JSON-serializable: {e}"),
+                ),
+            )
+        })?
+        .extract()?;
+    Ok(Config::parse(&text, ConfigFormat::Json))
 }
 
 /// An already-resolved asyncio future holding `value`.

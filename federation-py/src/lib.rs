@@ -16,6 +16,7 @@ mod registry;
 mod request;
 mod response;
 mod runtime;
+mod sync;
 mod testing;
 
 use pyo3::prelude::*;
@@ -29,6 +30,7 @@ fn _federation(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::PyResponse>()?;
     m.add_class::<response::PyAttempt>()?;
     m.add_class::<registry::PyRegistration>()?;
+    sync::register(m)?;
     testing::register(m)?;
     bridge::register_exit_hook(m)?;
     runtime::register_fork_hook(m)?;
