@@ -10,7 +10,7 @@ step() { printf '\n== %s\n' "$*"; }
 # federation-go links ../target/debug/libfederation.a (see federation-go/link.go).
 target_dir=target
 lib="$target_dir/debug/libfederation.a"
-link_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+link_libs=(-lz -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
 
 step "cargo build -p federation-ffi (static library, debug profile)"
 cargo build -p federation-ffi

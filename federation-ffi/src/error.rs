@@ -93,6 +93,12 @@ impl federation_error_t {
         Box::into_raw(Self::boxed(kind, message))
     }
 
+    /// The message (tests).
+    #[cfg(test)]
+    pub(crate) fn message_text(&self) -> String {
+        self.message.to_string_lossy().into_owned()
+    }
+
     /// The C form of a core error.
     pub(crate) fn from_core(error: &Error) -> Box<Self> {
         let mut boxed = Self::boxed(kind_code(error.kind()), error.to_string());
