@@ -5,6 +5,7 @@
 # Needs: gcc, valgrind (apt-get install valgrind), Go >= 1.26 with cgo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$(pwd)"
 
 step() { printf '\n== %s\n' "$*"; }
 # federation-go links ../target/debug/libfederation.a (see federation-go/link.go).
@@ -32,57 +33,56 @@ step "C smoke test under valgrind"
 valgrind --quiet --leak-check=full --show-possibly-lost=no \
   --errors-for-leak-kinds=definite,indirect --error-exitcode=1 "$smoke"
 
+# The go build cache does not hash headers outside the module: key the cgo compile on the
+# header's content so a changed ABI is never linked against stale Go objects. Same for the static
+# library, which cgo names only in LDFLAGS: without its hash in the key a rebuilt
+# libfederation.a can be silently skipped and an old one linked into the tests.
+header_sum="$(sha256sum federation-ffi/include/federation.h | cut -c1-16)"
+lib_sum="$(sha256sum "$lib" | cut -c1-16)"
+export CGO_ENABLED=1
+export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
+
+# go vet and gofmt in module directory $1, then the rest of the arguments run there.
+go_module() {
+  local dir="$1"; shift
+  (
+    cd "$dir"
+    go vet ./...
+    local unformatted
+    unformatted="$(gofmt -l .)"
+    if [ -n "$unformatted" ]; then
+      echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1
+    fi
+    "$@"
+  )
+}
+
 step "go vet / gofmt / go test -race (federation-go)"
-(
-  cd federation-go
-  export CGO_ENABLED=1
-  # The go build cache does not hash headers outside the module: key the cgo compile on the
-  # header's content so a changed ABI is never linked against stale Go objects.
-  # Same for the static library, which cgo names only in LDFLAGS: without its hash in the key a
-  # rebuilt libfederation.a can be silently skipped and an old one linked into the tests.
-  header_sum="$(sha256sum ../federation-ffi/include/federation.h | cut -c1-16)"
-  lib_sum="$(sha256sum ../target/debug/libfederation.a | cut -c1-16)"
-  export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
-  go vet ./...
-  unformatted="$(gofmt -l .)"
-  if [ -n "$unformatted" ]; then
-    echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1
-  fi
-  go test -race -count=1 ./...
-)
+go_module federation-go go test -race -count=1 ./...
 
 step "Consul compatibility: the official Consul Go client against the Consul double (tests/consul-compat-go)"
 # A test-only module (github.com/hashicorp/consul/api v1.34.5); federation-go does not depend on
 # it. It links the same static library, so the same cache keys apply.
-(
-  cd tests/consul-compat-go
-  export CGO_ENABLED=1
-  header_sum="$(sha256sum ../../federation-ffi/include/federation.h | cut -c1-16)"
-  lib_sum="$(sha256sum ../../target/debug/libfederation.a | cut -c1-16)"
-  export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
-  go vet ./...
-  unformatted="$(gofmt -l .)"
-  if [ -n "$unformatted" ]; then
-    echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1
-  fi
-  go test -count=1 ./...
-)
+go_module tests/consul-compat-go go test -count=1 ./...
+
+step "Data sync across languages: Go publishes, Python applies, and the reverse (tests/sync-cross)"
+# The zervigo side is a Go program (tests/sync-cross/main.go, its own module); the looma side is
+# the Python package in the venv scripts/python-test.sh installed (scripts/test.sh runs that
+# first); one real Kafka broker from the testkit.
+go_module tests/sync-cross go build -o "$root/target/sync-cross" .
+py="${FEDERATION_PY_VENV:-$root/target/python-venv}/bin/python"
+if "$py" -c "import federation" 2>/dev/null; then
+  (cd tests/sync-cross && FEDERATION_SYNC_CROSS_BIN="$root/target/sync-cross" \
+    "$py" -m pytest -q -p no:cacheprovider -W error test_sync_cross.py)
+elif [ -n "${CI:-}" ]; then
+  echo "no Python package in $py: run scripts/python-test.sh first"; exit 1
+else
+  echo "skipped: no Python package in $py (run scripts/python-test.sh first)"
+fi
 
 step "Observability modules: client_golang collector and OpenTelemetry (federation-go/prometheus, federation-go/otel)"
 # Nested modules (issue 22), so the core module's users do not get client_golang or otel. They
 # link the same static library, so the same cache keys apply.
 for module in federation-go/prometheus federation-go/otel; do
-  (
-    cd "$module"
-    export CGO_ENABLED=1
-    header_sum="$(sha256sum ../../federation-ffi/include/federation.h | cut -c1-16)"
-    lib_sum="$(sha256sum ../../target/debug/libfederation.a | cut -c1-16)"
-    export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
-    go vet ./...
-    unformatted="$(gofmt -l .)"
-    if [ -n "$unformatted" ]; then
-      echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1
-    fi
-    go test -race -count=1 ./...
-  )
+  go_module "$module" go test -race -count=1 ./...
 done
