@@ -348,6 +348,31 @@ impl FederatedDataSync {
         self.shared.metrics.encode()
     }
 
+    /// The time before which tombstones may be purged: now on this runtime's clock minus
+    /// `sync.tombstone_window` (the window the subscriber uses to refuse `too_old` changes).
+    pub fn tombstone_cutoff(&self) -> crate::purge::TombstoneCutoff {
+        let now = self.shared.clock.physical_ms();
+        crate::purge::TombstoneCutoff::new(now, self.shared.config.tombstone_window)
+    }
+
+    /// Forget the deleted entities of `target` whose delete is older than
+    /// `sync.tombstone_window`; returns how many went. Younger tombstones are kept whatever the
+    /// caller does: the cutoff comes from the configured window.
+    pub async fn purge_tombstones(
+        &self,
+        target: &dyn crate::purge::PurgeTombstones,
+    ) -> Result<u64, SyncError> {
+        target
+            .purge_tombstones(self.tombstone_cutoff())
+            .await
+            .map_err(|e| {
+                SyncError::new(
+                    crate::error::SyncErrorKind::Target,
+                    format!("purging tombstones: {e}"),
+                )
+            })
+    }
+
     /// The health entry.
     pub fn health(&self) -> SyncHealth {
         SyncHealth {
