@@ -102,4 +102,21 @@ mod tests {
         assert_eq!(cutoff.before_ms(), 0);
         assert!(!cutoff.allows(&state(true, 0)));
     }
+
+    #[tokio::test]
+    async fn memory_target_purges_old_tombstones_only() {
+        let store = crate::MemoryTarget::new();
+        store.put("user", "old", state(true, 2_999));
+        store.put("user", "young", state(true, 3_000));
+        store.put("user", "live", state(false, 1));
+        let cutoff = TombstoneCutoff::new(10_000, Duration::from_secs(7));
+        assert_eq!(store.purge_tombstones(cutoff).await, Ok(1));
+        let left: Vec<String> = store.snapshot().into_keys().map(|(_, id)| id).collect();
+        assert_eq!(left, ["live", "young"]);
+        assert_eq!(
+            store.purge_tombstones(cutoff).await,
+            Ok(0),
+            "nothing left to purge"
+        );
+    }
 }
