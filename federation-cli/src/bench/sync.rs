@@ -104,7 +104,7 @@ async fn pair(
     rep: usize,
     seq: &mut u64,
 ) -> Vec<Sample> {
-    let (a, b) = if rep % 2 == 0 {
+    let (a, b) = if rep.is_multiple_of(2) {
         let a = measure(plain, schedule, duration, seq).await;
         (a, measure(ours, schedule, duration, seq).await)
     } else {

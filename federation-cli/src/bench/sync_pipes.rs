@@ -197,16 +197,14 @@ async fn consume(consumer: StreamConsumer, arrivals: Arc<Arrivals>) {
 }
 
 impl Pipe for Plain {
-    fn send(&self, seq: u64, sent_ns: u64) -> impl Future<Output = bool> + Send + '_ {
-        async move {
-            let key = format!("user/{}", seq % ENTITIES);
-            let payload = record(seq, sent_ns).to_string();
-            let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
-            self.producer
-                .send(record, Timeout::After(SEND_TIMEOUT))
-                .await
-                .is_ok()
-        }
+    async fn send(&self, seq: u64, sent_ns: u64) -> bool {
+        let key = format!("user/{}", seq % ENTITIES);
+        let payload = record(seq, sent_ns).to_string();
+        let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
+        self.producer
+            .send(record, Timeout::After(SEND_TIMEOUT))
+            .await
+            .is_ok()
     }
 
     fn arrivals(&self) -> &Arrivals {
@@ -260,12 +258,10 @@ impl Ours {
 }
 
 impl Pipe for Ours {
-    fn send(&self, seq: u64, sent_ns: u64) -> impl Future<Output = bool> + Send + '_ {
-        async move {
-            let id = (seq % ENTITIES).to_string();
-            let change = Change::new("user", id, Operation::Update).data(record(seq, sent_ns));
-            self.zervigo.publish(change).await.is_ok()
-        }
+    async fn send(&self, seq: u64, sent_ns: u64) -> bool {
+        let id = (seq % ENTITIES).to_string();
+        let change = Change::new("user", id, Operation::Update).data(record(seq, sent_ns));
+        self.zervigo.publish(change).await.is_ok()
     }
 
     fn arrivals(&self) -> &Arrivals {
