@@ -18,6 +18,7 @@
 pub mod model;
 
 mod coherence;
+pub mod commits;
 mod error;
 mod health;
 pub mod kafka;

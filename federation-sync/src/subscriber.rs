@@ -2,9 +2,10 @@
 //!
 //! Order per entity comes from Kafka (one partition per key) and from processing each consumer's
 //! messages one at a time; effect-once comes from committing a message's offset only after it
-//! was written or dead-lettered, and from recognising a redelivered event by the stamp stored
-//! with the entity. A stop waits for the message in hand; an abort (as a crash would) drops it
-//! uncommitted, so the group delivers it again.
+//! was written or dead-lettered (in batches, [`crate::commits`]), and from recognising a
+//! redelivered event by the stamp stored with the entity. A stop waits for the message in hand
+//! and commits; an abort (as a crash would) drops the uncommitted batch, so the group delivers
+//! it again.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use rdkafka::{ClientContext, error::KafkaError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::commits::OffsetBatch;
 use crate::error::SyncError;
 use crate::kafka::{Closing, consumer_config};
 use crate::process::{Source, process};
@@ -125,9 +127,18 @@ async fn consume(
     let Some(consumer) = owner.get() else {
         return;
     };
+    let mut batch = OffsetBatch::new();
+    // One timer for the whole loop, armed when a batch starts: commits a batch left waiting
+    // when no further message comes.
+    let idle = tokio::time::sleep(crate::commits::COMMIT_INTERVAL);
+    tokio::pin!(idle);
     loop {
         let message = tokio::select! {
             _ = stopped.changed() => break,
+            () = &mut idle, if batch.due().is_some() => {
+                commit(consumer, &mut batch, &origin);
+                continue;
+            }
             message = consumer.recv() => message,
         };
         let message = match message {
@@ -146,19 +157,31 @@ async fn consume(
         let payload = message.payload().unwrap_or_default();
         let _ = process(&shared, target.as_ref(), payload, &source).await;
         shared.health.consumed(&origin);
-        if let Err(error) = consumer.commit_message(&message, CommitMode::Async) {
-            tracing::warn!(%origin, %error, "offset commit failed; the message may be delivered again");
+        let starts = batch.due().is_none();
+        batch.finished(&source.topic, source.partition, source.offset);
+        if batch.ready() {
+            commit(consumer, &mut batch, &origin);
+        } else if let (true, Some(due)) = (starts, batch.due()) {
+            idle.as_mut().reset(due);
         }
     }
-    // A clean stop: make the last commits durable (blocking: off the async workers); `owner`
-    // then leaves the group on its own thread.
+    // A clean stop: commit the finished messages durably (blocking: off the async workers);
+    // `owner` then leaves the group on its own thread.
     let committed = tokio::task::spawn_blocking(move || {
-        if let Some(consumer) = owner.get() {
-            let _ = consumer.commit_consumer_state(CommitMode::Sync);
+        if let Some(consumer) = owner.get()
+            && let Err(error) = batch.commit(consumer, CommitMode::Sync)
+        {
+            tracing::warn!(%error, "final offset commit failed; the last messages may be delivered again");
         }
         owner
     });
     let _ = committed.await;
+}
+
+fn commit(consumer: &StreamConsumer<LagContext>, batch: &mut OffsetBatch, origin: &str) {
+    if let Err(error) = batch.commit(consumer, CommitMode::Async) {
+        tracing::warn!(%origin, %error, "offset commit failed; the messages may be delivered again");
+    }
 }
 
 fn note_error(shared: &Shared, origin: &str, error: &KafkaError) {
