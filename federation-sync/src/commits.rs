@@ -85,3 +85,39 @@ impl OffsetBatch {
         consumer.commit(&list, mode)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_is_due_an_interval_after_its_first_message_or_when_full() {
+        let mut batch = OffsetBatch::new();
+        assert_eq!(batch.due(), None);
+        assert!(!batch.ready());
+        let start = Instant::now();
+        batch.finished("t", 0, 41);
+        batch.finished("t", 0, 40);
+        assert_eq!(
+            batch.next.get(&("t".to_string(), 0)),
+            Some(&42),
+            "highest finished + 1"
+        );
+        assert_eq!(batch.due(), Some(start + COMMIT_INTERVAL));
+        tokio::time::advance(COMMIT_INTERVAL / 2).await;
+        batch.finished("t", 1, 7);
+        assert_eq!(
+            batch.due(),
+            Some(start + COMMIT_INTERVAL),
+            "the first message sets the time"
+        );
+        assert!(!batch.ready());
+        tokio::time::advance(COMMIT_INTERVAL / 2).await;
+        assert!(batch.ready(), "the interval is up");
+        let mut full = OffsetBatch::new();
+        for offset in 0..COMMIT_BATCH as i64 {
+            full.finished("t", 0, offset);
+        }
+        assert!(full.ready(), "enough messages");
+    }
+}

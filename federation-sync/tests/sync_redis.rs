@@ -306,6 +306,11 @@ async fn redis_target_end_to_end_on_a_real_broker() {
         Some(json!({"n": "looma"})),
         "owner wins"
     );
+    let redelivered = looma.metrics_text().contains(r#"effect="duplicate""#);
+    assert!(
+        !redelivered,
+        "the first subscriber's stop committed what it applied"
+    );
     subscription.stop().await;
     drop(looma);
     tombstones_and_purge(&config, &zervigo, &z_store, &looma_redis).await;
