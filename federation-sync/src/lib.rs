@@ -22,6 +22,7 @@ pub mod commits;
 mod error;
 mod health;
 pub mod kafka;
+mod lanes;
 mod metrics;
 mod process;
 mod publisher;

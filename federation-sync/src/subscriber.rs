@@ -1,11 +1,12 @@
 //! Consuming the other clusters' change topics: one consumer-group member per origin cluster.
 //!
-//! Order per entity comes from Kafka (one partition per key) and from processing each consumer's
-//! messages one at a time; effect-once comes from committing a message's offset only after it
-//! was written or dead-lettered (in batches, [`crate::commits`]), and from recognising a
-//! redelivered event by the stamp stored with the entity. A stop waits for the message in hand
-//! and commits; an abort (as a crash would) drops the uncommitted batch, so the group delivers
-//! it again.
+//! Order per entity comes from Kafka (one partition per key) and from applying one entity's
+//! messages one at a time, in order, on the lane of its key ([`crate::lanes`]; other entities
+//! run meanwhile); effect-once comes from committing a partition's offset only up to messages
+//! that were all written or dead-lettered (in batches, [`crate::commits`]), and from recognising
+//! a redelivered event by the stamp stored with the entity. A stop lets the lanes finish the
+//! messages they hold and commits; an abort (as a crash would) drops them uncommitted, so the
+//! group delivers them again.
 
 use std::sync::Arc;
 
@@ -19,7 +20,8 @@ use tokio::task::JoinHandle;
 use crate::commits::OffsetBatch;
 use crate::error::SyncError;
 use crate::kafka::{Closing, consumer_config};
-use crate::process::{Source, process};
+use crate::lanes::{Done, Lanes, Work};
+use crate::process::Source;
 use crate::runtime::Shared;
 use crate::target::SyncTarget;
 
@@ -128,6 +130,7 @@ async fn consume(
         return;
     };
     let mut batch = OffsetBatch::new();
+    let mut lanes = Lanes::start(&shared, &target, &origin);
     // One timer for the whole loop, armed when a batch starts: commits a batch left waiting
     // when no further message comes.
     let idle = tokio::time::sleep(crate::commits::COMMIT_INTERVAL);
@@ -135,6 +138,13 @@ async fn consume(
     loop {
         let message = tokio::select! {
             _ = stopped.changed() => break,
+            Some(done) = lanes.next_done() => {
+                finished(&mut lanes, &done, &mut batch, idle.as_mut());
+                if batch.ready() {
+                    commit(consumer, &mut batch, &origin);
+                }
+                continue;
+            }
             () = &mut idle, if batch.due().is_some() => {
                 commit(consumer, &mut batch, &origin);
                 continue;
@@ -154,19 +164,16 @@ async fn consume(
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
         };
-        let payload = message.payload().unwrap_or_default();
-        let _ = process(&shared, target.as_ref(), payload, &source).await;
-        shared.health.consumed(&origin);
-        let starts = batch.due().is_none();
-        batch.finished(&source.topic, source.partition, source.offset);
-        if batch.ready() {
-            commit(consumer, &mut batch, &origin);
-        } else if let (true, Some(due)) = (starts, batch.due()) {
-            idle.as_mut().reset(due);
-        }
+        let payload = message.payload().unwrap_or_default().to_vec();
+        lanes.dispatch(Work { source, payload }).await;
     }
-    // A clean stop: commit the finished messages durably (blocking: off the async workers);
-    // `owner` then leaves the group on its own thread.
+    // A clean stop: the lanes finish the messages they hold, then the finished ones are
+    // committed durably (blocking: off the async workers); `owner` then leaves the group on its
+    // own thread.
+    lanes.close();
+    while let Some(done) = lanes.next_done().await {
+        finished(&mut lanes, &done, &mut batch, idle.as_mut());
+    }
     let committed = tokio::task::spawn_blocking(move || {
         if let Some(consumer) = owner.get()
             && let Err(error) = batch.commit(consumer, CommitMode::Sync)
@@ -176,6 +183,23 @@ async fn consume(
         owner
     });
     let _ = committed.await;
+}
+
+/// Note a message finished by its lane: the partition's committable offset moves on.
+fn finished(
+    lanes: &mut Lanes,
+    done: &Done,
+    batch: &mut OffsetBatch,
+    idle: std::pin::Pin<&mut tokio::time::Sleep>,
+) {
+    let Some(last) = lanes.finish(done) else {
+        return;
+    };
+    let starts = batch.due().is_none();
+    batch.finished(&done.0, done.1, last);
+    if let (true, Some(due)) = (starts, batch.due()) {
+        idle.reset(due);
+    }
 }
 
 fn commit(consumer: &StreamConsumer<LagContext>, batch: &mut OffsetBatch, origin: &str) {
