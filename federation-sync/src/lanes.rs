@@ -33,11 +33,11 @@ pub(crate) struct Work {
 /// A finished message: topic, partition, offset.
 pub(crate) type Done = (String, i32, i64);
 
-/// Messages of one partition in the lanes, and the highest finished one.
+/// Messages of one partition in the lanes, and the last one handed to a lane.
 #[derive(Default)]
 struct Progress {
     in_lanes: BTreeSet<i64>,
-    highest_done: Option<i64>,
+    last_dispatched: i64,
 }
 
 /// The lanes of one consumer. Dropping it aborts the lanes (messages in hand are not finished).
@@ -113,17 +113,20 @@ impl Lanes {
 impl Progress {
     fn dispatched(&mut self, offset: i64) {
         self.in_lanes.insert(offset);
+        self.last_dispatched = offset;
     }
 
     /// The last offset that may be committed once `offset` finished: just before the oldest
-    /// message still in a lane, else the highest finished.
+    /// message still in a lane, and never past the last one dispatched (after a rebalance gave
+    /// the partition back at an earlier offset, older-assignment messages may still be in the
+    /// lanes with higher offsets than the new ones).
     fn finished(&mut self, offset: i64) -> Option<i64> {
         self.in_lanes.remove(&offset);
-        self.highest_done = self.highest_done.max(Some(offset));
-        match self.in_lanes.first() {
-            Some(oldest) => Some(oldest - 1),
-            None => self.highest_done,
-        }
+        let last = self.last_dispatched;
+        Some(match self.in_lanes.first() {
+            Some(oldest) => (oldest - 1).min(last),
+            None => last,
+        })
     }
 }
 
@@ -161,5 +164,16 @@ mod tests {
         assert_eq!(p.finished(10), Some(10), "11 still in a lane");
         assert_eq!(p.finished(11), Some(12));
         assert_eq!(p.finished(13), Some(13), "all finished");
+        // The partition comes back at offset 5 while 20 (an earlier assignment) is in a lane.
+        p.dispatched(20);
+        p.dispatched(5);
+        assert_eq!(
+            p.finished(5),
+            Some(5),
+            "not past what this assignment dispatched"
+        );
+        p.dispatched(6);
+        assert_eq!(p.finished(20), Some(5), "6 still in a lane");
+        assert_eq!(p.finished(6), Some(6));
     }
 }
