@@ -42,6 +42,19 @@ const (
 	JSON
 )
 
+// c is the C ABI's value of the format.
+func (f Format) c() (C.federation_config_format_t, error) {
+	switch f {
+	case YAML:
+		return C.FEDERATION_CONFIG_YAML, nil
+	case TOML:
+		return C.FEDERATION_CONFIG_TOML, nil
+	case JSON:
+		return C.FEDERATION_CONFIG_JSON, nil
+	}
+	return 0, newError(KindConfig, "", "unknown configuration format; use YAML, TOML or JSON")
+}
+
 // Client calls logical services. It is safe for concurrent use by many goroutines. Close it
 // when done.
 type Client struct {
@@ -56,16 +69,9 @@ type Client struct {
 // New creates a client from configuration text in the given format. Every configuration
 // problem is reported at once in an error matching ErrConfig.
 func New(config string, format Format) (*Client, error) {
-	var cformat C.federation_config_format_t
-	switch format {
-	case YAML:
-		cformat = C.FEDERATION_CONFIG_YAML
-	case TOML:
-		cformat = C.FEDERATION_CONFIG_TOML
-	case JSON:
-		cformat = C.FEDERATION_CONFIG_JSON
-	default:
-		return nil, newError(KindConfig, "", "unknown configuration format; use YAML, TOML or JSON")
+	cformat, err := format.c()
+	if err != nil {
+		return nil, err
 	}
 	if strings.IndexByte(config, 0) >= 0 {
 		return nil, newError(KindConfig, "", "configuration text contains a NUL byte")

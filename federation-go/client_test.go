@@ -72,6 +72,16 @@ func TestManyHeadersAndAttemptsAreAllReported(t *testing.T) {
 	if resp.Attempts != 10 || len(resp.Tried) != 10 || resp.Tried[9].Instance != "i0" {
 		t.Errorf("attempts %d, tried %v", resp.Attempts, resp.Tried)
 	}
+	// Timings too, from the batch (the first 8) and read one by one beyond it.
+	for i, a := range resp.Tried {
+		want, status := "retryable_status", 503
+		if i == len(resp.Tried)-1 {
+			want, status = "success", 200
+		}
+		if a.Outcome != want || a.Status != status || a.Duration <= 0 || (i > 0 && a.Offset < resp.Tried[i-1].Offset+resp.Tried[i-1].Duration) {
+			t.Errorf("attempt %d: %+v", i+1, a)
+		}
+	}
 	for i := range 40 {
 		if got := resp.Header.Get(fmt.Sprintf("X-H%02d", i)); got != strconv.Itoa(i) {
 			t.Errorf("header X-H%02d = %q", i, got)

@@ -195,8 +195,10 @@ func takeError(err *C.federation_error_t, service string) *Error {
 		Attempts: int(C.federation_error_attempts(err)),
 	}
 	var cluster, instance *C.char
-	for i := 0; C.federation_error_attempt(err, C.size_t(i), &cluster, &instance); i++ {
-		e.Tried = append(e.Tried, Attempt{Cluster: C.GoString(cluster), Instance: C.GoString(instance)})
+	var timing C.federation_attempt_timing_t
+	for i := 0; C.federation_error_attempt(err, C.size_t(i), &cluster, &instance) &&
+		C.federation_error_attempt_timing(err, C.size_t(i), &timing); i++ {
+		e.Tried = append(e.Tried, attemptFrom(cluster, instance, &timing))
 	}
 	return e
 }

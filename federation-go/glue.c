@@ -33,7 +33,8 @@ void federation_go_view(const federation_response_t *r, federation_go_view_t *v)
 	v->tried_count = 0;
 	while (v->tried_count < FEDERATION_GO_ATTEMPTS &&
 	       federation_response_attempt(r, v->tried_count, &v->tried_cluster[v->tried_count],
-	                                   &v->tried_instance[v->tried_count])) {
+	                                   &v->tried_instance[v->tried_count]) &&
+	       federation_response_attempt_timing(r, v->tried_count, &v->tried_timing[v->tried_count])) {
 		v->tried_count++;
 	}
 }

@@ -25,6 +25,7 @@ typedef struct {
 	size_t tried_count;
 	const char *tried_cluster[FEDERATION_GO_ATTEMPTS];
 	const char *tried_instance[FEDERATION_GO_ATTEMPTS];
+	federation_attempt_timing_t tried_timing[FEDERATION_GO_ATTEMPTS];
 } federation_go_view_t;
 
 // Fills v from r (the pointers in v live as long as r).

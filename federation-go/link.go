@@ -10,8 +10,8 @@ package federation
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../federation-ffi/include
-#cgo !federation_release,!federation_dynamic LDFLAGS: ${SRCDIR}/../target/debug/libfederation.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
-#cgo federation_release,!federation_dynamic LDFLAGS: ${SRCDIR}/../target/release/libfederation.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+#cgo !federation_release,!federation_dynamic LDFLAGS: ${SRCDIR}/../target/debug/libfederation.a -lz -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+#cgo federation_release,!federation_dynamic LDFLAGS: ${SRCDIR}/../target/release/libfederation.a -lz -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 #cgo federation_dynamic LDFLAGS: -lfederation
 */
 import "C"

@@ -34,12 +34,33 @@ type Request struct {
 	Cluster string
 }
 
-// Attempt is where one attempt of a call went.
+// Attempt is where one attempt of a call went, when and how.
 type Attempt struct {
 	// Cluster is the cluster of the instance.
 	Cluster string
 	// Instance is the instance id (as discovered: the Consul service id or the static id).
 	Instance string
+	// Offset is the time from the start of the call to the start of this attempt.
+	Offset time.Duration
+	// Duration is how long the attempt took.
+	Duration time.Duration
+	// Status is the HTTP status; 0 when no response arrived.
+	Status int
+	// Outcome is what the attempt did: "success", "retryable_status", "connect_failed",
+	// "timeout", "connection_lost" or "body_too_large".
+	Outcome string
+}
+
+// attemptFrom is the Go form of an attempt's names and timing (C memory, copied).
+func attemptFrom(cluster, instance *C.char, t *C.federation_attempt_timing_t) Attempt {
+	return Attempt{
+		Cluster:  C.GoString(cluster),
+		Instance: C.GoString(instance),
+		Offset:   time.Duration(t.offset_ns),
+		Duration: time.Duration(t.duration_ns),
+		Status:   int(t.status),
+		Outcome:  C.GoString(t.outcome),
+	}
 }
 
 // CacheStatus says whether the SDK's cache served a call.
@@ -126,12 +147,14 @@ func responseFromView(v *C.federation_go_view_t, r *C.federation_response_t) *Re
 		resp.Tried = make([]Attempt, 0, int(v.attempts))
 	}
 	for i := range int(v.tried_count) {
-		resp.Tried = append(resp.Tried, Attempt{Cluster: C.GoString(v.tried_cluster[i]), Instance: C.GoString(v.tried_instance[i])})
+		resp.Tried = append(resp.Tried, attemptFrom(v.tried_cluster[i], v.tried_instance[i], &v.tried_timing[i]))
 	}
 	if int(v.tried_count) == len(v.tried_cluster) {
 		var cluster, instance *C.char
-		for i := len(v.tried_cluster); C.federation_response_attempt(r, C.size_t(i), &cluster, &instance); i++ {
-			resp.Tried = append(resp.Tried, Attempt{Cluster: C.GoString(cluster), Instance: C.GoString(instance)})
+		var timing C.federation_attempt_timing_t
+		for i := len(v.tried_cluster); C.federation_response_attempt(r, C.size_t(i), &cluster, &instance) &&
+			C.federation_response_attempt_timing(r, C.size_t(i), &timing); i++ {
+			resp.Tried = append(resp.Tried, attemptFrom(cluster, instance, &timing))
 		}
 	}
 	if v.body_len > 0 {

@@ -10,7 +10,7 @@ step() { printf '\n== %s\n' "$*"; }
 # federation-go links ../target/debug/libfederation.a (see federation-go/link.go).
 target_dir=target
 lib="$target_dir/debug/libfederation.a"
-link_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+link_libs=(-lz -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
 
 step "cargo build -p federation-ffi (static library, debug profile)"
 cargo build -p federation-ffi
@@ -67,3 +67,22 @@ step "Consul compatibility: the official Consul Go client against the Consul dou
   fi
   go test -count=1 ./...
 )
+
+step "Observability modules: client_golang collector and OpenTelemetry (federation-go/prometheus, federation-go/otel)"
+# Nested modules (issue 22), so the core module's users do not get client_golang or otel. They
+# link the same static library, so the same cache keys apply.
+for module in federation-go/prometheus federation-go/otel; do
+  (
+    cd "$module"
+    export CGO_ENABLED=1
+    header_sum="$(sha256sum ../../federation-ffi/include/federation.h | cut -c1-16)"
+    lib_sum="$(sha256sum ../../target/debug/libfederation.a | cut -c1-16)"
+    export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
+    go vet ./...
+    unformatted="$(gofmt -l .)"
+    if [ -n "$unformatted" ]; then
+      echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1
+    fi
+    go test -race -count=1 ./...
+  )
+done

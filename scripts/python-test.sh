@@ -29,6 +29,10 @@ export PATH="$venv/bin:$PATH"
 "$py" -m pip install -q --disable-pip-version-check \
   "maturin>=1.16,<2" "pytest>=8" "pytest-timeout>=2.3" "mypy>=1.18" "typing_extensions>=4.12" \
   "pyyaml>=6" "types-PyYAML>=6"
+# Test-only (issue 22): federation.prometheus and the OpenTelemetry integration are tested against
+# the real libraries; neither is a dependency of the package.
+"$py" -m pip install -q --disable-pip-version-check \
+  "prometheus_client>=0.21,<1" "opentelemetry-api>=1.30,<2" "opentelemetry-sdk>=1.30,<2"
 
 step "pip install ./federation-py (maturin PEP 517 backend, cargo profile $profile)"
 # --no-build-isolation reuses the maturin installed above instead of downloading it again; the

@@ -26,6 +26,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (all Rust crates)"
 cargo test --workspace --no-fail-fast
 
+step "federation-core feature opentelemetry (tracing-opentelemetry, in-memory exporter)"
+# Issue 22: only the core and its test binary are rebuilt with the feature.
+cargo clippy -p federation-core --features opentelemetry --lib --test otel -- -D warnings
+cargo test -p federation-core --features opentelemetry --test otel
+
 step "Python package"
 bash scripts/python-test.sh
 

@@ -55,6 +55,9 @@ pub struct Attempt {
     pub(crate) outcome: AttemptOutcome,
     pub(crate) duration: Duration,
     pub(crate) status: Option<StatusCode>,
+    /// When the attempt began, counted from the start of the call (for tracing spans that a
+    /// binding records after the call: Python's and Go's OpenTelemetry integrations).
+    pub(crate) offset: Duration,
 }
 
 impl Attempt {
@@ -81,5 +84,11 @@ impl Attempt {
     /// The HTTP status, when a response arrived.
     pub fn status(&self) -> Option<StatusCode> {
         self.status
+    }
+
+    /// How long after the start of the call this attempt began (backoff and earlier attempts
+    /// come before it).
+    pub fn offset(&self) -> Duration {
+        self.offset
     }
 }

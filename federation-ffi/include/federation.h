@@ -22,6 +22,12 @@ typedef struct federation_error_t federation_error_t;
 // An executor of calls (see `federation_client_call_on`).
 typedef struct federation_executor_t federation_executor_t;
 
+#if defined(FEDERATION_TESTKIT)
+// A running (or stopped) test broker. Free with `federation_kafka_free` (kills the JVM and
+// deletes its data).
+typedef struct federation_kafka_t federation_kafka_t;
+#endif
+
 // A service instance registered through `federation_client_register`. Owns the heartbeats of
 // its TTL checks. Free with `federation_registration_free` (which stops the heartbeats but
 // does not deregister).
@@ -38,6 +44,17 @@ typedef struct federation_sandbox_t federation_sandbox_t;
 
 // An owned NUL-terminated UTF-8 string. Free with `federation_string_free`.
 typedef struct federation_string_t federation_string_t;
+
+// One pending target operation. Answer it with `federation_sync_reply` exactly once (that
+// frees it).
+typedef struct federation_sync_reply_t federation_sync_reply_t;
+
+// A running subscription. Free with `federation_sync_subscription_free`.
+typedef struct federation_sync_subscription_t federation_sync_subscription_t;
+
+// A data sync runtime of one cluster. Thread-safe: one handle may be used from many threads.
+// Free with `federation_sync_free`.
+typedef struct federation_sync_t federation_sync_t;
 
 #if defined(FEDERATION_TESTKIT)
 // A running scenario world. Free with `federation_world_free` (stops every server).
@@ -85,6 +102,20 @@ typedef uint32_t federation_config_format_t;
 // An error kind: one of the `FEDERATION_ERROR_*` values.
 typedef uint32_t federation_error_kind_t;
 
+// When and how one attempt went (for tracing spans in the bindings: the Go OpenTelemetry
+// module records one `federation.attempt` span per attempt from it).
+typedef struct {
+  // Nanoseconds from the start of the call to the start of the attempt.
+  uint64_t offset_ns;
+  // Nanoseconds the attempt took.
+  uint64_t duration_ns;
+  // The HTTP status; 0 when no response arrived.
+  uint16_t status;
+  // What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
+  // `connection_lost`, `body_too_large`): a static NUL-terminated string.
+  const char *outcome;
+} federation_attempt_timing_t;
+
 // Called (from any thread, possibly concurrently with `federation_executor_run`) when a call
 // was queued on an empty executor: the host should run the executor soon.
 typedef void (*federation_notify_t)(void *user_data);
@@ -121,6 +152,46 @@ typedef struct {
 // An instance behaviour mode: one of the `FEDERATION_SANDBOX_MODE_*` values.
 typedef uint32_t federation_sandbox_mode_t;
 #endif
+
+// Completion of `federation_sync_new`: exactly one of `sync` and `error` is non-NULL and owned
+// by the callee. Runs on a library worker thread: return quickly, do not block.
+typedef void (*federation_sync_callback_t)(void *user_data,
+                                           federation_sync_t *sync,
+                                           federation_error_t *error);
+
+// The service's store as C callbacks. Each runs on a library worker thread and must return
+// quickly without blocking: answer through `reply` there or later, from any thread.
+typedef struct {
+  // Read the stored state of `entity_type`/`entity_id` (NUL-terminated, valid during the
+  // callback). Answer `OK` with the state JSON exactly as it was written (or NULL: nothing
+  // stored), or `ERROR` with the reason.
+  void (*read)(void *user_data,
+               const char *entity_type,
+               const char *entity_id,
+               federation_sync_reply_t *reply);
+  // Store a decided change. `change_json` (NUL-terminated, `change_len` bytes, valid during
+  // the callback) is `{"event": <change event>, "effect": "applied"|"merged"|"superseded",
+  // "state": <entity state: store it whole with the record>, "previous": <the state this
+  // decision was made from, or null>}`. Answer `OK`, `ERROR` with the reason, or `STALE`
+  // when the stored state is no longer `previous`.
+  void (*write)(void *user_data,
+                const char *change_json,
+                size_t change_len,
+                federation_sync_reply_t *reply);
+  // Called exactly once when the library no longer uses `user_data` (the subscription ended
+  // and no callback runs any more); may be NULL.
+  void (*release)(void *user_data);
+} federation_sync_target_t;
+
+// Completion carrying JSON text (`federation_sync_publish`): exactly one of `text` and
+// `error` is non-NULL and owned by the callee. Runs on a library worker thread: return
+// quickly, do not block.
+typedef void (*federation_text_callback_t)(void *user_data,
+                                           federation_string_t *text,
+                                           federation_error_t *error);
+
+// How a reply ends a target operation: one of the `FEDERATION_SYNC_REPLY_*` values.
+typedef uint32_t federation_sync_reply_status_t;
 
 // YAML configuration text.
 #define FEDERATION_CONFIG_YAML 1
@@ -193,6 +264,16 @@ typedef uint32_t federation_sandbox_mode_t;
 // Read the request, then reset the connection.
 #define FEDERATION_SANDBOX_MODE_RESET 2
 #endif
+
+// Done. For a read, `text` is the stored entity state JSON, or NULL when none is stored.
+#define FEDERATION_SYNC_REPLY_OK 0
+
+// Failed; `text` is the reason. Retried with backoff, then the event is dead-lettered.
+#define FEDERATION_SYNC_REPLY_ERROR 1
+
+// A write only: the stored state is no longer the change's `previous` (compare-and-set miss);
+// the subscriber reads again and decides again, without counting an attempt.
+#define FEDERATION_SYNC_REPLY_STALE 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -432,6 +513,16 @@ bool federation_error_attempt(const federation_error_t *error,
                               const char **out_cluster,
                               const char **out_instance);
 
+// When and how attempt `index` (0-based, below `federation_error_attempts`) went: writes its
+// timing to `out` when non-NULL. False, writing nothing, when out of range or for an invalid
+// handle.
+//
+// # Safety
+// `error` is NULL or a live error; `out` is NULL or valid for a write.
+bool federation_error_attempt_timing(const federation_error_t *error,
+                                     size_t index,
+                                     federation_attempt_timing_t *out);
+
 // How many attempts were made before the call failed (0 when nothing was sent).
 //
 // # Safety
@@ -497,6 +588,70 @@ federation_error_t *federation_client_call_on(const federation_executor_t *execu
                                               federation_callback_t callback,
                                               void *user_data,
                                               federation_cancel_t **out_cancel);
+
+#if defined(FEDERATION_TESTKIT)
+// Whether broker tests must skip on this machine: writes NULL to `out_reason` when Java is
+// available, else the message to skip with. Under CI (`CI` set) a missing Java is an error
+// instead (CI must run these tests).
+//
+// # Safety
+// `out_reason` is valid for a write. Thread-safe.
+federation_error_t *federation_kafka_skip_reason(federation_string_t **out_reason);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Starts a broker (fetching the jars into the cache on first use) and waits until it accepts a
+// topic; writes the handle to `out_broker`. Blocks for seconds (up to ~90 s on a loaded
+// machine). No Java is an error (check `federation_kafka_skip_reason` first).
+//
+// # Safety
+// `out_broker` is valid for a write. Not from a callback.
+federation_error_t *federation_kafka_start(federation_kafka_t **out_broker);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// The broker's `host:port` for `bootstrap_servers` (unchanged across restarts), written to
+// `out_servers`.
+//
+// # Safety
+// `broker` is a live handle; `out_servers` is valid for a write. Thread-safe.
+federation_error_t *federation_kafka_bootstrap_servers(const federation_kafka_t *broker,
+                                                       federation_string_t **out_servers);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Stops the broker cleanly (SIGTERM, then waits; SIGKILL after 30 s). Data is kept for
+// `federation_kafka_restart`. Blocks.
+//
+// # Safety
+// `broker` is a live handle. Not from a callback.
+federation_error_t *federation_kafka_stop(const federation_kafka_t *broker);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Kills the broker (SIGKILL by pid, like a crash). Data written so far is kept.
+//
+// # Safety
+// `broker` is a live handle.
+federation_error_t *federation_kafka_kill(const federation_kafka_t *broker);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Starts the broker again on the same port with the same data (stopping it first if it runs)
+// and waits until it accepts a topic. Blocks.
+//
+// # Safety
+// `broker` is a live handle. Not from a callback.
+federation_error_t *federation_kafka_restart(const federation_kafka_t *broker);
+#endif
+
+#if defined(FEDERATION_TESTKIT)
+// Kills the broker's JVM by pid and deletes its data. NULL is a no-op.
+//
+// # Safety
+// `broker` is NULL or a live handle; it must not be used afterwards.
+void federation_kafka_free(federation_kafka_t *broker);
+#endif
 
 // Registers a service instance with the Consul agent of `cluster`, and returns at once.
 //
@@ -626,6 +781,16 @@ bool federation_response_attempt(const federation_response_t *response,
                                  const char **out_cluster,
                                  const char **out_instance);
 
+// When and how attempt `index` (0-based, below `federation_response_attempts`) went: writes
+// its timing to `out` when non-NULL. False, writing nothing, when out of range or for an
+// invalid handle.
+//
+// # Safety
+// `response` is NULL or a live response; `out` is NULL or valid for a write. Thread-safe.
+bool federation_response_attempt_timing(const federation_response_t *response,
+                                        size_t index,
+                                        federation_attempt_timing_t *out);
+
 // Whether the cache served the call (`FEDERATION_CACHE_*`).
 //
 // # Safety
@@ -746,6 +911,168 @@ federation_error_t *federation_sandbox_wait_passing(const federation_sandbox_t *
 // `sandbox` is NULL or a live sandbox; it must not be used afterwards. Not from a callback.
 void federation_sandbox_free(federation_sandbox_t *sandbox);
 #endif
+
+// Creates a data sync runtime from configuration text (its `sync` section) and returns at once.
+//
+// `local_cluster` is the cluster this process publishes as; NULL means `sync.local_cluster`.
+// Creating checks the settings, creates this cluster's topics on its brokers (so it waits for
+// them), connects the producers and starts reading acknowledgements. On success returns NULL
+// and later calls `callback(user_data, sync, error)` exactly once on a worker thread: a
+// configuration problem (no `sync` section, unknown local cluster, a `callback` policy, which
+// the C ABI cannot supply) arrives as `CONFIG`, an unreachable broker as `TRANSPORT`.
+// Invalid input (NULL, bad UTF-8, unparsable configuration, unknown format) returns the error
+// (`CONFIG` or `INVALID_REQUEST`) and the callback never runs.
+//
+// # Safety
+// `config` and `local_cluster` (NULL allowed) are NUL-terminated strings, borrowed for this
+// call only; `user_data` is handed to `callback` on another thread; `out_cancel` is NULL or
+// valid for a write. Thread-safe.
+federation_error_t *federation_sync_new(const char *config,
+                                        federation_config_format_t format,
+                                        const char *local_cluster,
+                                        federation_sync_callback_t callback,
+                                        void *user_data,
+                                        federation_cancel_t **out_cancel);
+
+// The sync status of the latest change of `entity_type`/`entity_id` published from this
+// cluster (or learnt from its acks topic), as JSON written to `out_json`: `{"event_id", "hlc",
+// "targets": {"looma": {"state": "pending"|"completed"|"failed", "effect"|"reason"}},
+// "overall": "pending"|"completed"|"failed"}`, or `null` when no change of the entity is known.
+//
+// # Safety
+// `sync` is a live handle; `entity_type`, `entity_id` are NUL-terminated strings; `out_json`
+// is valid for a write. Thread-safe.
+federation_error_t *federation_sync_status(const federation_sync_t *sync,
+                                           const char *entity_type,
+                                           const char *entity_id,
+                                           federation_string_t **out_json);
+
+// The sync's health entry as JSON written to `out_json`: `{"local_cluster", "origins":
+// {"looma": {"consumed", "last_consumed_ms", "lag", "last_error"}}, "pending", "healthy"}`.
+//
+// # Safety
+// `sync` is a live handle; `out_json` is valid for a write. Thread-safe.
+federation_error_t *federation_sync_health(const federation_sync_t *sync,
+                                           federation_string_t **out_json);
+
+// The sync metrics (`federation_sync_*`) as Prometheus text written to `out_text`.
+//
+// # Safety
+// `sync` is a live handle; `out_text` is valid for a write. Thread-safe.
+federation_error_t *federation_sync_metrics(const federation_sync_t *sync,
+                                            federation_string_t **out_text);
+
+// Frees a sync handle. Publishes in flight finish (they hold the runtime); subscriptions keep
+// running until they are stopped or freed. NULL is a no-op.
+//
+// # Safety
+// `sync` is NULL or a live handle; it must not be used afterwards, and no other thread may be
+// using it at the same time. Not from a completion callback (dropping the producers may wait
+// for them briefly).
+void federation_sync_free(federation_sync_t *sync);
+
+// Records a change published by this process (`event_json`: the `event` of
+// `federation_sync_publish`'s result) in the store `target`, through the same read, decide and
+// compare-and-set write the subscriber uses; returns at once.
+//
+// On success returns NULL, later calls `callback(user_data, text, error)` exactly once on a
+// worker thread with `{"effect": "applied"|"merged"|"superseded"|"duplicate", "state": <what
+// was written, or null>, "conflict": bool}`, and runs `target->release(target_user_data)`
+// once the library is done with the target. A target error arrives as `INTERNAL` with the
+// target's reason (it is not retried); cancelling as `CANCELLED`. Invalid input (NULL handle,
+// callback, `read`/`write`; malformed event JSON) returns an `INVALID_REQUEST` error: the
+// callback and `release` then never run.
+//
+// # Safety
+// `sync` is a live handle; `target` points to a valid struct (copied); `target_user_data` is
+// handed to its callbacks on worker threads; `event_json` is a NUL-terminated string, borrowed
+// for this call only; `user_data` is handed to `callback` on another thread; `out_cancel` is
+// NULL or valid for a write. Thread-safe.
+federation_error_t *federation_sync_apply_local(const federation_sync_t *sync,
+                                                const federation_sync_target_t *target,
+                                                void *target_user_data,
+                                                const char *event_json,
+                                                federation_text_callback_t callback,
+                                                void *user_data,
+                                                federation_cancel_t **out_cancel);
+
+// Publishes a change and returns at once; the callback runs once the broker acknowledged it
+// durably (idempotent producer, `acks=all`) or it failed.
+//
+// `change_json` is `{"entity_type": "user", "entity_id": "42", "operation":
+// "create"|"update"|"delete", "data": {...}, "base": <entity state or null>}` (`data` and
+// `base` optional; `base` is the state the writer based the change on, as stored with its
+// record; unknown fields are errors). `timeout_ms` is the publish deadline; 0 means
+// `sync.publish_timeout`. On success returns NULL and later calls `callback(user_data, text,
+// error)` exactly once on a worker thread, `text` being `{"stamp", "event", "state",
+// "partition", "offset"}` (`state`: the entity's state after the change, to store with the
+// record and pass as the next change's `base`). An unknown entity type, a missing required
+// field or an oversized change arrive as `INVALID_REQUEST`; no acknowledgement within the
+// deadline as `TIMEOUT` (the change may still be delivered later, never twice: retrying it is
+// safe); a broker refusal as `TRANSPORT`; cancelling (`out_cancel`) as `CANCELLED`. Malformed
+// JSON and other invalid input return an `INVALID_REQUEST` error; the callback never runs.
+//
+// # Safety
+// `sync` is a live handle; `change_json` is a NUL-terminated string (at most 256 MiB),
+// borrowed for this call only; `user_data` is handed to `callback` on another thread;
+// `out_cancel` is NULL or valid for a write. Thread-safe.
+federation_error_t *federation_sync_publish(const federation_sync_t *sync,
+                                            const char *change_json,
+                                            uint64_t timeout_ms,
+                                            federation_text_callback_t callback,
+                                            void *user_data,
+                                            federation_cancel_t **out_cancel);
+
+// Answers a target operation and frees `reply`: `status` is `FEDERATION_SYNC_REPLY_OK`,
+// `_ERROR` or `_STALE`; `text` (NULL allowed; copied) is the state JSON of an `OK` read or the
+// reason of an `ERROR`. Returns NULL, or an `INVALID_REQUEST` error for a NULL or invalid
+// handle, an unknown status, `STALE` to a read or invalid UTF-8 (`reply` is then still freed
+// and the operation fails as a handler error, unless the handle itself was invalid). Answering
+// after the subscription was stopped is fine (the answer is dropped).
+//
+// # Safety
+// `reply` is a handle passed to a target callback and not answered yet; `text` is NULL or a
+// NUL-terminated string. Any thread.
+federation_error_t *federation_sync_reply(federation_sync_reply_t *reply,
+                                          federation_sync_reply_status_t status,
+                                          const char *text);
+
+// Starts consuming every other cluster's changes into the store `target` (copied), passing
+// `user_data` to its callbacks, and writes the subscription to `out_subscription`.
+//
+// Events arrive in order per entity; for each, the library calls `read`, decides (duplicate,
+// causal successor, conflict and its policy), and calls `write` for what is to be stored; the
+// offset is committed after the write answered `OK` or the event was dead-lettered. Calls for
+// one entity never overlap; calls for different entities may run concurrently on different
+// worker threads. On success returns NULL and `target->release(user_data)` runs exactly once
+// when the subscription has ended (stopped or freed) and no callback runs any more; on error
+// (NULL or invalid handle, NULL `read`/`write`, a consumer that cannot be created) nothing is
+// started and `release` never runs.
+//
+// # Safety
+// `sync` is a live handle; `target` points to a valid struct (copied); `user_data` is handed
+// to the callbacks on worker threads, concurrently; `out_subscription` is valid for a write.
+federation_error_t *federation_sync_subscribe(const federation_sync_t *sync,
+                                              const federation_sync_target_t *target,
+                                              void *user_data,
+                                              federation_sync_subscription_t **out_subscription);
+
+// Stops the subscription after the events in hand are finished and committed, then calls
+// `callback(user_data, NULL)` once on a worker thread (a second stop completes at once). The
+// handle stays valid: free it with `federation_sync_subscription_free`.
+//
+// # Safety
+// `subscription` is a live handle; `user_data` is handed to `callback` on another thread.
+federation_error_t *federation_sync_subscription_stop(const federation_sync_subscription_t *subscription,
+                                                      federation_done_callback_t callback,
+                                                      void *user_data);
+
+// Frees a subscription; one still running is aborted (events in hand are not committed and
+// will be delivered again, as after a crash). NULL is a no-op.
+//
+// # Safety
+// `subscription` is NULL or a live handle; it must not be used afterwards.
+void federation_sync_subscription_free(federation_sync_subscription_t *subscription);
 
 // The bytes of `string` (NUL-terminated), borrowed until it is freed; its length without the
 // terminator is written to `out_len` when that is not NULL. NULL for a NULL or invalid handle.

@@ -8,9 +8,62 @@
 //! allocation spared there is a cross-thread free spared too (one string each was ≈ 9
 //! allocations per response).
 
-use std::ffi::c_char;
+use std::ffi::{CStr, c_char};
 
-use federation_core::client::Attempt;
+use federation_core::client::{Attempt, AttemptOutcome};
+
+/// When and how one attempt went (for tracing spans in the bindings: the Go OpenTelemetry
+/// module records one `federation.attempt` span per attempt from it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct federation_attempt_timing_t {
+    /// Nanoseconds from the start of the call to the start of the attempt.
+    pub offset_ns: u64,
+    /// Nanoseconds the attempt took.
+    pub duration_ns: u64,
+    /// The HTTP status; 0 when no response arrived.
+    pub status: u16,
+    /// What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
+    /// `connection_lost`, `body_too_large`): a static NUL-terminated string.
+    pub outcome: *const c_char,
+}
+
+/// An attempt's timing as Rust data (`federation_attempt_timing_t` holds a raw pointer, which
+/// would make every response `!Send`).
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    offset_ns: u64,
+    duration_ns: u64,
+    status: u16,
+    outcome: &'static CStr,
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn outcome_c(outcome: AttemptOutcome) -> &'static CStr {
+    match outcome.as_str() {
+        "success" => c"success",
+        "retryable_status" => c"retryable_status",
+        "connect_failed" => c"connect_failed",
+        "timeout" => c"timeout",
+        "connection_lost" => c"connection_lost",
+        "body_too_large" => c"body_too_large",
+        _ => c"unknown",
+    }
+}
+
+impl Timing {
+    fn of(a: &Attempt) -> Self {
+        Self {
+            offset_ns: nanos(a.offset()),
+            duration_ns: nanos(a.duration()),
+            status: a.status().map_or(0, |s| s.as_u16()),
+            outcome: outcome_c(a.outcome()),
+        }
+    }
+}
 
 /// NUL-terminated strings in one buffer, addressed by index (interior NULs become U+FFFD, as
 /// in `to_c_string`).
@@ -52,6 +105,7 @@ impl CNames {
 pub(crate) struct AttemptList {
     names: CNames,
     lead: usize,
+    timings: Vec<Timing>,
 }
 
 impl AttemptList {
@@ -78,7 +132,32 @@ impl AttemptList {
         Self {
             names,
             lead: lead.len(),
+            timings: attempts.iter().map(Timing::of).collect(),
         }
+    }
+
+    /// Writes attempt `index`'s timing; false (nothing written) when out of range.
+    ///
+    /// # Safety
+    /// `out` is NULL or valid for a write.
+    pub(crate) unsafe fn write_timing(
+        &self,
+        index: usize,
+        out: *mut federation_attempt_timing_t,
+    ) -> bool {
+        let Some(t) = self.timings.get(index) else {
+            return false;
+        };
+        // SAFETY: NULL or valid for a write, per the caller.
+        if let Some(out) = unsafe { out.as_mut() } {
+            *out = federation_attempt_timing_t {
+                offset_ns: t.offset_ns,
+                duration_ns: t.duration_ns,
+                status: t.status,
+                outcome: t.outcome.as_ptr(),
+            };
+        }
+        true
     }
 
     /// Lead string `index` (see [`Self::with_lead`]), borrowed from self.
@@ -136,6 +215,25 @@ mod tests {
         let (mut c, mut i) = (std::ptr::null(), std::ptr::null());
         // SAFETY: both out-parameters are valid for a write.
         assert!(!unsafe { list.write(0, &mut c, &mut i) }, "no attempts");
+    }
+
+    #[test]
+    fn timings_read_back_by_index() {
+        let list = AttemptList::of(&[]);
+        let mut out = federation_attempt_timing_t {
+            offset_ns: 7,
+            duration_ns: 7,
+            status: 7,
+            outcome: std::ptr::null(),
+        };
+        // SAFETY: `out` is valid for a write.
+        assert!(!unsafe { list.write_timing(0, &mut out) }, "no attempts");
+        assert_eq!(out.offset_ns, 7, "nothing written out of range");
+        assert_eq!(
+            outcome_c(AttemptOutcome::RetryableStatus),
+            c"retryable_status"
+        );
+        assert_eq!(outcome_c(AttemptOutcome::BodyTooLarge), c"body_too_large");
     }
 
     #[test]

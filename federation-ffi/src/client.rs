@@ -56,7 +56,9 @@ fn build(config: Config) -> Result<*mut federation_client_t, Box<federation_erro
     })))
 }
 
-fn format_of(format: federation_config_format_t) -> Result<ConfigFormat, Box<federation_error_t>> {
+pub(crate) fn format_of(
+    format: federation_config_format_t,
+) -> Result<ConfigFormat, Box<federation_error_t>> {
     match format {
         FEDERATION_CONFIG_YAML => Ok(ConfigFormat::Yaml),
         FEDERATION_CONFIG_TOML => Ok(ConfigFormat::Toml),

@@ -9,7 +9,7 @@ use std::ffi::{CString, c_char};
 
 use federation_core::error::{Error, ErrorKind};
 
-use crate::attempts::AttemptList;
+use crate::attempts::{AttemptList, federation_attempt_timing_t};
 use crate::guard::catch_or;
 use crate::input::{Tagged, free_handle, handle};
 
@@ -93,6 +93,12 @@ impl federation_error_t {
         Box::into_raw(Self::boxed(kind, message))
     }
 
+    /// The message (tests).
+    #[cfg(test)]
+    pub(crate) fn message_text(&self) -> String {
+        self.message.to_string_lossy().into_owned()
+    }
+
     /// The C form of a core error.
     pub(crate) fn from_core(error: &Error) -> Box<Self> {
         let mut boxed = Self::boxed(kind_code(error.kind()), error.to_string());
@@ -167,6 +173,27 @@ pub unsafe extern "C" fn federation_error_attempt(
         unsafe { handle(error, "error") }.is_ok_and(|e| {
             // SAFETY: forwarded from the caller.
             unsafe { e.attempt_list.write(index, out_cluster, out_instance) }
+        })
+    })
+}
+
+/// When and how attempt `index` (0-based, below `federation_error_attempts`) went: writes its
+/// timing to `out` when non-NULL. False, writing nothing, when out of range or for an invalid
+/// handle.
+///
+/// # Safety
+/// `error` is NULL or a live error; `out` is NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn federation_error_attempt_timing(
+    error: *const federation_error_t,
+    index: usize,
+    out: *mut federation_attempt_timing_t,
+) -> bool {
+    catch_or(false, || {
+        // SAFETY: forwarded from the caller.
+        unsafe { handle(error, "error") }.is_ok_and(|e| {
+            // SAFETY: forwarded from the caller.
+            unsafe { e.attempt_list.write_timing(index, out) }
         })
     })
 }

@@ -41,11 +41,17 @@ pub mod error;
 pub mod executor;
 mod guard;
 mod input;
+#[cfg(feature = "testkit")]
+pub mod kafka;
 pub mod registry;
 pub mod response;
 pub mod runtime;
 #[cfg(feature = "testkit")]
 pub mod sandbox;
+pub mod sync;
+pub mod sync_apply;
+pub mod sync_publish;
+pub mod sync_target;
 pub mod text;
 #[cfg(feature = "testkit")]
 pub mod world;

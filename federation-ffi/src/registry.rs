@@ -78,7 +78,7 @@ pub type federation_done_callback_t =
     Option<unsafe extern "C" fn(user_data: *mut c_void, error: *mut federation_error_t)>;
 
 /// The caller's opaque pointer, handed back on a worker thread.
-struct UserData(*mut c_void);
+pub(crate) struct UserData(pub(crate) *mut c_void);
 
 // SAFETY: the functions taking `user_data` document that it is passed to the callback on
 // another thread; the caller guarantees that is sound for its data.
@@ -200,7 +200,7 @@ fn spawn_done(
 }
 
 /// A new cancel token, written to `out_cancel` when that is not NULL.
-fn cancel_token(out_cancel: *mut *mut federation_cancel_t) -> Arc<CancelState> {
+pub(crate) fn cancel_token(out_cancel: *mut *mut federation_cancel_t) -> Arc<CancelState> {
     let cancel = Arc::new(CancelState::default());
     if !out_cancel.is_null() {
         // SAFETY: non-NULL and valid for a write per the caller.

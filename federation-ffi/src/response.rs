@@ -10,7 +10,7 @@ use bytes::Bytes;
 use federation_core::client::{CacheStatus, Response};
 use http::{HeaderName, HeaderValue};
 
-use crate::attempts::AttemptList;
+use crate::attempts::{AttemptList, federation_attempt_timing_t};
 use crate::call::federation_header_t;
 use crate::guard::catch_or;
 use crate::input::{Tagged, free_handle, handle};
@@ -241,6 +241,27 @@ pub unsafe extern "C" fn federation_response_attempt(
         unsafe { handle(response, "response") }.is_ok_and(|r| {
             // SAFETY: forwarded from the caller.
             unsafe { r.attempt_list.write(index, out_cluster, out_instance) }
+        })
+    })
+}
+
+/// When and how attempt `index` (0-based, below `federation_response_attempts`) went: writes
+/// its timing to `out` when non-NULL. False, writing nothing, when out of range or for an
+/// invalid handle.
+///
+/// # Safety
+/// `response` is NULL or a live response; `out` is NULL or valid for a write. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn federation_response_attempt_timing(
+    response: *const federation_response_t,
+    index: usize,
+    out: *mut federation_attempt_timing_t,
+) -> bool {
+    catch_or(false, || {
+        // SAFETY: forwarded from the caller.
+        unsafe { handle(response, "response") }.is_ok_and(|r| {
+            // SAFETY: forwarded from the caller.
+            unsafe { r.attempt_list.write_timing(index, out) }
         })
     })
 }

@@ -36,6 +36,28 @@ impl federation_string_t {
     }
 }
 
+/// Hands `text` (NULL for `None`) to C through the out-parameter `out`, failing (and freeing
+/// it) when `out` is NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for a write.
+pub(crate) unsafe fn give_string(
+    out: *mut *mut federation_string_t,
+    text: Option<String>,
+    what: &str,
+) -> Result<(), Box<crate::error::federation_error_t>> {
+    if out.is_null() {
+        return Err(crate::input::invalid(
+            crate::error::FEDERATION_ERROR_INVALID_REQUEST,
+            format!("`{what}` is NULL"),
+        ));
+    }
+    let raw = text.map_or(std::ptr::null_mut(), federation_string_t::raw);
+    // SAFETY: non-NULL and valid for a write per the caller.
+    unsafe { out.write(raw) };
+    Ok(())
+}
+
 /// The bytes of `string` (NUL-terminated), borrowed until it is freed; its length without the
 /// terminator is written to `out_len` when that is not NULL. NULL for a NULL or invalid handle.
 ///

@@ -133,6 +133,79 @@ static void *cancel_soon(void *arg) {
     return NULL;
 }
 
+/* A federation_sync_new completion. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    federation_sync_t *sync;
+    federation_error_t *error;
+} sync_done_t;
+
+static void on_sync(void *user_data, federation_sync_t *sync, federation_error_t *error) {
+    sync_done_t *d = user_data;
+    pthread_mutex_lock(&d->mu);
+    d->done++;
+    d->sync = sync;
+    d->error = error;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void on_text(void *user_data, federation_string_t *text, federation_error_t *error) {
+    (void)user_data;
+    federation_string_free(text);
+    federation_error_free(error);
+}
+
+/* Starts federation_sync_new on config and checks it completes with an error of kind `kind`
+ * whose message contains `needle`. */
+static void sync_new_fails(const char *config, federation_error_kind_t kind, const char *needle) {
+    sync_done_t d = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, NULL};
+    federation_cancel_t *token = NULL;
+    if (!ok(federation_sync_new(config, FEDERATION_CONFIG_YAML, NULL, on_sync, &d, &token), "sync new")) return;
+    pthread_mutex_lock(&d.mu);
+    while (!d.done) pthread_cond_wait(&d.cv, &d.mu);
+    pthread_mutex_unlock(&d.mu);
+    CHECK(d.sync == NULL && d.error != NULL, "sync new should fail");
+    CHECK(federation_error_kind(d.error) == kind && strstr(federation_error_message(d.error), needle) != NULL,
+          "kind %u: %s", federation_error_kind(d.error), federation_error_message(d.error));
+    federation_error_free(d.error);
+    federation_cancel_free(token);
+}
+
+/* The data sync's C ABI without a broker: invalid input is an error naming the argument, a
+ * configuration problem completes through the callback. */
+static void sync_checks(void) {
+    federation_error_t *e = federation_sync_new("clusters: {}", FEDERATION_CONFIG_YAML, NULL, NULL, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST &&
+              strstr(federation_error_message(e), "`callback` is NULL") != NULL,
+          "NULL callback: %s", federation_error_message(e));
+    federation_error_free(e);
+    e = federation_sync_new(NULL, FEDERATION_CONFIG_YAML, NULL, on_sync, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_CONFIG, "NULL config");
+    federation_error_free(e);
+    e = federation_sync_publish(NULL, "{}", 0, on_text, NULL, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST &&
+              strstr(federation_error_message(e), "`sync` is NULL") != NULL,
+          "NULL sync: %s", federation_error_message(e));
+    federation_error_free(e);
+    federation_string_t *text = NULL;
+    e = federation_sync_status(NULL, "user", "1", &text);
+    CHECK(e != NULL && text == NULL, "status of NULL");
+    federation_error_free(e);
+    e = federation_sync_reply(NULL, FEDERATION_SYNC_REPLY_OK, NULL);
+    CHECK(federation_error_kind(e) == FEDERATION_ERROR_INVALID_REQUEST, "reply to NULL");
+    federation_error_free(e);
+    federation_sync_subscription_free(NULL);
+    federation_sync_free(NULL);
+
+    sync_new_fails("clusters:\n  a: { static: { svc: [{ address: 127.0.0.1, port: 1 }] } }\n",
+                   FEDERATION_ERROR_CONFIG, "no `sync` section");
+    /* (Cancelling a build that already created Kafka clients is checked by the Go tests, not
+     * here: librdkafka's clients still being torn down at exit show up as lost blocks.) */
+}
+
 int main(void) {
     CHECK(federation_runtime_threads() >= 3, "runtime threads: %u", federation_runtime_threads());
 
@@ -358,6 +431,9 @@ int main(void) {
     wait_done(&c);
     CHECK(c.done == 1 && (c.response != NULL) != (c.error != NULL), "exactly one outcome");
     completion_destroy(&c);
+
+    /* 10. The data sync's entry points (no broker needed). */
+    sync_checks();
 
     federation_sandbox_free(sandbox);
     if (failures) {

@@ -61,7 +61,7 @@ macro_rules! client_methods {
                 attempt_timeout: Option<f64>,
                 idempotent: Option<bool>,
                 cluster: Option<String>,
-            ) -> PyResult<PyResponse> {
+            ) -> PyResult<Bound<'py, PyResponse>> {
                 let method = request::method(py, method)?;
                 self.run(py, method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster })
             }
@@ -103,7 +103,7 @@ macro_rules! client_methods {
                     attempt_timeout: Option<f64>,
                     idempotent: Option<bool>,
                     cluster: Option<String>,
-                ) -> PyResult<PyResponse> {
+                ) -> PyResult<Bound<'py, PyResponse>> {
                     self.run(py, Method::$method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster })
                 }
             )*

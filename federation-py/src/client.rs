@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
 use crate::bridge::{self, Deliver};
+use crate::call_hook;
 use crate::calls::client_methods;
 use crate::errors;
 use crate::ops;
@@ -81,25 +82,34 @@ impl PyClient {
         options: CallOptions<'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, rt) = self.client()?;
-        let builder = request::build(py, &client, method, service, path, options)?;
-        bridge::spawn(py, &rt, send(builder))
+        let (builder, finish) = call_hook::build(py, &client, method, service, path, options)?;
+        let future = bridge::spawn(py, &rt, send(builder))?;
+        if let Some(finish) = finish {
+            // A done callback also sees a call cancelled by asyncio (its Rust work is dropped).
+            finish.when_done(&future)?;
+        }
+        Ok(future)
     }
 
     /// A blocking call; the interpreter is released only if the call needs I/O.
-    fn run(
+    fn run<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         method: Method,
         service: &str,
         path: &str,
         options: CallOptions<'_>,
-    ) -> PyResult<PyResponse> {
+    ) -> PyResult<Bound<'py, PyResponse>> {
         let (client, rt) = self.client()?;
-        let builder = request::build(py, &client, method, service, path, options)?;
-        match rt.run(py, builder.send())? {
-            Ok(response) => Ok(PyResponse::new(response)),
+        let (builder, finish) = call_hook::build(py, &client, method, service, path, options)?;
+        let result = match rt.run(py, builder.send())? {
+            Ok(response) => Bound::new(py, PyResponse::new(response)),
             Err(e) => Err(errors::to_pyerr(py, &e)),
+        };
+        if let Some(finish) = finish {
+            finish.report(py, &result);
         }
+        result
     }
 }
 
@@ -141,21 +151,7 @@ client_methods! {
         py: Python<'_>,
         config: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let text: String = py
-            .import("json")?
-            .call_method1("dumps", (config,))
-            .map_err(|e| {
-                errors::config_to_pyerr(
-                    py,
-                    federation_core::config::ConfigError::single(
-                        "",
-                        None,
-                        format!("not JSON-serializable: {e}"),
-                    ),
-                )
-            })?
-            .extract()?;
-        Self::from_config(py, Config::parse(&text, ConfigFormat::Json))
+        Self::from_config(py, config_from_dict(config)?)
     }
 
     /// A client for a YAML configuration text.
@@ -402,6 +398,29 @@ client_methods! {
             pyo3::types::PyBool::new(py, false).to_owned().into_any(),
         )
     }
+}
+
+/// A configuration given as a dict (the same schema as the files), parsed through its JSON form;
+/// `Err` only when the dict cannot be serialized at all (a `ConfigError`).
+pub(crate) fn config_from_dict(
+    config: &Bound<'_, PyAny>,
+) -> PyResult<Result<Config, federation_core::config::ConfigError>> {
+    let py = config.py();
+    let text: String = py
+        .import("json")?
+        .call_method1("dumps", (config,))
+        .map_err(|e| {
+            errors::config_to_pyerr(
+                py,
+                federation_core::config::ConfigError::single(
+                    "",
+                    None,
+                    format!("not JSON-serializable: {e}"),
+                ),
+            )
+        })?
+        .extract()?;
+    Ok(Config::parse(&text, ConfigFormat::Json))
 }
 
 /// An already-resolved asyncio future holding `value`.

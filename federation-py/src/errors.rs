@@ -171,20 +171,49 @@ pub(crate) fn invalid_request(py: Python<'_>, message: impl Into<String>) -> PyE
     of_kind(py, ErrorKind::InvalidRequest, message)
 }
 
+/// An exception for a data-sync error: the class of the closest core kind (`None`: the root
+/// `FederationError`), `kind` naming that kind (`"sync"` for the root) and `sync_kind` the sync
+/// runtime's own kind (`timeout`, `kafka`, `config`, `invalid_change`, `target`).
+pub(crate) fn of_sync_kind(
+    py: Python<'_>,
+    kind: Option<ErrorKind>,
+    sync_kind: &str,
+    message: &str,
+) -> PyErr {
+    let made = (|| {
+        let (index, name) = kind.map_or((0, "sync"), |k| (class_index(k), k.as_str()));
+        let instance = instantiate_at(py, index, name, message)?;
+        instance.setattr("sync_kind", sync_kind)?;
+        Ok(PyErr::from_value(instance))
+    })();
+    made.unwrap_or_else(|e| e)
+}
+
 /// An instance of `kind`'s class with every attribute at its empty value.
 fn instantiate<'py>(
     py: Python<'py>,
     kind: ErrorKind,
     message: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let instance = types(py)?[class_index(kind)].bind(py).call1((message,))?;
-    instance.setattr("kind", kind.as_str())?;
+    instantiate_at(py, class_index(kind), kind.as_str(), message)
+}
+
+/// An instance of the class at `index` of [`CLASSES`] with every attribute at its empty value.
+fn instantiate_at<'py>(
+    py: Python<'py>,
+    index: usize,
+    kind: &str,
+    message: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let instance = types(py)?[index].bind(py).call1((message,))?;
+    instance.setattr("kind", kind)?;
     instance.setattr("service", py.None())?;
     instance.setattr("clusters_tried", PyList::empty(py))?;
     instance.setattr("attempts", PyList::empty(py))?;
     instance.setattr("status", py.None())?;
     instance.setattr("may_have_reached_server", false)?;
     instance.setattr("problems", PyList::empty(py))?;
+    instance.setattr("sync_kind", py.None())?;
     Ok(instance)
 }
 

@@ -8,6 +8,7 @@
 //! interpreter exit ([`bridge`]), and the error mapping ([`errors`]).
 
 mod bridge;
+mod call_hook;
 mod calls;
 mod client;
 mod errors;
@@ -16,6 +17,7 @@ mod registry;
 mod request;
 mod response;
 mod runtime;
+mod sync;
 mod testing;
 
 use pyo3::prelude::*;
@@ -29,7 +31,11 @@ fn _federation(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::PyResponse>()?;
     m.add_class::<response::PyAttempt>()?;
     m.add_class::<registry::PyRegistration>()?;
+    sync::register(m)?;
     testing::register(m)?;
+    // OpenTelemetry: federation/__init__.py sets the hook when `opentelemetry` is importable.
+    m.add_function(wrap_pyfunction!(call_hook::_set_call_hook, m)?)?;
+    m.add_function(wrap_pyfunction!(call_hook::_call_hook_set, m)?)?;
     bridge::register_exit_hook(m)?;
     runtime::register_fork_hook(m)?;
     Ok(())

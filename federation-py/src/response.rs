@@ -150,6 +150,9 @@ pub(crate) struct PyAttempt {
     /// HTTP status, when a response arrived.
     #[pyo3(get)]
     status: Option<u16>,
+    /// Seconds from the start of the call to the start of this attempt.
+    #[pyo3(get)]
+    offset: f64,
 }
 
 impl From<&Attempt> for PyAttempt {
@@ -160,6 +163,7 @@ impl From<&Attempt> for PyAttempt {
             outcome: a.outcome().as_str(),
             duration: a.duration().as_secs_f64(),
             status: a.status().map(|s| s.as_u16()),
+            offset: a.offset().as_secs_f64(),
         }
     }
 }

@@ -28,6 +28,8 @@ mod calls;
 pub mod health;
 mod labels;
 mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod otel;
 mod record;
 pub mod spans;
 pub mod trace_context;

@@ -11,10 +11,11 @@
 //! | `federation.call` | INFO | `service`, `method`, `path`, `trace_id`, `cluster`, `outcome`, `cache`, `attempts` |
 //! | `federation.attempt` | DEBUG | `service`, `cluster`, `instance`, `attempt`, `status`, `duration_ms`, `error_kind` |
 //!
-//! **OpenTelemetry / Jaeger**: the core has no OpenTelemetry dependency. An application exports
-//! these spans by adding a `tracing-opentelemetry` layer (0.34 with `opentelemetry` 0.33) to its
-//! subscriber, e.g. `tracing_subscriber::registry().with(tracing_opentelemetry::layer()
-//! .with_tracer(tracer))`. The `traceparent` the client sends upstream is derived from the
+//! **OpenTelemetry / Jaeger**: the core has no OpenTelemetry dependency unless the feature
+//! `opentelemetry` is on (it then parents the call span on the incoming trace and sends each
+//! attempt's span as `traceparent`: `otel.rs`). An application exports these spans by adding a
+//! `tracing-opentelemetry` layer (0.34 with `opentelemetry` 0.33) to its subscriber, e.g.
+//! `tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer))`. The `traceparent` the client sends upstream is derived from the
 //! caller's incoming `traceparent` (see [`trace_context`](super::trace_context)), so the upstream
 //! service's spans join the caller's trace in Jaeger.
 

@@ -7,6 +7,8 @@
   injection (`set_fault("down" | "hang" | "no_leader" | "slow" | ...)`).
 - `ServiceInstance.start(cluster, service, instance)` runs one programmable instance
   (`set_behavior(status=503)`, `set_behavior(latency=0.2)`, `kill()`, `restart()`).
+- `KafkaBroker.start()` runs a real Kafka broker (Java 17+; the same recipe as the Rust and Go
+  tests) for `DataSync`; `KafkaBroker.skip_reason()` says why a test must skip (no Java).
 
 Example (pytest)::
 
@@ -20,6 +22,6 @@ Example (pytest)::
             assert client.get_sync("user", "/api/v1/users/1").cluster == "looma"
 """
 
-from federation._federation import ConsulDouble, Sandbox, ServiceInstance
+from federation._federation import ConsulDouble, KafkaBroker, Sandbox, ServiceInstance
 
-__all__ = ["ConsulDouble", "Sandbox", "ServiceInstance"]
+__all__ = ["ConsulDouble", "KafkaBroker", "Sandbox", "ServiceInstance"]

@@ -8,6 +8,7 @@
 
 mod consul;
 mod instance;
+mod kafka;
 mod sandbox;
 
 use std::time::Duration;
@@ -32,5 +33,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sandbox::PySandbox>()?;
     m.add_class::<consul::PyConsulDouble>()?;
     m.add_class::<instance::PyServiceInstance>()?;
+    m.add_class::<kafka::PyKafkaBroker>()?;
     Ok(())
 }

@@ -103,6 +103,7 @@ impl Call<'_> {
             outcome: AttemptOutcome::Success,
             duration: took,
             status: None,
+            offset: started.saturating_duration_since(self.start),
         };
         let (outcome, step, retry_after) =
             self.classify(sent, permit, in_flight.stats(), &mut attempt, per_attempt);
@@ -138,6 +139,8 @@ impl Call<'_> {
             request.headers.clone()
         };
         let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
+        #[cfg(feature = "opentelemetry")]
+        crate::telemetry::otel::attempt_headers(&mut headers);
         if let Some(host) = endpoint.origin.as_ref().and_then(|o| o.http1_host()) {
             // A caller's own `Host` wins, as it does in the HTTP client.
             headers.entry(HOST).or_insert_with(|| host.clone());

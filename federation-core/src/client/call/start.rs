@@ -93,12 +93,16 @@ fn begin<'a>(inner: &'a Arc<Inner>, svc: &'a ServiceRoute, request: &mut Request
     // hit never draws from the client's random source).
     let mut traced = None;
     let (path, query) = split_query(&request.path);
+    #[cfg(feature = "opentelemetry")]
+    let incoming = crate::telemetry::otel::incoming(&request.headers);
     let span = spans::call_span_with(service, &request.method, path, || {
         let mut rng = seeded();
         let id = propagate::trace_call(&mut request.headers, &mut rng).trace_id_display();
         traced = Some(rng);
         id
     });
+    #[cfg(feature = "opentelemetry")]
+    crate::telemetry::otel::begin_call(&span, incoming);
     let mut rng = match traced {
         Some(rng) => rng,
         None => {
