@@ -27,13 +27,14 @@ fn smoke_run_exercises_every_scenario_and_judges_nothing() {
         "### cache",
         "### failover",
         "### discovery",
+        "### sync",
     ] {
         assert!(
             stdout.contains(heading),
             "no `{heading}` section:\n{stdout}"
         );
     }
-    for goal in ["| G1 |", "| G2 |", "| G3 |", "| G7 |", "| G8 |"] {
+    for goal in ["| G1 |", "| G2 |", "| G3 |", "| G7 |", "| G8 |", "| G9 |"] {
         assert!(stdout.contains(goal), "no `{goal}` row:\n{stdout}");
     }
     assert!(!stdout.contains("**pass**") && !stdout.contains("**FAIL**"));

@@ -18,12 +18,16 @@
 pub mod model;
 
 mod coherence;
+pub mod commits;
 mod error;
 mod health;
 pub mod kafka;
+mod lanes;
 mod metrics;
 mod process;
 mod publisher;
+mod purge;
+mod redis_target;
 mod replay;
 mod runtime;
 mod status;
@@ -35,6 +39,8 @@ pub use error::{SyncError, SyncErrorKind, TargetError};
 pub use health::{OriginHealth, SyncHealth};
 pub use metrics::SyncMetrics;
 pub use publisher::{Change, Published};
+pub use purge::{PurgeTombstones, TombstoneCutoff};
+pub use redis_target::RedisTarget;
 pub use replay::ReplayReport;
 pub use runtime::{FederatedDataSync, SyncBuilder};
 pub use status::{Ack, Overall, SyncStatus, TargetStatus};

@@ -20,6 +20,9 @@ use crate::status::{Ack, StatusTracker, SyncStatus};
 use crate::subscriber::{self, Subscription};
 use crate::target::SyncTarget;
 
+/// Batching delay of the producers to other clusters (acks), ms.
+const REPORT_LINGER_MS: &str = "20";
+
 /// State shared by the publisher, the subscribers and the status reader.
 pub(crate) struct Shared {
     pub(crate) config: SyncConfig,
@@ -112,13 +115,17 @@ impl SyncBuilder {
         let policies = policies(&config, self.callbacks)?;
         let mut producers = HashMap::new();
         for cluster in &config.clusters {
-            let producer: FutureProducer = producer_config(
+            let mut settings = producer_config(
                 &cluster.bootstrap_servers,
                 config.publish_timeout,
                 config.max_message_bytes,
-            )
-            .create()
-            .map_err(|e| {
+            );
+            if cluster.name != local {
+                // Only acks (and republished dead letters) go to other clusters: nobody waits
+                // for them, so fewer, larger batches spare the brokers a request per millisecond.
+                settings.set("linger.ms", REPORT_LINGER_MS);
+            }
+            let producer: FutureProducer = settings.create().map_err(|e| {
                 SyncError::kafka(&format!("creating the producer for {}", cluster.name), &e)
             })?;
             producers.insert(cluster.name.clone(), producer);
@@ -346,6 +353,31 @@ impl FederatedDataSync {
     /// Prometheus text of the sync metrics (`federation_sync_*`).
     pub fn metrics_text(&self) -> String {
         self.shared.metrics.encode()
+    }
+
+    /// The time before which tombstones may be purged: now on this runtime's clock minus
+    /// `sync.tombstone_window` (the window the subscriber uses to refuse `too_old` changes).
+    pub fn tombstone_cutoff(&self) -> crate::purge::TombstoneCutoff {
+        let now = self.shared.clock.physical_ms();
+        crate::purge::TombstoneCutoff::new(now, self.shared.config.tombstone_window)
+    }
+
+    /// Forget the deleted entities of `target` whose delete is older than
+    /// `sync.tombstone_window`; returns how many went. Younger tombstones are kept whatever the
+    /// caller does: the cutoff comes from the configured window.
+    pub async fn purge_tombstones(
+        &self,
+        target: &dyn crate::purge::PurgeTombstones,
+    ) -> Result<u64, SyncError> {
+        target
+            .purge_tombstones(self.tombstone_cutoff())
+            .await
+            .map_err(|e| {
+                SyncError::new(
+                    crate::error::SyncErrorKind::Target,
+                    format!("purging tombstones: {e}"),
+                )
+            })
     }
 
     /// The health entry.

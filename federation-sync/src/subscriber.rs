@@ -1,10 +1,12 @@
 //! Consuming the other clusters' change topics: one consumer-group member per origin cluster.
 //!
-//! Order per entity comes from Kafka (one partition per key) and from processing each consumer's
-//! messages one at a time; effect-once comes from committing a message's offset only after it
-//! was written or dead-lettered, and from recognising a redelivered event by the stamp stored
-//! with the entity. A stop waits for the message in hand; an abort (as a crash would) drops it
-//! uncommitted, so the group delivers it again.
+//! Order per entity comes from Kafka (one partition per key) and from applying one entity's
+//! messages one at a time, in order, on the lane of its key ([`crate::lanes`]; other entities
+//! run meanwhile); effect-once comes from committing a partition's offset only up to messages
+//! that were all written or dead-lettered (in batches, [`crate::commits`]), and from recognising
+//! a redelivered event by the stamp stored with the entity. A stop lets the lanes finish the
+//! messages they hold and commits; an abort (as a crash would) drops them uncommitted, so the
+//! group delivers them again.
 
 use std::sync::Arc;
 
@@ -15,9 +17,11 @@ use rdkafka::{ClientContext, error::KafkaError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::commits::OffsetBatch;
 use crate::error::SyncError;
 use crate::kafka::{Closing, consumer_config};
-use crate::process::{Source, process};
+use crate::lanes::{Done, Lanes, Work};
+use crate::process::Source;
 use crate::runtime::Shared;
 use crate::target::SyncTarget;
 
@@ -125,9 +129,26 @@ async fn consume(
     let Some(consumer) = owner.get() else {
         return;
     };
+    let mut batch = OffsetBatch::new();
+    let mut lanes = Lanes::start(&shared, &target, &origin);
+    // One timer for the whole loop, armed when a batch starts: commits a batch left waiting
+    // when no further message comes.
+    let idle = tokio::time::sleep(crate::commits::COMMIT_INTERVAL);
+    tokio::pin!(idle);
     loop {
         let message = tokio::select! {
             _ = stopped.changed() => break,
+            Some(done) = lanes.next_done() => {
+                finished(&mut lanes, &done, &mut batch, idle.as_mut());
+                if batch.ready() {
+                    commit(consumer, &mut batch, &origin);
+                }
+                continue;
+            }
+            () = &mut idle, if batch.due().is_some() => {
+                commit(consumer, &mut batch, &origin);
+                continue;
+            }
             message = consumer.recv() => message,
         };
         let message = match message {
@@ -143,22 +164,48 @@ async fn consume(
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
         };
-        let payload = message.payload().unwrap_or_default();
-        let _ = process(&shared, target.as_ref(), payload, &source).await;
-        shared.health.consumed(&origin);
-        if let Err(error) = consumer.commit_message(&message, CommitMode::Async) {
-            tracing::warn!(%origin, %error, "offset commit failed; the message may be delivered again");
-        }
+        let payload = message.payload().unwrap_or_default().to_vec();
+        lanes.dispatch(Work { source, payload }).await;
     }
-    // A clean stop: make the last commits durable (blocking: off the async workers); `owner`
-    // then leaves the group on its own thread.
+    // A clean stop: the lanes finish the messages they hold, then the finished ones are
+    // committed durably (blocking: off the async workers); `owner` then leaves the group on its
+    // own thread.
+    lanes.close();
+    while let Some(done) = lanes.next_done().await {
+        finished(&mut lanes, &done, &mut batch, idle.as_mut());
+    }
     let committed = tokio::task::spawn_blocking(move || {
-        if let Some(consumer) = owner.get() {
-            let _ = consumer.commit_consumer_state(CommitMode::Sync);
+        if let Some(consumer) = owner.get()
+            && let Err(error) = batch.commit(consumer, CommitMode::Sync)
+        {
+            tracing::warn!(%error, "final offset commit failed; the last messages may be delivered again");
         }
         owner
     });
     let _ = committed.await;
+}
+
+/// Note a message finished by its lane: the partition's committable offset moves on.
+fn finished(
+    lanes: &mut Lanes,
+    done: &Done,
+    batch: &mut OffsetBatch,
+    idle: std::pin::Pin<&mut tokio::time::Sleep>,
+) {
+    let Some(last) = lanes.finish(done) else {
+        return;
+    };
+    let starts = batch.due().is_none();
+    batch.finished(&done.0, done.1, last);
+    if let (true, Some(due)) = (starts, batch.due()) {
+        idle.reset(due);
+    }
+}
+
+fn commit(consumer: &StreamConsumer<LagContext>, batch: &mut OffsetBatch, origin: &str) {
+    if let Err(error) = batch.commit(consumer, CommitMode::Async) {
+        tracing::warn!(%origin, %error, "offset commit failed; the messages may be delivered again");
+    }
 }
 
 fn note_error(shared: &Shared, origin: &str, error: &KafkaError) {

@@ -4,8 +4,8 @@
 //! disagree after a crash. Instead the service stores each entity's [`EntityState`] (record and
 //! sync stamp) itself and lets the subscriber read it back: conflict checks and redelivery
 //! detection then survive restarts and rebalances with no extra store. [`MemoryTarget`] is the
-//! ready in-memory target for tests; a Redis-backed target (hash per entity with its stamp)
-//! implements the same trait (extension point: it needs the Redis client of the cache L2).
+//! ready in-memory target for tests; [`RedisTarget`](crate::RedisTarget) keeps one Redis hash
+//! per entity with its stamp.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,6 +15,7 @@ use futures_util::future::BoxFuture;
 
 use crate::error::TargetError;
 use crate::model::{ChangeEvent, Effect, EntityState};
+use crate::purge::{PurgeTombstones, TombstoneCutoff};
 
 /// A change the subscriber decided to write.
 #[derive(Clone, Debug)]
@@ -149,5 +150,15 @@ impl SyncTarget for MemoryTarget {
             }
         };
         Box::pin(async move { result })
+    }
+}
+
+impl PurgeTombstones for MemoryTarget {
+    fn purge_tombstones(&self, cutoff: TombstoneCutoff) -> BoxFuture<'_, Result<u64, TargetError>> {
+        let mut inner = self.lock();
+        let before = inner.states.len();
+        inner.states.retain(|_, state| !cutoff.allows(state));
+        let purged = (before - inner.states.len()) as u64;
+        Box::pin(async move { Ok(purged) })
     }
 }

@@ -6,7 +6,8 @@
 //! measured in the same run: variants run interleaved (A B A B …) after a warm-up, for several
 //! repetitions, and each goal is judged on the median of the per-repetition ratios (see
 //! `docs/BENCHMARKS.md`). Scenarios, one file each: [`overhead`] (G1), [`proxy`] (G2), [`cache`]
-//! (G3), [`failover`] (G7), [`discovery`] (G8). The report is Markdown on stdout (and `--out`);
+//! (G3), [`failover`] (G7), [`discovery`] (G8), [`sync`] (G9, on a Kafka broker; skipped without
+//! Java). The report is Markdown on stdout (and `--out`);
 //! progress goes to stderr. `--smoke` runs every scenario for a few seconds without judging the
 //! numbers, so CI keeps the harness working.
 
@@ -21,6 +22,9 @@ mod proxy;
 mod report;
 mod runner;
 mod stats;
+mod sync;
+mod sync_drive;
+mod sync_pipes;
 mod target;
 
 use std::path::PathBuf;
@@ -72,15 +76,18 @@ pub enum Scenario {
     Failover,
     /// G8: Consul change propagation, idle watch load, Consul outage.
     Discovery,
+    /// G9: data sync end to end on a real Kafka broker vs a plain rdkafka pair (needs Java).
+    Sync,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 6] = [
         Self::Overhead,
         Self::Proxy,
         Self::Cache,
         Self::Failover,
         Self::Discovery,
+        Self::Sync,
     ];
 }
 
@@ -152,6 +159,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             }
             Scenario::Failover => failover::run(&settings, &mut report).await?,
             Scenario::Discovery => discovery::run(&settings, &mut report).await?,
+            Scenario::Sync => sync::run(&settings, &mut report).await?,
         }
     }
     eprintln!("── done in {:.0} s", started.elapsed().as_secs_f64());

@@ -207,3 +207,16 @@ pub async fn status_is(
     })
     .await
 }
+
+/// A running `redis-server`, or `None` (said why) when it is not installed.
+pub async fn redis() -> Option<federation_testkit::redis::RedisServer> {
+    if !federation_testkit::redis::available() {
+        eprintln!("skipping: redis-server is not installed");
+        return None;
+    }
+    Some(
+        federation_testkit::redis::RedisServer::start()
+            .await
+            .expect("redis-server starts"),
+    )
+}

@@ -1,0 +1,179 @@
+//! Applying changes of different entities at once, each entity's changes still in order, and
+//! knowing which offsets are safe to commit.
+//!
+//! Processing a consumer's messages one at a time makes every change wait for the one before
+//! it, even when they concern other entities and the wait is the target's I/O. Here each message
+//! goes to one of [`LANES`] lanes chosen by its key (`type/id`), so one entity's changes always
+//! take the same lane and are applied in partition order, while other lanes run. A partition's
+//! offset may only be committed up to its oldest message still in a lane: [`Lanes::finish`]
+//! says how far that is, so commit-after-apply holds although messages finish out of order.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::process::{Source, process};
+use crate::runtime::Shared;
+use crate::target::SyncTarget;
+
+/// Lanes per consumer.
+pub(crate) const LANES: usize = 8;
+/// Messages waiting per lane before the consumer stops reading (back pressure).
+const LANE_QUEUE: usize = 256;
+
+/// A message handed to a lane.
+pub(crate) struct Work {
+    pub(crate) source: Source,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// A finished message: topic, partition, offset.
+pub(crate) type Done = (String, i32, i64);
+
+/// Messages of one partition in the lanes, and the last one handed to a lane.
+#[derive(Default)]
+struct Progress {
+    in_lanes: BTreeSet<i64>,
+    last_dispatched: i64,
+}
+
+/// The lanes of one consumer. Dropping it aborts the lanes (messages in hand are not finished).
+pub(crate) struct Lanes {
+    senders: Vec<mpsc::Sender<Work>>,
+    done: mpsc::UnboundedReceiver<Done>,
+    _workers: JoinSet<()>,
+    progress: HashMap<(String, i32), Progress>,
+}
+
+impl Lanes {
+    /// Start the lanes, applying into `target`.
+    pub(crate) fn start(shared: &Arc<Shared>, target: &Arc<dyn SyncTarget>, origin: &str) -> Self {
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let mut workers = JoinSet::new();
+        let mut senders = Vec::with_capacity(LANES);
+        for _ in 0..LANES {
+            let (tx, mut rx) = mpsc::channel::<Work>(LANE_QUEUE);
+            senders.push(tx);
+            let (shared, target) = (Arc::clone(shared), Arc::clone(target));
+            let (done_tx, origin) = (done_tx.clone(), origin.to_string());
+            workers.spawn(async move {
+                while let Some(work) = rx.recv().await {
+                    let _ = process(&shared, target.as_ref(), &work.payload, &work.source).await;
+                    shared.health.consumed(&origin);
+                    let source = work.source;
+                    let _ = done_tx.send((source.topic, source.partition, source.offset));
+                }
+            });
+        }
+        Self {
+            senders,
+            done,
+            _workers: workers,
+            progress: HashMap::new(),
+        }
+    }
+
+    /// Queue `work` on its key's lane; waits while that lane is full.
+    pub(crate) async fn dispatch(&mut self, work: Work) {
+        let lane = lane_of(work.source.key.as_deref());
+        let source = &work.source;
+        self.progress
+            .entry((source.topic.clone(), source.partition))
+            .or_default()
+            .dispatched(source.offset);
+        if let Some(sender) = self.senders.get(lane) {
+            let _ = sender.send(work).await;
+        }
+    }
+
+    /// The next finished message (`None` once the lanes are closed and empty).
+    pub(crate) async fn next_done(&mut self) -> Option<Done> {
+        self.done.recv().await
+    }
+
+    /// Record `done` finished; returns the offset of the partition's last message that may be
+    /// committed (every message up to it finished), if any.
+    pub(crate) fn finish(&mut self, done: &Done) -> Option<i64> {
+        let (topic, partition, offset) = done;
+        self.progress
+            .get_mut(&(topic.clone(), *partition))?
+            .finished(*offset)
+    }
+
+    /// Stop taking messages; the lanes finish what they hold. Finished messages keep arriving
+    /// through [`next_done`](Self::next_done) until it returns `None`.
+    pub(crate) fn close(&mut self) {
+        self.senders.clear();
+    }
+}
+
+impl Progress {
+    fn dispatched(&mut self, offset: i64) {
+        self.in_lanes.insert(offset);
+        self.last_dispatched = offset;
+    }
+
+    /// The last offset that may be committed once `offset` finished: just before the oldest
+    /// message still in a lane, and never past the last one dispatched (after a rebalance gave
+    /// the partition back at an earlier offset, older-assignment messages may still be in the
+    /// lanes with higher offsets than the new ones).
+    fn finished(&mut self, offset: i64) -> Option<i64> {
+        self.in_lanes.remove(&offset);
+        let last = self.last_dispatched;
+        Some(match self.in_lanes.first() {
+            Some(oldest) => (oldest - 1).min(last),
+            None => last,
+        })
+    }
+}
+
+/// The lane of a message key (messages without a key: lane 0).
+fn lane_of(key: Option<&[u8]>) -> usize {
+    let Some(key) = key else {
+        return 0;
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    usize::try_from(hasher.finish() % LANES as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_key_always_takes_one_lane() {
+        assert_eq!(lane_of(Some(b"user/42")), lane_of(Some(b"user/42")));
+        assert_eq!(lane_of(None), 0);
+        let lanes: BTreeSet<usize> = (0..100)
+            .map(|i| lane_of(Some(format!("user/{i}").as_bytes())))
+            .collect();
+        assert!(lanes.len() > 1, "keys spread over the lanes");
+    }
+
+    #[test]
+    fn a_partition_commits_only_up_to_its_oldest_unfinished_message() {
+        let mut p = Progress::default();
+        for offset in 10..=13 {
+            p.dispatched(offset);
+        }
+        assert_eq!(p.finished(12), Some(9), "10 and 11 still in lanes");
+        assert_eq!(p.finished(10), Some(10), "11 still in a lane");
+        assert_eq!(p.finished(11), Some(12));
+        assert_eq!(p.finished(13), Some(13), "all finished");
+        // The partition comes back at offset 5 while 20 (an earlier assignment) is in a lane.
+        p.dispatched(20);
+        p.dispatched(5);
+        assert_eq!(
+            p.finished(5),
+            Some(5),
+            "not past what this assignment dispatched"
+        );
+        p.dispatched(6);
+        assert_eq!(p.finished(20), Some(5), "6 still in a lane");
+        assert_eq!(p.finished(6), Some(6));
+    }
+}
