@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::Message;
+use rdkafka::producer::Producer;
 use rdkafka::statistics::Statistics;
+use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, error::KafkaError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -175,6 +177,7 @@ async fn consume(
         finished(&mut lanes, &done, &mut batch, idle.as_mut());
     }
     let committed = tokio::task::spawn_blocking(move || {
+        flush_reports(&shared);
         if let Some(consumer) = owner.get()
             && let Err(error) = batch.commit(consumer, CommitMode::Sync)
         {
@@ -183,6 +186,19 @@ async fn consume(
         owner
     });
     let _ = committed.await;
+}
+
+/// Deliver the acks (and conflict records) the finished messages queued before their offsets
+/// are committed: a producer dropped with records still queued loses them, and an ack lost
+/// after its change was committed leaves the change `pending` at its origin for good.
+fn flush_reports(shared: &Shared) {
+    for cluster in &shared.config.clusters {
+        if let Some(producer) = shared.producer(&cluster.name)
+            && let Err(error) = producer.flush(Timeout::After(shared.config.publish_timeout))
+        {
+            tracing::warn!(cluster = %cluster.name, %error, "sync reports not all delivered before the stop");
+        }
+    }
 }
 
 /// Note a message finished by its lane: the partition's committable offset moves on.

@@ -26,6 +26,7 @@ async fn order_redelivery_and_rebalance_on_a_real_broker() {
     order_per_entity(&bootstrap).await;
     no_double_effect_after_a_consumer_dies_before_commit(&bootstrap).await;
     rebalance_between_two_consumers_of_one_group(&bootstrap).await;
+    a_stopped_subscription_has_delivered_its_acks(&bootstrap).await;
 }
 
 /// 3 entities x 20 updates from zervigo; looma applies each entity's updates in publish order.
@@ -182,6 +183,72 @@ async fn no_double_effect_after_a_consumer_dies_before_commit(bootstrap: &str) {
     assert!(
         metrics.contains(r#"federation_sync_events_total{origin="zervigo",entity_type="user",effect="duplicate"} 1"#),
         "the uncommitted event must have been redelivered and recognised as a duplicate:\n{metrics}"
+    );
+}
+
+/// A store that signals each write.
+struct Signals {
+    store: MemoryTarget,
+    written: Arc<tokio::sync::Notify>,
+}
+
+impl SyncTarget for Signals {
+    fn read<'a>(
+        &'a self,
+        t: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<EntityState>, TargetError>> {
+        self.store.read(t, id)
+    }
+
+    fn write<'a>(&'a self, change: &'a AppliedChange) -> BoxFuture<'a, Result<(), TargetError>> {
+        Box::pin(async move {
+            self.store.write(change).await?;
+            self.written.notify_one();
+            Ok(())
+        })
+    }
+}
+
+/// looma applies a change and stops at once (its runtime dropped right after, as a service
+/// shutting down does): the acknowledgement still reaches zervigo, whose status completes.
+async fn a_stopped_subscription_has_delivered_its_acks(bootstrap: &str) {
+    let config = config(bootstrap, ConflictPolicy::LastWriterWins);
+    let zervigo = runtime(&config, "zervigo").await;
+    let looma = runtime(&config, "looma").await;
+    let (origin_store, looma_store) = (MemoryTarget::new(), MemoryTarget::new());
+    let written = Arc::new(tokio::sync::Notify::new());
+    let signalling = Signals {
+        store: looma_store.clone(),
+        written: Arc::clone(&written),
+    };
+    let subscription = looma.subscribe(Arc::new(signalling)).expect("subscribe");
+    let change = write(
+        &zervigo,
+        &origin_store,
+        "user",
+        "stop-1",
+        Operation::Create,
+        json!({"n": 0}),
+    )
+    .await;
+    // Stop the moment the write is done: the ack is queued while the stop begins.
+    let signalled = tokio::time::timeout(WAIT, written.notified()).await;
+    assert!(signalled.is_ok(), "never applied");
+    subscription.stop().await;
+    drop(looma);
+    let completed = support::status_is(
+        &zervigo,
+        "user",
+        "stop-1",
+        &change,
+        federation_sync::Overall::Completed,
+    )
+    .await;
+    assert!(
+        completed,
+        "looma's ack was lost at its stop: {:?}",
+        zervigo.status("user", "stop-1")
     );
 }
 
