@@ -23,6 +23,7 @@ mod report;
 mod runner;
 mod stats;
 mod sync;
+mod sync_cpu;
 mod sync_drive;
 mod sync_pipes;
 mod target;
