@@ -17,6 +17,10 @@ use crate::process::send as send_report;
 use crate::runtime::Shared;
 use crate::status::Ack;
 
+/// Largest ack record (when `sync.max_message_bytes` is not smaller): far below any broker's
+/// limit, and a commit batch's acks (≈ 200 bytes each, up to 1,000) fit in one.
+const RECORD_BYTES: usize = 256 * 1024;
+
 /// Acks owed to origin clusters, collected until the next offset commit.
 #[derive(Debug, Default)]
 pub(crate) struct OwedAcks {
@@ -83,7 +87,9 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<Ack>, serde_json::Error> {
 /// see [`crate::process::send`]), keyed by this cluster's name so one cluster's ack records stay
 /// in order.
 pub(crate) async fn send(shared: &Shared, owed: &mut OwedAcks) {
-    let limit = usize::try_from(shared.config.max_message_bytes).unwrap_or(usize::MAX);
+    let limit = usize::try_from(shared.config.max_message_bytes)
+        .unwrap_or(usize::MAX)
+        .min(RECORD_BYTES);
     for (origin, acks) in owed.take() {
         let topic = shared.config.acks_topic(&origin);
         for record in encode(&acks, limit) {
