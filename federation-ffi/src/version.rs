@@ -8,12 +8,11 @@
 use std::ffi::{CStr, c_char};
 
 /// The version as a static C string (`CARGO_PKG_VERSION` of the workspace).
-const VERSION: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-) {
-    Ok(version) => version,
-    Err(_) => panic!("CARGO_PKG_VERSION contains a NUL byte"),
-};
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("CARGO_PKG_VERSION contains a NUL byte"),
+    };
 
 /// The library's version (`"0.1.0"`): the same as `federation --version` and the Python
 /// package's `federation.__version__`. The string is static: do not free it.
