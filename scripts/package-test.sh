@@ -61,6 +61,17 @@ for minor in 9 10 11 12 13; do
   fi
 done
 
+# The README's quickstarts, as a new user copies them: the code block after `<!-- package-test: $1 -->`.
+readme_block() {
+  awk -v marker="<!-- package-test: $1 -->" '
+    $0 == marker { found = 1; next }
+    found && /^```/ { if (inside) exit; inside = 1; next }
+    inside { print }' "$root/README.md"
+}
+readme_block python >"$work/quickstart.py"
+readme_block go >"$work/quickstart.go"
+[ -s "$work/quickstart.py" ] && [ -s "$work/quickstart.go" ] || fail "README.md lost a quickstart block"
+
 step "PATH without cargo and rustc"
 no_rust_path=""
 IFS=: read -r -a path_dirs <<<"$PATH"
@@ -102,6 +113,8 @@ py="$venv/bin/python"
     echo "-- $(basename "$example") ${args[*]:-}"
     "$py" -W error "$example" "${args[@]}" >/dev/null
   done
+  echo "-- README quickstart (Python)"
+  "$py" -W error "$work/quickstart.py"
   # A subset: calls, errors, failover and the cache (the sandbox from federation.testing).
   "$py" -m pytest -q -c "$root/federation-py/pyproject.toml" --rootdir "$root/federation-py" \
     -W error -p no:cacheprovider "$root/federation-py/tests/test_calls.py" \
@@ -129,6 +142,17 @@ go_line="$(sed -n 's/^go //p' "$out/go/go.mod")"
   go vet .
   go build -o consumer .
   ./consumer "$work/federation.yaml" | tee "$work/go.out"
+)
+(
+  # The README's Go quickstart, in a module of its own made the way the README says.
+  mkdir "$work/hello" && cd "$work/hello"
+  cp "$work/quickstart.go" main.go
+  go mod init example.com/hello >/dev/null 2>&1
+  go mod edit -require=github.com/federation/federation-go@v0.0.0 \
+    -replace=github.com/federation/federation-go="$out/go"
+  GOFLAGS=-mod=mod go mod tidy
+  echo "-- README quickstart (Go)"
+  go run .
 )
 go_version="$(sed -n 's/^version=\([^ ]*\) status=200 .*/\1/p' "$work/go.out")"
 
