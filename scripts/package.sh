@@ -76,10 +76,14 @@ fi
 version="$(cargo metadata --no-deps --format-version 1 |
   python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "federation-ffi"))')"
 
-step "cargo build --profile $profile -p federation-ffi ($triple: libfederation.a, libfederation.so)"
+step "cargo build --profile $profile -p federation-ffi -p federation-py ($triple)"
+# One invocation for both, so cargo unifies their dependencies' features: built alone, the C
+# library's dependencies get other features than the wheel's (pyo3's macros enable syn's
+# `visit-mut`, which changes every proc-macro and so every crate above them) and the wheel would
+# compile the whole tree a second time. maturin below then finds them compiled.
 # Default features (testkit): the Go package federationtest and the C sandbox functions are part
 # of the released library, as they are of the wheel (federation.testing).
-cargo build --profile "$profile" "${cargo_target[@]}" -p federation-ffi
+cargo build --profile "$profile" "${cargo_target[@]}" -p federation-ffi -p federation-py
 
 step "python wheel (maturin, profile $profile, same target directory) and sdist"
 venv="${FEDERATION_PY_VENV:-$root/target/python-venv}"
@@ -93,7 +97,8 @@ rm -rf "$out/python"
 "$venv/bin/maturin" sdist -m federation-py/Cargo.toml --out "$out/python"
 wheel="$(ls "$out/python"/federation-"$version"-cp39-abi3-*.whl)"
 "$venv/bin/auditwheel" show "$wheel" | tee "$out/python/auditwheel.txt"
-grep -q 'consistent with the following platform tag: "manylinux' "$out/python/auditwheel.txt" ||
+# (auditwheel wraps its lines)
+tr '\n' ' ' <"$out/python/auditwheel.txt" | grep -q 'with the following platform tag: "manylinux' ||
   fail "auditwheel: $wheel is not manylinux-compliant"
 
 step "C package in $prefix (include/, lib/, lib/pkgconfig/federation.pc)"
