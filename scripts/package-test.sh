@@ -52,13 +52,21 @@ done
 [ -s "$work/federation.yaml" ] || fail "the sandbox wrote no configuration within 30 s"
 cli_version="$("$root/target/debug/federation" --version)"
 
-# The interpreters (pyenv shims resolve through pyenv: ask each for its real executable while
-# PATH is still whole).
+# The interpreters: every CPython 3.9-3.13 that pyenv has (its shims run only the selected
+# version) or that is on PATH, asked for its real executable while PATH is still whole.
 pythons=()
 for minor in 9 10 11 12 13; do
-  if exe="$("python3.$minor" -c 'import sys; print(sys.executable)' 2>/dev/null)"; then
-    pythons+=("$exe")
+  candidates=("python3.$minor")
+  if command -v pyenv >/dev/null; then
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E "^3\.$minor\.[0-9]+$" || true); do
+      candidates=("$(pyenv root)/versions/$v/bin/python3.$minor" "${candidates[@]}")
+    done
   fi
+  for candidate in "${candidates[@]}"; do
+    if exe="$("$candidate" -c 'import sys; print(sys.executable)' 2>/dev/null)"; then
+      pythons+=("$exe"); break
+    fi
+  done
 done
 
 # The README's quickstarts, as a new user copies them: the code block after `<!-- package-test: $1 -->`.
@@ -71,6 +79,8 @@ readme_block() {
 readme_block python >"$work/quickstart.py"
 readme_block go >"$work/quickstart.go"
 [ -s "$work/quickstart.py" ] && [ -s "$work/quickstart.go" ] || fail "README.md lost a quickstart block"
+
+default_python="$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 
 step "PATH without cargo and rustc"
 no_rust_path=""
@@ -100,7 +110,9 @@ for exe in "${pythons[@]}"; do
 done
 echo "checked: ${checked[*]}"
 
-venv="$work/venv-${checked[0]}"
+# The examples and tests run in the venv of the default python3 (the one scripts/python-test.sh uses).
+venv="$work/venv-$default_python"
+[ -x "$venv/bin/python" ] || venv="$work/venv-${checked[0]}"
 py="$venv/bin/python"
 "$py" -m pip install -q --disable-pip-version-check "pytest>=8" "pytest-timeout>=2.3" "pyyaml>=6"
 (
