@@ -119,12 +119,7 @@ py="$venv/bin/python"
   cd "$work"
   site="$("$py" -c 'import federation, os; print(os.path.dirname(federation.__file__))')"
   case "$site" in "$venv"/*) ;; *) fail "federation imported from $site, not from the venv" ;; esac
-  for example in "$root"/examples/python/*.py; do
-    args=()
-    if grep -q -- '--sandbox' "$example"; then args=(--sandbox); fi
-    echo "-- $(basename "$example") ${args[*]:-}"
-    "$py" -W error "$example" "${args[@]}" >/dev/null
-  done
+  bash "$root/scripts/python-examples.sh" "$py"
   echo "-- README quickstart (Python)"
   "$py" -W error "$work/quickstart.py"
   # A subset: calls, errors, failover and the cache (the sandbox from federation.testing).
