@@ -10,9 +10,11 @@
 mod admit;
 mod attempt;
 mod cached;
+mod hedge;
 mod outcome;
 mod pipeline;
 mod propagate;
+mod race;
 mod start;
 
 pub(crate) use admit::unknown_service;

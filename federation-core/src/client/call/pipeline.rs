@@ -18,7 +18,9 @@ use tokio::time::Instant;
 
 use super::admit::admit;
 use super::attempt::{Attempted, Call, Target};
+use super::hedge;
 use super::outcome::{Last, Step, Trail, conclude, upstream_response};
+use crate::attempt::{Attempt, AttemptOutcome};
 use crate::breaker::BreakerPermit;
 use crate::client::request::Request;
 use crate::client::response::Response;
@@ -69,28 +71,35 @@ async fn run(
             Ok(pick) => pick,
             Err(end) => return end,
         };
-        let route = &svc.routes[progress.order[pick.pos].route];
-        let endpoint = &pick.snapshot.endpoints[pick.index];
         let remaining = match progress.pace(&call, &pick, rng).await {
             Ok(remaining) => remaining,
             Err(end) => return end,
         };
-        let number = progress.trail.attempts.len() + 1;
-        let target = Target {
-            route,
-            endpoint,
-            number,
+        // Hedging only for requests that may be sent twice.
+        let (pos, attempted) = match svc.hedge.as_ref().filter(|_| call.idempotent) {
+            Some(timer) => {
+                hedge::turn(&call, timer, &mut progress, pick, remaining, &request, tags).await
+            }
+            None => {
+                let target = Target {
+                    route: &svc.routes[progress.order[pick.pos].route],
+                    endpoint: &pick.snapshot.endpoints[pick.index],
+                    number: progress.trail.attempts.len() + 1,
+                    hedge: false,
+                };
+                let headers = call.caller_headers(&mut request);
+                let attempted = call
+                    .attempt(target, pick.permit, remaining, &request, headers)
+                    .await;
+                (pick.pos, attempted)
+            }
         };
-        let attempted = call
-            .attempt(
-                target,
-                pick.permit,
-                remaining,
-                &mut request,
-                &mut progress.trail,
-            )
-            .await;
-        if let Some(end) = progress.settle(&call, pick.pos, attempted) {
+        if let Some(timer) = &svc.hedge
+            && matches!(attempted.record.outcome, AttemptOutcome::Success)
+        {
+            timer.observe(attempted.record.duration);
+        }
+        if let Some(end) = progress.settle(&call, pos, attempted) {
             return end;
         }
     }
@@ -98,24 +107,24 @@ async fn run(
 
 /// Where the next attempt goes: a position in the ranked order, an instance of that route's
 /// snapshot, and its breaker permit.
-struct Pick {
-    pos: usize,
-    index: usize,
-    permit: BreakerPermit,
-    snapshot: Arc<Snapshot>,
+pub(super) struct Pick {
+    pub(super) pos: usize,
+    pub(super) index: usize,
+    pub(super) permit: BreakerPermit,
+    pub(super) snapshot: Arc<Snapshot>,
 }
 
 /// How the loop ends when it does not go on.
 type End = Result<Response, Error>;
 
 /// What the loop carries from one attempt to the next.
-struct Progress {
-    order: Order,
+pub(super) struct Progress {
+    pub(super) order: Order,
     /// Attempts per ranked position; the order never exceeds every route plus one probe entry.
-    per_cluster: SmallVec<[u32; 4]>,
+    pub(super) per_cluster: SmallVec<[u32; 4]>,
     /// Instances tried, for picking the next one; filled only when a retry follows.
-    tried: Vec<(usize, Arc<str>)>,
-    trail: Trail,
+    pub(super) tried: Vec<(usize, Arc<str>)>,
+    pub(super) trail: Trail,
     last: Option<Last>,
     last_pos: usize,
     last_fast: bool,
@@ -244,14 +253,23 @@ impl Progress {
         Ok(remaining)
     }
 
+    /// Adds an attempt's record to the trail, in the order the attempts began (hedges of one
+    /// turn finish in any order).
+    pub(super) fn record(&mut self, attempt: Attempt) {
+        let attempts = &mut self.trail.attempts;
+        let at = attempts.partition_point(|a| a.offset <= attempt.offset);
+        attempts.insert(at, attempt);
+    }
+
     /// After an attempt at ranked position `pos`: the call's answer, or `None` to go on.
     fn settle(&mut self, call: &Call<'_>, pos: usize, attempted: Attempted) -> Option<End> {
         self.per_cluster[pos] += 1;
         self.last_pos = pos;
         self.retry_after = attempted.retry_after;
         self.last_fast = attempted.fast;
-        let attempt = self.trail.attempts.last()?;
+        let attempt = &attempted.record;
         let (cluster, instance) = (Arc::clone(&attempt.cluster), Arc::clone(&attempt.instance));
+        self.record(attempted.record);
         match attempted.step {
             Step::Done(exchange) => {
                 let trail = Trail {
