@@ -21,7 +21,7 @@ use super::race::race;
 use crate::attempt::{Attempt, AttemptOutcome};
 use crate::client::hedge_delay::HedgeTimer;
 use crate::client::request::Request;
-use crate::client::routing::choose;
+use crate::client::routing::{Snapshot, choose};
 
 /// Where one attempt of the turn went, for the record of a cancelled one.
 struct Sent {
@@ -30,6 +30,9 @@ struct Sent {
     cluster: Arc<str>,
     instance: Arc<str>,
     started: Instant,
+    /// The endpoint (`snapshot.endpoints[index]`), for the latency sample of a cancelled one.
+    snapshot: Arc<Snapshot>,
+    index: usize,
 }
 
 /// Runs the turn that starts with `first`; returns the ranked position and outcome the loop
@@ -168,12 +171,18 @@ fn sent_to(call: &Call<'_>, progress: &Progress, pick: &Pick) -> Sent {
         cluster: Arc::clone(&call.svc.routes[route].cluster),
         instance: Arc::clone(&pick.snapshot.endpoints[pick.index].id),
         started: Instant::now(),
+        snapshot: Arc::clone(&pick.snapshot),
+        index: pick.index,
     }
 }
 
-/// The record (and attempt metrics) of an attempt dropped unanswered.
+/// The record (and attempt metrics) of an attempt dropped unanswered. Its time so far is a
+/// latency sample of the instance (a lower bound), so the balancer learns that it is slow even
+/// when its answers are always cancelled.
 fn cancelled(call: &Call<'_>, sent: &Sent, hedge: bool) -> Attempt {
     let duration = sent.started.elapsed();
+    let endpoint = &sent.snapshot.endpoints[sent.index];
+    endpoint.state.stats.observe(duration, true);
     call.inner
         .metrics
         .attempt(&call.svc.name, &sent.cluster, "cancelled", duration);
