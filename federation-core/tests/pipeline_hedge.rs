@@ -21,11 +21,13 @@ fn client(instances: &[ServiceInstance], budget: RetryBudgetPolicy) -> Federated
     let mut c = cluster("zervigo", "user-service", instances);
     c.load_balancing = LoadBalancing::RoundRobin;
     let mut s = service("user", &[("zervigo", "user-service")], None);
-    let mut policy = Policy::default();
-    policy.hedge = Some(HedgePolicy {
-        delay: Duration::from_millis(30),
-        ..HedgePolicy::default()
-    });
+    let mut policy = Policy {
+        hedge: Some(HedgePolicy {
+            delay: Duration::from_millis(30),
+            ..HedgePolicy::default()
+        }),
+        ..Policy::default()
+    };
     policy.retry.budget = budget;
     s.policy = Some(policy);
     FederatedServiceClient::from_config(config(vec![c], vec![s])).expect("valid config")
