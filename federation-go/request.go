@@ -47,7 +47,8 @@ type Attempt struct {
 	// Status is the HTTP status; 0 when no response arrived.
 	Status int
 	// Outcome is what the attempt did: "success", "retryable_status", "connect_failed",
-	// "timeout", "connection_lost" or "body_too_large".
+	// "timeout", "connection_lost", "body_too_large" or "cancelled" (a parallel hedge
+	// answered first).
 	Outcome string
 }
 

@@ -112,7 +112,7 @@ typedef struct {
   // The HTTP status; 0 when no response arrived.
   uint16_t status;
   // What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
-  // `connection_lost`, `body_too_large`): a static NUL-terminated string.
+  // `connection_lost`, `body_too_large`, `cancelled`): a static NUL-terminated string.
   const char *outcome;
 } federation_attempt_timing_t;
 
