@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::attempt::{Attempted, Call, Target};
 use super::outcome::Step;
-use super::pipeline::{Pick, Progress};
+use super::progress::{Pick, Progress};
 use super::race::race;
 use crate::attempt::{Attempt, AttemptOutcome};
 use crate::client::hedge_delay::HedgeTimer;

@@ -13,6 +13,7 @@ mod cached;
 mod hedge;
 mod outcome;
 mod pipeline;
+mod progress;
 mod propagate;
 mod race;
 mod start;

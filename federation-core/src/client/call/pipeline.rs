@@ -13,18 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
-use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use super::admit::admit;
 use super::attempt::{Attempted, Call, Target};
 use super::hedge;
-use super::outcome::{Last, Step, Trail, conclude, upstream_response};
-use crate::attempt::{Attempt, AttemptOutcome};
-use crate::breaker::BreakerPermit;
+use super::outcome::{Step, Trail, conclude, upstream_response};
+use super::progress::{Pick, Progress};
+use crate::attempt::AttemptOutcome;
 use crate::client::request::Request;
 use crate::client::response::Response;
-use crate::client::routing::{self, Order, Snapshot, choose, late};
+use crate::client::routing::{self, choose, late};
 use crate::client::state::{Inner, ServiceRoute};
 use crate::error::{Error, Reason};
 
@@ -105,51 +104,10 @@ async fn run(
     }
 }
 
-/// Where the next attempt goes: a position in the ranked order, an instance of that route's
-/// snapshot, and its breaker permit.
-pub(super) struct Pick {
-    pub(super) pos: usize,
-    pub(super) index: usize,
-    pub(super) permit: BreakerPermit,
-    pub(super) snapshot: Arc<Snapshot>,
-}
-
 /// How the loop ends when it does not go on.
 type End = Result<Response, Error>;
 
-/// What the loop carries from one attempt to the next.
-pub(super) struct Progress {
-    pub(super) order: Order,
-    /// Attempts per ranked position; the order never exceeds every route plus one probe entry.
-    pub(super) per_cluster: SmallVec<[u32; 4]>,
-    /// Instances tried, for picking the next one; filled only when a retry follows.
-    pub(super) tried: Vec<(usize, Arc<str>)>,
-    pub(super) trail: Trail,
-    last: Option<Last>,
-    last_pos: usize,
-    last_fast: bool,
-    retry_after: Option<Duration>,
-    /// Whether clusters left out by ranking may join (`routing/late.rs`).
-    widen: bool,
-}
-
 impl Progress {
-    fn new(svc: &ServiceRoute, order: Order, widen: bool) -> Self {
-        Self {
-            order,
-            per_cluster: SmallVec::from_elem(0, svc.routes.len() + 1),
-            tried: Vec::new(),
-            trail: Trail {
-                attempts: Vec::with_capacity(1),
-            },
-            last: None,
-            last_pos: 0,
-            last_fast: false,
-            retry_after: None,
-            widen,
-        }
-    }
-
     /// Ends the call with the last outcome, or `stop` as the reason retrying stopped.
     fn end(&mut self, call: &Call<'_>, stop: Option<Reason>) -> End {
         let trail = Trail {
@@ -251,14 +209,6 @@ impl Progress {
             }
         }
         Ok(remaining)
-    }
-
-    /// Adds an attempt's record to the trail, in the order the attempts began (hedges of one
-    /// turn finish in any order).
-    pub(super) fn record(&mut self, attempt: Attempt) {
-        let attempts = &mut self.trail.attempts;
-        let at = attempts.partition_point(|a| a.offset <= attempt.offset);
-        attempts.insert(at, attempt);
     }
 
     /// After an attempt at ranked position `pos`: the call's answer, or `None` to go on.
