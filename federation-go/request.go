@@ -32,6 +32,10 @@ type Request struct {
 	Idempotent *bool
 	// Cluster sends only to this cluster (no failover); "" ranks clusters automatically.
 	Cluster string
+	// Tags replaces the service's required instance tags for this call, e.g.
+	// []string{"model=v3"} (per-cluster target tags still apply). nil keeps the service's
+	// tags; an empty non-nil slice drops the tag filter. At most 64 tags, none empty.
+	Tags []string
 }
 
 // Attempt is where one attempt of a call went, when and how.

@@ -176,13 +176,16 @@ fn sent_to(call: &Call<'_>, progress: &Progress, pick: &Pick) -> Sent {
     }
 }
 
-/// The record (and attempt metrics) of an attempt dropped unanswered. Its time so far is a
-/// latency sample of the instance (a lower bound), so the balancer learns that it is slow even
-/// when its answers are always cancelled.
+/// The record (and attempt metrics) of an attempt dropped unanswered. Its time so far is a lower
+/// bound of the instance's latency: it raises the balancer's estimate when it exceeds it (so an
+/// instance whose answers are always cancelled is still seen as slow) and is otherwise ignored
+/// (a cut-short time must not make a slow instance look fast).
 fn cancelled(call: &Call<'_>, sent: &Sent, hedge: bool) -> Attempt {
     let duration = sent.started.elapsed();
-    let endpoint = &sent.snapshot.endpoints[sent.index];
-    endpoint.state.stats.observe(duration, true);
+    let stats = &sent.snapshot.endpoints[sent.index].state.stats;
+    if duration > stats.ewma_latency() {
+        stats.observe(duration, true);
+    }
     call.inner
         .metrics
         .attempt(&call.svc.name, &sent.cluster, "cancelled", duration);
