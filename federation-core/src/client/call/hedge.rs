@@ -176,16 +176,15 @@ fn sent_to(call: &Call<'_>, progress: &Progress, pick: &Pick) -> Sent {
     }
 }
 
-/// The record (and attempt metrics) of an attempt dropped unanswered. Its time so far is a lower
-/// bound of the instance's latency: it raises the balancer's estimate when it exceeds it (so an
-/// instance whose answers are always cancelled is still seen as slow) and is otherwise ignored
-/// (a cut-short time must not make a slow instance look fast).
+/// The record (and attempt metrics) of an attempt dropped unanswered. Losing the race is
+/// evidence that the instance is slow: its latency estimate at least doubles (a peak the
+/// balancer decays as usual). Its own time so far is no latency sample: cut short by the hedge,
+/// it would make a slow instance look fast, and P2C would keep sending it first attempts (in
+/// `federation bench --scenario hedge` that doubled the p99 once the hedges spent the budget).
 fn cancelled(call: &Call<'_>, sent: &Sent, hedge: bool) -> Attempt {
     let duration = sent.started.elapsed();
     let stats = &sent.snapshot.endpoints[sent.index].state.stats;
-    if duration > stats.ewma_latency() {
-        stats.observe(duration, true);
-    }
+    stats.observe(duration.max(stats.ewma_latency() * 2), true);
     call.inner
         .metrics
         .attempt(&call.svc.name, &sent.cluster, "cancelled", duration);
