@@ -1094,6 +1094,10 @@ const char *federation_string_data(const federation_string_t *string, size_t *ou
 // `string` is NULL or a live string from this library; it must not be used afterwards.
 void federation_string_free(federation_string_t *string);
 
+// The library's version (`"0.1.0"`): the same as `federation --version` and the Python
+// package's `federation.__version__`. The string is static: do not free it.
+const char *federation_version(void);
+
 #if defined(FEDERATION_TESTKIT)
 // Starts the topology given as JSON (a scenario's `topology` block: `{"clusters": [...]}`)
 // and writes the handle to `out_world`. Blocks until every server listens.
