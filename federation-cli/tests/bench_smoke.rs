@@ -28,6 +28,7 @@ fn smoke_run_exercises_every_scenario_and_judges_nothing() {
         "### failover",
         "### discovery",
         "### sync",
+        "### hedge",
     ] {
         assert!(
             stdout.contains(heading),

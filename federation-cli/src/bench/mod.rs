@@ -16,6 +16,8 @@ mod cache_l2;
 mod discovery;
 mod failover;
 mod fixture;
+// issue 21: hedged requests.
+mod hedge;
 mod interleave;
 mod overhead;
 mod proxy;
@@ -79,16 +81,19 @@ pub enum Scenario {
     Discovery,
     /// G9: data sync end to end on a real Kafka broker vs a plain rdkafka pair (needs Java).
     Sync,
+    /// Hedged requests: one of three instances 200 ms slower, with and without hedging.
+    Hedge,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 6] = [
+    const ALL: [Scenario; 7] = [
         Self::Overhead,
         Self::Proxy,
         Self::Cache,
         Self::Failover,
         Self::Discovery,
         Self::Sync,
+        Self::Hedge,
     ];
 }
 
@@ -161,6 +166,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             Scenario::Failover => failover::run(&settings, &mut report).await?,
             Scenario::Discovery => discovery::run(&settings, &mut report).await?,
             Scenario::Sync => sync::run(&settings, &mut report).await?,
+            Scenario::Hedge => hedge::run(&settings, &mut report).await?,
         }
     }
     eprintln!("── done in {:.0} s", started.elapsed().as_secs_f64());

@@ -59,6 +59,8 @@ pub(crate) struct ServiceRoute {
     /// `federation_requests_total{cluster="none", outcome="success"}` handles of calls answered
     /// from the cache, resolved on the first such call (no series before its first event).
     pub(crate) cached_success: std::sync::OnceLock<crate::telemetry::CallHandles>,
+    /// Backup requests, when the service's policy enables them.
+    pub(crate) hedge: Option<super::hedge_delay::HedgeTimer>,
 }
 
 impl ServiceRoute {
