@@ -21,6 +21,12 @@ mod overhead;
 mod proxy;
 mod report;
 mod runner;
+// Issue 23: the scale scenario.
+mod scale;
+mod scale_calls;
+mod scale_client;
+mod scale_fixture;
+mod scale_storm;
 mod stats;
 mod sync;
 mod sync_drive;
@@ -78,16 +84,19 @@ pub enum Scenario {
     Discovery,
     /// G9: data sync end to end on a real Kafka broker vs a plain rdkafka pair (needs Java).
     Sync,
+    /// S1–S5: 2 × 1,000 services × 20 instances: memory, readiness, idle load, storm, call cost.
+    Scale,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 6] = [
+    const ALL: [Scenario; 7] = [
         Self::Overhead,
         Self::Proxy,
         Self::Cache,
         Self::Failover,
         Self::Discovery,
         Self::Sync,
+        Self::Scale,
     ];
 }
 
@@ -110,6 +119,9 @@ pub struct Settings {
 pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
     if let Some(peer) = cache_l2::peer_mode().await {
         return peer;
+    }
+    if let Some(client) = scale_client::client_mode().await {
+        return client;
     }
     if args.concurrency.contains(&0) {
         return Err(CliError::usage("--concurrency: levels must be at least 1"));
@@ -160,6 +172,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             Scenario::Failover => failover::run(&settings, &mut report).await?,
             Scenario::Discovery => discovery::run(&settings, &mut report).await?,
             Scenario::Sync => sync::run(&settings, &mut report).await?,
+            Scenario::Scale => scale::run(&settings, &mut report).await?,
         }
     }
     eprintln!("── done in {:.0} s", started.elapsed().as_secs_f64());
