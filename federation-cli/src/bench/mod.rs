@@ -16,6 +16,8 @@ mod cache_l2;
 mod discovery;
 mod failover;
 mod fixture;
+// Issue 23: the raw-hyper floor of the overhead scenario.
+mod floor;
 mod interleave;
 mod overhead;
 mod proxy;
