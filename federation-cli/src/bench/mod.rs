@@ -28,6 +28,7 @@ mod scale;
 mod scale_calls;
 mod scale_client;
 mod scale_fixture;
+mod scale_fleet;
 mod scale_storm;
 mod stats;
 mod sync;

@@ -20,7 +20,7 @@ use super::fixture;
 use super::report::{GoalRow, Report, Verdict, fmt_duration};
 use super::scale_client::{self, ClientResult};
 use super::scale_fixture::{self, Shape};
-use super::{scale_calls, scale_storm};
+use super::{scale_calls, scale_fleet, scale_storm};
 use crate::exit::CliError;
 
 /// The full run: 1,000 services of 20 instances per cluster, 100 of them live (called).
@@ -39,6 +39,8 @@ const SMOKE: Shape = Shape {
 };
 /// Services a "lazy" client calls (the ones in use).
 const IN_USE: usize = 10;
+/// Clients of the fleet simulation.
+const FLEET: usize = 200;
 
 /// Runs the scale measurements and adds their section and goal rows.
 ///
@@ -91,7 +93,7 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     ] {
         eprintln!("  [scale] client: {label}");
         let child = scale_client::spawn(&urls, shape.services, shape.wait_secs, &mode).await?;
-        let per_minute = idle_requests(&doubles, &shape, idle_periods).await;
+        let per_minute = idle_requests(&doubles, &shape, idle_periods, !settings.smoke).await;
         let r = child.result;
         let per_wait = per_minute / 60.0 * shape.wait_secs as f64 / watched.max(1) as f64;
         section.push_str(&format!(
@@ -156,6 +158,7 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         report.goal(goal);
     }
     drop(big);
+    drop(small);
 
     eprintln!("  [scale] change storm");
     let storm_client = FederatedServiceClient::from_config(scale_fixture::config(
@@ -207,6 +210,25 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
                 && storm.late_calls == 0,
         ),
     });
+    drop(storm_client);
+
+    let clients = if settings.smoke { 5 } else { FLEET };
+    eprintln!("  [scale] fleet of {clients} clients, Consul restart");
+    let fleet = scale_fleet::run(&doubles, &shape, clients, in_use, settings.smoke).await?;
+    section.push_str(&fleet.markdown());
+    let p99 = super::stats::quantile(&fleet.reconnects, 0.99).unwrap_or_default();
+    report.goal(GoalRow {
+        id: "S6",
+        what: format!("fleet of {clients}: Consul restart → every client fresh, p99"),
+        measured: format!(
+            "p99 {} ({} of {clients} reconnected); idle {:.0} req/s",
+            fmt_duration(p99),
+            fleet.reconnects.len(),
+            fleet.idle_rps
+        ),
+        goal: "all reconnect, p99 ≤ 2 s (backoff probe every 1 s, jitter)".into(),
+        verdict: Verdict::of(fleet.reconnects.len() == clients && p99 <= Duration::from_secs(2)),
+    });
     report.section(section);
     Ok(())
 }
@@ -217,10 +239,12 @@ fn growth(r: &ClientResult) -> u64 {
 }
 
 /// Health requests per minute both doubles received over `periods` wait periods (after one
-/// period of settling).
-async fn idle_requests(doubles: &[ConsulDouble], shape: &Shape, periods: u32) -> f64 {
+/// period of settling, so the first reads are not counted; a smoke run does not settle).
+async fn idle_requests(doubles: &[ConsulDouble], shape: &Shape, periods: u32, settle: bool) -> f64 {
     let wait = Duration::from_secs(shape.wait_secs);
-    tokio::time::sleep(wait).await;
+    if settle {
+        tokio::time::sleep(wait).await;
+    }
     let before = scale_fixture::health_requests(doubles, shape.services);
     let t = Instant::now();
     tokio::time::sleep(wait * periods).await;
