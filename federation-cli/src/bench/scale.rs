@@ -212,7 +212,15 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     });
     drop(storm_client);
 
-    let clients = if settings.smoke { 5 } else { FLEET };
+    let clients = match std::env::var("FEDERATION_BENCH_FLEET") {
+        Ok(n) => n.parse().map_err(|_| {
+            CliError::failure(format!(
+                "bench: FEDERATION_BENCH_FLEET={n:?} is not a number of clients"
+            ))
+        })?,
+        Err(_) if settings.smoke => 5,
+        Err(_) => FLEET,
+    };
     eprintln!("  [scale] fleet of {clients} clients, Consul restart");
     let fleet = scale_fleet::run(&doubles, &shape, clients, in_use, settings.smoke).await?;
     section.push_str(&fleet.markdown());
