@@ -120,9 +120,6 @@ func attempts(tried []federation.Attempt) []conformance.Attempt {
 
 func (d *driverSeam) Call(ctx context.Context, spec *conformance.CallSpec) conformance.CallRecord {
 	started := time.Now()
-	if spec.Tags != nil {
-		return conformance.CallRecord{ErrorKind: "invalid_request", Error: "per-call tags are not part of the Go API"}
-	}
 	req := &federation.Request{
 		Method:         spec.Method,
 		Path:           spec.Path,
@@ -130,6 +127,7 @@ func (d *driverSeam) Call(ctx context.Context, spec *conformance.CallSpec) confo
 		AttemptTimeout: time.Duration(spec.AttemptTimeoutMs) * time.Millisecond,
 		Idempotent:     spec.Idempotent,
 		Cluster:        spec.Cluster,
+		Tags:           spec.Tags,
 	}
 	if len(spec.Headers) > 0 {
 		req.Header = http.Header{}

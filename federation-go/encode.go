@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"unsafe"
 )
@@ -15,16 +16,18 @@ import (
 const (
 	maxName = 256
 	maxPath = 16 * 1024
+	maxTags = 64
 )
 
 // encoded is a request laid out for the C ABI without C allocations: the strings share one
 // NUL-separated buffer, header names and values another, and the header views point into it.
 // Everything is pinned for the duration of the C call (the core copies what it keeps).
 type encoded struct {
-	strs        []byte // service\0method\0path\0cluster\0
+	strs        []byte // service\0method\0path\0cluster\0tag\0tag\0…
 	methodAt    int
 	pathAt      int
 	clusterAt   int
+	tagsAt      int // -1: the service's tags
 	headerBytes []byte
 	headers     []C.federation_header_t
 	body        []byte
@@ -59,8 +62,12 @@ func encode(service string, req *Request) (*encoded, error) {
 	if len(path) > maxPath {
 		return nil, invalid(service, "path longer than 16 KiB")
 	}
+	tagBytes, err := checkTags(service, req.Tags)
+	if err != nil {
+		return nil, err
+	}
 	in := &encoded{body: req.Body}
-	in.strs = make([]byte, 0, len(service)+len(method)+len(path)+len(req.Cluster)+4)
+	in.strs = make([]byte, 0, len(service)+len(method)+len(path)+len(req.Cluster)+5+tagBytes)
 	in.strs = append(append(in.strs, service...), 0)
 	in.methodAt = len(in.strs)
 	in.strs = append(append(in.strs, method...), 0)
@@ -70,6 +77,18 @@ func encode(service string, req *Request) (*encoded, error) {
 	if req.Cluster != "" {
 		in.clusterAt = len(in.strs)
 		in.strs = append(append(in.strs, req.Cluster...), 0)
+	}
+	in.tagsAt = -1
+	if req.Tags != nil {
+		in.tagsAt = len(in.strs)
+		for _, tag := range req.Tags {
+			in.strs = append(append(in.strs, tag...), 0)
+		}
+		if len(req.Tags) == 0 {
+			// No tags: a non-NULL pointer (nothing is read there) drops the filter.
+			in.strs = append(in.strs, 0)
+		}
+		in.options.tags_count = C.size_t(len(req.Tags))
 	}
 
 	size, count := 0, 0
@@ -143,6 +162,9 @@ func (in *encoded) pin(p *runtime.Pinner) C.uintptr_t {
 	if in.clusterAt >= 0 {
 		in.options.cluster = in.at(in.clusterAt)
 	}
+	if in.tagsAt >= 0 {
+		in.options.tags = in.at(in.tagsAt)
+	}
 	in.req = C.federation_go_request_t{
 		service:     in.at(0),
 		method:      in.at(in.methodAt),
@@ -154,6 +176,26 @@ func (in *encoded) pin(p *runtime.Pinner) C.uintptr_t {
 		options:     in.options,
 	}
 	return C.uintptr_t(uintptr(unsafe.Pointer(&in.req)))
+}
+
+// checkTags checks per-call tags and returns their encoded size.
+func checkTags(service string, tags []string) (int, error) {
+	if len(tags) > maxTags {
+		return 0, invalid(service, "more than 64 tags")
+	}
+	size := 0
+	for _, tag := range tags {
+		switch {
+		case tag == "":
+			return 0, invalid(service, "a tag is empty")
+		case strings.IndexByte(tag, 0) >= 0:
+			return 0, invalid(service, "tag "+strconv.Quote(tag)+" contains a NUL byte")
+		case len(tag) > maxName:
+			return 0, invalid(service, "a tag is longer than 256 bytes")
+		}
+		size += len(tag) + 1
+	}
+	return size, nil
 }
 
 func (in *encoded) at(offset int) *C.char {

@@ -1,6 +1,6 @@
 module github.com/federation/federation-go
 
-go 1.26
+go 1.24.0
 
 require (
 	github.com/sony/gobreaker/v2 v2.4.0

@@ -32,6 +32,10 @@ type Request struct {
 	Idempotent *bool
 	// Cluster sends only to this cluster (no failover); "" ranks clusters automatically.
 	Cluster string
+	// Tags replaces the service's required instance tags for this call, e.g.
+	// []string{"model=v3"} (per-cluster target tags still apply). nil keeps the service's
+	// tags; an empty non-nil slice drops the tag filter. At most 64 tags, none empty.
+	Tags []string
 }
 
 // Attempt is where one attempt of a call went, when and how.
@@ -47,7 +51,8 @@ type Attempt struct {
 	// Status is the HTTP status; 0 when no response arrived.
 	Status int
 	// Outcome is what the attempt did: "success", "retryable_status", "connect_failed",
-	// "timeout", "connection_lost" or "body_too_large".
+	// "timeout", "connection_lost", "body_too_large" or "cancelled" (a parallel hedge
+	// answered first).
 	Outcome string
 }
 

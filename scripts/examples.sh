@@ -91,6 +91,8 @@ if command -v go >/dev/null && [ -f target/debug/libfederation.a ]; then
   (
     cd examples/go
     export CGO_ENABLED=1
+    # the SDK from this checkout: link target/debug (federation-go/link_dev.go)
+    export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=federation_dev"
     unformatted="$(gofmt -l .)"
     if [ -n "$unformatted" ]; then
       echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1

@@ -2,13 +2,14 @@
 # The C ABI and Go module checks: header drift, C smoke test (plain and under valgrind), and
 # go vet / gofmt / go test -race for federation-go. Called by scripts/test.sh; runnable alone.
 #
-# Needs: gcc, valgrind (apt-get install valgrind), Go >= 1.26 with cgo.
+# Needs: gcc, valgrind (apt-get install valgrind), Go with cgo (1.26 for the test modules; the
+# federation-go module itself asks for 1.22).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 step() { printf '\n== %s\n' "$*"; }
-# federation-go links ../target/debug/libfederation.a (see federation-go/link.go).
+# federation-go links ../target/debug/libfederation.a with -tags federation_dev (federation-go/link_dev.go).
 target_dir=target
 lib="$target_dir/debug/libfederation.a"
 link_libs=(-lz -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
@@ -40,6 +41,9 @@ valgrind --quiet --leak-check=full --show-possibly-lost=no \
 header_sum="$(sha256sum federation-ffi/include/federation.h | cut -c1-16)"
 lib_sum="$(sha256sum "$lib" | cut -c1-16)"
 export CGO_ENABLED=1
+# Inside the repository the Go modules link the workspace's debug build (federation-go/link_dev.go);
+# without the tag they would look for the prebuilt library of the release tree (scripts/package.sh).
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=federation_dev"
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DFEDERATION_HEADER_SUM=$header_sum -DFEDERATION_LIB_SUM=$lib_sum"
 
 # go vet and gofmt in module directory $1, then the rest of the arguments run there.

@@ -52,13 +52,7 @@ step "mypy --strict (examples and tests)"
 "$py" -m mypy --strict "$root/examples/python" "$root/federation-py/tests"
 
 step "examples"
-for example in "$root"/examples/python/*.py; do
-  # Examples that can also target a real federation take --sandbox to run self-contained.
-  args=()
-  if grep -q -- '--sandbox' "$example"; then args=(--sandbox); fi
-  echo "-- $(basename "$example") ${args[*]:-}"
-  "$py" -W error "$example" "${args[@]}" >/dev/null
-done
+bash "$root/scripts/python-examples.sh" "$py"
 
 step "pytest (warnings are errors, per-test timeout)"
 # shellcheck disable=SC2086

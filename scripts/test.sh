@@ -5,6 +5,7 @@
 #      examples, conformance scenarios + chaos run, C ABI)
 #   3. the Python package: pip install into a venv, stub check, pytest (scripts/python-test.sh)
 #   4. the C ABI smoke test (+ valgrind) and the Go module (scripts/ffi-go-test.sh)
+#   4b. the packages (wheel, Go release module, C pkg-config) used without cargo (scripts/package-test.sh)
 #   5. the examples in every language and the ops files (scripts/examples.sh)
 #   6. the benchmark harness in smoke mode (numbers not judged)
 #   7. bounded fuzzing of the two parsers (scripts/fuzz.sh: nightly + cargo-fuzz, 30 s a target)
@@ -36,6 +37,11 @@ bash scripts/python-test.sh
 
 step "C ABI and Go module"
 bash scripts/ffi-go-test.sh
+
+step "packages: wheel, Go release module and C pkg-config package, used without cargo"
+# Issue 22: one release build (FEDERATION_PACKAGE_PROFILE, default release) shared by the C
+# library and the wheel; see scripts/package-test.sh.
+bash scripts/package-test.sh
 
 step "examples (Rust, Python, Go) and ops files"
 FEDERATION_EXAMPLES_STRICT=1 bash scripts/examples.sh

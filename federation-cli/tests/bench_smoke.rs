@@ -29,6 +29,7 @@ fn smoke_run_exercises_every_scenario_and_judges_nothing() {
         "### discovery",
         "### sync",
         "### scale",
+        "### hedge",
     ] {
         assert!(
             stdout.contains(heading),

@@ -26,6 +26,9 @@ pub enum AttemptOutcome {
     ConnectionLost,
     /// The response body was larger than the configured limit.
     BodyTooLarge,
+    /// Abandoned unanswered because a parallel attempt of the same call (a hedge, or the attempt
+    /// a hedge backed up) answered first; its connection was closed.
+    Cancelled,
 }
 
 impl AttemptOutcome {
@@ -38,6 +41,7 @@ impl AttemptOutcome {
             Self::Timeout => "timeout",
             Self::ConnectionLost => "connection_lost",
             Self::BodyTooLarge => "body_too_large",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -58,6 +62,8 @@ pub struct Attempt {
     /// When the attempt began, counted from the start of the call (for tracing spans that a
     /// binding records after the call: Python's and Go's OpenTelemetry integrations).
     pub(crate) offset: Duration,
+    /// Sent as a hedge (a backup request while an earlier attempt was still unanswered).
+    pub(crate) hedge: bool,
 }
 
 impl Attempt {
@@ -90,5 +96,11 @@ impl Attempt {
     /// come before it).
     pub fn offset(&self) -> Duration {
         self.offset
+    }
+
+    /// Whether this attempt was a hedge: sent while an earlier attempt of the same call was
+    /// still unanswered (the service's `hedge` policy), not after it failed.
+    pub fn is_hedge(&self) -> bool {
+        self.hedge
     }
 }

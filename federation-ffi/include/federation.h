@@ -85,6 +85,12 @@ typedef struct {
   int32_t idempotent;
   // Send only to this cluster (no failover); NULL: automatic ranking.
   const char *cluster;
+  // Instance tags for this call instead of the service's `tags` (e.g. `model=v3`):
+  // `tags_count` NUL-terminated strings one after another (`"model=v3\0zone=a\0"`). NULL: the
+  // service's tags; non-NULL with `tags_count` 0: no tag filter.
+  const char *tags;
+  // Number of strings at `tags` (at most 64).
+  size_t tags_count;
 } federation_call_options_t;
 
 // Completion callback: exactly one of `response` and `error` is non-NULL and owned by the
@@ -112,7 +118,7 @@ typedef struct {
   // The HTTP status; 0 when no response arrived.
   uint16_t status;
   // What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
-  // `connection_lost`, `body_too_large`): a static NUL-terminated string.
+  // `connection_lost`, `body_too_large`, `cancelled`): a static NUL-terminated string.
   const char *outcome;
 } federation_attempt_timing_t;
 
@@ -1087,6 +1093,10 @@ const char *federation_string_data(const federation_string_t *string, size_t *ou
 // # Safety
 // `string` is NULL or a live string from this library; it must not be used afterwards.
 void federation_string_free(federation_string_t *string);
+
+// The library's version (`"0.1.0"`): the same as `federation --version` and the Python
+// package's `federation.__version__`. The string is static: do not free it.
+const char *federation_version(void);
 
 #if defined(FEDERATION_TESTKIT)
 // Starts the topology given as JSON (a scenario's `topology` block: `{"clusters": [...]}`)

@@ -24,7 +24,7 @@ pub struct federation_attempt_timing_t {
     /// The HTTP status; 0 when no response arrived.
     pub status: u16,
     /// What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
-    /// `connection_lost`, `body_too_large`): a static NUL-terminated string.
+    /// `connection_lost`, `body_too_large`, `cancelled`): a static NUL-terminated string.
     pub outcome: *const c_char,
 }
 
@@ -50,6 +50,7 @@ fn outcome_c(outcome: AttemptOutcome) -> &'static CStr {
         "timeout" => c"timeout",
         "connection_lost" => c"connection_lost",
         "body_too_large" => c"body_too_large",
+        "cancelled" => c"cancelled",
         _ => c"unknown",
     }
 }

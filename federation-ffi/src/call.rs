@@ -28,8 +28,8 @@ use crate::error::{
 };
 use crate::guard::{catch, panic_message};
 use crate::input::{
-    MAX_BODY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_NAME, MAX_PATH, bytes, c_str, handle, invalid,
-    opt_c_str,
+    MAX_BODY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_NAME, MAX_PATH, bytes, c_str, c_str_list, handle,
+    invalid, opt_c_str,
 };
 use crate::response::federation_response_t;
 use crate::runtime::runtime;
@@ -62,6 +62,12 @@ pub struct federation_call_options_t {
     pub idempotent: i32,
     /// Send only to this cluster (no failover); NULL: automatic ranking.
     pub cluster: *const c_char,
+    /// Instance tags for this call instead of the service's `tags` (e.g. `model=v3`):
+    /// `tags_count` NUL-terminated strings one after another (`"model=v3\0zone=a\0"`). NULL: the
+    /// service's tags; non-NULL with `tags_count` 0: no tag filter.
+    pub tags: *const c_char,
+    /// Number of strings at `tags` (at most 64).
+    pub tags_count: usize,
 }
 
 /// Completion callback: exactly one of `response` and `error` is non-NULL and owned by the
@@ -153,6 +159,12 @@ pub(crate) unsafe fn build_request(
         // SAFETY: NULL or a NUL-terminated string per the caller.
         if let Some(cluster) = unsafe { opt_c_str(options.cluster, "options.cluster", MAX_NAME) }? {
             request.set_cluster(cluster);
+        }
+        // SAFETY: NULL or `tags_count` consecutive NUL-terminated strings per the caller.
+        let tags =
+            unsafe { c_str_list(options.tags, options.tags_count, "options.tags", MAX_NAME) }?;
+        if let Some(tags) = tags {
+            request.set_tags(tags);
         }
     }
     Ok(request)

@@ -76,6 +76,47 @@ pub(crate) unsafe fn opt_c_str<'a>(
     }
 }
 
+/// Most strings in one list argument (per-call tags).
+pub(crate) const MAX_LIST: usize = 64;
+
+/// A list argument: `count` NUL-terminated strings one after another from `ptr` (each at most
+/// `max` bytes, none empty), or `None` when `ptr` is NULL.
+///
+/// # Safety
+/// When `ptr` is not NULL, it points to `count` consecutive NUL-terminated strings.
+pub(crate) unsafe fn c_str_list(
+    ptr: *const c_char,
+    count: usize,
+    what: &str,
+    max: usize,
+) -> Result<Option<Vec<String>>, Box<federation_error_t>> {
+    let kind = FEDERATION_ERROR_INVALID_REQUEST;
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    if count > MAX_LIST {
+        return Err(invalid(
+            kind,
+            format!("`{what}` has {count} entries; the limit is {MAX_LIST}"),
+        ));
+    }
+    let mut list = Vec::with_capacity(count);
+    let mut at = ptr;
+    for i in 0..count {
+        let name = format!("{what}[{i}]");
+        // SAFETY: the caller guarantees `count` strings from `ptr`; `at` is the start of the
+        // `i`-th (just after the previous terminator).
+        let item = unsafe { c_str(at, &name, max, kind) }?;
+        if item.is_empty() {
+            return Err(invalid(kind, format!("`{name}` is empty")));
+        }
+        // SAFETY: `item` and its terminator were just read.
+        at = unsafe { at.add(item.len() + 1) };
+        list.push(item.to_owned());
+    }
+    Ok(Some(list))
+}
+
 /// A byte buffer argument: `(ptr, len)`; NULL is allowed when `len` is 0.
 ///
 /// # Safety

@@ -53,6 +53,7 @@ pub mod sync_apply;
 pub mod sync_publish;
 pub mod sync_target;
 pub mod text;
+pub mod version;
 #[cfg(feature = "testkit")]
 pub mod world;
 

@@ -6,10 +6,7 @@
 package federationtest
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../federation-ffi/include -DFEDERATION_TESTKIT
-#cgo !federation_release,!federation_dynamic LDFLAGS: ${SRCDIR}/../../target/debug/libfederation.a -lz -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
-#cgo federation_release,!federation_dynamic LDFLAGS: ${SRCDIR}/../../target/release/libfederation.a -lz -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
-#cgo federation_dynamic LDFLAGS: -lfederation
+#cgo CFLAGS: -DFEDERATION_TESTKIT
 #include <stdlib.h>
 #include "federation.h"
 */

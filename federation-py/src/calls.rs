@@ -1,7 +1,7 @@
 //! The call methods of `FederatedServiceClient`, from one template.
 //!
 //! Every HTTP verb exists twice in Python — `get` returns an awaitable, `get_sync` blocks with
-//! the GIL released — and both take the same eight keyword arguments. Written out by hand that
+//! the GIL released — and both take the same nine keyword arguments. Written out by hand that
 //! is ten copies of a twelve-parameter signature that drift apart one edit at a time (a keyword
 //! added to `get` but not to `put_sync`). [`client_methods!`] generates `call`/`call_sync` and,
 //! per verb, the async method and its `_sync` twin from one signature; each body is one line
@@ -23,7 +23,7 @@ macro_rules! client_methods {
         #[pymethods]
         impl PyClient {
             /// Sends `method` to `path` of `service`; returns an `asyncio.Future[Response]`.
-            #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
+            #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None, tags=None))]
             #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
             fn call<'py>(
                 &self,
@@ -39,13 +39,14 @@ macro_rules! client_methods {
                 attempt_timeout: Option<f64>,
                 idempotent: Option<bool>,
                 cluster: Option<String>,
+                tags: Option<Bound<'py, PyAny>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let method = request::method(py, method)?;
-                self.start(py, method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster })
+                self.start(py, method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster, tags })
             }
 
             /// Blocking `call`: releases the GIL while waiting.
-            #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
+            #[pyo3(signature = (method, service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None, tags=None))]
             #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
             fn call_sync<'py>(
                 &self,
@@ -61,14 +62,15 @@ macro_rules! client_methods {
                 attempt_timeout: Option<f64>,
                 idempotent: Option<bool>,
                 cluster: Option<String>,
+                tags: Option<Bound<'py, PyAny>>,
             ) -> PyResult<Bound<'py, PyResponse>> {
                 let method = request::method(py, method)?;
-                self.run(py, method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster })
+                self.run(py, method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster, tags })
             }
 
             $(
                 #[doc = $doc]
-                #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
+                #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None, tags=None))]
                 #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
                 fn $name<'py>(
                     &self,
@@ -83,12 +85,13 @@ macro_rules! client_methods {
                     attempt_timeout: Option<f64>,
                     idempotent: Option<bool>,
                     cluster: Option<String>,
+                    tags: Option<Bound<'py, PyAny>>,
                 ) -> PyResult<Bound<'py, PyAny>> {
-                    self.start(py, Method::$method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster })
+                    self.start(py, Method::$method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster, tags })
                 }
 
                 #[doc = $sync_doc]
-                #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None))]
+                #[pyo3(signature = (service, path, *, params=None, headers=None, json=None, content=None, timeout=None, attempt_timeout=None, idempotent=None, cluster=None, tags=None))]
                 #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
                 fn $sync_name<'py>(
                     &self,
@@ -103,8 +106,9 @@ macro_rules! client_methods {
                     attempt_timeout: Option<f64>,
                     idempotent: Option<bool>,
                     cluster: Option<String>,
+                    tags: Option<Bound<'py, PyAny>>,
                 ) -> PyResult<Bound<'py, PyResponse>> {
-                    self.run(py, Method::$method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster })
+                    self.run(py, Method::$method, service, path, CallOptions { params, headers, json, content, timeout, attempt_timeout, idempotent, cluster, tags })
                 }
             )*
 

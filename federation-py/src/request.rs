@@ -26,6 +26,9 @@ pub(crate) struct CallOptions<'py> {
     pub(crate) attempt_timeout: Option<f64>,
     pub(crate) idempotent: Option<bool>,
     pub(crate) cluster: Option<String>,
+    /// Instance tags for this call instead of the service's `tags`: a mapping
+    /// (`{"model": "v3"}` → `model=v3`) or a sequence of tag strings.
+    pub(crate) tags: Option<Bound<'py, PyAny>>,
 }
 
 static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -104,7 +107,57 @@ pub(crate) fn build(
     if let Some(cluster) = options.cluster {
         builder = builder.cluster(cluster);
     }
+    if let Some(tags) = options.tags {
+        builder = builder.tags(tag_list(py, &tags)?);
+    }
     Ok(builder)
+}
+
+/// The `tags` argument as tag strings: a mapping gives `key=value` per entry, a sequence of
+/// strings is taken as is (a bare `str` is refused: it would be read as one tag per letter).
+fn tag_list(py: Python<'_>, tags: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let wrong = |what: String| {
+        invalid_request(
+            py,
+            format!(
+                "`tags` must be a mapping such as {{\"model\": \"v3\"}} or a list of tag \
+                 strings such as [\"model=v3\"]; {what}"
+            ),
+        )
+    };
+    if tags.is_instance_of::<PyString>() {
+        return Err(wrong(format!("got the string {tags}")));
+    }
+    if tags.cast::<PyMapping>().is_ok() {
+        let mut out = Vec::new();
+        for (key, value) in pairs(py, tags, "tags")? {
+            if key.is_empty() || key.contains('=') {
+                return Err(wrong(format!("got the key {key:?}")));
+            }
+            out.push(format!("{key}={value}"));
+        }
+        return Ok(out);
+    }
+    let items = tags
+        .try_iter()
+        .map_err(|_| wrong(format!("got {}", type_name(tags))))?;
+    let mut out = Vec::new();
+    for item in items {
+        let item = item?;
+        match item.cast::<PyString>() {
+            Ok(text) if !text.to_cow()?.is_empty() => out.push(text.to_cow()?.into_owned()),
+            _ => return Err(wrong(format!("got the item {item}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// The Python type name of `value`, for messages.
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
 }
 
 /// A timeout in seconds as a `Duration`; positive and finite.

@@ -141,7 +141,7 @@ pub(crate) struct PyAttempt {
     #[pyo3(get)]
     instance: String,
     /// `"success"`, `"retryable_status"`, `"connect_failed"`, `"timeout"`,
-    /// `"connection_lost"` or `"body_too_large"`.
+    /// `"connection_lost"`, `"body_too_large"` or `"cancelled"` (a parallel hedge answered first).
     #[pyo3(get)]
     outcome: &'static str,
     /// Duration of the attempt in seconds.
@@ -153,6 +153,9 @@ pub(crate) struct PyAttempt {
     /// Seconds from the start of the call to the start of this attempt.
     #[pyo3(get)]
     offset: f64,
+    /// Whether it was a hedge: a backup request sent while an earlier attempt was unanswered.
+    #[pyo3(get)]
+    hedge: bool,
 }
 
 impl From<&Attempt> for PyAttempt {
@@ -164,6 +167,7 @@ impl From<&Attempt> for PyAttempt {
             duration: a.duration().as_secs_f64(),
             status: a.status().map(|s| s.as_u16()),
             offset: a.offset().as_secs_f64(),
+            hedge: a.is_hedge(),
         }
     }
 }

@@ -46,6 +46,10 @@ pub(crate) struct HealthBoard {
 impl HealthBoard {
     fn with(&self, origin: &str, f: impl FnOnce(&mut OriginHealth)) {
         let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked up first: the origin's name is copied only the first time.
+        if let Some(health) = origins.get_mut(origin) {
+            return f(health);
+        }
         f(origins
             .entry(origin.to_string())
             .or_insert_with(|| OriginHealth {

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::process::{Source, process};
 use crate::runtime::Shared;
+use crate::status::Ack;
 use crate::target::SyncTarget;
 
 /// Lanes per consumer.
@@ -30,8 +31,14 @@ pub(crate) struct Work {
     pub(crate) payload: Vec<u8>,
 }
 
-/// A finished message: topic, partition, offset.
-pub(crate) type Done = (String, i32, i64);
+/// A finished message, and the acknowledgement it owes its origin.
+pub(crate) struct Done {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    /// Origin cluster and ack ([`crate::process::Processed::ack`]).
+    pub(crate) ack: Option<(String, Ack)>,
+}
 
 /// Messages of one partition in the lanes, and the last one handed to a lane.
 #[derive(Default)]
@@ -61,10 +68,16 @@ impl Lanes {
             let (done_tx, origin) = (done_tx.clone(), origin.to_string());
             workers.spawn(async move {
                 while let Some(work) = rx.recv().await {
-                    let _ = process(&shared, target.as_ref(), &work.payload, &work.source).await;
+                    let processed =
+                        process(&shared, target.as_ref(), &work.payload, &work.source).await;
                     shared.health.consumed(&origin);
                     let source = work.source;
-                    let _ = done_tx.send((source.topic, source.partition, source.offset));
+                    let _ = done_tx.send(Done {
+                        topic: source.topic,
+                        partition: source.partition,
+                        offset: source.offset,
+                        ack: processed.ack,
+                    });
                 }
             });
         }
@@ -97,10 +110,9 @@ impl Lanes {
     /// Record `done` finished; returns the offset of the partition's last message that may be
     /// committed (every message up to it finished), if any.
     pub(crate) fn finish(&mut self, done: &Done) -> Option<i64> {
-        let (topic, partition, offset) = done;
         self.progress
-            .get_mut(&(topic.clone(), *partition))?
-            .finished(*offset)
+            .get_mut(&(done.topic.clone(), done.partition))?
+            .finished(done.offset)
     }
 
     /// Stop taking messages; the lanes finish what they hold. Finished messages keep arriving

@@ -17,6 +17,7 @@
 
 pub mod model;
 
+mod acks;
 mod coherence;
 pub mod commits;
 mod error;

@@ -29,58 +29,88 @@ const REPORT_DEADLINE: Duration = Duration::from_secs(30);
 /// Tries of a conflict record or an ack.
 const REPORT_TRIES: u32 = 3;
 
-/// Process one message payload; returns what happened (for tests and logs).
+/// What processing one message produced.
+pub(crate) struct Processed {
+    /// What the event did, or why it was dead-lettered.
+    pub(crate) result: Result<Effect, Poison>,
+    /// The origin cluster and the acknowledgement owed to it (none for a message that did not
+    /// decode, or whose origin is not a configured cluster). The caller sends it before it
+    /// commits the message's offset ([`crate::acks`]).
+    pub(crate) ack: Option<(String, Ack)>,
+}
+
+/// Process one message payload.
 pub(crate) async fn process(
     shared: &Shared,
     target: &dyn SyncTarget,
     payload: &[u8],
     source: &Source,
-) -> Result<Effect, Poison> {
+) -> Processed {
     let event = match decode(payload, &shared.config) {
         Ok(event) => event,
         Err(poison) => {
             dead_letter(shared, payload, source, &poison, None).await;
-            return Err(poison);
+            return Processed {
+                result: Err(poison),
+                ack: None,
+            };
         }
     };
     shared.clock.observe(event.stamp.hlc);
-    match apply_with_retries(shared, target, &event).await {
+    let (event, applied) = apply_with_retries(shared, target, event).await;
+    let (result, status) = match applied {
         Ok(decision) => {
             report(shared, &event, &decision).await;
-            Ok(decision.effect)
+            let effect = decision.effect.name().to_string();
+            (Ok(decision.effect), TargetStatus::Completed { effect })
         }
         Err(poison) => {
             dead_letter(shared, payload, source, &poison, Some(&event)).await;
-            ack(
-                shared,
-                &event,
-                TargetStatus::Failed {
-                    reason: poison.to_string(),
-                },
-            )
-            .await;
-            Err(poison)
+            let reason = poison.to_string();
+            (Err(poison), TargetStatus::Failed { reason })
         }
+    };
+    Processed {
+        result,
+        ack: owed_ack(shared, event, status),
     }
 }
 
-/// Read, decide and write, retrying target errors with exponential backoff.
+/// The acknowledgement of `event` for its origin, if the origin is a configured cluster.
+fn owed_ack(shared: &Shared, event: ChangeEvent, status: TargetStatus) -> Option<(String, Ack)> {
+    shared.config.cluster(&event.stamp.origin)?;
+    let ack = Ack {
+        event_id: event.stamp.event_id,
+        hlc: event.stamp.hlc,
+        entity_type: event.entity_type,
+        entity_id: event.entity_id,
+        cluster: shared.local.clone(),
+        status,
+    };
+    Some((event.stamp.origin, ack))
+}
+
+/// Read, decide and write, retrying target errors with exponential backoff; gives the event
+/// back with the outcome.
 async fn apply_with_retries(
     shared: &Shared,
     target: &dyn SyncTarget,
-    event: &ChangeEvent,
-) -> Result<Decision, Poison> {
+    mut event: ChangeEvent,
+) -> (ChangeEvent, Result<Decision, Poison>) {
     let retry = &shared.config.handler;
     let mut backoff = retry.initial_backoff;
     let mut attempt = 1;
     loop {
-        match apply_once(shared, target, event, true).await {
-            Ok(decision) => return Ok(decision),
+        let (back, outcome) = apply_once(shared, target, event, true).await;
+        event = back;
+        match outcome {
+            Ok(decision) => return (event, Ok(decision)),
             Err(error) if attempt >= retry.max_attempts => {
-                return Err(Poison::Handler {
+                let poison = Poison::Handler {
                     attempts: attempt,
                     error,
-                });
+                };
+                return (event, Err(poison));
             }
             Err(error) => {
                 tracing::warn!(
@@ -99,16 +129,18 @@ async fn apply_with_retries(
 const STALE_RETRIES: u32 = 100;
 
 /// Read, decide, write; a stale write (the state changed since it was read) reads and decides
-/// again at once.
+/// again at once. The event moves into the [`AppliedChange`] the target sees and comes back
+/// with the outcome (no copy of its record per write).
 pub(crate) async fn apply_once(
     shared: &Shared,
     target: &dyn SyncTarget,
-    event: &ChangeEvent,
+    mut event: ChangeEvent,
     tombstone_window: bool,
-) -> Result<Decision, String> {
-    let policy = shared
-        .policy(&event.entity_type)
-        .ok_or_else(|| format!("no policy for {:?}", event.entity_type))?;
+) -> (ChangeEvent, Result<Decision, String>) {
+    let Some(policy) = shared.policy(&event.entity_type) else {
+        let error = format!("no policy for {:?}", event.entity_type);
+        return (event, Err(error));
+    };
     let window = Window {
         now_ms: shared.clock.physical_ms(),
         tombstone_ms: if tombstone_window {
@@ -118,32 +150,39 @@ pub(crate) async fn apply_once(
         },
     };
     for _ in 0..STALE_RETRIES {
-        let current = target
-            .read(&event.entity_type, &event.entity_id)
-            .await
-            .map_err(|e| format!("reading the stored state: {e}"))?;
-        let decision = decide(policy, current.as_ref(), event, window);
-        let Some(state) = &decision.next else {
-            return Ok(decision);
+        let current = match target.read(&event.entity_type, &event.entity_id).await {
+            Ok(current) => current,
+            Err(e) => return (event, Err(format!("reading the stored state: {e}"))),
+        };
+        let mut decision = decide(policy, current.as_ref(), &event, window);
+        let Some(state) = decision.next.take() else {
+            return (event, Ok(decision));
         };
         let change = AppliedChange {
-            event: event.clone(),
+            event,
             effect: decision.effect,
-            state: state.clone(),
+            state,
             previous: current,
         };
-        match target.write(&change).await {
-            Ok(()) => return Ok(decision),
+        let written = target.write(&change).await;
+        let AppliedChange {
+            event: back, state, ..
+        } = change;
+        event = back;
+        match written {
+            Ok(()) => {
+                decision.next = Some(state);
+                return (event, Ok(decision));
+            }
             Err(e) if e.is_stale() => continue,
-            Err(e) => return Err(format!("writing: {e}")),
+            Err(e) => return (event, Err(format!("writing: {e}"))),
         }
     }
-    Err(format!(
-        "writing: the stored state changed {STALE_RETRIES} times in a row"
-    ))
+    let error = format!("writing: the stored state changed {STALE_RETRIES} times in a row");
+    (event, Err(error))
 }
 
-/// Metrics, conflict record and acknowledgement of a decided event.
+/// Metrics and conflict record of a decided event.
 async fn report(shared: &Shared, event: &ChangeEvent, decision: &Decision) {
     let origin = &event.stamp.origin;
     shared
@@ -163,10 +202,6 @@ async fn report(shared: &Shared, event: &ChangeEvent, decision: &Decision) {
     if let Some(conflict) = &decision.conflict {
         record_conflict(shared, conflict).await;
     }
-    let status = TargetStatus::Completed {
-        effect: decision.effect.name().to_string(),
-    };
-    ack(shared, event, status).await;
 }
 
 async fn record_conflict(shared: &Shared, conflict: &Conflict) {
@@ -187,32 +222,6 @@ async fn record_conflict(shared: &Shared, conflict: &Conflict) {
         &shared.local,
         &topic,
         &key,
-        &payload,
-        OwnedHeaders::new(),
-    )
-    .await;
-}
-
-async fn ack(shared: &Shared, event: &ChangeEvent, status: TargetStatus) {
-    let ack = Ack {
-        event_id: event.stamp.event_id.clone(),
-        hlc: event.stamp.hlc,
-        entity_type: event.entity_type.clone(),
-        entity_id: event.entity_id.clone(),
-        cluster: shared.local.clone(),
-        status,
-    };
-    let origin = &event.stamp.origin;
-    if shared.config.cluster(origin).is_none() {
-        return;
-    }
-    let topic = shared.config.acks_topic(origin);
-    let payload = serde_json::to_vec(&ack).unwrap_or_default();
-    send(
-        shared,
-        origin,
-        &topic,
-        &event.key(),
         &payload,
         OwnedHeaders::new(),
     )
@@ -321,7 +330,7 @@ async fn send_with_retries(
 /// report costs no broker round trip on the message's path. Only when the queue refuses it is the
 /// send retried in place (a few tries), then logged and dropped: the event itself is already
 /// decided and written, and a lost ack only leaves the origin's status pending.
-async fn send(
+pub(crate) async fn send(
     shared: &Shared,
     cluster: &str,
     topic: &str,

@@ -103,7 +103,7 @@ pub(crate) async fn publish(
             ),
         )
     })?;
-    let event = stamp(shared, &change);
+    let (event, base) = stamp(shared, change);
     envelope::check(&event, &shared.config)
         .map_err(|poison| SyncError::new(SyncErrorKind::InvalidChange, poison.to_string()))?;
     let payload = event.encode();
@@ -121,7 +121,7 @@ pub(crate) async fn publish(
         now_ms: shared.clock.physical_ms(),
         tombstone_ms: u64::MAX,
     };
-    let state = decide(policy, change.base.as_ref(), &event, window)
+    let state = decide(policy, base.as_ref(), &event, window)
         .next
         .unwrap_or_else(|| EntityState::from_event(&event));
     let topic = shared.config.changes_topic(&shared.local);
@@ -149,8 +149,9 @@ pub(crate) async fn publish(
     })
 }
 
-/// The stamped event for `change`: the clock first observes everything the base had seen.
-fn stamp(shared: &Shared, change: &Change) -> ChangeEvent {
+/// The stamped event for `change` (its record moves into the event), and the change's base:
+/// the clock first observes everything the base had seen.
+fn stamp(shared: &Shared, change: Change) -> (ChangeEvent, Option<EntityState>) {
     let seen = change
         .base
         .as_ref()
@@ -166,19 +167,16 @@ fn stamp(shared: &Shared, change: &Change) -> ChangeEvent {
         None => shared.clock.now(),
     };
     let deleted = change.operation == Operation::Delete;
-    ChangeEvent {
+    let event = ChangeEvent {
         v: ENVELOPE_VERSION,
-        entity_type: change.entity_type.clone(),
-        entity_id: change.entity_id.clone(),
+        entity_type: change.entity_type,
+        entity_id: change.entity_id,
         operation: change.operation,
-        data: if deleted {
-            Map::new()
-        } else {
-            change.data.clone()
-        },
+        data: if deleted { Map::new() } else { change.data },
         base: change.base.as_ref().map(|b| b.version.clone()),
         seen,
         stamp: Stamp::new(shared.local.clone(), hlc),
         published_at_ms: shared.clock.physical_ms(),
-    }
+    };
+    (event, change.base)
 }

@@ -89,11 +89,14 @@ pub(crate) async fn replay(shared: &Arc<Shared>, mode: Mode) -> Result<ReplayRep
         report.replayed += 1;
         let payload = message.payload().unwrap_or_default();
         match &mode {
-            Mode::Process(target) => match process(shared, target.as_ref(), payload, &source).await
-            {
-                Ok(_) => report.succeeded += 1,
-                Err(_) => report.failed_again += 1,
-            },
+            Mode::Process(target) => {
+                let processed = process(shared, target.as_ref(), payload, &source).await;
+                crate::acks::send_now(shared, processed.ack).await;
+                match processed.result {
+                    Ok(_) => report.succeeded += 1,
+                    Err(_) => report.failed_again += 1,
+                }
+            }
             Mode::Republish => match republish(shared, &message).await {
                 Some(true) => report.succeeded += 1,
                 Some(false) => report.failed_again += 1,

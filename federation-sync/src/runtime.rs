@@ -16,7 +16,7 @@ use crate::kafka::{consumer_config, ensure_topics, producer_config};
 use crate::metrics::SyncMetrics;
 use crate::model::{ConflictCallback, HybridClock, Policy};
 use crate::publisher::{Change, Published, publish};
-use crate::status::{Ack, StatusTracker, SyncStatus};
+use crate::status::{StatusTracker, SyncStatus};
 use crate::subscriber::{self, Subscription};
 use crate::target::SyncTarget;
 
@@ -210,17 +210,12 @@ fn start_ack_reader(shared: &Arc<Shared>) -> Result<JoinHandle<()>, SyncError> {
         };
         loop {
             match consumer.recv().await {
-                Ok(message) => {
-                    let ack = message
-                        .payload()
-                        .and_then(|p| serde_json::from_slice::<Ack>(p).ok());
-                    match ack {
-                        Some(ack) => shared.status.ack(ack, &targets),
-                        None => {
-                            tracing::warn!(topic = %message.topic(), "unreadable sync ack ignored")
-                        }
+                Ok(message) => match crate::acks::decode(message.payload().unwrap_or_default()) {
+                    Ok(acks) => shared.status.acks(acks, &targets),
+                    Err(error) => {
+                        tracing::warn!(topic = %message.topic(), %error, "unreadable sync ack record ignored")
                     }
-                }
+                },
                 Err(error) => tracing::debug!(%error, "acks reader error"),
             }
         }
@@ -302,9 +297,9 @@ impl FederatedDataSync {
         target: &dyn SyncTarget,
         event: &crate::model::ChangeEvent,
     ) -> Result<crate::model::Decision, SyncError> {
-        crate::process::apply_once(&self.shared, target, event, false)
-            .await
-            .map_err(|e| SyncError::new(crate::error::SyncErrorKind::Target, e))
+        let (_, decided) =
+            crate::process::apply_once(&self.shared, target, event.clone(), false).await;
+        decided.map_err(|e| SyncError::new(crate::error::SyncErrorKind::Target, e))
     }
 
     /// Run every event on this cluster's dead-letter topic through the normal path again (once

@@ -2,7 +2,8 @@
 //!
 //! Without it, "did my change reach looma?" has no answer short of reading looma's database. Each
 //! consuming cluster, after deciding an event, writes an acknowledgement to the origin's acks
-//! topic (on the origin's brokers): applied (with its effect) or failed (with the reason). The
+//! topic (on the origin's brokers; many per record, [`crate::acks`]): applied (with its effect)
+//! or failed (with the reason). The
 //! origin reads its acks topic from the beginning, so the status of the latest change of each
 //! entity is `pending` until every other cluster acknowledged it, then `completed`, or `failed`
 //! with the reason, and survives a restart of the origin process.
@@ -128,25 +129,17 @@ impl StatusTracker {
 
     /// An acknowledgement arrived. Acks of older changes of the entity are ignored; acks of
     /// changes this process did not publish (or published before a restart) are recorded.
+    #[cfg(test)]
     pub(crate) fn ack(&self, ack: Ack, targets: &[String]) {
-        let key = (ack.entity_type.clone(), ack.entity_id.clone());
+        self.acks(vec![ack], targets);
+    }
+
+    /// Acknowledgements arrived (one record's worth), each as in [`ack`](Self::ack).
+    pub(crate) fn acks(&self, acks: Vec<Ack>, targets: &[String]) {
         let mut latest = self.lock();
-        let fresh = || SyncStatus {
-            event_id: ack.event_id.clone(),
-            hlc: ack.hlc,
-            targets: targets
-                .iter()
-                .map(|t| (t.clone(), TargetStatus::Pending))
-                .collect(),
-        };
-        let entry = latest.entry(key).or_insert_with(fresh);
-        if entry.event_id != ack.event_id {
-            if entry.hlc > ack.hlc {
-                return;
-            }
-            *entry = fresh();
+        for ack in acks {
+            record_ack(&mut latest, ack, targets);
         }
-        entry.targets.insert(ack.cluster, ack.status);
     }
 
     /// The status of `entity_type`/`entity_id`'s latest change.
@@ -163,6 +156,27 @@ impl StatusTracker {
             .filter(|s| s.overall() == Overall::Pending)
             .count()
     }
+}
+
+/// Record one acknowledgement into the latest statuses.
+fn record_ack(latest: &mut HashMap<(String, String), SyncStatus>, ack: Ack, targets: &[String]) {
+    let key = (ack.entity_type.clone(), ack.entity_id.clone());
+    let fresh = || SyncStatus {
+        event_id: ack.event_id.clone(),
+        hlc: ack.hlc,
+        targets: targets
+            .iter()
+            .map(|t| (t.clone(), TargetStatus::Pending))
+            .collect(),
+    };
+    let entry = latest.entry(key).or_insert_with(fresh);
+    if entry.event_id != ack.event_id {
+        if entry.hlc > ack.hlc {
+            return;
+        }
+        *entry = fresh();
+    }
+    entry.targets.insert(ack.cluster, ack.status);
 }
 
 #[cfg(test)]

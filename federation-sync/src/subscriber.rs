@@ -19,6 +19,7 @@ use rdkafka::{ClientContext, error::KafkaError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::acks::OwedAcks;
 use crate::commits::OffsetBatch;
 use crate::error::SyncError;
 use crate::kafka::{Closing, consumer_config};
@@ -132,6 +133,7 @@ async fn consume(
         return;
     };
     let mut batch = OffsetBatch::new();
+    let mut owed = OwedAcks::default();
     let mut lanes = Lanes::start(&shared, &target, &origin);
     // One timer for the whole loop, armed when a batch starts: commits a batch left waiting
     // when no further message comes.
@@ -141,14 +143,14 @@ async fn consume(
         let message = tokio::select! {
             _ = stopped.changed() => break,
             Some(done) = lanes.next_done() => {
-                finished(&mut lanes, &done, &mut batch, idle.as_mut());
+                finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
                 if batch.ready() {
-                    commit(consumer, &mut batch, &origin);
+                    commit(&shared, consumer, &mut batch, &mut owed, &origin).await;
                 }
                 continue;
             }
             () = &mut idle, if batch.due().is_some() => {
-                commit(consumer, &mut batch, &origin);
+                commit(&shared, consumer, &mut batch, &mut owed, &origin).await;
                 continue;
             }
             message = consumer.recv() => message,
@@ -174,8 +176,9 @@ async fn consume(
     // own thread.
     lanes.close();
     while let Some(done) = lanes.next_done().await {
-        finished(&mut lanes, &done, &mut batch, idle.as_mut());
+        finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
     }
+    crate::acks::send(&shared, &mut owed).await;
     let committed = tokio::task::spawn_blocking(move || {
         flush_reports(&shared);
         if let Some(consumer) = owner.get()
@@ -201,24 +204,38 @@ fn flush_reports(shared: &Shared) {
     }
 }
 
-/// Note a message finished by its lane: the partition's committable offset moves on.
+/// Note a message finished by its lane: the partition's committable offset moves on, and its
+/// ack is owed until the next commit.
 fn finished(
     lanes: &mut Lanes,
-    done: &Done,
+    done: Done,
     batch: &mut OffsetBatch,
+    owed: &mut OwedAcks,
     idle: std::pin::Pin<&mut tokio::time::Sleep>,
 ) {
-    let Some(last) = lanes.finish(done) else {
+    let last = lanes.finish(&done);
+    if let Some((origin, ack)) = done.ack {
+        owed.push(&origin, ack);
+    }
+    let Some(last) = last else {
         return;
     };
     let starts = batch.due().is_none();
-    batch.finished(&done.0, done.1, last);
+    batch.finished(&done.topic, done.partition, last);
     if let (true, Some(due)) = (starts, batch.due()) {
         idle.reset(due);
     }
 }
 
-fn commit(consumer: &StreamConsumer<LagContext>, batch: &mut OffsetBatch, origin: &str) {
+/// Queue the owed acks, then commit: an ack is never behind the commit of its message.
+async fn commit(
+    shared: &Shared,
+    consumer: &StreamConsumer<LagContext>,
+    batch: &mut OffsetBatch,
+    owed: &mut OwedAcks,
+    origin: &str,
+) {
+    crate::acks::send(shared, owed).await;
     if let Err(error) = batch.commit(consumer, CommitMode::Async) {
         tracing::warn!(%origin, %error, "offset commit failed; the messages may be delivered again");
     }

@@ -18,6 +18,8 @@ mod failover;
 mod fixture;
 // Issue 23: the raw-hyper floor of the overhead scenario.
 mod floor;
+// issue 21: hedged requests.
+mod hedge;
 mod interleave;
 mod overhead;
 mod proxy;
@@ -32,6 +34,7 @@ mod scale_fleet;
 mod scale_storm;
 mod stats;
 mod sync;
+mod sync_cpu;
 mod sync_drive;
 mod sync_pipes;
 mod target;
@@ -89,10 +92,12 @@ pub enum Scenario {
     Sync,
     /// S1–S5: 2 × 1,000 services × 20 instances: memory, readiness, idle load, storm, call cost.
     Scale,
+    /// Hedged requests: one of three instances 200 ms slower, with and without hedging.
+    Hedge,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
+    const ALL: [Scenario; 8] = [
         Self::Overhead,
         Self::Proxy,
         Self::Cache,
@@ -100,6 +105,7 @@ impl Scenario {
         Self::Discovery,
         Self::Sync,
         Self::Scale,
+        Self::Hedge,
     ];
 }
 
@@ -176,6 +182,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             Scenario::Discovery => discovery::run(&settings, &mut report).await?,
             Scenario::Sync => sync::run(&settings, &mut report).await?,
             Scenario::Scale => scale::run(&settings, &mut report).await?,
+            Scenario::Hedge => hedge::run(&settings, &mut report).await?,
         }
     }
     eprintln!("── done in {:.0} s", started.elapsed().as_secs_f64());

@@ -9,6 +9,8 @@
 //! order alternates). Skipped, and said so, when this machine has no Java for the broker.
 //! Setup and fairness rules: `sync_pipes`; the loops: `sync_drive`.
 
+use std::time::Duration;
+
 use federation_testkit::kafka::{KafkaBroker, java_available};
 
 use super::Settings;
@@ -16,12 +18,15 @@ use super::interleave::Comparison;
 use super::report::{GoalRow, Report, Verdict, comparison_table, fmt_duration, fmt_ratio};
 use super::runner::Load;
 use super::stats::Sample;
+use super::sync_cpu::{self, CpuMark, CpuPerEvent};
 use super::sync_drive::{IN_FLIGHT, Run, Schedule, measure};
-use super::sync_pipes::{Arrivals, Ours, Plain};
+use super::sync_pipes::{Arrivals, Ours, Pipe, Plain};
 use crate::exit::CliError;
 
 /// The offered rate of the latency goal (events per second).
 const RATE: f64 = 5_000.0;
+/// Shortest warm-up of each pipe per round in a full run.
+const WARMUP: Duration = Duration::from_secs(5);
 /// Variant names, in the order of the samples.
 const VARIANTS: [&str; 2] = ["plain rdkafka pair", "FederatedDataSync"];
 
@@ -42,31 +47,36 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     let ours = Ours::start(&broker.bootstrap_servers(), Arrivals::new()).await?;
     let plan = settings.plan;
     let mut seq = 0;
-    // Warm-up: joins both consumer groups and fills the connections; at least a few events.
-    let warmup = plan.warmup.max(std::time::Duration::from_millis(100));
-    for (name, run) in [
-        (
-            "plain",
-            measure(&plain, Schedule::Closed, warmup, &mut seq).await,
-        ),
-        (
-            "sdk",
-            measure(&ours, Schedule::Closed, warmup, &mut seq).await,
-        ),
-    ] {
-        if run.missing > 0 {
-            return Err(CliError::failure(format!(
-                "bench: sync: warm-up of {name}: {} events never arrived",
-                run.missing
-            )));
-        }
-    }
-    let mut throughput = Vec::new();
-    let mut latency = Vec::new();
+    warm_up(&plain, &ours, settings, &mut seq).await?;
+    let broker_pid = broker.pid();
+    let (mut throughput, mut latency) = (Vec::new(), Vec::new());
+    let (mut cpu_closed, mut cpu_open) = (Vec::new(), Vec::new());
     for rep in 0..plan.reps {
         let (closed, open) = (Schedule::Closed, Schedule::Open(RATE));
-        throughput.push(pair(&plain, &ours, closed, plan.duration, rep, &mut seq).await);
-        latency.push(pair(&plain, &ours, open, plan.duration, rep, &mut seq).await);
+        let (samples, cpu) = pair(
+            &plain,
+            &ours,
+            closed,
+            plan.duration,
+            rep,
+            &mut seq,
+            broker_pid,
+        )
+        .await;
+        throughput.push(samples);
+        cpu_closed.push(cpu);
+        let (samples, cpu) = pair(
+            &plain,
+            &ours,
+            open,
+            plan.duration,
+            rep,
+            &mut seq,
+            broker_pid,
+        )
+        .await;
+        latency.push(samples);
+        cpu_open.push(cpu);
     }
     let comparisons = [
         comparison(
@@ -91,30 +101,106 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         "end-to-end latency at 5,000 events/s (from the intended send time)",
         &comparisons[1],
     ));
+    section.push('\n');
+    section.push_str(&cpu_table(&cpu_closed, &cpu_open));
     report.section(section);
     Ok(())
 }
 
-/// One repetition of both variants under `schedule`, alternating which goes first.
+/// Warm-up, the same for both pipes: joins both consumer groups, fills the connections and
+/// gives the broker's JIT compiler two alternating rounds of each pipe's traffic (a cold JVM
+/// spends a third of the machine compiling, which would land on whichever pipe ran first).
+async fn warm_up(
+    plain: &Plain,
+    ours: &Ours,
+    settings: &Settings,
+    seq: &mut u64,
+) -> Result<(), CliError> {
+    let warmup = if settings.smoke {
+        settings.plan.warmup.max(Duration::from_millis(100))
+    } else {
+        settings.plan.warmup.max(WARMUP)
+    };
+    let rounds = if settings.smoke { 1 } else { 2 };
+    for _ in 0..rounds {
+        let plain_run = measure(plain, Schedule::Closed, warmup, seq).await;
+        let ours_run = measure(ours, Schedule::Closed, warmup, seq).await;
+        for (name, run) in [("plain", plain_run), ("sdk", ours_run)] {
+            if run.missing > 0 {
+                return Err(CliError::failure(format!(
+                    "bench: sync: warm-up of {name}: {} events never arrived",
+                    run.missing
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CPU per stored event of each variant, medians over the repetitions.
+fn cpu_table(closed: &[[Option<CpuPerEvent>; 2]], open: &[[Option<CpuPerEvent>; 2]]) -> String {
+    let mut out = String::from(
+        "#### CPU per stored event (user + system time, µs; medians over the repetitions)\n\n\
+         | load | variant | bench process | broker | both |\n|---|---|---|---|---|\n",
+    );
+    for (load, runs) in [("closed, 1,000 in flight", closed), ("open 5,000/s", open)] {
+        for (v, name) in VARIANTS.iter().enumerate() {
+            let per_rep: Vec<Option<CpuPerEvent>> = runs.iter().map(|r| r[v]).collect();
+            let Some(cpu) = sync_cpu::median(&per_rep) else {
+                out.push_str(&format!(
+                    "| {load} | {name} | not measured (no /proc) | | |\n"
+                ));
+                continue;
+            };
+            let both = cpu.bench_us + cpu.broker_us;
+            out.push_str(&format!(
+                "| {load} | {name} | {:.1} | {:.1} | {both:.1} |\n",
+                cpu.bench_us, cpu.broker_us
+            ));
+        }
+    }
+    out
+}
+
+/// One repetition of both variants under `schedule`, alternating which goes first; the samples
+/// and each variant's CPU per stored event.
 async fn pair(
     plain: &Plain,
     ours: &Ours,
     schedule: Schedule,
-    duration: std::time::Duration,
+    duration: Duration,
     rep: usize,
     seq: &mut u64,
-) -> Vec<Sample> {
-    let (a, b) = if rep.is_multiple_of(2) {
-        let a = measure(plain, schedule, duration, seq).await;
-        (a, measure(ours, schedule, duration, seq).await)
+    broker_pid: Option<u32>,
+) -> (Vec<Sample>, [Option<CpuPerEvent>; 2]) {
+    let ((a, cpu_a), (b, cpu_b)) = if rep.is_multiple_of(2) {
+        let a = timed(plain, schedule, duration, seq, broker_pid).await;
+        (a, timed(ours, schedule, duration, seq, broker_pid).await)
     } else {
-        let b = measure(ours, schedule, duration, seq).await;
-        (measure(plain, schedule, duration, seq).await, b)
+        let b = timed(ours, schedule, duration, seq, broker_pid).await;
+        (timed(plain, schedule, duration, seq, broker_pid).await, b)
     };
     for (name, run) in VARIANTS.iter().zip([&a, &b]) {
         progress(schedule, rep, name, run);
     }
-    vec![a.sample, b.sample]
+    (vec![a.sample, b.sample], [cpu_a, cpu_b])
+}
+
+/// [`measure`] with the CPU this process and the broker spent on it.
+async fn timed<P: Pipe>(
+    pipe: &P,
+    schedule: Schedule,
+    duration: Duration,
+    seq: &mut u64,
+    broker_pid: Option<u32>,
+) -> (Run, Option<CpuPerEvent>) {
+    let before = CpuMark::now(broker_pid);
+    let run = measure(pipe, schedule, duration, seq).await;
+    let after = CpuMark::now(broker_pid);
+    let cpu = before
+        .zip(after)
+        .and_then(|(b, a)| b.per_event(&a, run.sample.count));
+    (run, cpu)
 }
 
 fn progress(schedule: Schedule, rep: usize, name: &str, run: &Run) {

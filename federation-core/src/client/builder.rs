@@ -265,6 +265,10 @@ fn service_route(
         backoff: Backoff::new(&policy.retry.backoff),
         bulkhead: policy.limits.max_concurrent.map(Bulkhead::new),
         rate: policy.limits.rate_limit.as_ref().map(RateLimiter::new),
+        hedge: policy
+            .hedge
+            .as_ref()
+            .map(super::hedge_delay::HedgeTimer::new),
         failback: Failback::default(),
         routes,
         preferred,

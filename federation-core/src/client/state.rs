@@ -62,6 +62,8 @@ pub(crate) struct ServiceRoute {
     pub(crate) cached_success: std::sync::OnceLock<crate::telemetry::CallHandles>,
     /// End of the startup grace, set when the service's discovery watches were started.
     pub(crate) watching: std::sync::OnceLock<tokio::time::Instant>,
+    /// Backup requests, when the service's policy enables them.
+    pub(crate) hedge: Option<super::hedge_delay::HedgeTimer>,
 }
 
 impl ServiceRoute {

@@ -32,6 +32,7 @@
 mod cache_l2;
 mod clusters;
 mod error;
+mod hedge;
 mod load;
 pub mod model;
 mod policy;
@@ -50,6 +51,7 @@ mod validate_policy;
 
 pub use cache_l2::{L2Policy, L2Target};
 pub use error::{ConfigError, ConfigProblem};
+pub use hedge::HedgePolicy;
 pub use load::ConfigFormat;
 pub use model::*;
 pub use sync::{ConflictPolicy, EntityType, HandlerRetry, SyncCluster, SyncConfig};

@@ -268,6 +268,8 @@ pub struct Policy {
     pub cache: Option<CachePolicy>,
     /// Load protection and size limits.
     pub limits: LimitPolicy,
+    /// Backup requests for slow answers (`hedge`). Default: `None` (off).
+    pub hedge: Option<super::HedgePolicy>,
 }
 
 /// Timeouts of one call.

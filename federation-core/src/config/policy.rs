@@ -22,6 +22,7 @@ pub(crate) const POLICY_KEYS: &[&str] = &[
     "load_balancing",
     "cache",
     "limits",
+    "hedge",
 ];
 
 /// Spellings of [`LoadBalancing`] in files.
@@ -142,6 +143,9 @@ pub(crate) fn apply(policy: &mut Policy, f: &Fields<'_>, p: &mut Problems) -> bo
             read::size,
             &mut limits.max_response_bytes,
         );
+    }
+    if let Some((node, path)) = f.get("hedge") {
+        super::hedge::apply_hedge(&mut policy.hedge, node, &path, p);
     }
     f.has_any(POLICY_KEYS)
 }

@@ -110,6 +110,9 @@ pub(crate) fn check_policy(policy: &Policy, base: &str, p: &mut Problems) {
         check_cache(cache, &at("cache"), p);
     }
     check_limits(&policy.limits, &at("limits"), p);
+    if let Some(hedge) = &policy.hedge {
+        super::hedge::check_hedge(hedge, t.attempt, &at("hedge"), p);
+    }
 }
 
 fn check_cache(cache: &CachePolicy, path: &str, p: &mut Problems) {

@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) retries: Family<ServiceLabels, Counter>,
     pub(crate) failovers: Family<FailoverLabels, Counter>,
     pub(crate) budget_rejections: Family<ServiceLabels, Counter>,
+    pub(crate) hedges: Family<ServiceLabels, Counter>,
+    pub(crate) hedges_won: Family<ServiceLabels, Counter>,
     pub(crate) breaker_state: Family<InstanceLabels, Gauge>,
     pub(crate) breaker_transitions: Family<TransitionLabels, Counter>,
     pub(crate) ejections: Family<InstanceLabels, Counter>,
@@ -132,6 +134,8 @@ impl Metrics {
         let retries = Family::<ServiceLabels, Counter>::default();
         let failovers = Family::<FailoverLabels, Counter>::default();
         let budget_rejections = Family::<ServiceLabels, Counter>::default();
+        let hedges = Family::<ServiceLabels, Counter>::default();
+        let hedges_won = Family::<ServiceLabels, Counter>::default();
         let breaker_state = Family::<InstanceLabels, Gauge>::default();
         let breaker_transitions = Family::<TransitionLabels, Counter>::default();
         let ejections = Family::<InstanceLabels, Counter>::default();
@@ -170,6 +174,16 @@ impl Metrics {
             "retry_budget_rejections",
             "Retries or failovers refused because the retry budget was exhausted",
             budget_rejections.clone(),
+        );
+        registry.register(
+            "hedges",
+            "Hedges sent: backup requests while an earlier attempt was unanswered",
+            hedges.clone(),
+        );
+        registry.register(
+            "hedges_won",
+            "Calls answered by a hedge rather than by the attempt it backed up",
+            hedges_won.clone(),
         );
         registry.register(
             "breaker_state",
@@ -218,6 +232,8 @@ impl Metrics {
                 retries,
                 failovers,
                 budget_rejections,
+                hedges,
+                hedges_won,
                 breaker_state,
                 breaker_transitions,
                 ejections,

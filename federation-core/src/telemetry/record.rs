@@ -109,6 +109,22 @@ impl Metrics {
         self.inner.failovers.get_or_create(&labels).inc();
     }
 
+    /// A hedge sent: `federation_hedges_total`.
+    pub fn hedge_sent(&self, service: &str) {
+        let labels = ServiceLabels {
+            service: self.label(service),
+        };
+        self.inner.hedges.get_or_create(&labels).inc();
+    }
+
+    /// A call answered by a hedge: `federation_hedges_won_total`.
+    pub fn hedge_won(&self, service: &str) {
+        let labels = ServiceLabels {
+            service: self.label(service),
+        };
+        self.inner.hedges_won.get_or_create(&labels).inc();
+    }
+
     /// A retry or failover refused by the budget: `federation_retry_budget_rejections_total`.
     pub fn budget_rejected(&self, service: &str) {
         let labels = ServiceLabels {

@@ -47,6 +47,8 @@ __all__ = [
 
 _Params = Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
 _Headers = Union[Mapping[str, str], Iterable[tuple[str, str]]]
+# Instance tags for one call: {"model": "v3"} or ["model=v3"].
+_Tags = Union[Mapping[str, str], Sequence[str]]
 _Content = Union[bytes, str]
 
 class _HttpCheck(TypedDict, total=False):
@@ -93,6 +95,8 @@ class Attempt:
     def status(self) -> Optional[int]: ...
     @property
     def offset(self) -> float: ...
+    @property
+    def hedge(self) -> bool: ...
 
 @final
 class Response:
@@ -155,60 +159,70 @@ class FederatedServiceClient:
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> asyncio.Future[Response]: ...
     def get(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> asyncio.Future[Response]: ...
     def post(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> asyncio.Future[Response]: ...
     def put(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> asyncio.Future[Response]: ...
     def delete(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> asyncio.Future[Response]: ...
     def call_sync(
         self, method: str, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> Response: ...
     def get_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> Response: ...
     def post_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> Response: ...
     def put_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> Response: ...
     def delete_sync(
         self, service: str, path: str, *, params: Optional[_Params] = None,
         headers: Optional[_Headers] = None, json: Any = None, content: Optional[_Content] = None,
         timeout: Optional[float] = None, attempt_timeout: Optional[float] = None,
         idempotent: Optional[bool] = None, cluster: Optional[str] = None,
+        tags: Optional[_Tags] = None,
     ) -> Response: ...
     def register(
         self, cluster: str, *, name: str, id: Optional[str] = None, address: str, port: int,

@@ -38,11 +38,6 @@ class Driver:
 
     async def call(self, spec: dict[str, Any]) -> CallRecord:
         started = time.monotonic()
-        if spec.get("tags") is not None:
-            return CallRecord(
-                error_kind="invalid_request",
-                error="per-call `tags` are not part of the Python API",
-            )
         timeout = spec.get("timeout_ms")
         attempt_timeout = spec.get("attempt_timeout_ms")
         try:
@@ -56,6 +51,7 @@ class Driver:
                 attempt_timeout=None if attempt_timeout is None else attempt_timeout / 1000,
                 idempotent=spec.get("idempotent"),
                 cluster=spec.get("cluster"),
+                tags=spec.get("tags"),
             )
         except federation.FederationError as e:
             return CallRecord(

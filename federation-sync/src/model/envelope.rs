@@ -152,10 +152,14 @@ pub fn decode(payload: &[u8], config: &SyncConfig) -> Result<ChangeEvent, Poison
             limit: config.max_message_bytes,
         });
     }
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|e| Poison::NotJson(e.to_string()))?;
-    let event: ChangeEvent =
-        serde_json::from_value(value).map_err(|e| Poison::Schema(e.to_string()))?;
+    // One pass straight into the event; only a payload that fails it is parsed again, to tell
+    // JSON of the wrong shape (`schema`) from no JSON at all (`not_json`).
+    let event: ChangeEvent = serde_json::from_slice(payload).map_err(|error| {
+        match serde_json::from_slice::<serde::de::IgnoredAny>(payload) {
+            Ok(_) => Poison::Schema(error.to_string()),
+            Err(not_json) => Poison::NotJson(not_json.to_string()),
+        }
+    })?;
     check(&event, config)?;
     Ok(event)
 }

@@ -249,18 +249,37 @@ fn decide_merge(current: &EntityState, event: &ChangeEvent) -> Decision {
 /// Every other policy: keep the latest head per cluster, drop heads another head was written
 /// after, and resolve what is left.
 fn decide_heads(policy: &Policy, current: &EntityState, event: &ChangeEvent) -> Decision {
-    let mut next = current.clone();
+    // The stored record and the head the event replaces are not copied: both are replaced.
+    let origin = &event.stamp.origin;
+    let mut heads: BTreeMap<String, Head> = current
+        .heads
+        .iter()
+        .filter(|(cluster, _)| *cluster != origin)
+        .map(|(cluster, head)| (cluster.clone(), head.clone()))
+        .collect();
+    heads.insert(origin.clone(), Head::of(event));
+    let covered: Vec<String> = heads
+        .iter()
+        .filter(|(_, head)| {
+            heads
+                .values()
+                .any(|other| other.stamp != head.stamp && other.covers(&head.stamp))
+        })
+        .map(|(cluster, _)| cluster.clone())
+        .collect();
+    for cluster in &covered {
+        heads.remove(cluster);
+    }
+    let (resolved, winner) = resolve_heads(policy, &heads, event);
+    let mut next = EntityState {
+        data: resolved.data,
+        version: resolved.stamp,
+        fields: current.fields.clone(),
+        tombstone: current.tombstone.clone(),
+        seen: current.seen.clone(),
+        heads,
+    };
     next.saw(&event.stamp);
-    next.heads
-        .insert(event.stamp.origin.clone(), Head::of(event));
-    let all: Vec<Head> = next.heads.values().cloned().collect();
-    next.heads.retain(|_, head| {
-        !all.iter()
-            .any(|other| other.stamp != head.stamp && other.covers(&head.stamp))
-    });
-    let (resolved, winner) = resolve_heads(policy, &next.heads, event);
-    next.version = resolved.stamp.clone();
-    next.data = resolved.data.clone();
     let concurrent = next.heads.len() > 1 && next.heads.contains_key(&event.stamp.origin);
     if !concurrent {
         let effect = if next.version == event.stamp {
@@ -317,8 +336,9 @@ fn resolve_heads(
 ) -> (Version, Winner) {
     let mut sorted: Vec<&Head> = heads.values().collect();
     sorted.sort_by(|a, b| a.stamp.cmp(&b.stamp));
-    let fallback = Head::of(event);
-    let newest = sorted.last().copied().unwrap_or(&fallback);
+    let Some(newest) = sorted.last().copied() else {
+        return (version_of_head(&Head::of(event)), Winner::Incoming);
+    };
     let picked = match policy {
         Policy::PreferCluster(owner) => sorted
             .iter()
@@ -326,7 +346,7 @@ fn resolve_heads(
             .find(|h| &h.stamp.origin == owner)
             .copied()
             .unwrap_or(newest),
-        Policy::Callback(callback) => return fold_callback(callback, &sorted, &fallback),
+        Policy::Callback(callback) => return fold_callback(callback, &sorted, newest),
         Policy::LastWriterWins | Policy::MergeFields => newest,
     };
     (version_of_head(picked), Winner::Incoming)

@@ -20,7 +20,7 @@ use http::header::HOST;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::outcome::{Last, Step, Trail, is_retryable_status};
+use super::outcome::{Last, Step, is_retryable_status};
 use super::propagate::{self, DEADLINE};
 use crate::attempt::{Attempt, AttemptOutcome};
 use crate::balance::InstanceStats;
@@ -54,6 +54,8 @@ pub(super) struct Target<'a> {
     pub(super) endpoint: &'a Endpoint,
     /// The attempt's number in the call, from 1.
     pub(super) number: usize,
+    /// Sent as a hedge.
+    pub(super) hedge: bool,
 }
 
 /// How an attempt ended, for the loop's next decision.
@@ -64,21 +66,23 @@ pub(super) struct Attempted {
     /// It failed fast (refused connection, quick retryable status): moving to another
     /// instance needs no backoff.
     pub(super) fast: bool,
+    /// The attempt's record, for the call's trail.
+    pub(super) record: Attempt,
 }
 
 /// The result of sending: the exchange, or the per-attempt timeout.
 type Sent = Result<Result<Exchange, SendError>, tokio::time::error::Elapsed>;
 
 impl Call<'_> {
-    /// Runs one attempt to `target` with `permit`, `remaining` before the call's deadline, and
-    /// records it in `trail`.
+    /// Runs one attempt to `target` with `permit`, `remaining` before the call's deadline and
+    /// the caller's `headers` ([`Call::caller_headers`]); its record is in the result.
     pub(super) async fn attempt(
         &self,
         target: Target<'_>,
         permit: BreakerPermit,
         remaining: Duration,
-        request: &mut Request,
-        trail: &mut Trail,
+        request: &Request,
+        headers: HeaderMap,
     ) -> Attempted {
         let per_attempt = self.attempt_timeout.min(remaining);
         let Target {
@@ -93,7 +97,7 @@ impl Call<'_> {
         let in_flight = endpoint.state.stats.start();
         let started = Instant::now();
         let sent = self
-            .send(route, endpoint, request, remaining, per_attempt)
+            .send(route, endpoint, request, headers, remaining, per_attempt)
             .instrument(span.clone())
             .await;
         let took = started.elapsed();
@@ -104,6 +108,7 @@ impl Call<'_> {
             duration: took,
             status: None,
             offset: started.saturating_duration_since(self.start),
+            hedge: target.hedge,
         };
         let (outcome, step, retry_after) =
             self.classify(sent, permit, in_flight.stats(), &mut attempt, per_attempt);
@@ -113,11 +118,21 @@ impl Call<'_> {
         let fast = matches!(outcome, AttemptOutcome::ConnectFailed)
             || (matches!(outcome, AttemptOutcome::RetryableStatus)
                 && took < self.svc.policy.retry.backoff.base);
-        trail.push(attempt);
         Attempted {
             step,
             retry_after,
             fast,
+            record: attempt,
+        }
+    }
+
+    /// The caller's headers for the next attempt: moved out of `request` when no other attempt
+    /// can follow (no retries, no hedges), otherwise a copy (the HTTP client consumes the map).
+    pub(super) fn caller_headers(&self, request: &mut Request) -> HeaderMap {
+        if self.max_per_cluster == 1 && self.svc.hedge.is_none() {
+            std::mem::take(&mut request.headers)
+        } else {
+            request.headers.clone()
         }
     }
 
@@ -126,18 +141,12 @@ impl Call<'_> {
         &self,
         route: &ClusterRoute,
         endpoint: &Endpoint,
-        request: &mut Request,
+        request: &Request,
+        caller_headers: HeaderMap,
         remaining: Duration,
         per_attempt: Duration,
     ) -> Sent {
         let cluster = &self.inner.clusters[route.cluster_index];
-        // With one attempt at most the caller's headers move into it; otherwise each attempt
-        // gets a copy (the HTTP client consumes the map).
-        let caller_headers = if self.max_per_cluster == 1 {
-            std::mem::take(&mut request.headers)
-        } else {
-            request.headers.clone()
-        };
         let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
         #[cfg(feature = "opentelemetry")]
         crate::telemetry::otel::attempt_headers(&mut headers);

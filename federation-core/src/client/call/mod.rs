@@ -10,9 +10,12 @@
 mod admit;
 mod attempt;
 mod cached;
+mod hedge;
 mod outcome;
 mod pipeline;
+mod progress;
 mod propagate;
+mod race;
 mod start;
 
 pub(crate) use admit::unknown_service;

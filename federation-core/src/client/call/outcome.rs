@@ -22,10 +22,6 @@ pub(crate) struct Trail {
 }
 
 impl Trail {
-    pub(crate) fn push(&mut self, attempt: Attempt) {
-        self.attempts.push(attempt);
-    }
-
     /// The call's error: the clusters tried (in order, consecutive repeats merged) are derived
     /// here, on the failure path only.
     pub(crate) fn fail(self, reason: Reason) -> Error {

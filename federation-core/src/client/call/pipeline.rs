@@ -13,16 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
-use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use super::admit::admit;
 use super::attempt::{Attempted, Call, Target};
-use super::outcome::{Last, Step, Trail, conclude, upstream_response};
-use crate::breaker::BreakerPermit;
+use super::hedge;
+use super::outcome::{Step, Trail, conclude, upstream_response};
+use super::progress::{Pick, Progress};
+use crate::attempt::AttemptOutcome;
 use crate::client::request::Request;
 use crate::client::response::Response;
-use crate::client::routing::{self, Order, Snapshot, choose, late};
+use crate::client::routing::{self, choose, late};
 use crate::client::state::{Inner, ServiceRoute};
 use crate::error::{Error, Reason};
 
@@ -69,78 +70,44 @@ async fn run(
             Ok(pick) => pick,
             Err(end) => return end,
         };
-        let route = &svc.routes[progress.order[pick.pos].route];
-        let endpoint = &pick.snapshot.endpoints[pick.index];
         let remaining = match progress.pace(&call, &pick, rng).await {
             Ok(remaining) => remaining,
             Err(end) => return end,
         };
-        let number = progress.trail.attempts.len() + 1;
-        let target = Target {
-            route,
-            endpoint,
-            number,
+        // Hedging only for requests that may be sent twice.
+        let (pos, attempted) = match svc.hedge.as_ref().filter(|_| call.idempotent) {
+            Some(timer) => {
+                hedge::turn(&call, timer, &mut progress, pick, remaining, &request, tags).await
+            }
+            None => {
+                let target = Target {
+                    route: &svc.routes[progress.order[pick.pos].route],
+                    endpoint: &pick.snapshot.endpoints[pick.index],
+                    number: progress.trail.attempts.len() + 1,
+                    hedge: false,
+                };
+                let headers = call.caller_headers(&mut request);
+                let attempted = call
+                    .attempt(target, pick.permit, remaining, &request, headers)
+                    .await;
+                (pick.pos, attempted)
+            }
         };
-        let attempted = call
-            .attempt(
-                target,
-                pick.permit,
-                remaining,
-                &mut request,
-                &mut progress.trail,
-            )
-            .await;
-        if let Some(end) = progress.settle(&call, pick.pos, attempted) {
+        if let Some(timer) = &svc.hedge
+            && matches!(attempted.record.outcome, AttemptOutcome::Success)
+        {
+            timer.observe(attempted.record.duration);
+        }
+        if let Some(end) = progress.settle(&call, pos, attempted) {
             return end;
         }
     }
 }
 
-/// Where the next attempt goes: a position in the ranked order, an instance of that route's
-/// snapshot, and its breaker permit.
-struct Pick {
-    pos: usize,
-    index: usize,
-    permit: BreakerPermit,
-    snapshot: Arc<Snapshot>,
-}
-
 /// How the loop ends when it does not go on.
 type End = Result<Response, Error>;
 
-/// What the loop carries from one attempt to the next.
-struct Progress {
-    order: Order,
-    /// Attempts per ranked position; the order never exceeds every route plus one probe entry.
-    per_cluster: SmallVec<[u32; 4]>,
-    /// Instances tried, for picking the next one; filled only when a retry follows.
-    tried: Vec<(usize, Arc<str>)>,
-    trail: Trail,
-    last: Option<Last>,
-    last_pos: usize,
-    last_fast: bool,
-    retry_after: Option<Duration>,
-    /// Whether clusters left out by ranking may join (`routing/late.rs`).
-    widen: bool,
-}
-
 impl Progress {
-    fn new(svc: &ServiceRoute, order: Order, widen: bool) -> Self {
-        Self {
-            order,
-            per_cluster: SmallVec::from_elem(0, svc.routes.len() + 1),
-            tried: Vec::new(),
-            trail: Trail {
-                attempts: Vec::with_capacity(1),
-            },
-            last: None,
-            last_pos: 0,
-            last_fast: false,
-            retry_after: None,
-            widen,
-        }
-    }
-
     /// Ends the call with the last outcome, or `stop` as the reason retrying stopped.
     fn end(&mut self, call: &Call<'_>, stop: Option<Reason>) -> End {
         let trail = Trail {
@@ -250,8 +217,9 @@ impl Progress {
         self.last_pos = pos;
         self.retry_after = attempted.retry_after;
         self.last_fast = attempted.fast;
-        let attempt = self.trail.attempts.last()?;
+        let attempt = &attempted.record;
         let (cluster, instance) = (Arc::clone(&attempt.cluster), Arc::clone(&attempt.instance));
+        self.record(attempted.record);
         match attempted.step {
             Step::Done(exchange) => {
                 let trail = Trail {

@@ -1,0 +1,191 @@
+//! Acknowledgements on the wire: many per record, and read back in either form.
+//!
+//! One ack record per applied change made the brokers store, replicate and serve a second record
+//! for every change, and the origin's ack reader decode one record per change
+//! (`federation bench --scenario sync`, docs/BENCHMARKS.md G9). The subscriber therefore
+//! collects the acks of the messages finished since its last offset commit ([`OwedAcks`]) and,
+//! right before that commit, queues them as few records as possible per origin: a JSON array of
+//! [`Ack`]s, split so that no record exceeds the size limit. The reader ([`decode`]) also takes
+//! a single ack object, the format written before batching, so an acks topic that still holds
+//! such records rebuilds the same status.
+
+use std::collections::BTreeMap;
+
+use rdkafka::message::OwnedHeaders;
+
+use crate::process::send as send_report;
+use crate::runtime::Shared;
+use crate::status::Ack;
+
+/// Largest ack record (when `sync.max_message_bytes` is not smaller): far below any broker's
+/// limit, and a commit batch's acks (≈ 200 bytes each, up to 1,000) fit in one.
+const RECORD_BYTES: usize = 256 * 1024;
+
+/// Acks owed to origin clusters, collected until the next offset commit.
+#[derive(Debug, Default)]
+pub(crate) struct OwedAcks {
+    by_origin: BTreeMap<String, Vec<Ack>>,
+}
+
+impl OwedAcks {
+    /// Owe `ack` to `origin`.
+    pub(crate) fn push(&mut self, origin: &str, ack: Ack) {
+        match self.by_origin.get_mut(origin) {
+            Some(acks) => acks.push(ack),
+            None => {
+                self.by_origin.insert(origin.to_string(), vec![ack]);
+            }
+        }
+    }
+
+    /// Everything owed so far, per origin, leaving nothing owed.
+    pub(crate) fn take(&mut self) -> BTreeMap<String, Vec<Ack>> {
+        std::mem::take(&mut self.by_origin)
+    }
+}
+
+/// The records carrying `acks`: JSON arrays, each at most `limit` bytes unless a single ack is
+/// larger on its own (it then travels alone).
+pub(crate) fn encode(acks: &[Ack], limit: usize) -> Vec<Vec<u8>> {
+    let mut records = Vec::new();
+    let mut record = vec![b'['];
+    for ack in acks {
+        let before = record.len();
+        if before > 1 {
+            record.push(b',');
+        }
+        // An ack is strings, numbers and enums: it always serializes.
+        let _ = serde_json::to_writer(&mut record, ack);
+        if record.len() + 1 > limit && before > 1 {
+            let mut full = std::mem::replace(&mut record, vec![b'[']);
+            let tail = full.split_off(before + 1);
+            full.truncate(before);
+            full.push(b']');
+            records.push(full);
+            record.extend_from_slice(&tail);
+        }
+    }
+    if record.len() > 1 {
+        record.push(b']');
+        records.push(record);
+    }
+    records
+}
+
+/// The acks of one record: a JSON array of acks, or one ack object (the format before
+/// batching).
+pub(crate) fn decode(payload: &[u8]) -> Result<Vec<Ack>, serde_json::Error> {
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        serde_json::from_slice(payload)
+    } else {
+        serde_json::from_slice::<Ack>(payload).map(|ack| vec![ack])
+    }
+}
+
+/// Queue every owed ack in the producers of their origins (without waiting for the brokers;
+/// see [`crate::process::send`]), keyed by this cluster's name so one cluster's ack records stay
+/// in order.
+pub(crate) async fn send(shared: &Shared, owed: &mut OwedAcks) {
+    let limit = usize::try_from(shared.config.max_message_bytes)
+        .unwrap_or(usize::MAX)
+        .min(RECORD_BYTES);
+    for (origin, acks) in owed.take() {
+        let topic = shared.config.acks_topic(&origin);
+        for record in encode(&acks, limit) {
+            send_report(
+                shared,
+                &origin,
+                &topic,
+                &shared.local,
+                &record,
+                OwnedHeaders::new(),
+            )
+            .await;
+        }
+    }
+}
+
+/// Queue one ack at once (replayed dead letters, which are committed one by one).
+pub(crate) async fn send_now(shared: &Shared, ack: Option<(String, Ack)>) {
+    let mut owed = OwedAcks::default();
+    if let Some((origin, ack)) = ack {
+        owed.push(&origin, ack);
+    }
+    send(shared, &mut owed).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Hlc;
+    use crate::status::TargetStatus;
+
+    fn ack(n: u64) -> Ack {
+        Ack {
+            event_id: format!("{n:032x}"),
+            hlc: Hlc {
+                wall_ms: 1_700_000_000_000 + n,
+                logical: 0,
+            },
+            entity_type: "user".into(),
+            entity_id: n.to_string(),
+            cluster: "looma".into(),
+            status: TargetStatus::Completed {
+                effect: "applied".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn acks_travel_in_records_under_the_limit_and_come_back_whole_and_in_order() {
+        let acks: Vec<Ack> = (0..50).map(ack).collect();
+        let one = serde_json::to_vec(&acks[0]).expect("encodes").len();
+        let records = encode(&acks, one * 10);
+        assert!(records.len() >= 5, "split: {} records", records.len());
+        assert!(records.iter().all(|r| r.len() <= one * 10 + 2));
+        let back: Vec<Ack> = records
+            .iter()
+            .flat_map(|r| decode(r).expect("each record decodes"))
+            .collect();
+        assert_eq!(back, acks);
+        assert_eq!(encode(&acks, 1 << 20).len(), 1, "all in one record");
+        assert!(encode(&[], 1 << 20).is_empty(), "nothing owed: no record");
+    }
+
+    #[test]
+    fn an_ack_larger_than_the_limit_travels_alone() {
+        let mut big = ack(2);
+        big.status = TargetStatus::Failed {
+            reason: "x".repeat(500),
+        };
+        let records = encode(&[ack(1), big.clone(), ack(3)], 300);
+        assert_eq!(records.len(), 3);
+        assert_eq!(decode(&records[1]).expect("decodes"), vec![big]);
+    }
+
+    #[test]
+    fn a_single_ack_object_as_written_before_batching_is_still_read() {
+        let old = serde_json::to_vec(&ack(7)).expect("encodes");
+        assert_eq!(decode(&old).expect("decodes"), vec![ack(7)]);
+        let spaced = [b" \n".as_slice(), &encode(&[ack(8)], 1 << 20)[0]].concat();
+        assert_eq!(decode(&spaced).expect("decodes"), vec![ack(8)]);
+        assert!(
+            decode(b"[{\"event_id\": 1}]").is_err(),
+            "a broken record is an error"
+        );
+        assert!(decode(b"not json").is_err());
+    }
+
+    #[test]
+    fn owed_acks_are_grouped_by_origin_and_taken_once() {
+        let mut owed = OwedAcks::default();
+        owed.push("zervigo", ack(1));
+        owed.push("third", ack(2));
+        owed.push("zervigo", ack(3));
+        let taken = owed.take();
+        assert_eq!(taken.get("zervigo"), Some(&vec![ack(1), ack(3)]));
+        assert_eq!(taken.get("third"), Some(&vec![ack(2)]));
+        assert!(owed.take().is_empty());
+    }
+}
