@@ -28,6 +28,7 @@ fn smoke_run_exercises_every_scenario_and_judges_nothing() {
         "### failover",
         "### discovery",
         "### sync",
+        "### scale",
         "### hedge",
     ] {
         assert!(
@@ -35,7 +36,10 @@ fn smoke_run_exercises_every_scenario_and_judges_nothing() {
             "no `{heading}` section:\n{stdout}"
         );
     }
-    for goal in ["| G1 |", "| G2 |", "| G3 |", "| G7 |", "| G8 |", "| G9 |"] {
+    for goal in [
+        "| G1 |", "| G1f |", "| G2 |", "| G3 |", "| G7 |", "| G8 |", "| G9 |", "| S1 |", "| S4 |",
+        "| S5 |",
+    ] {
         assert!(stdout.contains(goal), "no `{goal}` row:\n{stdout}");
     }
     assert!(!stdout.contains("**pass**") && !stdout.contains("**FAIL**"));

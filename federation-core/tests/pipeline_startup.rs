@@ -1,7 +1,8 @@
 //! Startup routing against a real Consul double: a fresh client waits (briefly) for the first
 //! answer of the registry it would rank highest instead of routing to whichever registry
-//! answered first or failing with "discovery has not answered yet"; discovery watches start when
-//! the client is built; Consul service names are watched case-insensitively.
+//! answered first or failing with "discovery has not answered yet"; a service's discovery
+//! watches start on its first call (or in `wait_ready`), never for services nobody calls;
+//! Consul service names are watched case-insensitively.
 
 mod discovery_support;
 mod pipeline_support;
@@ -174,17 +175,74 @@ async fn the_wait_is_bounded_by_the_grace_and_the_deadline() {
     consul.shutdown().await;
 }
 
+/// `user` (Consul `user-service`) and `billing` (`billing-service`), both in zervigo only.
+fn two_services(url: &str) -> Config {
+    pipeline_support::config(
+        vec![discovery_support::cluster(
+            "zervigo",
+            url,
+            Duration::from_secs(5),
+            None,
+        )],
+        vec![
+            pipeline_support::service("user", &[("zervigo", "user-service")], None),
+            pipeline_support::service("billing", &[("zervigo", "billing-service")], None),
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watches_start_when_the_client_is_built() {
-    let (consul, _z) = slow_zervigo(Duration::from_millis(0)).await;
+async fn watches_start_on_a_services_first_call_and_in_wait_ready() {
+    let (consul, z) = slow_zervigo(Duration::from_millis(0)).await;
     consul.clear_fault();
-    let _client =
-        FederatedServiceClient::from_config(config(&consul.url(), None)).expect("client builds");
-    let polled = pipeline_support::eventually(Duration::from_secs(10), || {
-        consul.health_requests("user-service") > 0
-    })
-    .await;
-    assert!(polled, "the registry was queried before any call");
+    let client =
+        FederatedServiceClient::from_config(two_services(&consul.url())).expect("client builds");
+    client
+        .get("user", "/hello")
+        .timeout(Duration::from_secs(8))
+        .send()
+        .await
+        .expect("the first call waits for its registry and succeeds");
+    assert_eq!(z.requests(), 1);
+    assert!(
+        consul.health_requests("user-service") > 0,
+        "called: watched"
+    );
+    assert_eq!(
+        consul.health_requests("billing-service"),
+        0,
+        "a configured service never called is not watched"
+    );
+    client
+        .wait_ready(Duration::from_secs(8))
+        .await
+        .expect("every route answers");
+    assert!(
+        consul.health_requests("billing-service") > 0,
+        "wait_ready starts the watches no call started"
+    );
+    consul.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_call_long_after_build_still_waits_for_its_registry() {
+    let (consul, z) = slow_zervigo(Duration::from_millis(300)).await;
+    let client = FederatedServiceClient::builder()
+        .config(config(&consul.url(), None))
+        .discovery_startup_grace(Duration::from_millis(600))
+        .build()
+        .expect("client builds");
+    // Longer than the grace: counted from build, it would be over before the first call.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(consul.health_requests("user-service"), 0, "not watched yet");
+    let r = client
+        .get("user", "/hello")
+        .timeout(Duration::from_secs(8))
+        .send()
+        .await
+        .expect("the grace starts with the service's watches: no DiscoveryPending failure");
+    assert_eq!(r.served().cluster(), "zervigo");
+    assert_eq!(z.requests(), 1);
     consul.shutdown().await;
 }
 

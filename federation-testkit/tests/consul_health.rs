@@ -274,3 +274,54 @@ async fn a_service_critical_longer_than_deregister_after_is_reaped() {
     .await;
     assert_eq!(ids(&entries), ["web-2"]);
 }
+
+#[tokio::test]
+async fn reads_follow_renames_deregistrations_and_check_moves_through_the_indexes() {
+    let consul = start("zervigo-dc").await;
+    for (name, id) in [("web", "w1"), ("web", "w2"), ("api", "a1")] {
+        let mut registration = service(name, id, 8080);
+        registration.check = Some(ttl_check(&format!("{id}:ttl"), "60s", Some("passing")));
+        consul.register(registration).expect("register");
+    }
+    // `w2` re-registered under another name (same id): it leaves `web` and joins `API`'s
+    // reads (case-insensitive), its check with it.
+    let mut moved = service("API", "w2", 8080);
+    moved.check = Some(ttl_check("w2:ttl", "60s", Some("passing")));
+    consul.register(moved).expect("re-register");
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/web").await.json()),
+        ["w1"]
+    );
+    let api = get(&consul, "/v1/health/service/api").await.json();
+    assert_eq!(ids(&api), ["a1", "w2"]);
+    for entry in api.as_array().expect("array") {
+        let checks = entry["Checks"].as_array().expect("checks");
+        let id = entry["Service"]["ID"].as_str().unwrap_or_default();
+        assert!(
+            checks.iter().any(|c| c["CheckID"] == format!("{id}:ttl")),
+            "{id} keeps its own check: {checks:?}"
+        );
+    }
+    // Maintenance adds a check to one instance only; deregistering removes it and its checks.
+    consul
+        .set_maintenance("a1", true, Some("storm"))
+        .expect("maintenance");
+    let api = get(&consul, "/v1/health/service/api?passing").await.json();
+    assert_eq!(ids(&api), ["w2"]);
+    consul.deregister("a1").expect("deregister");
+    consul.deregister("w1").expect("deregister");
+    assert!(ids(&get(&consul, "/v1/health/service/web").await.json()).is_empty());
+    assert_eq!(
+        ids(&get(&consul, "/v1/health/service/api").await.json()),
+        ["w2"]
+    );
+    let checks = get(&consul, "/v1/agent/checks").await.json();
+    let checks = checks.as_object().expect("object");
+    assert!(
+        !checks
+            .keys()
+            .any(|id| id.contains("a1") || id.contains("w1")),
+        "checks of deregistered services are gone: {checks:?}"
+    );
+    assert!(checks.contains_key("w2:ttl"));
+}

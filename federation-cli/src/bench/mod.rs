@@ -16,6 +16,8 @@ mod cache_l2;
 mod discovery;
 mod failover;
 mod fixture;
+// Issue 23: the raw-hyper floor of the overhead scenario.
+mod floor;
 // issue 21: hedged requests.
 mod hedge;
 mod interleave;
@@ -23,6 +25,13 @@ mod overhead;
 mod proxy;
 mod report;
 mod runner;
+// Issue 23: the scale scenario.
+mod scale;
+mod scale_calls;
+mod scale_client;
+mod scale_fixture;
+mod scale_fleet;
+mod scale_storm;
 mod stats;
 mod sync;
 mod sync_cpu;
@@ -81,18 +90,21 @@ pub enum Scenario {
     Discovery,
     /// G9: data sync end to end on a real Kafka broker vs a plain rdkafka pair (needs Java).
     Sync,
+    /// S1–S5: 2 × 1,000 services × 20 instances: memory, readiness, idle load, storm, call cost.
+    Scale,
     /// Hedged requests: one of three instances 200 ms slower, with and without hedging.
     Hedge,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
+    const ALL: [Scenario; 8] = [
         Self::Overhead,
         Self::Proxy,
         Self::Cache,
         Self::Failover,
         Self::Discovery,
         Self::Sync,
+        Self::Scale,
         Self::Hedge,
     ];
 }
@@ -116,6 +128,9 @@ pub struct Settings {
 pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
     if let Some(peer) = cache_l2::peer_mode().await {
         return peer;
+    }
+    if let Some(client) = scale_client::client_mode().await {
+        return client;
     }
     if args.concurrency.contains(&0) {
         return Err(CliError::usage("--concurrency: levels must be at least 1"));
@@ -166,6 +181,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             Scenario::Failover => failover::run(&settings, &mut report).await?,
             Scenario::Discovery => discovery::run(&settings, &mut report).await?,
             Scenario::Sync => sync::run(&settings, &mut report).await?,
+            Scenario::Scale => scale::run(&settings, &mut report).await?,
             Scenario::Hedge => hedge::run(&settings, &mut report).await?,
         }
     }

@@ -6,6 +6,8 @@
 //! three URLs with an identically configured `reqwest::Client`. Closed loops at each
 //! concurrency level measure throughput, then an open loop at half the baseline's peak measures
 //! latency without coordinated omission. Goal: p50 ≤ 1.10x, p99 ≤ 1.25x, throughput ≥ 0.90x.
+//! A third variant, raw hyper HTTP/1.1 connections with no SDK logic (`floor.rs`), is the
+//! floor: goal SDK / floor p50 ≤ 1.10x, throughput ≥ 0.90x at c = 1 and 64.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use federation_testkit::instance::ServiceInstance;
 
 use super::Settings;
 use super::fixture;
+use super::floor::RawHyper;
 use super::interleave::{Comparison, interleave};
 use super::report::{GoalRow, Report, Verdict, comparison_table, fmt_ratio};
 use super::runner::Load;
@@ -40,12 +43,22 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
             "reqwest",
             Variant::Reqwest(RoundRobin::new(plain_reqwest()?, fixture::urls(&instances))),
         ),
+        (
+            "hyper floor",
+            Variant::Floor(RawHyper::new(
+                &instances
+                    .iter()
+                    .map(ServiceInstance::port)
+                    .collect::<Vec<_>>(),
+                fixture::PATH,
+            )),
+        ),
     ];
     let per_call = upstream_requests_per_call(&variants, &instances).await;
     let mut section = format!(
-        "### overhead (G1): SDK vs plain reqwest round-robin, 3 loopback instances\n\n\
-         Sanity check: upstream requests per call (1000 sequential calls): sdk {:.3}, reqwest {:.3}.\n\n",
-        per_call[0], per_call[1]
+        "### overhead (G1): SDK vs plain reqwest round-robin and the raw-hyper floor, 3 loopback instances\n\n\
+         Sanity check: upstream requests per call (1000 sequential calls): sdk {:.3}, reqwest {:.3}, hyper floor {:.3}.\n\n",
+        per_call[0], per_call[1], per_call[2]
     );
     let mut peak: f64 = 0.0;
     for &c in &settings.concurrency {
@@ -59,6 +72,9 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         section.push_str(&comparison_table(&format!("c = {c}"), &cmp));
         section.push('\n');
         report.goal(goal_row(&cmp, &format!("c = {c}, closed loop"), true));
+        if c == 1 || c == 64 {
+            report.goal(floor_row(&cmp, c));
+        }
     }
     if peak > 0.0 {
         let load = Load::Open { rate: peak / 2.0 };
@@ -90,6 +106,30 @@ async fn upstream_requests_per_call(
         out.push(after.saturating_sub(before) as f64 / f64::from(CALLS));
     }
     out
+}
+
+/// The floor row of one comparison (variant 0 = SDK, 2 = raw hyper): what the SDK costs over
+/// the cheapest HTTP/1.1 call the same hyper can make.
+fn floor_row(cmp: &Comparison, c: usize) -> GoalRow {
+    let (p50, p50_reps) = cmp.ratio(0, 2, |s| s.p50.as_secs_f64());
+    let (thr, thr_reps) = cmp.ratio(0, 2, |s| s.throughput);
+    let errors: u64 = [0, 2].iter().map(|&v| cmp.median_of(v).errors).sum();
+    GoalRow {
+        id: "G1f",
+        what: format!("SDK / raw-hyper floor, c = {c}, closed loop"),
+        measured: format!(
+            "p50 {}; throughput {}{}",
+            fmt_ratio(p50, &p50_reps),
+            fmt_ratio(thr, &thr_reps),
+            if errors > 0 {
+                format!("; {errors} errors")
+            } else {
+                String::new()
+            }
+        ),
+        goal: "p50 ≤ 1.10x, throughput ≥ 0.90x".into(),
+        verdict: Verdict::of(p50 <= 1.10 && thr >= 0.90 && errors == 0),
+    }
 }
 
 /// The G1 row of one comparison (variant 0 = SDK, 1 = reqwest).

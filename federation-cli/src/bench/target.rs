@@ -106,6 +106,8 @@ pub enum Variant {
     Sdk(Sdk),
     /// Plain reqwest.
     Reqwest(RoundRobin),
+    /// Raw hyper connections, the floor (`floor.rs`).
+    Floor(super::floor::RawHyper),
 }
 
 impl Target for Variant {
@@ -113,6 +115,7 @@ impl Target for Variant {
         match self {
             Self::Sdk(s) => s.call().await,
             Self::Reqwest(r) => r.call().await,
+            Self::Floor(f) => f.call().await,
         }
     }
 }

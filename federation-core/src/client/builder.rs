@@ -95,8 +95,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long after `build` a call waits for the first discovery answer of the cluster it
-    /// would rank highest (the override, else the preferred cluster, else any) instead of
+    /// How long after a service's discovery watches start (they start on its first call, or in
+    /// `wait_ready`) a call waits for the first discovery answer of the cluster it would rank
+    /// highest (the override, else the preferred cluster, else any) instead of
     /// routing elsewhere or failing with a `DiscoveryPending` reason; each call waits at most
     /// until its own deadline. Zero disables the wait. Default: 1 s.
     pub fn discovery_startup_grace(mut self, grace: Duration) -> Self {
@@ -162,12 +163,11 @@ impl ClientBuilder {
             .map(|s| s.policy.timeout.attempt)
             .min()
             .unwrap_or(Duration::from_secs(1));
-        let grace = self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE);
-        let startup_until = tokio::time::Instant::now() + grace;
+        let startup_grace = self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE);
         let client = FederatedServiceClient {
             inner: Arc::new(Inner {
                 timer_anchor: crate::transport::timer_anchor::TimerAnchor::new(shortest_attempt),
-                startup_until,
+                startup_grace,
                 services,
                 clusters,
                 cluster_names,
@@ -239,7 +239,8 @@ fn service_route(
         };
         routes.push(ClusterRoute::new(
             spec,
-            runtime.discovery.watch(consul_name),
+            // Started on the service's first call (`ServiceRoute::watch`).
+            runtime.discovery.subscribe(consul_name),
         ));
     }
     let preferred =
@@ -274,5 +275,6 @@ fn service_route(
         policy,
         cache: None,
         cached_success: std::sync::OnceLock::new(),
+        watching: std::sync::OnceLock::new(),
     })
 }

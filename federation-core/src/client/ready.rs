@@ -19,13 +19,19 @@ use crate::error::{Error, Reason};
 impl FederatedServiceClient {
     /// Waits, at most `timeout`, until the registry of every cluster has answered successfully
     /// once for every service it serves (no poll loop: each route's discovery channel wakes
-    /// the wait).
+    /// the wait). Starts the discovery watches of services not called yet (watches are
+    /// otherwise started by a service's first call), so after it every configured service is
+    /// watched.
     ///
     /// # Errors
     /// [`ErrorKind::Discovery`](crate::ErrorKind::Discovery) naming each `service in cluster`
     /// still waiting, with its last registry error (`user in looma (connection refused)`).
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
         let until = Instant::now() + timeout;
+        // Readiness is about every route: start the watches no call has started yet.
+        for svc in self.inner.services.values() {
+            svc.watch(&self.inner.clusters, self.inner.startup_grace);
+        }
         let routes: Vec<_> = self.routes().collect();
         let answers = join_all(routes.iter().map(|(_, r)| r.first_success(until))).await;
         let waiting: Vec<String> = routes

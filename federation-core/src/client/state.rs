@@ -24,9 +24,10 @@ pub(crate) struct Inner {
     pub(crate) random: crate::rng::SplitMix,
     /// This client's metrics (own registry; issue 4).
     pub(crate) metrics: crate::telemetry::Metrics,
-    /// End of the startup grace: until then a call waits for the first discovery answer of
-    /// the cluster it would rank highest (see `routing/startup.rs`).
-    pub(crate) startup_until: tokio::time::Instant,
+    /// How long after a service's discovery watches start (its first call, or `wait_ready`) a
+    /// call waits for the first answer of the cluster it would rank highest (see
+    /// `routing/startup.rs`).
+    pub(crate) startup_grace: std::time::Duration,
     /// Keeps attempt timeouts from waking the timer driver (see `transport/timer_anchor.rs`).
     pub(crate) timer_anchor: crate::transport::timer_anchor::TimerAnchor,
 }
@@ -59,11 +60,31 @@ pub(crate) struct ServiceRoute {
     /// `federation_requests_total{cluster="none", outcome="success"}` handles of calls answered
     /// from the cache, resolved on the first such call (no series before its first event).
     pub(crate) cached_success: std::sync::OnceLock<crate::telemetry::CallHandles>,
+    /// End of the startup grace, set when the service's discovery watches were started.
+    pub(crate) watching: std::sync::OnceLock<tokio::time::Instant>,
     /// Backup requests, when the service's policy enables them.
     pub(crate) hedge: Option<super::hedge_delay::HedgeTimer>,
 }
 
 impl ServiceRoute {
+    /// Starts the discovery watches of every route of this service the first time it is
+    /// needed (lazy watches: a configured service that is never called costs Consul nothing);
+    /// returns the end of its startup grace. Later calls: one atomic load.
+    pub(crate) fn watch(
+        &self,
+        clusters: &[ClusterRuntime],
+        grace: std::time::Duration,
+    ) -> tokio::time::Instant {
+        *self.watching.get_or_init(|| {
+            for route in &self.routes {
+                if let Some(cluster) = clusters.get(route.cluster_index) {
+                    cluster.discovery.start(&route.consul_name);
+                }
+            }
+            tokio::time::Instant::now() + grace
+        })
+    }
+
     /// What ranking reads of this service; `all_clusters` are the client's clusters (for
     /// "not configured" reasons).
     pub(crate) fn rank_policy<'a>(&'a self, all_clusters: &'a [String]) -> RankPolicy<'a> {

@@ -2,7 +2,9 @@
 //!
 //! Failure this prevents: N logical services (or N callers) mapped onto the same Consul service
 //! each running their own watch loop, multiplying the load on the agent and disagreeing about
-//! what they saw. Watchers are started lazily on the first `watch(service)` and shared: one per
+//! what they saw; and a client configured with a thousand services holding a thousand long
+//! polls open although it calls ten of them. Subscribing (`subscribe`) only creates the
+//! channel; the watcher starts on `start` (or `watch` = both) and is shared: one per
 //! (cluster, Consul service), publishing into a `tokio::sync::watch` channel every subscriber
 //! reads. Tag filtering happens on the subscriber's side ([`Instance::has_tags`]), so services
 //! differing only by tags still share one watcher.
@@ -41,6 +43,9 @@ enum Source {
 #[derive(Debug)]
 struct Watched {
     state: Arc<ServiceState>,
+    /// The spelling queried (the first one subscribed).
+    name: String,
+    /// The running watcher; `None` for static lists and until [`ClusterDiscovery::start`].
     task: Option<AbortHandle>,
 }
 
@@ -113,6 +118,16 @@ impl ClusterDiscovery {
     /// runtime; outside one (or after [`shutdown`](Self::shutdown)) the returned set stays
     /// uninitialized and carries the error.
     pub fn watch(&self, consul_service: &str) -> InstanceWatch {
+        let rx = self.subscribe(consul_service);
+        self.start(consul_service);
+        rx
+    }
+
+    /// Subscribes to `consul_service` without starting its watcher: the set stays pending (a
+    /// static list is there at once) until [`start`](Self::start) or [`watch`](Self::watch).
+    /// A client subscribes every configured route this way and starts a service's watches on
+    /// its first call, so services that are never called cost Consul nothing.
+    pub fn subscribe(&self, consul_service: &str) -> InstanceWatch {
         let inner = &self.inner;
         // Consul service names are case-insensitive: `User-Service` and `user-service` are one
         // service and share one watcher (the first spelling is the one queried).
@@ -124,44 +139,61 @@ impl ClusterDiscovery {
         if inner.shut_down.load(Ordering::Acquire) {
             return self.failed_watch(DiscoveryErrorKind::Shutdown, "discovery was shut down");
         }
-        let watched = match &inner.source {
+        let state = match &inner.source {
             Source::Static(map) => {
                 let instances = map
                     .get(consul_service)
                     .map(|list| list.iter().map(static_instance).collect())
                     .unwrap_or_default();
-                Watched {
-                    state: Arc::new(ServiceState::new(InstanceSet::fresh(instances, 0))),
-                    task: None,
-                }
+                ServiceState::new(InstanceSet::fresh(instances, 0))
             }
-            Source::Consul(http) => {
-                let Some(runtime) = crate::driven::spawn_handle() else {
-                    return self.failed_watch(
-                        DiscoveryErrorKind::Shutdown,
-                        "watch() was called outside a tokio runtime",
-                    );
-                };
-                let state = Arc::new(ServiceState::new(InstanceSet::pending()));
-                let span = tracing::info_span!("discovery", cluster = %inner.cluster, service = %consul_service);
-                let task = runtime.spawn(tracing::Instrument::instrument(
-                    watcher::run(
-                        http.clone(),
-                        consul_service.to_owned(),
-                        Arc::clone(&state),
-                        inner.tuning.clone(),
-                    ),
-                    span,
-                ));
-                Watched {
-                    state,
-                    task: Some(task.abort_handle()),
-                }
-            }
+            Source::Consul(_) => ServiceState::new(InstanceSet::pending()),
+        };
+        let watched = Watched {
+            state: Arc::new(state),
+            name: consul_service.to_owned(),
+            task: None,
         };
         let rx = watched.state.subscribe();
         services.insert(key, watched);
         rx
+    }
+
+    /// Starts the watcher of `consul_service` if it is subscribed and not running yet (a no-op
+    /// for static lists and after shutdown). Outside a tokio runtime the subscribers see the
+    /// error instead.
+    pub fn start(&self, consul_service: &str) {
+        let inner = &self.inner;
+        let Source::Consul(http) = &inner.source else {
+            return;
+        };
+        let mut services = crate::lock::lock(&inner.services);
+        let Some(watched) = services.get_mut(&consul_service.to_ascii_lowercase()) else {
+            return;
+        };
+        if watched.task.is_some() {
+            return;
+        }
+        let Some(runtime) = crate::driven::spawn_handle() else {
+            let message = "watch() was called outside a tokio runtime";
+            tracing::error!(cluster = %inner.cluster, "{message}");
+            watched
+                .state
+                .record_error(&self.error(DiscoveryErrorKind::Shutdown, message));
+            return;
+        };
+        let span =
+            tracing::info_span!("discovery", cluster = %inner.cluster, service = %watched.name);
+        let task = runtime.spawn(tracing::Instrument::instrument(
+            watcher::run(
+                http.clone(),
+                watched.name.clone(),
+                Arc::clone(&watched.state),
+                inner.tuning.clone(),
+            ),
+            span,
+        ));
+        watched.task = Some(task.abort_handle());
     }
 
     /// Waits until `consul_service` has been read once and returns that set. Fails fast with

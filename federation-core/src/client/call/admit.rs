@@ -69,8 +69,9 @@ pub(super) async fn admit(
         total = total.min(incoming);
     }
     let deadline = start + total;
-    if start < inner.startup_until {
-        let until = deadline.min(inner.startup_until);
+    let grace_end = svc.watch(&inner.clusters, inner.startup_grace);
+    if start < grace_end {
+        let until = deadline.min(grace_end);
         startup::await_first_answer(svc, request.cluster.as_deref(), until).await;
     }
     inner.timer_anchor.touch();

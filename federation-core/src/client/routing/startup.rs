@@ -5,10 +5,11 @@
 //! first calls (and, with fail-back hysteresis, possibly many more) to looma although zervigo is
 //! preferred and perfectly healthy; and calls made in the first milliseconds after building a
 //! client fail with `NoHealthyInstance` ("discovery has not answered yet") although discovery is
-//! about to answer. Discovery watches start when the client is built, so the answer is usually
-//! a few milliseconds away.
+//! about to answer. A service's discovery watches start on its first call (lazy watches, see
+//! `ServiceRoute::watch`), so that call always finds its registries pending; the answer is
+//! usually a few milliseconds away.
 //!
-//! Algorithm: during the client's startup grace (default 1 s after `build`, see
+//! Algorithm: during the service's startup grace (default 1 s after its watches started, see
 //! [`ClientBuilder::discovery_startup_grace`](super::ClientBuilder::discovery_startup_grace)) a
 //! call first looks at the cluster that would rank highest: the explicit cluster override, else
 //! the preferred cluster; without either, all clusters. If that registry has neither answered
@@ -16,7 +17,7 @@
 //! or the call's deadline, whichever is first. Then ranking proceeds as usual: a preferred
 //! cluster still pending after the wait is skipped (without entering the failed-over state),
 //! and `NoHealthyInstance` with a `DiscoveryPending` reason is returned only when no cluster can
-//! serve. After the grace a call pays one clock read here.
+//! serve. After the grace a call pays one atomic load and a comparison here.
 
 use futures_util::future::select_all;
 use tokio::time::Instant;

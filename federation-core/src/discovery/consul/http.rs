@@ -292,14 +292,18 @@ impl ConsulHttp {
     }
 
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> DiscoveryError {
-        let kind = if e.is_timeout() {
+        // A connect that timed out is an agent that did not accept (a restarted agent drops
+        // SYNs under a fleet's reconnect storm): unreachable, so the recovery probe ends the
+        // backoff once it accepts (`recover.rs`). Only a request that was sent and not
+        // answered in time is a timeout.
+        let kind = if e.is_timeout() && !e.is_connect() {
             DiscoveryErrorKind::Timeout
         } else {
             DiscoveryErrorKind::Unreachable
         };
         // reqwest's Display includes the URL, which never carries the token.
         let mut message = format!("{what}: Consul agent at {} ", self.base);
-        message.push_str(if e.is_timeout() {
+        message.push_str(if kind == DiscoveryErrorKind::Timeout {
             "did not answer in time"
         } else {
             "is unreachable"

@@ -85,6 +85,42 @@ mod tests {
         );
     }
 
+    /// An agent whose accept queue is full (it drops new SYNs, as a restarted agent does under
+    /// a fleet's reconnect storm): a request's connect times out, and that is `Unreachable`,
+    /// so the recovery probe, not the doubled backoff, decides when to poll again.
+    #[tokio::test]
+    async fn a_connect_that_times_out_is_unreachable_so_the_probe_applies() {
+        use crate::config::ConsulSource;
+        use crate::discovery::tuning::DiscoveryTuning;
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let _listener = socket.listen(1).expect("listen");
+        // Fill the accept queue: later connects get no answer to their SYN.
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let connect = TcpStream::connect(addr);
+            if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(100), connect).await
+            {
+                held.push(stream);
+            }
+        }
+        let tuning = DiscoveryTuning {
+            connect_timeout: Duration::from_millis(200),
+            ..DiscoveryTuning::default()
+        };
+        let source = ConsulSource::new(format!("http://{addr}"));
+        let http = ConsulHttp::new("zervigo", &source, None, &tuning).expect("valid");
+        let err = http
+            .health_service("user-service", 0)
+            .await
+            .expect_err("nobody accepts");
+        assert_eq!(err.kind, DiscoveryErrorKind::Unreachable, "{err}");
+        assert!(err.to_string().contains("unreachable"), "{err}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn other_errors_keep_the_full_backoff() {
         let http = http("http://127.0.0.1:9");

@@ -7,8 +7,14 @@
 //! together with the instant it moved. Mutations return a [`Changes`] list telling the caller
 //! which names to wake and which check runners to start or stop. A no-op (identical
 //! re-registration, a check update that only repeats the status) moves nothing, as in Consul.
+//!
+//! A double holding 40,000 instances (the scale benchmark) must answer one service's read
+//! without walking every instance and every check: services are indexed by lower-cased name and
+//! checks by service id, both kept in step by the only functions that insert or remove them
+//! ([`Catalog::insert_service`], [`Catalog::remove_service`], [`Catalog::insert_check`],
+//! [`Catalog::remove_check`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 mod mutations;
@@ -81,6 +87,10 @@ pub(crate) struct Catalog {
     pub(crate) services: BTreeMap<String, ServiceEntry>,
     pub(crate) checks: BTreeMap<String, CheckEntry>,
     names: HashMap<String, NameIndex>,
+    /// Lower-cased service name → ids of its instances.
+    by_name: HashMap<String, BTreeSet<String>>,
+    /// Service id → ids of its checks.
+    by_service: HashMap<String, BTreeSet<String>>,
 }
 
 impl Catalog {
@@ -93,7 +103,43 @@ impl Catalog {
             services: BTreeMap::new(),
             checks: BTreeMap::new(),
             names: HashMap::new(),
+            by_name: HashMap::new(),
+            by_service: HashMap::new(),
         }
+    }
+
+    /// Stores `entry` (replacing the service of the same id) and indexes it by name.
+    fn insert_service(&mut self, entry: ServiceEntry) {
+        let id = entry.spec.id.clone();
+        let name = entry.spec.name.to_lowercase();
+        if let Some(old) = self.services.insert(id.clone(), entry) {
+            unindex(&mut self.by_name, &old.spec.name.to_lowercase(), &id);
+        }
+        self.by_name.entry(name).or_default().insert(id);
+    }
+
+    /// Removes the service `id` from the store and the name index.
+    fn remove_service(&mut self, id: &str) -> Option<ServiceEntry> {
+        let entry = self.services.remove(id)?;
+        unindex(&mut self.by_name, &entry.spec.name.to_lowercase(), id);
+        Some(entry)
+    }
+
+    /// Stores `check` (replacing the check of the same id) and indexes it by service.
+    fn insert_check(&mut self, check: CheckEntry) {
+        let id = check.id.clone();
+        let service = check.service_id.clone();
+        if let Some(old) = self.checks.insert(id.clone(), check) {
+            unindex(&mut self.by_service, &old.service_id, &id);
+        }
+        self.by_service.entry(service).or_default().insert(id);
+    }
+
+    /// Removes the check `id` from the store and the service index.
+    fn remove_check(&mut self, id: &str) -> Option<CheckEntry> {
+        let check = self.checks.remove(id)?;
+        unindex(&mut self.by_service, &check.service_id, id);
+        Some(check)
     }
 
     fn next_index(&mut self) -> u64 {
@@ -141,10 +187,11 @@ impl Catalog {
         &'a self,
         name: &str,
     ) -> impl Iterator<Item = &'a ServiceEntry> + 'a {
-        let key = name.to_lowercase();
-        self.services
-            .values()
-            .filter(move |entry| entry.spec.name.to_lowercase() == key)
+        self.by_name
+            .get(&name.to_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.services.get(id))
     }
 
     /// The checks of one service, in check-id order.
@@ -152,8 +199,20 @@ impl Catalog {
         &'a self,
         service_id: &'a str,
     ) -> impl Iterator<Item = &'a CheckEntry> + 'a {
-        self.checks
-            .values()
-            .filter(move |check| check.service_id == service_id)
+        self.by_service
+            .get(service_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.checks.get(id))
+    }
+}
+
+/// Removes `id` from the set under `key`, dropping the set when it empties.
+fn unindex(index: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &str) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.remove(id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
     }
 }

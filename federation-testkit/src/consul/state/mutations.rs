@@ -41,7 +41,7 @@ impl Catalog {
             self.touch(&old.spec.name, index, &mut changes);
         }
         for id in stale {
-            self.checks.remove(&id);
+            self.remove_check(&id);
             changes.stop_checks.push(id);
         }
         for check in &spec.checks {
@@ -59,35 +59,29 @@ impl Catalog {
                 CheckKind::Ttl(ttl) => Some(now + ttl),
                 _ => None,
             };
-            self.checks.insert(
-                check.id.clone(),
-                CheckEntry {
-                    id: check.id.clone(),
-                    service_id: spec.id.clone(),
-                    name: check.name.clone(),
-                    notes: check.notes.clone(),
-                    kind: Some(check.kind.clone()),
-                    status,
-                    output,
-                    deregister_after: check.deregister_after,
-                    critical_since: (status == CheckStatus::Critical).then_some(now),
-                    ttl_deadline,
-                    create_index,
-                    modify_index: index,
-                },
-            );
+            self.insert_check(CheckEntry {
+                id: check.id.clone(),
+                service_id: spec.id.clone(),
+                name: check.name.clone(),
+                notes: check.notes.clone(),
+                kind: Some(check.kind.clone()),
+                status,
+                output,
+                deregister_after: check.deregister_after,
+                critical_since: (status == CheckStatus::Critical).then_some(now),
+                ttl_deadline,
+                create_index,
+                modify_index: index,
+            });
             changes.start_checks.push(check.id.clone());
         }
         let create_index = previous.as_ref().map_or(index, |old| old.create_index);
         self.touch(&spec.name, index, &mut changes);
-        self.services.insert(
-            spec.id.clone(),
-            ServiceEntry {
-                spec,
-                create_index,
-                modify_index: index,
-            },
-        );
+        self.insert_service(ServiceEntry {
+            spec,
+            create_index,
+            modify_index: index,
+        });
         if service_changed {
             self.services_index = index;
             changes.catalog = true;
@@ -110,7 +104,7 @@ impl Catalog {
 
     /// Removes a service and all its checks.
     pub(crate) fn deregister(&mut self, service_id: &str) -> Option<Changes> {
-        let entry = self.services.remove(service_id)?;
+        let entry = self.remove_service(service_id)?;
         let mut changes = Changes::default();
         let index = self.next_index();
         let removed: Vec<String> = self
@@ -118,7 +112,7 @@ impl Catalog {
             .map(|check| check.id.clone())
             .collect();
         for id in removed {
-            self.checks.remove(&id);
+            self.remove_check(&id);
             changes.stop_checks.push(id);
         }
         self.touch(&entry.spec.name, index, &mut changes);
@@ -216,25 +210,22 @@ impl Catalog {
         let index = self.next_index();
         if enable {
             let create_index = present.map_or(index, |(create_index, _)| create_index);
-            self.checks.insert(
-                check_id.clone(),
-                CheckEntry {
-                    id: check_id,
-                    service_id: service_id.to_owned(),
-                    name: "Service Maintenance Mode".to_owned(),
-                    notes,
-                    kind: None,
-                    status: CheckStatus::Critical,
-                    output: String::new(),
-                    deregister_after: None,
-                    critical_since: None,
-                    ttl_deadline: None,
-                    create_index,
-                    modify_index: index,
-                },
-            );
+            self.insert_check(CheckEntry {
+                id: check_id,
+                service_id: service_id.to_owned(),
+                name: "Service Maintenance Mode".to_owned(),
+                notes,
+                kind: None,
+                status: CheckStatus::Critical,
+                output: String::new(),
+                deregister_after: None,
+                critical_since: None,
+                ttl_deadline: None,
+                create_index,
+                modify_index: index,
+            });
         } else {
-            self.checks.remove(&check_id);
+            self.remove_check(&check_id);
         }
         self.touch(&name, index, &mut changes);
         Some(changes)

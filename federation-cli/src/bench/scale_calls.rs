@@ -1,0 +1,108 @@
+//! Call cost with 40,000 instances known vs a 10-service client, side by side.
+//!
+//! Routing that scans (every service, every cluster, every instance) is invisible with ten
+//! services and ruinous with a thousand. Both clients call the same service through the same
+//! doubles and servers; one has every one of its 2 × 1,000 routes watched (every instance of
+//! both clusters known), the other is configured with 10 services. Runs alternate (A B, A B …);
+//! each run's CPU (the whole process: both clients, servers and doubles, whose share is the
+//! same for both variants) is divided by its calls; the goal is judged on the median of the
+//! per-repetition ratios.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use federation_core::client::FederatedServiceClient;
+
+use super::interleave::Plan;
+use super::report::{GoalRow, Verdict, fmt_duration, fmt_ratio};
+use super::runner::{self, Load};
+use super::scale_fixture::{self, cpu_seconds};
+use super::stats;
+use super::target::Sdk;
+
+/// One variant's figures in one run.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    cpu_per_call: f64,
+    p99: Duration,
+    throughput: f64,
+}
+
+/// Compares `big` (everything watched) with `small` at concurrency `c`; the Markdown rows of
+/// both variants and the goal row.
+pub async fn compare(
+    big: &FederatedServiceClient,
+    small: &FederatedServiceClient,
+    c: usize,
+    plan: Plan,
+) -> (String, GoalRow) {
+    let target = |client: &FederatedServiceClient| Sdk {
+        client: client.clone(),
+        service: Arc::from(scale_fixture::service_name(0)),
+        path: Arc::from("/bench"),
+    };
+    let variants = [target(big), target(small)];
+    let load = Load::Closed { concurrency: c };
+    for v in &variants {
+        runner::run(v, load, plan.warmup).await;
+    }
+    let mut runs: Vec<[Run; 2]> = Vec::with_capacity(plan.reps);
+    for _ in 0..plan.reps {
+        let mut pair = [Run {
+            cpu_per_call: 0.0,
+            p99: Duration::ZERO,
+            throughput: 0.0,
+        }; 2];
+        for (slot, v) in pair.iter_mut().zip(&variants) {
+            let cpu = cpu_seconds().unwrap_or(0.0);
+            let sample = runner::run(v, load, plan.duration).await;
+            let used = cpu_seconds().unwrap_or(0.0) - cpu;
+            *slot = Run {
+                cpu_per_call: used / sample.count.max(1) as f64,
+                p99: sample.p99,
+                throughput: sample.throughput,
+            };
+        }
+        runs.push(pair);
+    }
+    let ratios = |f: fn(&Run) -> f64| -> (f64, Vec<f64>) {
+        let per: Vec<f64> = runs
+            .iter()
+            .map(|r| f(&r[0]) / f(&r[1]).max(f64::MIN_POSITIVE))
+            .collect();
+        (median(&per), per)
+    };
+    let (cpu, cpu_reps) = ratios(|r| r.cpu_per_call);
+    let (p99, p99_reps) = ratios(|r| r.p99.as_secs_f64());
+    let mut rows = String::new();
+    for (v, name) in ["1,000 services, all watched", "10 services"]
+        .iter()
+        .enumerate()
+    {
+        let cpus: Vec<f64> = runs.iter().map(|r| r[v].cpu_per_call).collect();
+        let p99s: Vec<f64> = runs.iter().map(|r| r[v].p99.as_secs_f64()).collect();
+        let thr: Vec<f64> = runs.iter().map(|r| r[v].throughput).collect();
+        rows.push_str(&format!(
+            "| c = {c}, {name} | {:.1} µs | {} | {:.0}/s |\n",
+            median(&cpus) * 1e6,
+            fmt_duration(Duration::from_secs_f64(median(&p99s))),
+            median(&thr)
+        ));
+    }
+    let goal = GoalRow {
+        id: "S5",
+        what: format!("CPU per call and p99, 40k instances known vs 10 services, c = {c}"),
+        measured: format!(
+            "CPU {}; p99 {}",
+            fmt_ratio(cpu, &cpu_reps),
+            fmt_ratio(p99, &p99_reps)
+        ),
+        goal: "both ≤ 1.10x".into(),
+        verdict: Verdict::of(cpu <= 1.10 && p99 <= 1.10),
+    };
+    (rows, goal)
+}
+
+fn median(values: &[f64]) -> f64 {
+    stats::median(values).unwrap_or(f64::NAN)
+}
