@@ -192,11 +192,14 @@ fn two_services(url: &str) -> Config {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watches_start_on_a_services_first_call_and_in_wait_ready() {
+async fn lazy_watches_start_on_a_services_first_call_and_in_wait_ready() {
     let (consul, z) = slow_zervigo(Duration::from_millis(0)).await;
     consul.clear_fault();
-    let client =
-        FederatedServiceClient::from_config(two_services(&consul.url())).expect("client builds");
+    let client = FederatedServiceClient::builder()
+        .config(two_services(&consul.url()))
+        .lazy_discovery_watches(true)
+        .build()
+        .expect("client builds");
     client
         .get("user", "/hello")
         .timeout(Duration::from_secs(8))
@@ -225,11 +228,12 @@ async fn watches_start_on_a_services_first_call_and_in_wait_ready() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_first_call_long_after_build_still_waits_for_its_registry() {
+async fn with_lazy_watches_a_first_call_long_after_build_still_waits_for_its_registry() {
     let (consul, z) = slow_zervigo(Duration::from_millis(300)).await;
     let client = FederatedServiceClient::builder()
         .config(config(&consul.url(), None))
         .discovery_startup_grace(Duration::from_millis(600))
+        .lazy_discovery_watches(true)
         .build()
         .expect("client builds");
     // Longer than the grace: counted from build, it would be over before the first call.

@@ -12,7 +12,6 @@
 
 use std::time::{Duration, Instant};
 
-use federation_core::client::FederatedServiceClient;
 use federation_testkit::consul::ConsulDouble;
 
 use super::Settings;
@@ -135,12 +134,12 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     );
 
     eprintln!("  [scale] call cost with everything known vs 10 services");
-    let big = FederatedServiceClient::from_config(scale_fixture::config(
+    let big = scale_fixture::lazy_client(scale_fixture::config(
         &urls,
         shape.services,
         shape.wait_secs,
     )?)?;
-    let small = FederatedServiceClient::from_config(scale_fixture::config(
+    let small = scale_fixture::lazy_client(scale_fixture::config(
         &urls,
         10.min(shape.services),
         shape.wait_secs,
@@ -161,7 +160,7 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     drop(small);
 
     eprintln!("  [scale] change storm");
-    let storm_client = FederatedServiceClient::from_config(scale_fixture::config(
+    let storm_client = scale_fixture::lazy_client(scale_fixture::config(
         &urls,
         shape.services,
         shape.wait_secs,

@@ -11,8 +11,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use federation_core::client::FederatedServiceClient;
-
 use super::scale_fixture;
 use crate::exit::{CliError, Exit};
 
@@ -126,7 +124,7 @@ async fn serve(spec: &str) -> Result<Exit, CliError> {
     let rss_before = scale_fixture::rss_kib().unwrap_or(0);
     let started = Instant::now();
     let config = scale_fixture::config(&urls, services, wait)?;
-    let client = FederatedServiceClient::from_config(config)?;
+    let client = scale_fixture::lazy_client(config)?;
     if mode == "all" {
         client
             .wait_ready(READY_TIMEOUT)

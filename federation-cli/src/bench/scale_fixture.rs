@@ -86,6 +86,17 @@ pub async fn start_doubles(
     Ok(doubles)
 }
 
+/// A client for a scale configuration, with lazy discovery watches (a service is watched from
+/// its first call, or `wait_ready`): the setting the scale goals are measured with.
+pub fn lazy_client(
+    config: Config,
+) -> Result<federation_core::client::FederatedServiceClient, federation_core::Error> {
+    federation_core::client::FederatedServiceClient::builder()
+        .config(config)
+        .lazy_discovery_watches(true)
+        .build()
+}
+
 /// A client configuration with both clusters and `services` logical services, each served by
 /// both clusters under the same name and preferring the first.
 ///

@@ -118,7 +118,7 @@ pub async fn run(
     let mut fleet = Vec::with_capacity(clients);
     for _ in 0..clients {
         let config = scale_fixture::config(&urls, in_use, shape.wait_secs)?;
-        fleet.push(FederatedServiceClient::from_config(config)?);
+        fleet.push(scale_fixture::lazy_client(config)?);
     }
     let calls = fleet.iter().map(|client| async move {
         for i in 0..in_use {

@@ -28,6 +28,7 @@ pub struct ClientBuilder {
     seed: Option<u64>,
     pool: PoolSettings,
     startup_grace: Option<Duration>,
+    lazy_watches: bool,
 }
 
 /// Default of [`ClientBuilder::discovery_startup_grace`].
@@ -95,13 +96,26 @@ impl ClientBuilder {
         self
     }
 
-    /// How long after a service's discovery watches start (they start on its first call, or in
+    /// How long after a service's discovery watches start (at `build`, or with
+    /// [`lazy_discovery_watches`](Self::lazy_discovery_watches) on its first call or in
     /// `wait_ready`) a call waits for the first discovery answer of the cluster it would rank
     /// highest (the override, else the preferred cluster, else any) instead of
     /// routing elsewhere or failing with a `DiscoveryPending` reason; each call waits at most
     /// until its own deadline. Zero disables the wait. Default: 1 s.
     pub fn discovery_startup_grace(mut self, grace: Duration) -> Self {
         self.startup_grace = Some(grace);
+        self
+    }
+
+    /// Starts a service's discovery watches on its first call (or in `wait_ready`) instead of
+    /// when the client is built, so a client configured with a thousand services that calls
+    /// ten of them holds ten services' long polls, not a thousand (issue 23, docs/ARCHITECTURE.md).
+    /// The price: a service's first call always waits for its registry (within the startup
+    /// grace, counted from that call), a service first called while Consul is down has no
+    /// last-known instances, and `health()` shows services never called as pending.
+    /// Default: `false` (every configured service is watched from `build`).
+    pub fn lazy_discovery_watches(mut self, lazy: bool) -> Self {
+        self.lazy_watches = lazy;
         self
     }
 
@@ -175,6 +189,12 @@ impl ClientBuilder {
                 metrics,
             }),
         };
+        if !self.lazy_watches {
+            // Eager (default): every service is watched, and its grace counts, from build.
+            for svc in client.inner.services.values() {
+                svc.watch(&client.inner.clusters, startup_grace);
+            }
+        }
         // Issue 20: `cache.warm` lists fetched in the background.
         super::coherence::start_warm(&client);
         Ok(client)
