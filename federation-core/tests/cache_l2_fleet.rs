@@ -6,7 +6,7 @@ mod cache_l2_support;
 
 use std::time::Duration;
 
-use cache_l2_support::{Peer, client, get, parse_get, wait_subscribed, yaml};
+use cache_l2_support::{Peer, client, get, parse_get, wait_stored, wait_subscribed, yaml};
 use federation_testkit::instance::{Behavior, Identity, ServiceInstance};
 use federation_testkit::redis::RedisServer;
 
@@ -36,6 +36,7 @@ async fn a_value_fetched_by_one_process_is_a_hit_in_another() {
     let here = client(&cfg);
     wait_subscribed(&here).await;
     let (status, cache, len) = get(&here, "/api/v1/users/42").await;
+    wait_stored(&here, 1).await;
     assert_eq!((status, cache.as_str()), (200, "miss"));
     let mut peer = Peer::spawn(&cfg);
     let (status, cache, peer_len) = peer.get("/api/v1/users/42");
@@ -87,6 +88,7 @@ async fn an_invalidation_reaches_four_processes() {
     wait_subscribed(&here).await;
     let mut peers: Vec<Peer> = (0..4).map(|_| Peer::spawn(&cfg)).collect();
     let (_, _, old_len) = get(&here, "/api/v1/users/9").await;
+    wait_stored(&here, 1).await;
     for peer in &mut peers {
         let (_, cache, len) = peer.get("/api/v1/users/9");
         assert_eq!(len, old_len);
@@ -127,6 +129,7 @@ async fn after_a_redis_restart_no_process_serves_a_stale_value() {
     wait_subscribed(&here).await;
     let mut peer = Peer::spawn(&cfg);
     let (_, _, old_len) = get(&here, "/api/v1/users/5").await;
+    wait_stored(&here, 1).await;
     assert_eq!(peer.get("/api/v1/users/5").1, "hit");
     assert_eq!(peer.get("/api/v1/users/5").1, "hit", "now in the peer's L1");
 

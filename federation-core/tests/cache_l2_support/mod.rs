@@ -36,6 +36,24 @@ pub fn client(yaml: &str) -> FederatedServiceClient {
     FederatedServiceClient::from_config(config).expect("client builds")
 }
 
+/// Waits until `client` has written `count` values to Redis: a call returns before its
+/// background write lands, so another process asking right away can still miss.
+pub async fn wait_stored(client: &FederatedServiceClient, count: u64) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = client.health();
+        let l2 = health.service("user").and_then(|s| s.cache_l2.clone());
+        if l2.as_ref().is_some_and(|h| h.stored >= count) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{count} value(s) not stored in Redis: {l2:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Waits until the client's `user` tier is connected and subscribed (other processes'
 /// invalidations arrive), or panics after 10 s.
 pub async fn wait_subscribed(client: &FederatedServiceClient) {
