@@ -287,7 +287,7 @@ int main(void) {
     ok(federation_sandbox_set_behavior(sandbox, "looma", "resume-processing", -1, 0, 0,
                                        FEDERATION_SANDBOX_MODE_HANG),
        "hang");
-    federation_call_options_t options = {300, 0, -1, NULL};
+    federation_call_options_t options = {300, 0, -1, NULL, NULL, 0};
     get(client, "resume-processing", "/process", &options, &c);
     CHECK(federation_error_kind(c.error) == FEDERATION_ERROR_TIMEOUT, "kind %u: %s",
           federation_error_kind(c.error), federation_error_message(c.error));
