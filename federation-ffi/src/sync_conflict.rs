@@ -265,4 +265,48 @@ mod tests {
         let wrong = parse_resolution("[1]").expect_err("a list is no decision");
         assert!(wrong.contains("first, second or a JSON object"), "{wrong}");
     }
+
+    unsafe extern "C" fn never(
+        _: *mut c_void,
+        _: *const c_char,
+        _: *const c_char,
+        _: *const c_char,
+        _: *mut federation_sync_reply_t,
+    ) {
+    }
+
+    fn refusal(conflict: &federation_sync_conflict_t) -> String {
+        // SAFETY: a valid struct whose list is valid for its count.
+        match unsafe { conflict_spec(conflict, std::ptr::null_mut()) } {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.message_text(),
+        }
+    }
+
+    #[test]
+    fn a_conflict_without_decide_or_entity_types_is_refused_by_field() {
+        let types = c"user";
+        let mut conflict = federation_sync_conflict_t {
+            entity_types: types.as_ptr(),
+            entity_types_count: 1,
+            decide: None,
+            release: None,
+        };
+        assert!(refusal(&conflict).contains("`conflict->decide` is NULL"));
+        conflict.decide = Some(never);
+        conflict.entity_types_count = 0;
+        assert!(refusal(&conflict).contains("lists no entity type"));
+        conflict.entity_types = std::ptr::null();
+        assert!(refusal(&conflict).contains("lists no entity type"));
+        conflict.entity_types = types.as_ptr();
+        conflict.entity_types_count = 1;
+        // SAFETY: as above.
+        let spec = unsafe { conflict_spec(&conflict, std::ptr::null_mut()) };
+        assert!(matches!(spec, Ok(Some(s)) if s.types == ["user"]));
+        // SAFETY: NULL is allowed.
+        assert!(matches!(
+            unsafe { conflict_spec(std::ptr::null(), std::ptr::null_mut()) },
+            Ok(None)
+        ));
+    }
 }
