@@ -45,7 +45,8 @@ cargo clippy -p federation-core --features opentelemetry --lib --test otel -- -D
 cargo test -p federation-core --features opentelemetry --test otel
 
 step "Python package"
-bash scripts/python-test.sh
+# the Python examples run once, in the examples step below (same venv, same interpreter)
+FEDERATION_PY_EXAMPLES=skip bash scripts/python-test.sh
 
 step "C ABI and Go module"
 bash scripts/ffi-go-test.sh
