@@ -64,6 +64,8 @@ pub(crate) struct ServiceRoute {
     pub(crate) watching: std::sync::OnceLock<tokio::time::Instant>,
     /// Backup requests, when the service's policy enables them.
     pub(crate) hedge: Option<super::hedge_delay::HedgeTimer>,
+    /// The weighted split between arms, when the service has one.
+    pub(crate) split: Option<super::routing::SplitRoute>,
 }
 
 impl ServiceRoute {

@@ -196,6 +196,8 @@ pub struct ServiceConfig {
     pub tags: Vec<String>,
     /// The resolved policy (defaults merged with this service's overrides); `None` = defaults.
     pub policy: Option<Policy>,
+    /// Weighted or canary split between tag sets and clusters (`split`). Default: none.
+    pub split: Option<super::SplitConfig>,
 }
 
 impl ServiceConfig {
@@ -207,6 +209,7 @@ impl ServiceConfig {
             prefer: None,
             tags: Vec::new(),
             policy: None,
+            split: None,
         }
     }
 
