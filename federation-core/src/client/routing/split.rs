@@ -7,7 +7,9 @@
 //! rendezvous hashing: arm `a` scores `-ln(u(key, a)) / weight(a)` with `u` uniform in (0, 1]
 //! from the key and the arm's name, lowest first. The first arm takes the call with
 //! probability weight / total, and raising one arm's weight only lowers that arm's scores: a
-//! key changes arm only to move *into* the growing arm. When an arm has no available instance
+//! key changes arm only to move *into* the growing arm (with two arms always; with more, as
+//! long as the shrinking arms keep their ratios to each other — otherwise some keys also move
+//! between the shrinking arms). When an arm has no available instance
 //! (none carries its tags, or all are ejected) the call goes to the next arm in its order,
 //! then to the service's usual routing; the response reports the assigned arm and why it was
 //! left, and `federation_split_fallbacks_total` counts it. The hash (FNV-1a and a 64-bit
@@ -286,6 +288,7 @@ mod tests {
         assert!((share(&s, "c") - 0.20).abs() < 0.015, "{}", share(&s, "c"));
     }
 
+    /// With two arms, and with more whose other arms keep their ratios to each other.
     #[test]
     fn growing_an_arm_moves_users_only_into_it() {
         for (before, after, growing) in [
@@ -295,8 +298,8 @@ mod tests {
                 "v3",
             ),
             (
-                vec![("a", 60), ("b", 30), ("c", 10)],
-                vec![("a", 55), ("b", 25), ("c", 20)],
+                vec![("a", 50), ("b", 25), ("c", 25)],
+                vec![("a", 40), ("b", 20), ("c", 40)],
                 "c",
             ),
         ] {
