@@ -66,6 +66,8 @@ pub(crate) struct ServiceRoute {
     pub(crate) hedge: Option<super::hedge_delay::HedgeTimer>,
     /// The weighted split between arms, when the service has one.
     pub(crate) split: Option<super::routing::SplitRoute>,
+    /// Load-aware spill, when the policy enables it and the service prefers a cluster.
+    pub(crate) spill: Option<super::routing::Spill>,
 }
 
 impl ServiceRoute {

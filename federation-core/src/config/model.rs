@@ -273,6 +273,8 @@ pub struct Policy {
     pub limits: LimitPolicy,
     /// Backup requests for slow answers (`hedge`). Default: `None` (off).
     pub hedge: Option<super::HedgePolicy>,
+    /// Load-aware spill from the preferred cluster (`spill`). Default: `None` (off).
+    pub spill: Option<super::SpillPolicy>,
 }
 
 /// Timeouts of one call.

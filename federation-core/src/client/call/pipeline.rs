@@ -71,6 +71,10 @@ async fn run(
             (order, tags.as_deref(), None)
         }
     };
+    let mut order = order;
+    if let (Some(spill), Some(preferred), None) = (&svc.spill, svc.preferred, split.as_ref()) {
+        spill.apply(&mut order, &svc.routes, preferred, rng);
+    }
     svc.budget.deposit();
     // Clusters left out by ranking may join before a retry, unless the call is pinned.
     let progress = Progress::new(svc, order, request.cluster.is_none());
@@ -125,6 +129,11 @@ async fn drive(
             && matches!(attempted.record.outcome, AttemptOutcome::Success)
         {
             timer.observe(attempted.record.duration);
+        }
+        if let Some(spill) = &svc.spill
+            && matches!(attempted.record.outcome, AttemptOutcome::Success)
+        {
+            spill.observe(progress.order[pos].route, attempted.record.duration);
         }
         if let Some(end) = progress.settle(call, pos, attempted) {
             return end;
