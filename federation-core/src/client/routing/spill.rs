@@ -7,8 +7,8 @@
 //! and forth on every wobble of the measurement. Each call compares the preferred cluster's
 //! load with the least loaded other cluster's (`ratio` = preferred / other): with the `latency`
 //! signal the average duration of recent successful attempts in each cluster (an EWMA over
-//! samples, learned from the calls that went there — a cluster never called yet is not
-//! compared), with `in_flight` the requests in flight per available instance plus one. Spill
+//! samples, each sample capped at twice the average so one outlier moves it by 20 % at most;
+//! learned from the calls that went there — a cluster never called yet is not compared), with `in_flight` the requests in flight per available instance plus one. Spill
 //! starts when the ratio reaches `enter_factor` and ends when it falls below `exit_factor`
 //! (lower); the state changes at most once per `min_dwell` (tokio's clock). While spilling, each
 //! call goes to the other cluster first with probability `max_share`; the rest stay preferred.
@@ -74,7 +74,8 @@ impl Spill {
         let new = if old == 0.0 {
             sample.max(1.0)
         } else {
-            old + ALPHA * (sample - old)
+            // One outlier (a scheduling hiccup) moves the average by at most ALPHA (20 %).
+            old + ALPHA * (sample.min(2.0 * old) - old)
         };
         cell.store(new.to_bits(), Ordering::Relaxed);
     }
