@@ -70,34 +70,24 @@ pub(crate) fn apply_spill(
     path: &str,
     p: &mut Problems,
 ) {
-    match node {
-        Node::Bool(false) => *target = None,
-        Node::Bool(true) => *target = Some(target.clone().unwrap_or_default()),
-        Node::Map(_) => {
-            let allowed = [
-                "signal",
-                "enter_factor",
-                "exit_factor",
-                "max_share",
-                "min_dwell",
-            ];
-            let Some(f) = read::fields(node, path, &allowed, p) else {
-                return;
-            };
-            let mut spill = target.clone().unwrap_or_default();
-            if let Some((node, path)) = f.get("signal")
-                && let Some(signal) = read::choice(node, &path, SIGNALS, p)
-            {
-                spill.signal = signal;
-            }
-            set(&f, "enter_factor", p, read::number, &mut spill.enter_factor);
-            set(&f, "exit_factor", p, read::number, &mut spill.exit_factor);
-            set(&f, "max_share", p, read::number, &mut spill.max_share);
-            set(&f, "min_dwell", p, read::duration, &mut spill.min_dwell);
-            *target = Some(spill);
+    let allowed = [
+        "signal",
+        "enter_factor",
+        "exit_factor",
+        "max_share",
+        "min_dwell",
+    ];
+    read::switchable(target, node, path, &allowed, p, |f, spill, p| {
+        if let Some((node, path)) = f.get("signal")
+            && let Some(signal) = read::choice(node, &path, SIGNALS, p)
+        {
+            spill.signal = signal;
         }
-        other => read::wrong_type(other, path, "a map, true or false", p),
-    }
+        set(f, "enter_factor", p, read::number, &mut spill.enter_factor);
+        set(f, "exit_factor", p, read::number, &mut spill.exit_factor);
+        set(f, "max_share", p, read::number, &mut spill.max_share);
+        set(f, "min_dwell", p, read::duration, &mut spill.min_dwell);
+    });
 }
 
 /// Checks a resolved spill policy at `path`.
