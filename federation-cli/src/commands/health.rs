@@ -123,5 +123,17 @@ fn render(views: &[ServiceHealth]) -> String {
             ]);
         }
     }
-    table.render(0)
+    let mut out = table.render(0);
+    // Load-aware spill: each service's share leaving its preferred cluster, and why.
+    for v in views {
+        if let Some(spill) = &v.spill {
+            let to = spill.to.as_deref().unwrap_or("-");
+            let share = spill.share * 100.0;
+            out.push_str(&format!(
+                "{} spill {} -> {to}: {share:.0} % ({})\n",
+                v.service, spill.from, spill.reason
+            ));
+        }
+    }
+    out
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::HeaderMap;
 
 use super::front::FederatedServiceClient;
-use super::routing::{ClusterRoute, Failback, RouteSpec};
+use super::routing::{ClusterRoute, Failback, RouteSpec, Spill, SplitRoute};
 use super::state::{ClusterRuntime, Inner, ServiceRoute, Services};
 use crate::config::{Config, ServiceConfig};
 use crate::discovery::ClusterDiscovery;
@@ -290,6 +290,15 @@ fn service_route(
             .as_ref()
             .map(super::hedge_delay::HedgeTimer::new),
         failback: Failback::default(),
+        split: service
+            .split
+            .as_ref()
+            .map(|split| SplitRoute::new(split, &service.tags, &routes)),
+        spill: policy
+            .spill
+            .clone()
+            .filter(|_| preferred.is_some())
+            .map(|spill| Spill::new(spill, routes.len())),
         routes,
         preferred,
         policy,

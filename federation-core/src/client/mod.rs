@@ -55,4 +55,4 @@ pub use front::FederatedServiceClient;
 pub use registry::Registered;
 pub use request::Request;
 pub use request_builder::RequestBuilder;
-pub use response::{Attempt, AttemptOutcome, CacheStatus, Response, ServedBy};
+pub use response::{Attempt, AttemptOutcome, CacheStatus, Response, ServedBy, SplitOutcome};

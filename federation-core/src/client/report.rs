@@ -153,6 +153,11 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
                 .cache
                 .as_ref()
                 .and_then(crate::cache::ResultCache::warm_health),
+            spill: svc
+                .spill
+                .as_ref()
+                .zip(svc.preferred)
+                .map(|(spill, preferred)| spill.explain(&svc.routes, preferred)),
         });
     }
     HealthSnapshot { services }

@@ -64,6 +64,10 @@ pub(crate) struct ServiceRoute {
     pub(crate) watching: std::sync::OnceLock<tokio::time::Instant>,
     /// Backup requests, when the service's policy enables them.
     pub(crate) hedge: Option<super::hedge_delay::HedgeTimer>,
+    /// The weighted split between arms, when the service has one.
+    pub(crate) split: Option<super::routing::SplitRoute>,
+    /// Load-aware spill, when the policy enables it and the service prefers a cluster.
+    pub(crate) spill: Option<super::routing::Spill>,
 }
 
 impl ServiceRoute {

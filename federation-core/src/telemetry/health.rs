@@ -48,6 +48,24 @@ pub struct ServiceHealth {
     /// The cache warm-up (`cache.warm` or `warm()`), once one started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_warm: Option<WarmHealth>,
+    /// Load-aware spill (`spill` policy) of a service with a preferred cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spill: Option<SpillHealth>,
+}
+
+/// Load-aware spill of one service: which share of calls leaves the preferred cluster and why.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SpillHealth {
+    /// The preferred cluster.
+    pub from: String,
+    /// The least loaded other cluster with a reading, if any.
+    pub to: Option<String>,
+    /// Share of calls that go to `to` first (0 while not spilling; `max_share` while spilling).
+    pub share: f64,
+    /// The preferred cluster's load over `to`'s, when both are known.
+    pub ratio: Option<f64>,
+    /// Why, in words: the loads, the ratio and the thresholds.
+    pub reason: String,
 }
 
 /// Warm-up of one service's cache: paths fetched into it ahead of traffic.
@@ -123,6 +141,7 @@ mod tests {
                 service: "user".into(),
                 preferred: Some("zervigo".into()),
                 selected: Some("zervigo".into()),
+                spill: None,
                 clusters: vec![ClusterHealth {
                     cluster: "zervigo".into(),
                     consul_service: "user-service".into(),
