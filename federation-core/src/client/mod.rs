@@ -41,6 +41,8 @@ mod front;
 mod hedge_delay;
 mod ready;
 mod registry;
+mod reload;
+mod reload_watch;
 mod report;
 mod request;
 mod request_builder;
