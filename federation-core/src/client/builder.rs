@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::HeaderMap;
 
 use super::front::FederatedServiceClient;
-use super::reload::Shared;
+use super::generation::Shared;
 use super::routing::{ClusterRoute, Failback, RouteSpec};
 use super::state::{ClusterRuntime, Inner, ServiceRoute, Services};
 use crate::config::{Config, ServiceConfig};
@@ -239,7 +239,8 @@ pub(crate) fn build_generation(
         .map(|s| s.policy.timeout.attempt)
         .min()
         .unwrap_or(Duration::from_secs(1));
-    let changes = previous.map_or_else(Vec::new, |p| super::reload::changes(&p.config, &config));
+    let changes =
+        previous.map_or_else(Vec::new, |p| super::generation::changes(&p.config, &config));
     Ok(Inner {
         timer_anchor: crate::transport::timer_anchor::TimerAnchor::new(shortest_attempt),
         startup_grace: settings.startup_grace,
@@ -249,7 +250,7 @@ pub(crate) fn build_generation(
         random: crate::rng::SplitMix::new(settings.seed.map(|s| s.wrapping_add(number))),
         metrics: metrics.clone(),
         config: Arc::new(config),
-        generation: super::reload::describe(number, source, changes),
+        generation: super::generation::describe(number, source, changes),
     })
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::Method;
 
 use super::call;
-use super::reload::Shared;
+use super::generation::Shared;
 use super::report;
 use super::request::{PathText, Request};
 use super::request_builder::{RequestBuilder, Target};

@@ -38,6 +38,7 @@ mod builder;
 mod call;
 mod coherence;
 mod front;
+mod generation;
 mod hedge_delay;
 mod ready;
 mod registry;

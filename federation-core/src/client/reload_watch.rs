@@ -16,7 +16,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::front::FederatedServiceClient;
-use super::reload::Shared;
+use super::generation::Shared;
 use crate::config::{Config, ConfigFormat};
 
 /// Shortest polling period (a smaller one would busy-read the file).
