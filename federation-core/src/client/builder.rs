@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::HeaderMap;
 
 use super::front::FederatedServiceClient;
-use super::generation::Shared;
+use super::generation::{Settings, Shared};
 use super::routing::{ClusterRoute, Failback, RouteSpec};
 use super::state::{ClusterRuntime, Inner, ServiceRoute, Services};
 use crate::config::{Config, ServiceConfig};
@@ -175,15 +175,6 @@ impl ClientBuilder {
         }
         Ok(client)
     }
-}
-
-/// The builder's settings that every generation is built with.
-#[derive(Clone, Debug)]
-pub(crate) struct Settings {
-    pub(crate) seed: Option<u64>,
-    pub(crate) pool: PoolSettings,
-    pub(crate) startup_grace: Duration,
-    pub(crate) lazy_watches: bool,
 }
 
 /// Validates `config` and builds generation `number` from it, sharing with `previous` every

@@ -7,14 +7,22 @@
 //! generations (metrics registry, builder settings, the last rejected reload).
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
-use super::builder::Settings;
 use super::state::Inner;
 use crate::config::Config;
 use crate::telemetry::{ConfigGeneration, Metrics};
+
+/// The builder's settings that every generation is built with.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) seed: Option<u64>,
+    pub(crate) pool: crate::transport::PoolSettings,
+    pub(crate) startup_grace: Duration,
+    pub(crate) lazy_watches: bool,
+}
 
 /// What every clone of a client shares: the current generation and what survives reloads.
 pub(crate) struct Shared {
