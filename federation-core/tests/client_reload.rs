@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use federation_core::config::{Config, LoadBalancing, Policy};
+use federation_core::config::{Config, ConfigFormat, LoadBalancing, Policy};
 use federation_core::telemetry::BreakerStateValue;
 use federation_core::{ErrorKind, FederatedServiceClient};
 use federation_testkit::instance::{Behavior, ServiceInstance};
@@ -87,6 +87,20 @@ async fn an_invalid_configuration_is_rejected_and_the_running_one_stays() {
     assert_eq!(generation.source, "build");
     let rejected = generation.last_rejected.expect("the rejection is shown");
     assert!(rejected.contains("nowhere"), "{rejected}");
+
+    // Text that does not even parse is rejected the same way (what the bindings pass).
+    let err = client
+        .reload_text("clusters: [ oops\n", ConfigFormat::Yaml)
+        .expect_err("syntax error");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let generation = client.health().config;
+    assert_eq!(generation.generation, 1);
+    assert!(
+        generation
+            .last_rejected
+            .is_some_and(|r| r.starts_with("reload: "))
+    );
+    ok(&client, "user").await;
 
     // The next accepted reload clears it.
     let accepted = client

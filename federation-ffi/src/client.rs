@@ -153,13 +153,12 @@ pub unsafe extern "C" fn federation_client_reload(
         let client = unsafe { handle(client, "client") }?;
         // SAFETY: forwarded from the caller.
         let text = unsafe { c_str(config, "config", MAX_CONFIG, FEDERATION_ERROR_CONFIG) }?;
-        let config = Config::parse(text, format_of(format)?)
-            .map_err(|e| federation_error_t::boxed(FEDERATION_ERROR_CONFIG, e.to_string()))?;
+        let format = format_of(format)?;
         // New discovery watches are spawned while reloading: do it inside the runtime.
         let _entered = runtime()?.enter();
         client
             .client
-            .reload(config)
+            .reload_text(text, format)
             .map(|_| ())
             .map_err(|e| federation_error_t::from_core(&e))
     })

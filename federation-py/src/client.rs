@@ -178,16 +178,16 @@ client_methods! {
         py: Python<'py>,
         config: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let parsed = match config.extract::<PathBuf>() {
-            Ok(path) => Config::from_file(path),
-            Err(_) => config_from_dict(config)?,
-        };
-        let parsed = parsed.map_err(|e| errors::config_to_pyerr(py, e))?;
         let (client, rt) = self.client()?;
-        let generation = {
-            let _context = rt.tokio().enter();
-            client.reload(parsed).map_err(|e| errors::to_pyerr(py, &e))?
+        let _context = rt.tokio().enter();
+        let reloaded = match config.extract::<PathBuf>() {
+            Ok(path) => client.reload_file(path),
+            Err(_) => {
+                let text = dict_json(config)?;
+                client.reload_text(&text, ConfigFormat::Json)
+            }
         };
+        let generation = reloaded.map_err(|e| errors::to_pyerr(py, &e))?;
         let text = serde_json::to_string(&generation)
             .map_err(|e| PyRuntimeError::new_err(format!("generation: {e}")))?;
         py.import("json")?.call_method1("loads", (text,))
@@ -454,6 +454,11 @@ client_methods! {
 pub(crate) fn config_from_dict(
     config: &Bound<'_, PyAny>,
 ) -> PyResult<Result<Config, federation_core::config::ConfigError>> {
+    Ok(Config::parse(&dict_json(config)?, ConfigFormat::Json))
+}
+
+/// A configuration dict as JSON text (`ConfigError` when it cannot be serialized).
+fn dict_json(config: &Bound<'_, PyAny>) -> PyResult<String> {
     let py = config.py();
     let text: String = py
         .import("json")?
@@ -469,7 +474,7 @@ pub(crate) fn config_from_dict(
             )
         })?
         .extract()?;
-    Ok(Config::parse(&text, ConfigFormat::Json))
+    Ok(text)
 }
 
 /// An already-resolved asyncio future holding `value`.

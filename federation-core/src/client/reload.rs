@@ -48,6 +48,46 @@ impl FederatedServiceClient {
         self.reload_from(config, "reload")
     }
 
+    /// [`reload`](Self::reload) from configuration text in `format` (what the bindings pass):
+    /// a text that does not parse or validate is rejected like an invalid configuration (the
+    /// error returned and shown in `health()`; the running configuration stays).
+    ///
+    /// # Errors
+    /// As [`reload`](Self::reload), also for syntax errors.
+    pub fn reload_text(
+        &self,
+        text: &str,
+        format: crate::config::ConfigFormat,
+    ) -> Result<ConfigGeneration, Error> {
+        match Config::parse(text, format) {
+            Ok(config) => self.reload(config),
+            Err(error) => {
+                self.shared.reject("reload", &error);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// [`reload`](Self::reload) from the configuration file at `path` (format from its
+    /// extension), rejected like an invalid configuration when it cannot be read or parsed.
+    ///
+    /// # Errors
+    /// As [`reload_text`](Self::reload_text), also for an unreadable file.
+    pub fn reload_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<ConfigGeneration, Error> {
+        let path = path.as_ref();
+        let source = format!("file {}", path.display());
+        match Config::from_file(path) {
+            Ok(config) => self.reload_from(config, &source),
+            Err(error) => {
+                self.shared.reject(&source, &error);
+                Err(error.into())
+            }
+        }
+    }
+
     /// [`reload`](Self::reload), naming where the configuration came from in `health()`.
     pub(crate) fn reload_from(
         &self,
