@@ -15,7 +15,7 @@ use federation_core::config::{Config, ConfigFormat, LoadBalancing, Policy};
 use federation_core::telemetry::BreakerStateValue;
 use federation_core::{ErrorKind, FederatedServiceClient};
 use federation_testkit::instance::{Behavior, ServiceInstance};
-use pipeline_support::{cluster, config, eventually, service, start};
+use pipeline_support::{breaker_of, cluster, config, eventually, service, start};
 
 /// `user` in one static cluster over `instances`, with `policy`, declared after the `extra`
 /// services, which have no instance (so a call of `user` routed by another generation's index
@@ -42,17 +42,6 @@ fn ejecting_policy() -> Policy {
     policy.breaker.max_open_for = Duration::from_secs(60);
     policy.load_balancing = Some(LoadBalancing::RoundRobin);
     policy
-}
-
-fn breaker_of(client: &FederatedServiceClient, id: &str) -> Option<BreakerStateValue> {
-    client
-        .health()
-        .services
-        .iter()
-        .flat_map(|s| s.clusters.iter())
-        .flat_map(|c| c.instances.iter())
-        .find(|i| i.id == id)
-        .map(|i| i.breaker)
 }
 
 async fn ok(client: &FederatedServiceClient, service: &str) {
