@@ -5,6 +5,8 @@ package federation
 type Health struct {
 	// Services has one entry per logical service, in configuration order.
 	Services []ServiceHealth `json:"services"`
+	// Config is the configuration generation the client runs (see Client.Reload).
+	Config ConfigGeneration `json:"config"`
 	// JSON is the snapshot as the core produced it.
 	JSON string `json:"-"`
 }

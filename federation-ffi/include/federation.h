@@ -484,6 +484,20 @@ federation_error_t *federation_client_new(const char *config,
 federation_error_t *federation_client_new_from_file(const char *path,
                                                     federation_client_t **out_client);
 
+// Replaces the client's configuration with `config` (text in `format`, `FEDERATION_CONFIG_*`)
+// without dropping calls in flight: calls already started finish on the configuration they
+// started with; breakers, load statistics and connections of instances still routed to are
+// kept. Returns NULL on success, or an error of kind `FEDERATION_ERROR_CONFIG` naming every
+// invalid field, and the running configuration stays. The generation (and the last rejected
+// reload) is in `federation_client_health`'s `config` object.
+//
+// # Safety
+// `client` is a live client; `config` is NULL or a NUL-terminated string (at most 16 MiB),
+// borrowed for this call only. Thread-safe.
+federation_error_t *federation_client_reload(const federation_client_t *client,
+                                             const char *config,
+                                             federation_config_format_t format);
+
 // The health of every service in every cluster as JSON (instances, availability, breaker
 // states, score, discovery freshness), written to `out_json` as an owned string.
 //
