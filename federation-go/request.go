@@ -54,6 +54,9 @@ type Attempt struct {
 	// "timeout", "connection_lost", "body_too_large" or "cancelled" (a parallel hedge
 	// answered first).
 	Outcome string
+	// Hedge is true when the attempt was a hedge: a parallel copy of the request sent to
+	// another instance because the earlier attempt had not answered within the hedge delay.
+	Hedge bool
 }
 
 // attemptFrom is the Go form of an attempt's names and timing (C memory, copied).
@@ -65,6 +68,7 @@ func attemptFrom(cluster, instance *C.char, t *C.federation_attempt_timing_t) At
 		Duration: time.Duration(t.duration_ns),
 		Status:   int(t.status),
 		Outcome:  C.GoString(t.outcome),
+		Hedge:    bool(t.hedge),
 	}
 }
 

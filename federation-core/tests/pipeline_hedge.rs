@@ -142,3 +142,37 @@ async fn a_spent_retry_budget_sends_no_hedge() {
     let rejected = "federation_retry_budget_rejections_total{service=\"user\"} ";
     assert_eq!(metric(&client, rejected), 2);
 }
+
+/// The peak-EWMA latency estimate (ms) of instance `id`, from the client's health.
+fn estimate_ms(client: &FederatedServiceClient, id: &str) -> f64 {
+    let health = client.health();
+    let instance = health
+        .services
+        .iter()
+        .flat_map(|s| &s.clusters)
+        .flat_map(|c| &c.instances)
+        .find(|i| i.id == id);
+    instance.expect("instance in health").ewma_ms
+}
+
+#[tokio::test]
+async fn a_hedge_that_loses_to_the_first_attempt_leaves_its_instance_estimate_alone() {
+    let z = start("zervigo", "user-service", 2).await;
+    for i in &z {
+        i.set_behavior(Behavior::delayed(Duration::from_millis(80)));
+    }
+    let client = client(&z, RetryBudgetPolicy::default());
+    let response = client.get("user", "/users/1").send().await.expect("answer");
+    let attempts = response.served().attempts();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0].outcome(), AttemptOutcome::Success);
+    assert_eq!(attempts[1].outcome(), AttemptOutcome::Cancelled);
+    assert!(attempts[1].is_hedge());
+    // The hedge ran for ~50 ms and was dropped because the first attempt answered: no evidence
+    // that its instance is slow, so it keeps the default 30 ms estimate (decaying), instead of
+    // a doubled one that would steer the balancer away from a healthy instance.
+    let first = estimate_ms(&client, attempts[0].instance());
+    let hedge = estimate_ms(&client, attempts[1].instance());
+    assert!(first >= 70.0, "the answer's 80 ms sample: {first} ms");
+    assert!(hedge <= 30.0, "the losing hedge's instance: {hedge} ms");
+}

@@ -120,6 +120,8 @@ typedef struct {
   // What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
   // `connection_lost`, `body_too_large`, `cancelled`): a static NUL-terminated string.
   const char *outcome;
+  // True when the attempt was a hedge (a parallel copy sent after the hedge delay).
+  bool hedge;
 } federation_attempt_timing_t;
 
 // Called (from any thread, possibly concurrently with `federation_executor_run`) when a call

@@ -26,6 +26,8 @@ pub struct federation_attempt_timing_t {
     /// What the attempt did (`success`, `retryable_status`, `connect_failed`, `timeout`,
     /// `connection_lost`, `body_too_large`, `cancelled`): a static NUL-terminated string.
     pub outcome: *const c_char,
+    /// True when the attempt was a hedge (a parallel copy sent after the hedge delay).
+    pub hedge: bool,
 }
 
 /// An attempt's timing as Rust data (`federation_attempt_timing_t` holds a raw pointer, which
@@ -36,6 +38,7 @@ struct Timing {
     duration_ns: u64,
     status: u16,
     outcome: &'static CStr,
+    hedge: bool,
 }
 
 fn nanos(d: std::time::Duration) -> u64 {
@@ -62,6 +65,7 @@ impl Timing {
             duration_ns: nanos(a.duration()),
             status: a.status().map_or(0, |s| s.as_u16()),
             outcome: outcome_c(a.outcome()),
+            hedge: a.is_hedge(),
         }
     }
 }
@@ -156,6 +160,7 @@ impl AttemptList {
                 duration_ns: t.duration_ns,
                 status: t.status,
                 outcome: t.outcome.as_ptr(),
+                hedge: t.hedge,
             };
         }
         true
@@ -226,10 +231,12 @@ mod tests {
             duration_ns: 7,
             status: 7,
             outcome: std::ptr::null(),
+            hedge: true,
         };
         // SAFETY: `out` is valid for a write.
         assert!(!unsafe { list.write_timing(0, &mut out) }, "no attempts");
         assert_eq!(out.offset_ns, 7, "nothing written out of range");
+        assert!(out.hedge, "nothing written out of range");
         assert_eq!(
             outcome_c(AttemptOutcome::RetryableStatus),
             c"retryable_status"

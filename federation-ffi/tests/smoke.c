@@ -237,6 +237,13 @@ int main(void) {
     CHECK(strcmp(federation_response_cluster(c.response), "zervigo") == 0, "cluster %s",
           federation_response_cluster(c.response));
     CHECK(federation_response_attempts(c.response) >= 1, "attempts");
+    /* The first attempt is never a hedge (the sandbox client has no hedge policy): the field
+     * is written even when pre-set. */
+    federation_attempt_timing_t timing = {.status = 7, .outcome = NULL, .hedge = true};
+    CHECK(federation_response_attempt_timing(c.response, 0, &timing), "attempt timing 0");
+    CHECK(timing.outcome != NULL && !timing.hedge, "attempt 0: outcome %s, hedge %d",
+          timing.outcome ? timing.outcome : "(null)", (int)timing.hedge);
+    CHECK(!federation_response_attempt_timing(c.response, 100000, &timing), "timing out of range");
     size_t body_len = 0;
     const uint8_t *body = federation_response_body(c.response, &body_len);
     CHECK(body != NULL && body_len > 0, "empty body");

@@ -82,8 +82,8 @@ pub(super) async fn turn(
     };
     let won = |(_, a): &(usize, Attempted)| wins(a);
     let raced = race(first_attempt, timer.delay(), timer.max_extra, launch, won).await;
-    let (slot, (pos, decided)) = raced.decided;
-    if slot > 0 && wins(&decided) {
+    let (winner, (pos, decided)) = raced.decided;
+    if winner > 0 && wins(&decided) {
         call.inner.metrics.hedge_won(&svc.name);
     }
     for (_, (pos, attempted)) in raced.finished {
@@ -95,7 +95,7 @@ pub(super) async fn turn(
         progress.record(attempted.record);
     }
     for slot in raced.cancelled {
-        let record = cancelled(call, &sent[slot], slot > 0);
+        let record = cancelled(call, &sent[slot], slot > 0, slot < winner);
         progress.per_cluster[sent[slot].pos] += 1;
         progress.record(record);
     }
@@ -176,15 +176,20 @@ fn sent_to(call: &Call<'_>, progress: &Progress, pick: &Pick) -> Sent {
     }
 }
 
-/// The record (and attempt metrics) of an attempt dropped unanswered. Losing the race is
-/// evidence that the instance is slow: its latency estimate at least doubles (a peak the
-/// balancer decays as usual). Its own time so far is no latency sample: cut short by the hedge,
-/// it would make a slow instance look fast, and P2C would keep sending it first attempts (in
-/// `federation bench --scenario hedge` that doubled the p99 once the hedges spent the budget).
-fn cancelled(call: &Call<'_>, sent: &Sent, hedge: bool) -> Attempt {
+/// The record (and attempt metrics) of an attempt dropped unanswered. An attempt that was
+/// `overtaken` (sent before the winner, answered after it) is evidence that its instance is
+/// slow: its latency estimate at least doubles (a peak the balancer decays as usual). Its own
+/// time so far is no latency sample: cut short by the hedge, it would make a slow instance look
+/// fast. A hedge dropped because an earlier attempt answered first says nothing about its
+/// instance (it ran for less than the delay) and leaves its estimate alone: penalising it made
+/// the healthy instances, which receive most hedges, look as slow as the slow one, and P2C sent
+/// the slow one first attempts (`federation bench --scenario hedge`, docs/BENCHMARKS.md).
+fn cancelled(call: &Call<'_>, sent: &Sent, hedge: bool, overtaken: bool) -> Attempt {
     let duration = sent.started.elapsed();
-    let stats = &sent.snapshot.endpoints[sent.index].state.stats;
-    stats.observe(duration.max(stats.ewma_latency() * 2), true);
+    if overtaken {
+        let stats = &sent.snapshot.endpoints[sent.index].state.stats;
+        stats.observe(duration.max(stats.ewma_latency() * 2), true);
+    }
     call.inner
         .metrics
         .attempt(&call.svc.name, &sent.cluster, "cancelled", duration);
