@@ -50,6 +50,7 @@ pub mod units;
 mod validate;
 mod validate_cluster;
 mod validate_policy;
+mod validate_split;
 
 pub use cache_l2::{L2Policy, L2Target};
 pub use error::{ConfigError, ConfigProblem};
