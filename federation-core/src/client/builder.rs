@@ -28,7 +28,7 @@ pub struct ClientBuilder {
     seed: Option<u64>,
     pool: PoolSettings,
     startup_grace: Option<Duration>,
-    lazy_watches: bool,
+    lazy_watches: Option<bool>,
 }
 
 /// Default of [`ClientBuilder::discovery_startup_grace`].
@@ -113,9 +113,10 @@ impl ClientBuilder {
     /// The price: a service's first call always waits for its registry (within the startup
     /// grace, counted from that call), a service first called while Consul is down has no
     /// last-known instances, and `health()` shows services never called as pending.
-    /// Default: `false` (every configured service is watched from `build`).
+    /// Default: the configuration's `discovery.lazy_watches` (itself `false`: every configured
+    /// service is watched from `build`); this setter overrides it.
     pub fn lazy_discovery_watches(mut self, lazy: bool) -> Self {
-        self.lazy_watches = lazy;
+        self.lazy_watches = Some(lazy);
         self
     }
 
@@ -189,7 +190,8 @@ impl ClientBuilder {
                 metrics,
             }),
         };
-        if !self.lazy_watches {
+        let lazy = self.lazy_watches.unwrap_or(config.discovery.lazy_watches);
+        if !lazy {
             // Eager (default): every service is watched, and its grace counts, from build.
             for svc in client.inner.services.values() {
                 svc.watch(&client.inner.clusters, startup_grace);
