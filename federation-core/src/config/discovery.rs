@@ -36,8 +36,8 @@ pub(super) fn read_discovery(node: &Node, path: &str, p: &mut Problems) -> Disco
 mod tests {
     use crate::config::{Config, ConfigFormat};
 
-    const BASE: &str =
-        "clusters:\n  a:\n    static:\n      svc: [\"127.0.0.1:1\"]\nservices:\n  svc: {}\n";
+    const BASE: &str = "clusters:\n  a:\n    static:\n      svc: [{ address: 127.0.0.1, port: 1 }]\n\
+                        services:\n  svc: { names: { a: svc } }\n";
 
     #[test]
     fn lazy_watches_is_read_and_defaults_to_off() {
