@@ -112,7 +112,11 @@ def main() -> None:
     finally:
         if doubles.stdin is not None:
             doubles.stdin.close()
-        doubles.wait(timeout=30)
+        try:
+            doubles.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            doubles.kill()  # by its own pid: this script started it
+            doubles.wait()
 
 
 if __name__ == "__main__":
