@@ -8,6 +8,11 @@ client is built and every route answered (`wait_ready_sync`) plus 0.5 s of settl
 
     target/python-venv/bin/python bench/binding_memory.py [--services 1000] [--instances 20]
 
+With `--go`, the same three clients are measured in Go (`federation-go`'s `TestBindingMemory`,
+one `go test` process per kind; needs the FFI library that `scripts/ffi-go-test.sh` builds):
+
+    target/python-venv/bin/python bench/binding_memory.py --go
+
 Kinds: `idle` (one service, both clusters: the binding's fixed cost), `scale-lazy` (every
 service configured, `discovery.lazy_watches: true`, nothing called), `scale` (every service
 configured and watched: every instance known).
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -78,12 +84,42 @@ def measure(kind: str, urls: list[str], services: int) -> None:
     client.close()
 
 
+def measure_python(me: list[str], kind: str, urls: str) -> dict[str, int]:
+    out = subprocess.run([*me, "--role", kind, "--urls", urls], check=True, capture_output=True, text=True)
+    result: dict[str, int] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure_go(kind: str, urls: str, services: int) -> dict[str, int]:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(
+        os.environ,
+        FEDERATION_MEMORY_KIND=kind,
+        FEDERATION_MEMORY_URLS=" ".join(json.loads(urls)),
+        FEDERATION_MEMORY_SERVICES=str(services),
+        CGO_ENABLED="1",
+        GOFLAGS="-tags=federation_dev",
+    )
+    out = subprocess.run(
+        ["go", "test", "-count=1", "-run", "^TestBindingMemory$", "."],
+        cwd=os.path.join(root, "federation-go"),
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    line = next(x for x in out.stdout.splitlines() if x.startswith("binding-memory "))
+    before, after = (int(v) for v in line.split()[1:3])
+    return {"before": before, "after": after}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--instances", type=int, default=20)
     parser.add_argument("--role", choices=["main", "doubles", "idle", "scale-lazy", "scale"], default="main")
     parser.add_argument("--urls", default="[]")
+    parser.add_argument("--go", action="store_true", help="measure the Go binding instead of Python")
     args = parser.parse_args()
     if args.role == "doubles":
         serve_doubles(args.services, args.instances)
@@ -103,8 +139,7 @@ def main() -> None:
         print("| client | RSS after import | growth (client built, routes answered) |\n|---|---|---|")
         growth = {}
         for kind in ("idle", "scale-lazy", "scale"):
-            out = subprocess.run([*me, "--role", kind, "--urls", urls], check=True, capture_output=True, text=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = measure_go(kind, urls, args.services) if args.go else measure_python(me, kind, urls)
             growth[kind] = r["after"] - r["before"]
             print(f"| {kind} | {r['before'] / 1024:.1f} MiB | {growth[kind] / 1024:.1f} MiB |")
         per = (growth["scale"] - growth["scale-lazy"]) * 1024 / known
