@@ -21,6 +21,7 @@ configured and watched: every instance known).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -92,12 +93,22 @@ def measure_python(me: list[str], kind: str, urls: str) -> dict[str, int]:
 
 def measure_go(kind: str, urls: str, services: int) -> dict[str, int]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def digest(path: str) -> str:
+        with open(os.path.join(root, path), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:16]
+
+    # As scripts/ffi-go-test.sh: the sums make cgo relink when the library changed.
+    sums = f"-DFEDERATION_HEADER_SUM={digest('federation-ffi/include/federation.h')} " + (
+        f"-DFEDERATION_LIB_SUM={digest('target/debug/libfederation.a')}"
+    )
     env = dict(
         os.environ,
         FEDERATION_MEMORY_KIND=kind,
         FEDERATION_MEMORY_URLS=" ".join(json.loads(urls)),
         FEDERATION_MEMORY_SERVICES=str(services),
         CGO_ENABLED="1",
+        CGO_CFLAGS=f"-O2 -g {sums}",
         GOFLAGS="-tags=federation_dev",
     )
     out = subprocess.run(
