@@ -86,7 +86,9 @@ def measure(kind: str, urls: list[str], services: int) -> None:
 
 
 def measure_python(me: list[str], kind: str, urls: str) -> dict[str, int]:
-    out = subprocess.run([*me, "--role", kind, "--urls", urls], check=True, capture_output=True, text=True)
+    out = subprocess.run([*me, "--role", kind, "--urls", urls], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the {kind} client failed:\n{out.stderr}")
     result: dict[str, int] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
