@@ -114,7 +114,7 @@ def measure_go(kind: str, urls: str, services: int) -> dict[str, int]:
         GOFLAGS="-tags=federation_dev",
     )
     out = subprocess.run(
-        ["go", "test", "-count=1", "-run", "^TestBindingMemory$", "."],
+        ["go", "test", "-count=1", "-v", "-run", "^TestBindingMemory$", "."],
         cwd=os.path.join(root, "federation-go"),
         env=env,
         check=True,
