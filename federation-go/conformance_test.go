@@ -110,6 +110,14 @@ func (d *driverSeam) Health() string {
 	return h.JSON
 }
 
+func (d *driverSeam) Reload(config map[string]any) error {
+	text, err := json.Marshal(config)
+	if err != nil {
+		return err
+	}
+	return d.client.Reload(string(text), federation.JSON)
+}
+
 func attempts(tried []federation.Attempt) []conformance.Attempt {
 	out := make([]conformance.Attempt, 0, len(tried))
 	for _, a := range tried {

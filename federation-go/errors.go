@@ -42,6 +42,9 @@ var (
 	ErrInternal = errors.New("federation: internal error")
 	// ErrClosed: the client was closed before or during the call. Also matches ErrCancelled.
 	ErrClosed = errors.New("federation: client closed")
+	// ErrTarget: the service's sync store (a SyncTarget given to DataSync.ApplyLocal) failed;
+	// the message has its error.
+	ErrTarget = errors.New("federation: sync target failed")
 )
 
 // Kind is the coarse category of an Error.
@@ -60,6 +63,8 @@ const (
 	KindOverloaded
 	KindCancelled
 	KindInvalidRequest
+	// KindTarget: a sync store failed (DataSync.ApplyLocal).
+	KindTarget
 )
 
 // kindFromC is the one mapping from the C ABI's error kinds.
@@ -90,6 +95,8 @@ func kindFromCode(kind uint32) Kind {
 		return KindCancelled
 	case C.FEDERATION_ERROR_INVALID_REQUEST:
 		return KindInvalidRequest
+	case C.FEDERATION_ERROR_TARGET:
+		return KindTarget
 	default: // C.FEDERATION_ERROR_INTERNAL and kinds newer than this package
 		return KindInternal
 	}
@@ -118,6 +125,8 @@ func (k Kind) Sentinel() error {
 		return ErrCancelled
 	case KindInvalidRequest:
 		return ErrInvalidRequest
+	case KindTarget:
+		return ErrTarget
 	default:
 		return ErrInternal
 	}
@@ -146,6 +155,8 @@ func (k Kind) String() string {
 		return "cancelled"
 	case KindInvalidRequest:
 		return "invalid_request"
+	case KindTarget:
+		return "target"
 	default:
 		return "internal"
 	}

@@ -5,6 +5,8 @@ package federation
 type Health struct {
 	// Services has one entry per logical service, in configuration order.
 	Services []ServiceHealth `json:"services"`
+	// Config is the configuration generation the client runs (see Client.Reload).
+	Config ConfigGeneration `json:"config"`
 	// JSON is the snapshot as the core produced it.
 	JSON string `json:"-"`
 }
@@ -19,6 +21,18 @@ type ServiceHealth struct {
 	CacheL2 *L2Health `json:"cache_l2,omitempty"`
 	// CacheWarm is the cache warm-up progress, once one started.
 	CacheWarm *WarmHealth `json:"cache_warm,omitempty"`
+	// Spill is the load-aware spill from the preferred cluster (the spill policy), when on.
+	Spill *SpillHealth `json:"spill,omitempty"`
+}
+
+// SpillHealth is the load-aware spill of one service: the share of calls that goes to To
+// first instead of the preferred cluster From, and why (loads, ratio, thresholds).
+type SpillHealth struct {
+	From   string   `json:"from"`
+	To     *string  `json:"to"`
+	Share  float64  `json:"share"`
+	Ratio  *float64 `json:"ratio"`
+	Reason string   `json:"reason"`
 }
 
 // L2Health is the shared Redis tier of one service's cache.

@@ -77,9 +77,13 @@ func federationGoSyncText(data unsafe.Pointer, text *C.federation_string_t, err 
 // NewDataSync starts the data sync described by the configuration's `sync` section, publishing
 // as localCluster ("" means sync.local_cluster). It creates this cluster's topics, so it waits
 // for the brokers (bounded by ctx). Errors match ErrConfig (no sync section, unknown cluster, a
-// `callback` policy, which Go cannot supply yet), ErrTransport (the brokers refused) or the
+// `callback` policy: use NewDataSyncWithConflicts), ErrTransport (the brokers refused) or the
 // context's.
 func NewDataSync(ctx context.Context, config string, format Format, localCluster string) (*DataSync, error) {
+	return newDataSync(ctx, config, format, localCluster, nil)
+}
+
+func newDataSync(ctx context.Context, config string, format Format, localCluster string, conflicts *conflictSet) (*DataSync, error) {
 	cformat, err := format.c()
 	if err != nil {
 		return nil, err
@@ -100,7 +104,7 @@ func NewDataSync(ctx context.Context, config string, format Format, localCluster
 	done := make(chan syncCreated, 1)
 	handle := cgo.NewHandle(done)
 	var cancel *C.federation_cancel_t
-	if cerr := C.federation_sync_new(text, cformat, local, syncCreatedCallback, userData(uintptr(handle)), &cancel); cerr != nil {
+	if cerr := conflicts.create(text, cformat, local, userData(uintptr(handle)), &cancel); cerr != nil {
 		handle.Delete()
 		return nil, takeError(cerr, "")
 	}

@@ -40,7 +40,7 @@ func targetCallbacks() C.federation_sync_target_t {
 // from another cluster that target received between the Publish and this call is kept
 // (resolved by the type's policy) instead of being overwritten, as storing published.State
 // directly would. Errors match ErrInvalidRequest (published did not come from Publish),
-// ErrInternal (target failed; the message has its error), ErrCancelled or ErrTimeout (ctx), or
+// ErrTarget (target failed; the message has its error), ErrCancelled or ErrTimeout (ctx), or
 // ErrClosed.
 func (s *DataSync) ApplyLocal(ctx context.Context, target SyncTarget, published Published) (LocalDecision, error) {
 	label := syncLabel(published.Event.EntityType, published.Event.EntityID)

@@ -10,12 +10,26 @@
 # Needs the nightly toolchain (installed with rustup if missing) and cargo-fuzz (installed from
 # crates.io with `cargo install cargo-fuzz --locked` if missing).
 #
+# `scripts/fuzz.sh --build-only` installs what is missing and builds the targets without running
+# them (scripts/test.sh starts that early, in the background at the lowest CPU priority, so the
+# instrumented build uses the CPU the tests leave idle while they wait on their servers).
+#
 # Environment:
 #   FEDERATION_FUZZ_SECONDS  time per target (default 30)
 #   FEDERATION_FUZZ_TARGETS  targets to run (default: "config_parse consul_parse")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+
+build_only=false
+case "${1:-}" in
+  '') ;;
+  --build-only) build_only=true ;;
+  *)
+    echo "usage: scripts/fuzz.sh [--build-only], got '$1'" >&2
+    exit 2
+    ;;
+esac
 
 seconds="${FEDERATION_FUZZ_SECONDS:-30}"
 targets="${FEDERATION_FUZZ_TARGETS:-config_parse consul_parse}"
@@ -44,6 +58,9 @@ fuzz=(cargo +nightly fuzz)
 
 step "cargo fuzz build (every target; target dir $build_dir)"
 (cd fuzz && "${fuzz[@]}" build --target-dir "$build_dir")
+if $build_only; then
+  exit 0
+fi
 
 for t in $targets; do
   seeds="$root/fuzz/corpus/$t"

@@ -51,9 +51,18 @@ pub fn resolve(explicit: Option<&Path>, dir: &Path) -> Result<PathBuf, CliError>
 /// # Errors
 /// Exit 3 with every problem when the file is missing or invalid.
 pub fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
+    load_with_path(explicit).map(|(config, _)| config)
+}
+
+/// [`load`], also returning the file it read (for a file watch).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_path(explicit: Option<&Path>) -> Result<(Config, PathBuf), CliError> {
     let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let path = resolve(explicit, &dir)?;
-    Config::from_file(&path).map_err(config_error)
+    let config = Config::from_file(&path).map_err(config_error)?;
+    Ok((config, path))
 }
 
 /// An invalid configuration as a CLI error (exit 3), listing every problem.

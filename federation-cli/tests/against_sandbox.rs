@@ -143,6 +143,11 @@ async fn call_and_discover_against_a_running_sandbox() {
         .and_then(|s| s.iter().find(|s| s["service"] == "basic"))
         .expect("basic is listed");
     assert_eq!(basic["status"], "down");
+    assert_eq!(
+        doc["config"]["generation"], 1,
+        "the configuration generation is shown"
+    );
+    assert_eq!(doc["config"]["source"], "build");
 
     let _ = std::fs::remove_file(config);
     sandbox.shutdown().await;

@@ -104,4 +104,8 @@ pub trait Driver {
 
     /// The client's health snapshot as JSON (the SDK's `health()` serialization).
     fn health(&self) -> serde_json::Value;
+
+    /// Replaces the client's configuration (the SDK's `reload`) with `config`, a whole
+    /// generated configuration as for building the client.
+    fn reload(&self, config: &serde_json::Value) -> Result<(), String>;
 }

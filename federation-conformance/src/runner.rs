@@ -72,6 +72,15 @@ impl ScenarioReport {
 /// The SDK configuration for `scenario` over `world`, as JSON: the scenario's `client` block plus
 /// a `clusters` map built from the topology (discovery source and `load_balancing`).
 pub fn client_config(scenario: &Scenario, world: &impl World) -> Result<serde_json::Value, String> {
+    config_with(&scenario.client, scenario, world)
+}
+
+/// The SDK configuration of `client` (a `client` block) over the topology of `scenario`.
+fn config_with(
+    client: &serde_json::Value,
+    scenario: &Scenario,
+    world: &impl World,
+) -> Result<serde_json::Value, String> {
     let mut clusters = serde_json::Map::new();
     for cluster in &scenario.topology.clusters {
         let mut entry = world.cluster_source(&cluster.name)?;
@@ -83,7 +92,7 @@ pub fn client_config(scenario: &Scenario, world: &impl World) -> Result<serde_js
         }
         clusters.insert(cluster.name.clone(), entry);
     }
-    let mut config = match &scenario.client {
+    let mut config = match client {
         serde_json::Value::Object(map) => map.clone(),
         _ => serde_json::Map::new(),
     };
@@ -105,7 +114,7 @@ pub async fn run(scenario: &Scenario, world: &impl World, driver: &impl Driver) 
             Some(name) => format!("#{} {kind} {name}", n + 1),
             None => format!("#{} {kind}", n + 1),
         };
-        let (failures, summary) = match execute(step, world, driver, &all).await {
+        let (failures, summary) = match execute(scenario, step, world, driver, &all).await {
             Ok(result) => result,
             Err(e) => (vec![format!("step could not run: {e}")], None),
         };
@@ -139,6 +148,7 @@ fn describe(step: &Step) -> (&'static str, Option<String>) {
 type StepResult = (Vec<String>, Option<CallsSummary>);
 
 async fn execute(
+    scenario: &Scenario,
     step: &Step,
     world: &impl World,
     driver: &impl Driver,
@@ -181,7 +191,21 @@ async fn execute(
                 )
                 .await?;
         }
-        Step::Calls(calls) => return Ok(run_calls(calls, world, driver, all).await),
+        Step::Calls(calls) => {
+            let reloads = match &calls.reloads {
+                Some(spec) if spec.clients.is_empty() => {
+                    return Err("`reloads.clients` is empty".to_owned());
+                }
+                Some(spec) => spec
+                    .clients
+                    .iter()
+                    .map(|client| config_with(client, scenario, world))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
+            };
+            let every = calls.reloads.as_ref().map_or(0, |r| r.every_ms);
+            return Ok(run_calls(calls, (every, &reloads), world, driver, all).await);
+        }
         Step::Health(expect) => {
             let until = Instant::now() + Duration::from_millis(expect.within_ms);
             loop {
@@ -198,6 +222,7 @@ async fn execute(
 
 async fn run_calls(
     step: &CallsStep,
+    (every_ms, reloads): (u64, &[serde_json::Value]),
     world: &impl World,
     driver: &impl Driver,
     all: &[InstanceRef],
@@ -215,12 +240,48 @@ async fn run_calls(
         }
         out
     });
-    let records: Vec<CallRecord> = join_all(runs).await.into_iter().flatten().collect();
+    let calls = join_all(runs);
+    let (records, reload_failures) = if reloads.is_empty() {
+        (calls.await, Vec::new())
+    } else {
+        reload_while(calls, every_ms, reloads, driver).await
+    };
+    let records: Vec<CallRecord> = records.into_iter().flatten().collect();
     let deltas: RequestDeltas = all
         .iter()
         .zip(before)
         .map(|(i, b)| (i.clone(), world.requests(i).saturating_sub(b)))
         .collect();
-    let failures = expect::judge_calls(&step.expect, &records, &deltas, all);
+    let mut failures = expect::judge_calls(&step.expect, &records, &deltas, all);
+    failures.extend(reload_failures);
     (failures, Some(expect::summarize(&records, &deltas)))
+}
+
+/// Runs `calls` to completion while reloading the client with `reloads` in turn every
+/// `every_ms`; returns their result and the reload failures (a rejected reload, or none made).
+async fn reload_while<T>(
+    calls: impl Future<Output = T>,
+    every_ms: u64,
+    reloads: &[serde_json::Value],
+    driver: &impl Driver,
+) -> (T, Vec<String>) {
+    let mut calls = std::pin::pin!(calls);
+    let (mut made, mut failures) = (0usize, Vec::new());
+    loop {
+        let pause = tokio::time::sleep(Duration::from_millis(every_ms));
+        tokio::select! {
+            out = &mut calls => {
+                if made == 0 {
+                    failures.push("reloads: the calls ended before the first reload".to_owned());
+                }
+                return (out, failures);
+            }
+            () = pause => {
+                if let Err(e) = driver.reload(&reloads[made % reloads.len()]) {
+                    failures.push(format!("reload {}: {e}", made + 1));
+                }
+                made += 1;
+            }
+        }
+    }
 }

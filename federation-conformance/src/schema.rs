@@ -223,9 +223,25 @@ pub struct CallsStep {
     /// Pause after each call per worker (sets the rate). Default 0.
     #[serde(default)]
     pub interval_ms: u64,
+    /// Configuration reloads made while the calls run (hot reload under traffic).
+    #[serde(default)]
+    pub reloads: Option<ReloadsSpec>,
     /// What must hold.
     #[serde(default)]
     pub expect: CallsExpect,
+}
+
+/// `reloads:` of a calls step: while the calls run, every `every_ms` the client is reloaded
+/// with the next of `clients` (cycling), each a `client` block as at the top of the scenario
+/// (the topology's `clusters` are added to it). A rejected reload, or none before the calls
+/// end, fails the step.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadsSpec {
+    /// Pause before each reload.
+    pub every_ms: u64,
+    /// The `client` blocks applied in turn.
+    pub clients: Vec<serde_json::Value>,
 }
 
 fn one() -> usize {

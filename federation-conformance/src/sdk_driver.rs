@@ -105,6 +105,16 @@ impl Driver for SdkDriver {
         }
     }
 
+    fn reload(&self, config: &serde_json::Value) -> Result<(), String> {
+        let text = config.to_string();
+        let parsed = Config::parse(&text, ConfigFormat::Json)
+            .map_err(|e| format!("reload configuration rejected: {e}"))?;
+        self.client
+            .reload(parsed)
+            .map(|_| ())
+            .map_err(|e| format!("reload: {e}"))
+    }
+
     fn health(&self) -> serde_json::Value {
         serde_json::to_value(self.client.health()).unwrap_or(serde_json::Value::Null)
     }

@@ -29,7 +29,7 @@ mod transport;
 
 pub use client::{
     Attempt, AttemptOutcome, CacheStatus, ClientBuilder, FederatedServiceClient, Registered,
-    Request, RequestBuilder, Response, ServedBy,
+    Request, RequestBuilder, Response, ServedBy, SplitOutcome,
 };
 pub use config::Config;
 pub use error::{Error, ErrorKind};

@@ -378,7 +378,7 @@ fn the_error_report_shown_in_the_reference_is_accurate() {
     let expected = "invalid configuration federation.yaml (3 problems):
   clusters.zervigo.consul.address = \"consul-zervigo:8500\": expected an http:// or https:// URL of the agent, e.g. \"http://consul-zervigo:8500\"
   clusters.zervigo.consul.wait = 5: a bare number is ambiguous: add a unit, e.g. 250ms, 1s, 5m
-  services.user.prefr: unknown field `prefr` (did you mean `prefer`?); allowed fields here: `prefer`, `names`, `tags`, `path_prefix`, `timeout`, `retry`, `breaker`, `failover`, `load_balancing`, `cache`, `limits`, `hedge`";
+  services.user.prefr: unknown field `prefr` (did you mean `prefer`?); allowed fields here: `prefer`, `names`, `tags`, `path_prefix`, `split`, `timeout`, `retry`, `breaker`, `failover`, `load_balancing`, `cache`, `limits`, `hedge`, `spill`";
     assert_eq!(error.to_string(), expected);
     let docs = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

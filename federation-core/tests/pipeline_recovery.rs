@@ -14,7 +14,7 @@ use federation_core::client::FederatedServiceClient;
 use federation_core::config::{LoadBalancing, Policy};
 use federation_core::telemetry::BreakerStateValue;
 use federation_testkit::instance::Behavior;
-use pipeline_support::{cluster, config, eventually, service, start};
+use pipeline_support::{breaker_of, cluster, config, eventually, service, start};
 
 /// A steady GET stream: `workers` loops until `stop`; counts failed calls (error or non-2xx).
 fn stream(
@@ -39,18 +39,6 @@ fn stream(
             })
         })
         .collect()
-}
-
-/// The breaker state of instance `id` as the client reports it.
-fn breaker_of(client: &FederatedServiceClient, id: &str) -> Option<BreakerStateValue> {
-    client
-        .health()
-        .services
-        .iter()
-        .flat_map(|s| s.clusters.iter())
-        .flat_map(|c| c.instances.iter())
-        .find(|i| i.id == id)
-        .map(|i| i.breaker)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

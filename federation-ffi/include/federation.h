@@ -196,6 +196,30 @@ typedef void (*federation_text_callback_t)(void *user_data,
                                            federation_string_t *text,
                                            federation_error_t *error);
 
+// The conflict callback of the entity types with `policy: callback`.
+typedef struct {
+  // The entity types this callback decides: `entity_types_count` NUL-terminated names one
+  // after another (each must have `policy: callback`, and every such type must be listed).
+  const char *entity_types;
+  // How many names `entity_types` holds.
+  size_t entity_types_count;
+  // Decide a conflict of `entity_type` between `first_json` and `second_json` (each
+  // `{"stamp": <stamp>, "data": <record or null for a delete>}`, the older stamp first; all
+  // NUL-terminated and valid during the call). Answer through `reply` BEFORE returning:
+  // `FEDERATION_SYNC_REPLY_OK` with `first`, `second` or a JSON object (the merged record,
+  // which takes the newer stamp). Must be deterministic (both clusters run it); with more
+  // than two concurrent versions, commutative and associative too. Runs on library worker
+  // threads, concurrently for different entities.
+  void (*decide)(void *user_data,
+                 const char *entity_type,
+                 const char *first_json,
+                 const char *second_json,
+                 federation_sync_reply_t *reply);
+  // Called exactly once when the library no longer uses `user_data` (the sync was freed, or
+  // creating it failed after the call returned); may be NULL.
+  void (*release)(void *user_data);
+} federation_sync_conflict_t;
+
 // How a reply ends a target operation: one of the `FEDERATION_SYNC_REPLY_*` values.
 typedef uint32_t federation_sync_reply_status_t;
 
@@ -240,6 +264,10 @@ typedef uint32_t federation_sync_reply_status_t;
 
 // A bug: a caught panic, or an error kind this version of the C ABI does not know.
 #define FEDERATION_ERROR_INTERNAL 11
+
+// The service's sync store (a `federation_sync_target_t` callback) failed or answered
+// something unusable (`federation_sync_apply_local`).
+#define FEDERATION_ERROR_TARGET 12
 
 // Unknown (a newer status, or an invalid handle).
 #define FEDERATION_CACHE_UNKNOWN 0
@@ -455,6 +483,20 @@ federation_error_t *federation_client_new(const char *config,
 // is valid for a write. Thread-safe.
 federation_error_t *federation_client_new_from_file(const char *path,
                                                     federation_client_t **out_client);
+
+// Replaces the client's configuration with `config` (text in `format`, `FEDERATION_CONFIG_*`)
+// without dropping calls in flight: calls already started finish on the configuration they
+// started with; breakers, load statistics and connections of instances still routed to are
+// kept. Returns NULL on success, or an error of kind `FEDERATION_ERROR_CONFIG` naming every
+// invalid field, and the running configuration stays. The generation (and the last rejected
+// reload) is in `federation_client_health`'s `config` object.
+//
+// # Safety
+// `client` is a live client; `config` is NULL or a NUL-terminated string (at most 16 MiB),
+// borrowed for this call only. Thread-safe.
+federation_error_t *federation_client_reload(const federation_client_t *client,
+                                             const char *config,
+                                             federation_config_format_t format);
 
 // The health of every service in every cluster as JSON (instances, availability, breaker
 // states, score, discovery freshness), written to `out_json` as an owned string.
@@ -924,8 +966,8 @@ void federation_sandbox_free(federation_sandbox_t *sandbox);
 // Creating checks the settings, creates this cluster's topics on its brokers (so it waits for
 // them), connects the producers and starts reading acknowledgements. On success returns NULL
 // and later calls `callback(user_data, sync, error)` exactly once on a worker thread: a
-// configuration problem (no `sync` section, unknown local cluster, a `callback` policy, which
-// the C ABI cannot supply) arrives as `CONFIG`, an unreachable broker as `TRANSPORT`.
+// configuration problem (no `sync` section, unknown local cluster, a `callback` policy: use
+// `federation_sync_new_with_conflict`) arrives as `CONFIG`, an unreachable broker as `TRANSPORT`.
 // Invalid input (NULL, bad UTF-8, unparsable configuration, unknown format) returns the error
 // (`CONFIG` or `INVALID_REQUEST`) and the callback never runs.
 //
@@ -1001,6 +1043,29 @@ federation_error_t *federation_sync_apply_local(const federation_sync_t *sync,
                                                 federation_text_callback_t callback,
                                                 void *user_data,
                                                 federation_cancel_t **out_cancel);
+
+// `federation_sync_new` for a configuration with `policy: callback` entity types: `conflict`
+// (copied; NULL allowed, then this is `federation_sync_new`) decides their conflicts, with
+// `conflict_user_data`. On success returns NULL, later calls `callback` as
+// `federation_sync_new` does, and `conflict->release(conflict_user_data)` runs exactly once
+// when the library is done with it (after `federation_sync_free` and the end of every
+// subscription, or when creating fails later). A listed type without `policy: callback`, or
+// such a type not listed, arrives as `CONFIG` through `callback`. Invalid input (also a NULL
+// `decide`, an empty or invalid type list) returns the error; `callback` and `release` then
+// never run.
+//
+// # Safety
+// As `federation_sync_new`; `conflict` is NULL or points to a valid struct whose
+// `entity_types` holds `entity_types_count` NUL-terminated strings (borrowed for this call);
+// `decide` and `conflict_user_data` may be used from worker threads concurrently.
+federation_error_t *federation_sync_new_with_conflict(const char *config,
+                                                      federation_config_format_t format,
+                                                      const char *local_cluster,
+                                                      const federation_sync_conflict_t *conflict,
+                                                      void *conflict_user_data,
+                                                      federation_sync_callback_t callback,
+                                                      void *user_data,
+                                                      federation_cancel_t **out_cancel);
 
 // Publishes a change and returns at once; the callback runs once the broker acknowledged it
 // durably (idempotent producer, `acks=all`) or it failed.

@@ -132,6 +132,38 @@ pub unsafe extern "C" fn federation_client_new_from_file(
     })
 }
 
+/// Replaces the client's configuration with `config` (text in `format`, `FEDERATION_CONFIG_*`)
+/// without dropping calls in flight: calls already started finish on the configuration they
+/// started with; breakers, load statistics and connections of instances still routed to are
+/// kept. Returns NULL on success, or an error of kind `FEDERATION_ERROR_CONFIG` naming every
+/// invalid field, and the running configuration stays. The generation (and the last rejected
+/// reload) is in `federation_client_health`'s `config` object.
+///
+/// # Safety
+/// `client` is a live client; `config` is NULL or a NUL-terminated string (at most 16 MiB),
+/// borrowed for this call only. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn federation_client_reload(
+    client: *const federation_client_t,
+    config: *const c_char,
+    format: federation_config_format_t,
+) -> *mut federation_error_t {
+    catch(|| {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { handle(client, "client") }?;
+        // SAFETY: forwarded from the caller.
+        let text = unsafe { c_str(config, "config", MAX_CONFIG, FEDERATION_ERROR_CONFIG) }?;
+        let format = format_of(format)?;
+        // New discovery watches are spawned while reloading: do it inside the runtime.
+        let _entered = runtime()?.enter();
+        client
+            .client
+            .reload_text(text, format)
+            .map(|_| ())
+            .map_err(|e| federation_error_t::from_core(&e))
+    })
+}
+
 /// The health of every service in every cluster as JSON (instances, availability, breaker
 /// states, score, discovery freshness), written to `out_json` as an owned string.
 ///

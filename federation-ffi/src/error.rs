@@ -38,6 +38,9 @@ pub const FEDERATION_ERROR_CANCELLED: federation_error_kind_t = 9;
 pub const FEDERATION_ERROR_INVALID_REQUEST: federation_error_kind_t = 10;
 /// A bug: a caught panic, or an error kind this version of the C ABI does not know.
 pub const FEDERATION_ERROR_INTERNAL: federation_error_kind_t = 11;
+/// The service's sync store (a `federation_sync_target_t` callback) failed or answered
+/// something unusable (`federation_sync_apply_local`).
+pub const FEDERATION_ERROR_TARGET: federation_error_kind_t = 12;
 
 /// The C kind of a Rust error kind.
 pub(crate) fn kind_code(kind: ErrorKind) -> federation_error_kind_t {

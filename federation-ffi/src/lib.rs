@@ -50,6 +50,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod sync;
 pub mod sync_apply;
+pub mod sync_conflict;
 pub mod sync_publish;
 pub mod sync_target;
 pub mod text;

@@ -25,8 +25,8 @@ use crate::cancel::{CancelState, federation_cancel_t};
 use crate::client::{federation_config_format_t, format_of};
 use crate::error::{
     FEDERATION_ERROR_CANCELLED, FEDERATION_ERROR_CONFIG, FEDERATION_ERROR_INTERNAL,
-    FEDERATION_ERROR_INVALID_REQUEST, FEDERATION_ERROR_TIMEOUT, FEDERATION_ERROR_TRANSPORT,
-    federation_error_kind_t, federation_error_t,
+    FEDERATION_ERROR_INVALID_REQUEST, FEDERATION_ERROR_TARGET, FEDERATION_ERROR_TIMEOUT,
+    FEDERATION_ERROR_TRANSPORT, federation_error_kind_t, federation_error_t,
 };
 use crate::guard::{catch, panic_message};
 use crate::input::{
@@ -34,6 +34,7 @@ use crate::input::{
 };
 use crate::registry::{UserData, cancel_token};
 use crate::runtime::runtime;
+use crate::sync_conflict::ConflictSpec;
 use crate::text::{federation_string_t, give_string};
 
 const TAG: u64 = 0x6665_642d_7379_6e31; // "fed-syn1"
@@ -81,7 +82,8 @@ pub(crate) fn sync_kind(kind: SyncErrorKind) -> federation_error_kind_t {
         SyncErrorKind::InvalidChange => FEDERATION_ERROR_INVALID_REQUEST,
         SyncErrorKind::Timeout => FEDERATION_ERROR_TIMEOUT,
         SyncErrorKind::Kafka => FEDERATION_ERROR_TRANSPORT,
-        // `Target` (the service's store) and kinds added later.
+        SyncErrorKind::Target => FEDERATION_ERROR_TARGET,
+        // Kinds added later.
         _ => FEDERATION_ERROR_INTERNAL,
     }
 }
@@ -145,8 +147,8 @@ pub(crate) fn split<T, R>(
 /// Creating checks the settings, creates this cluster's topics on its brokers (so it waits for
 /// them), connects the producers and starts reading acknowledgements. On success returns NULL
 /// and later calls `callback(user_data, sync, error)` exactly once on a worker thread: a
-/// configuration problem (no `sync` section, unknown local cluster, a `callback` policy, which
-/// the C ABI cannot supply) arrives as `CONFIG`, an unreachable broker as `TRANSPORT`.
+/// configuration problem (no `sync` section, unknown local cluster, a `callback` policy: use
+/// `federation_sync_new_with_conflict`) arrives as `CONFIG`, an unreachable broker as `TRANSPORT`.
 /// Invalid input (NULL, bad UTF-8, unparsable configuration, unknown format) returns the error
 /// (`CONFIG` or `INVALID_REQUEST`) and the callback never runs.
 ///
@@ -163,46 +165,76 @@ pub unsafe extern "C" fn federation_sync_new(
     user_data: *mut c_void,
     out_cancel: *mut *mut federation_cancel_t,
 ) -> *mut federation_error_t {
-    catch(|| {
-        let callback = callback.ok_or_else(|| bad("`callback` is NULL".to_owned()))?;
-        // SAFETY (both reads): forwarded from the caller.
-        let text = unsafe { c_str(config, "config", MAX_CONFIG, FEDERATION_ERROR_CONFIG) }?;
-        let local = unsafe { opt_c_str(local_cluster, "local_cluster", MAX_NAME) }?;
-        let config = Config::parse(text, format_of(format)?)
-            .map_err(|e| federation_error_t::boxed(FEDERATION_ERROR_CONFIG, e.to_string()))?;
-        let mut builder = FederatedDataSync::builder(&config);
-        if let Some(local) = local {
-            builder = builder.local_cluster(local);
-        }
-        let user_data = UserData(user_data);
-        // The build runs as a task of its own that a cancel detaches rather than drops: dropping
-        // rdkafka's topic creation mid-flight leaks its request (seen under valgrind). A
-        // cancelled build finishes in the background and its runtime is dropped then.
-        let build = runtime()?.spawn(async move { builder.build().await });
-        let work = async move {
-            match build.await {
-                Ok(built) => built.map_err(|e| from_sync(&e)),
-                Err(e) => Err(federation_error_t::boxed(
-                    FEDERATION_ERROR_INTERNAL,
-                    format!("creating the sync failed: {e}"),
-                )),
-            }
-        };
-        spawn_completing(
-            work,
-            cancel_token(out_cancel),
-            "creating the sync",
-            move |outcome| {
-                let (sync, error) = split(outcome, |sync| {
-                    Box::into_raw(Box::new(federation_sync_t { tag: TAG, sync }))
-                });
-                let user_data = user_data;
-                // SAFETY: the caller supplied a callback with this signature and a `user_data` it
-                // may receive on this thread; ownership of the pointers passes to it.
-                unsafe { callback(user_data.0, sync, error) };
-            },
+    // SAFETY: forwarded from the caller.
+    catch(|| unsafe {
+        start(
+            config,
+            format,
+            local_cluster,
+            None,
+            callback,
+            user_data,
+            out_cancel,
         )
     })
+}
+
+/// `federation_sync_new` with the conflict callback (if any) of `policy: callback` types.
+///
+/// # Safety
+/// As `federation_sync_new`.
+pub(crate) unsafe fn start(
+    config: *const c_char,
+    format: federation_config_format_t,
+    local_cluster: *const c_char,
+    conflict: Option<ConflictSpec>,
+    callback: federation_sync_callback_t,
+    user_data: *mut c_void,
+    out_cancel: *mut *mut federation_cancel_t,
+) -> Result<(), Box<federation_error_t>> {
+    let callback = callback.ok_or_else(|| bad("`callback` is NULL".to_owned()))?;
+    // SAFETY (both reads): forwarded from the caller.
+    let text = unsafe { c_str(config, "config", MAX_CONFIG, FEDERATION_ERROR_CONFIG) }?;
+    let local = unsafe { opt_c_str(local_cluster, "local_cluster", MAX_NAME) }?;
+    let config = Config::parse(text, format_of(format)?)
+        .map_err(|e| federation_error_t::boxed(FEDERATION_ERROR_CONFIG, e.to_string()))?;
+    let rt = runtime()?;
+    let mut builder = FederatedDataSync::builder(&config);
+    if let Some(local) = local {
+        builder = builder.local_cluster(local);
+    }
+    // The last fallible step is behind: from here the conflict callback's `release` runs.
+    if let Some(conflict) = conflict {
+        builder = conflict.register(builder);
+    }
+    let user_data = UserData(user_data);
+    // The build runs as a task of its own that a cancel detaches rather than drops: dropping
+    // rdkafka's topic creation mid-flight leaks its request (seen under valgrind). A
+    // cancelled build finishes in the background and its runtime is dropped then.
+    let build = rt.spawn(async move { builder.build().await });
+    let work = async move {
+        match build.await {
+            Ok(built) => built.map_err(|e| from_sync(&e)),
+            Err(e) => Err(federation_error_t::boxed(
+                FEDERATION_ERROR_INTERNAL,
+                format!("creating the sync failed: {e}"),
+            )),
+        }
+    };
+    spawn_completing(
+        work,
+        cancel_token(out_cancel),
+        "creating the sync",
+        move |outcome| {
+            let (sync, error) = split(outcome, |sync| {
+                Box::into_raw(Box::new(federation_sync_t { tag: TAG, sync }))
+            });
+            let user_data = user_data;
+            // SAFETY: the caller supplied a callback with this signature and a `user_data` it
+            // may receive on this thread; ownership of the pointers passes to it.
+            unsafe { callback(user_data.0, sync, error) };
+        },
+    )
 }
 
 /// Writes `text` to `out`, failing when `out` is NULL.

@@ -155,7 +155,7 @@ struct ChangeJson<'a> {
 }
 
 /// A reply handle for C and the receiver of its answer.
-fn reply() -> (*mut federation_sync_reply_t, oneshot::Receiver<Answer>) {
+pub(crate) fn reply() -> (*mut federation_sync_reply_t, oneshot::Receiver<Answer>) {
     let (sender, receiver) = oneshot::channel();
     let raw = Box::into_raw(Box::new(federation_sync_reply_t {
         tag: REPLY_TAG,

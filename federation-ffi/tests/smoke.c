@@ -220,7 +220,6 @@ int main(void) {
     if (!ok(federation_client_new(federation_string_data(yaml, NULL), FEDERATION_CONFIG_YAML, &client),
             "client new"))
         return 1;
-    federation_string_free(yaml);
 
     /* 1. A plain call is served by the preferred cluster once discovery has answered (a new
      * client has no instances until its first Consul response; a call made while only looma
@@ -263,12 +262,22 @@ int main(void) {
     completion_destroy(&c);
     ok(federation_sandbox_restart(sandbox, "zervigo", "user-service", -1), "restart");
 
+    /* Hot reload: a valid configuration becomes generation 2; an invalid one is rejected with
+     * a CONFIG error and generation 2 stays (health's `config` object shows both). */
+    ok(federation_client_reload(client, federation_string_data(yaml, NULL), FEDERATION_CONFIG_YAML),
+       "reload");
+    federation_error_t *rejected = federation_client_reload(client, "clusters: 42\n", FEDERATION_CONFIG_YAML);
+    CHECK(rejected != NULL && federation_error_kind(rejected) == FEDERATION_ERROR_CONFIG, "invalid reload");
+    federation_error_free(rejected);
+    federation_string_free(yaml);
+
     /* Health (JSON) and metrics (Prometheus text) are owned strings. */
     federation_string_t *text = NULL;
     if (ok(federation_client_health(client, &text), "health")) {
         size_t len = 0;
         const char *json = federation_string_data(text, &len);
         CHECK(len > 0 && strstr(json, "\"services\"") != NULL, "health: %s", json);
+        CHECK(strstr(json, "\"generation\": 2") != NULL, "generation 2 in health: %s", json);
         federation_string_free(text);
     }
     if (ok(federation_client_metrics(client, &text), "metrics")) {

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use federation_core::client::{FederatedServiceClient, RequestBuilder};
 use federation_core::config::{Config, ConfigFormat};
@@ -53,11 +54,24 @@ impl PyClient {
         py: Python<'_>,
         config: Result<Config, federation_core::config::ConfigError>,
     ) -> PyResult<Self> {
+        Self::build(py, config, None)
+    }
+
+    /// A client for `config`, watching the file `watch.0` every `watch.1` when given.
+    fn build(
+        py: Python<'_>,
+        config: Result<Config, federation_core::config::ConfigError>,
+        watch: Option<(PathBuf, Duration)>,
+    ) -> PyResult<Self> {
         let config = config.map_err(|e| errors::config_to_pyerr(py, e))?;
         let rt = runtime::current()?;
         let client = {
             let _context = rt.tokio().enter();
-            FederatedServiceClient::from_config(config).map_err(|e| errors::to_pyerr(py, &e))?
+            let mut builder = FederatedServiceClient::builder().config(config);
+            if let Some((path, every)) = watch {
+                builder = builder.watch_config_file(path, every);
+            }
+            builder.build().map_err(|e| errors::to_pyerr(py, &e))?
         };
         Ok(Self {
             inner: Mutex::new(Some(Pinned::new(client, rt))),
@@ -138,10 +152,45 @@ client_methods! {
             "Blocking DELETE: releases the GIL while waiting.";
     }
 
-    /// A client for the configuration file at `path` (YAML, TOML or JSON by extension).
+    /// A client for the configuration file at `path` (YAML, TOML or JSON by extension). With
+    /// `watch` (seconds), the file is re-read that often and an edit is applied as by
+    /// `reload` (an invalid edit is rejected and shown in `health()["config"]`).
     #[classmethod]
-    fn from_file(_cls: &Bound<'_, PyType>, py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Self::from_config(py, Config::from_file(path))
+    #[pyo3(signature = (path, *, watch=None))]
+    fn from_file(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        path: PathBuf,
+        watch: Option<f64>,
+    ) -> PyResult<Self> {
+        let watch = watch.map(|s| ops::timeout_arg(py, s)).transpose()?;
+        let config = Config::from_file(&path);
+        Self::build(py, config, watch.map(|every| (path, every)))
+    }
+
+    /// Replaces the configuration with `config` (a dict, as for `from_dict`, or the path of a
+    /// file) without dropping calls in flight; breakers and statistics of instances still
+    /// routed to are kept. Returns the new generation (`health()["config"]`).
+    /// `ConfigError` naming each invalid field, and the running configuration stays, when
+    /// `config` is invalid.
+    fn reload<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, rt) = self.client()?;
+        let _context = rt.tokio().enter();
+        let reloaded = match config.extract::<PathBuf>() {
+            Ok(path) => client.reload_file(path),
+            Err(_) => {
+                let text = dict_json(config)?;
+                client.reload_text(&text, ConfigFormat::Json)
+            }
+        };
+        let generation = reloaded.map_err(|e| errors::to_pyerr(py, &e))?;
+        let text = serde_json::to_string(&generation)
+            .map_err(|e| PyRuntimeError::new_err(format!("generation: {e}")))?;
+        py.import("json")?.call_method1("loads", (text,))
     }
 
     /// A client for a configuration given as a dict (the same schema as the files).
@@ -405,6 +454,11 @@ client_methods! {
 pub(crate) fn config_from_dict(
     config: &Bound<'_, PyAny>,
 ) -> PyResult<Result<Config, federation_core::config::ConfigError>> {
+    Ok(Config::parse(&dict_json(config)?, ConfigFormat::Json))
+}
+
+/// A configuration dict as JSON text (`ConfigError` when it cannot be serialized).
+fn dict_json(config: &Bound<'_, PyAny>) -> PyResult<String> {
     let py = config.py();
     let text: String = py
         .import("json")?
@@ -420,7 +474,7 @@ pub(crate) fn config_from_dict(
             )
         })?
         .extract()?;
-    Ok(Config::parse(&text, ConfigFormat::Json))
+    Ok(text)
 }
 
 /// An already-resolved asyncio future holding `value`.

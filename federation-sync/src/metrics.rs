@@ -4,18 +4,61 @@
 //! records disagree. These metrics make that visible: end-to-end latency, consumer lag, what each
 //! event did, conflicts by policy and dead letters by reason.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// Metric handles resolved once per label value, so the per-event path builds no label vector
+/// and allocates nothing: a shared lock and a map lookup by `&str`. A handle shares its value
+/// with the family's, which the registry encodes.
+struct Resolved<K> {
+    cache: RwLock<HashMap<String, K>>,
+}
+
+impl<K: Clone> Resolved<K> {
+    fn new() -> Self {
+        Self {
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The handle for `key`, made by `make` the first time.
+    fn get(&self, key: &str, make: impl FnOnce() -> K) -> K {
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        cached.unwrap_or_else(|| {
+            let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+            cache.entry(key.to_owned()).or_insert_with(make).clone()
+        })
+    }
+}
+
+/// The family's metric for `labels`, as a handle that shares its value.
+fn handle<M: Clone, C: MetricConstructor<M>>(family: &Family<Labels, M, C>, labels: Labels) -> M {
+    family.get_or_create(&labels).clone()
+}
+
+/// The per-event handles: `published` by entity type; `events` by origin, entity type, then
+/// effect name; `latency_seconds` by origin.
+struct Handles {
+    published: Resolved<Counter>,
+    events: Resolved<Arc<Resolved<Arc<Resolved<Counter>>>>>,
+    latency: Resolved<Histogram>,
+}
 
 /// The sync runtime's metrics. Cheap to clone.
 #[derive(Clone)]
@@ -27,6 +70,7 @@ pub struct SyncMetrics {
     dead_letters: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
     lag: Family<Labels, Gauge<i64, AtomicI64>>,
+    handles: Arc<Handles>,
 }
 
 impl std::fmt::Debug for SyncMetrics {
@@ -94,24 +138,45 @@ impl SyncMetrics {
             dead_letters,
             latency,
             lag,
+            handles: Arc::new(Handles {
+                published: Resolved::new(),
+                events: Resolved::new(),
+                latency: Resolved::new(),
+            }),
         }
     }
 
     /// A change of `entity_type` was published.
     pub fn published(&self, entity_type: &str) {
-        self.published
-            .get_or_create(&vec![("entity_type", entity_type.to_string())])
+        self.handles
+            .published
+            .get(entity_type, || {
+                handle(
+                    &self.published,
+                    vec![("entity_type", entity_type.to_string())],
+                )
+            })
             .inc();
     }
 
     /// A received event from `origin` had `effect`.
     pub fn event(&self, origin: &str, entity_type: &str, effect: &str) {
-        self.events
-            .get_or_create(&vec![
-                ("origin", origin.to_string()),
-                ("entity_type", entity_type.to_string()),
-                ("effect", effect.to_string()),
-            ])
+        let by_type = self
+            .handles
+            .events
+            .get(origin, || Arc::new(Resolved::new()));
+        let by_effect = by_type.get(entity_type, || Arc::new(Resolved::new()));
+        by_effect
+            .get(effect, || {
+                handle(
+                    &self.events,
+                    vec![
+                        ("origin", origin.to_string()),
+                        ("entity_type", entity_type.to_string()),
+                        ("effect", effect.to_string()),
+                    ],
+                )
+            })
             .inc();
     }
 
@@ -134,8 +199,11 @@ impl SyncMetrics {
 
     /// End-to-end latency of an event from `origin`.
     pub fn latency(&self, origin: &str, latency: Duration) {
-        self.latency
-            .get_or_create(&vec![("origin", origin.to_string())])
+        self.handles
+            .latency
+            .get(origin, || {
+                handle(&self.latency, vec![("origin", origin.to_string())])
+            })
             .observe(latency.as_secs_f64());
     }
 
@@ -152,5 +220,33 @@ impl SyncMetrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_handles_count_into_the_encoded_families_per_label_set() {
+        let metrics = SyncMetrics::new();
+        for _ in 0..3 {
+            metrics.event("zervigo", "user", "applied");
+        }
+        metrics.event("zervigo", "user", "duplicate");
+        metrics.event("looma", "user", "applied");
+        metrics.published("user");
+        metrics.published("user");
+        metrics.latency("zervigo", Duration::from_millis(3));
+        let text = metrics.encode();
+        for line in [
+            r#"federation_sync_events_total{origin="zervigo",entity_type="user",effect="applied"} 3"#,
+            r#"federation_sync_events_total{origin="zervigo",entity_type="user",effect="duplicate"} 1"#,
+            r#"federation_sync_events_total{origin="looma",entity_type="user",effect="applied"} 1"#,
+            r#"federation_sync_published_total{entity_type="user"} 2"#,
+            r#"federation_sync_latency_seconds_count{origin="zervigo"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! ready in-memory target for tests; [`RedisTarget`](crate::RedisTarget) keeps one Redis hash
 //! per entity with its stamp.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -47,11 +47,10 @@ pub trait SyncTarget: Send + Sync + 'static {
     fn write<'a>(&'a self, change: &'a AppliedChange) -> BoxFuture<'a, Result<(), TargetError>>;
 }
 
-type Key = (String, String);
-
 #[derive(Debug, Default)]
 struct Inner {
-    states: BTreeMap<Key, EntityState>,
+    /// By entity type, then id: looked up by `&str`, with no key allocated per read or write.
+    states: HashMap<String, HashMap<String, EntityState>>,
     /// Writes per event id, with their effect (tests assert "applied exactly once").
     writes: Vec<(String, Effect)>,
 }
@@ -78,7 +77,8 @@ impl MemoryTarget {
     pub fn get(&self, entity_type: &str, entity_id: &str) -> Option<EntityState> {
         self.lock()
             .states
-            .get(&(entity_type.to_string(), entity_id.to_string()))
+            .get(entity_type)
+            .and_then(|of_type| of_type.get(entity_id))
             .cloned()
     }
 
@@ -86,12 +86,20 @@ impl MemoryTarget {
     pub fn put(&self, entity_type: &str, entity_id: &str, state: EntityState) {
         self.lock()
             .states
-            .insert((entity_type.to_string(), entity_id.to_string()), state);
+            .entry(entity_type.to_owned())
+            .or_default()
+            .insert(entity_id.to_owned(), state);
     }
 
     /// Every stored entity, ordered by type and id.
     pub fn snapshot(&self) -> BTreeMap<(String, String), EntityState> {
-        self.lock().states.clone()
+        let inner = self.lock();
+        let entities = inner.states.iter().flat_map(|(entity_type, of_type)| {
+            of_type
+                .iter()
+                .map(|(id, state)| ((entity_type.clone(), id.clone()), state.clone()))
+        });
+        entities.collect()
     }
 
     /// How many times the event `event_id` was written with `effect`.
@@ -129,20 +137,29 @@ impl SyncTarget for MemoryTarget {
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        let key = (
-            change.event.entity_type.clone(),
-            change.event.entity_id.clone(),
-        );
+        let (entity_type, id) = (&change.event.entity_type, &change.event.entity_id);
         let result = {
             let mut inner = self.lock();
+            let stored = inner.states.get(entity_type).and_then(|t| t.get(id));
             if failing {
                 Err(TargetError::new(
                     "injected write failure (MemoryTarget::fail_next_writes)",
                 ))
-            } else if inner.states.get(&key) != change.previous.as_ref() {
+            } else if stored != change.previous.as_ref() {
                 Err(TargetError::stale())
             } else {
-                inner.states.insert(key, change.state.clone());
+                let state = change.state.clone();
+                if let Some(of_type) = inner.states.get_mut(entity_type) {
+                    match of_type.get_mut(id) {
+                        Some(slot) => *slot = state,
+                        None => {
+                            of_type.insert(id.clone(), state);
+                        }
+                    }
+                } else {
+                    let of_type = HashMap::from([(id.clone(), state)]);
+                    inner.states.insert(entity_type.clone(), of_type);
+                }
                 inner
                     .writes
                     .push((change.event.stamp.event_id.clone(), change.effect));
@@ -156,9 +173,12 @@ impl SyncTarget for MemoryTarget {
 impl PurgeTombstones for MemoryTarget {
     fn purge_tombstones(&self, cutoff: TombstoneCutoff) -> BoxFuture<'_, Result<u64, TargetError>> {
         let mut inner = self.lock();
-        let before = inner.states.len();
-        inner.states.retain(|_, state| !cutoff.allows(state));
-        let purged = (before - inner.states.len()) as u64;
+        let mut purged = 0;
+        for of_type in inner.states.values_mut() {
+            let before = of_type.len();
+            of_type.retain(|_, state| !cutoff.allows(state));
+            purged += (before - of_type.len()) as u64;
+        }
         Box::pin(async move { Ok(purged) })
     }
 }

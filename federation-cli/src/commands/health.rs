@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use federation_core::telemetry::ServiceHealth;
+use federation_core::telemetry::{ConfigGeneration, ServiceHealth};
 
 use crate::commands::snapshot::{Collector, FIRST_ANSWER, exit_for, registry_label};
 use crate::config_source;
@@ -34,20 +34,27 @@ pub struct HealthArgs {
 /// # Errors
 /// Exit 3 for a missing or invalid configuration.
 pub async fn run(global: &GlobalArgs, args: HealthArgs) -> Result<Exit, CliError> {
-    let config = config_source::load(global.config.as_deref())?;
-    let collector = Collector::new(config)?;
-    let services = collector.services(None)?;
-    let mut views = collector.snapshot(&services, FIRST_ANSWER).await;
+    let (config, path) = config_source::load_with_path(global.config.as_deref())?;
+    // With --watch, edits of the file are applied (and shown as a new generation).
+    let collector = if args.watch {
+        Collector::watching(config, path, args.interval.max(Duration::from_millis(100)))?
+    } else {
+        Collector::new(config)?
+    };
+    let mut views = collector
+        .snapshot(&collector.services(None)?, FIRST_ANSWER)
+        .await;
     loop {
+        let generation = collector.generation();
         if global.json {
-            let doc = serde_json::json!({ "services": health_json(&views) });
+            let doc = serde_json::json!({ "config": generation, "services": health_json(&views) });
             if args.watch {
                 println!("{doc}");
             } else {
                 print_json(&doc)?;
             }
         } else {
-            print!("{}", render(&views));
+            print!("{}{}", render_generation(&generation), render(&views));
         }
         if !args.watch {
             return Ok(exit_for(&views));
@@ -56,7 +63,9 @@ pub async fn run(global: &GlobalArgs, args: HealthArgs) -> Result<Exit, CliError
             _ = tokio::time::sleep(args.interval.max(Duration::from_millis(100))) => {}
             _ = tokio::signal::ctrl_c() => return Ok(exit_for(&views)),
         }
-        views = collector.snapshot(&services, FIRST_ANSWER).await;
+        views = collector
+            .snapshot(&collector.services(None)?, FIRST_ANSWER)
+            .await;
         if !global.json {
             println!();
         }
@@ -85,6 +94,21 @@ fn health_json(views: &[ServiceHealth]) -> serde_json::Value {
             doc
         })
         .collect()
+}
+
+/// `config generation N (source, loaded at T)`, then what it changed and the last rejection.
+fn render_generation(g: &ConfigGeneration) -> String {
+    let mut out = format!(
+        "config generation {} ({}, loaded at {:.0} s since the epoch)\n",
+        g.generation, g.source, g.loaded_at
+    );
+    if !g.changes.is_empty() {
+        out.push_str(&format!("  changed: {}\n", g.changes.join("; ")));
+    }
+    if let Some(rejected) = &g.last_rejected {
+        out.push_str(&format!("  last reload REJECTED: {rejected}\n"));
+    }
+    out
 }
 
 fn render(views: &[ServiceHealth]) -> String {
@@ -123,5 +147,17 @@ fn render(views: &[ServiceHealth]) -> String {
             ]);
         }
     }
-    table.render(0)
+    let mut out = table.render(0);
+    // Load-aware spill: each service's share leaving its preferred cluster, and why.
+    for v in views {
+        if let Some(spill) = &v.spill {
+            let to = spill.to.as_deref().unwrap_or("-");
+            let share = spill.share * 100.0;
+            out.push_str(&format!(
+                "{} spill {} -> {to}: {share:.0} % ({})\n",
+                v.service, spill.from, spill.reason
+            ));
+        }
+    }
+    out
 }

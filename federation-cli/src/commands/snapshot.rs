@@ -37,6 +37,28 @@ impl Collector {
         })
     }
 
+    /// A client for `config` that re-reads `path` every `every` and applies its edits
+    /// (`federation health --watch` follows a configuration being edited).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn watching(
+        config: Config,
+        path: std::path::PathBuf,
+        every: Duration,
+    ) -> Result<Self, CliError> {
+        let client = FederatedServiceClient::builder()
+            .config(config)
+            .watch_config_file(path, every)
+            .build()?;
+        Ok(Self { client })
+    }
+
+    /// The configuration generation the client runs.
+    pub fn generation(&self) -> federation_core::telemetry::ConfigGeneration {
+        self.client.config_generation()
+    }
+
     /// The logical services to show: `only` or every configured one.
     ///
     /// # Errors

@@ -11,7 +11,8 @@ use std::time::Duration;
 use http::HeaderMap;
 
 use super::front::FederatedServiceClient;
-use super::routing::{ClusterRoute, Failback, RouteSpec};
+use super::generation::{Settings, Shared};
+use super::routing::{ClusterRoute, Failback, RouteSpec, Spill, SplitRoute};
 use super::state::{ClusterRuntime, Inner, ServiceRoute, Services};
 use crate::config::{Config, ServiceConfig};
 use crate::discovery::ClusterDiscovery;
@@ -29,6 +30,7 @@ pub struct ClientBuilder {
     pool: PoolSettings,
     startup_grace: Option<Duration>,
     lazy_watches: Option<bool>,
+    config_file: Option<(std::path::PathBuf, Duration)>,
 }
 
 /// Default of [`ClientBuilder::discovery_startup_grace`].
@@ -120,6 +122,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Watches the configuration file `path`: every `every` (at least 100 ms) its content is
+    /// read and, when it changed, parsed and applied with
+    /// [`FederatedServiceClient::reload`]. A file that cannot be read, parsed or validated is
+    /// rejected (logged, and shown in `health()`'s `config.last_rejected`); the running
+    /// configuration stays. The watch ends when the last clone of the client is dropped.
+    /// Default: no watch.
+    pub fn watch_config_file(
+        mut self,
+        path: impl Into<std::path::PathBuf>,
+        every: Duration,
+    ) -> Self {
+        self.config_file = Some((path.into(), every));
+        self
+    }
+
     /// Validates the configuration, builds the transports and starts discovery.
     ///
     /// The discovery watch of every configured (cluster, service) starts here, so the first
@@ -134,81 +151,133 @@ impl ClientBuilder {
         let config = self
             .config
             .ok_or_else(|| Error::config("no configuration given to the client builder"))?;
-        config.validate()?;
-        let mut clusters = Vec::with_capacity(config.clusters.len());
-        for cluster in &config.clusters {
-            let transport = Transport::new(cluster, &self.pool)?;
-            let mut headers = HeaderMap::new();
-            for (name, value) in cluster.resolve_headers()? {
-                headers.append(name, value);
-            }
-            let discovery = ClusterDiscovery::new(cluster)
-                .map_err(|e| Error::config(format!("clusters.{}: {e}", cluster.name)))?;
-            clusters.push(ClusterRuntime {
-                name: Arc::from(cluster.name.as_str()),
-                transport,
-                headers,
-                discovery,
-            });
-        }
-        let cluster_names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
-        let mut services = Services::with_capacity(config.services.len());
-        let metrics = crate::telemetry::Metrics::new();
-        for (n, service) in config.services.iter().enumerate() {
-            let mut route = service_route(
-                &config,
-                service,
-                &clusters,
-                self.seed.map(|s| s ^ n as u64),
-                &metrics,
-            )?;
-            // Issue 4: result cache per service when its policy enables one (issue 20: with
-            // its shared Redis tier when `cache.l2` is set).
-            let total = route.policy.timeout.total;
-            route.cache = route
-                .policy
-                .cache
-                .as_ref()
-                .map(|p| crate::cache::ResultCache::with_l2(&service.name, p, &metrics, total))
-                .transpose()?;
-            services.insert(service.name.clone(), route);
-        }
-        let shortest_attempt = services
-            .values()
-            .map(|s| s.policy.timeout.attempt)
-            .min()
-            .unwrap_or(Duration::from_secs(1));
-        let startup_grace = self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE);
-        let client = FederatedServiceClient {
-            inner: Arc::new(Inner {
-                timer_anchor: crate::transport::timer_anchor::TimerAnchor::new(shortest_attempt),
-                startup_grace,
-                services,
-                clusters,
-                cluster_names,
-                random: crate::rng::SplitMix::new(self.seed),
-                metrics,
-            }),
+        let settings = Settings {
+            seed: self.seed,
+            pool: self.pool,
+            startup_grace: self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE),
+            // The builder's setting, else the configuration's `discovery.lazy_watches`; read
+            // once here (a reload keeps it).
+            lazy_watches: self.lazy_watches.unwrap_or(config.discovery.lazy_watches),
         };
-        let lazy = self.lazy_watches.unwrap_or(config.discovery.lazy_watches);
-        if !lazy {
+        let metrics = crate::telemetry::Metrics::new();
+        let first = build_generation(config, &settings, &metrics, None, 1, "build")?;
+        let client = FederatedServiceClient {
+            shared: Arc::new(Shared::new(first, metrics, settings)),
+        };
+        let inner = client.inner();
+        if !client.shared.settings.lazy_watches {
             // Eager (default): every service is watched, and its grace counts, from build.
-            for svc in client.inner.services.values() {
-                svc.watch(&client.inner.clusters, startup_grace);
+            for svc in inner.services.values() {
+                svc.watch(&inner.clusters, client.shared.settings.startup_grace);
             }
         }
         // Issue 20: `cache.warm` lists fetched in the background.
         super::coherence::start_warm(&client);
+        if let Some((path, every)) = self.config_file {
+            super::reload_watch::start(&client, path, every);
+        }
         Ok(client)
     }
 }
 
+/// Validates `config` and builds generation `number` from it, sharing with `previous` every
+/// unchanged cluster and service and carrying the instance state of changed ones (`reload.rs`).
+pub(crate) fn build_generation(
+    config: Config,
+    settings: &Settings,
+    metrics: &crate::telemetry::Metrics,
+    previous: Option<&Inner>,
+    number: u64,
+    source: &str,
+) -> Result<Inner, Error> {
+    config.validate()?;
+    let mut clusters = Vec::with_capacity(config.clusters.len());
+    for cluster in &config.clusters {
+        let unchanged = previous.and_then(|p| {
+            let index = p.cluster_names.iter().position(|n| *n == cluster.name)?;
+            (p.config.cluster(&cluster.name) == Some(cluster))
+                .then(|| Arc::clone(&p.clusters[index]))
+        });
+        match unchanged {
+            Some(runtime) => clusters.push(runtime),
+            None => clusters.push(Arc::new(cluster_runtime(cluster, &settings.pool)?)),
+        }
+    }
+    let cluster_names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
+    // A service can be shared as is only while every cluster index it holds means the same.
+    let same_clusters = previous.is_some_and(|p| {
+        p.clusters.len() == clusters.len()
+            && p.clusters
+                .iter()
+                .zip(&clusters)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    });
+    let mut services = Services::with_capacity(config.services.len());
+    for (n, service) in config.services.iter().enumerate() {
+        let old = previous.and_then(|p| Some((p, p.services.get(&service.name)?)));
+        if same_clusters
+            && let Some((p, old)) = old
+            && p.config.service(&service.name) == Some(service)
+            && p.config.policy_for(service) == config.policy_for(service)
+        {
+            services.insert(service.name.clone(), Arc::clone(old));
+            continue;
+        }
+        let seed = settings.seed.map(|s| s ^ n as u64);
+        let old = old.map(|(_, route)| &**route);
+        let route = service_route(&config, service, &clusters, seed, metrics, old)?;
+        services.insert(service.name.clone(), Arc::new(route));
+    }
+    let shortest_attempt = services
+        .values()
+        .map(|s| s.policy.timeout.attempt)
+        .min()
+        .unwrap_or(Duration::from_secs(1));
+    let changes =
+        previous.map_or_else(Vec::new, |p| super::generation::changes(&p.config, &config));
+    Ok(Inner {
+        timer_anchor: crate::transport::timer_anchor::TimerAnchor::new(shortest_attempt),
+        startup_grace: settings.startup_grace,
+        services,
+        clusters,
+        cluster_names,
+        random: crate::rng::SplitMix::new(settings.seed.map(|s| s.wrapping_add(number))),
+        metrics: metrics.clone(),
+        config: Arc::new(config),
+        generation: super::generation::describe(number, source, changes),
+    })
+}
+
+/// One cluster's transport, default headers and discovery.
+fn cluster_runtime(
+    cluster: &crate::config::ClusterConfig,
+    pool: &PoolSettings,
+) -> Result<ClusterRuntime, Error> {
+    let transport = Transport::new(cluster, pool)?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in cluster.resolve_headers()? {
+        headers.append(name, value);
+    }
+    let discovery = ClusterDiscovery::new(cluster)
+        .map_err(|e| Error::config(format!("clusters.{}: {e}", cluster.name)))?;
+    Ok(ClusterRuntime {
+        name: Arc::from(cluster.name.as_str()),
+        transport,
+        headers,
+        discovery,
+    })
+}
+
+/// The route of `service`; `old` is its route in the previous generation, whose instance state
+/// (breakers, statistics, connections) each (cluster, Consul service) route still served keeps,
+/// and whose cache is kept while the cache policy is unchanged.
 fn service_route(
     config: &Config,
     service: &ServiceConfig,
-    clusters: &[ClusterRuntime],
+    clusters: &[Arc<ClusterRuntime>],
     seed: Option<u64>,
     metrics: &crate::telemetry::Metrics,
+    old: Option<&ServiceRoute>,
 ) -> Result<ServiceRoute, Error> {
     let policy = config.policy_for(service).clone();
     // (cluster name, consul name, target tags, path prefix) for every cluster serving it.
@@ -259,10 +328,19 @@ fn service_route(
             seed: seed.map(|s| s.wrapping_add(i as u64)),
             telemetry: Some((metrics.clone(), Arc::from(service.name.as_str()))),
         };
-        routes.push(ClusterRoute::new(
+        let carried = old
+            .and_then(|o| {
+                o.routes.iter().find(|r| {
+                    *r.cluster == *cluster && r.consul_name.eq_ignore_ascii_case(consul_name)
+                })
+            })
+            .map(ClusterRoute::endpoint_states)
+            .unwrap_or_default();
+        routes.push(ClusterRoute::with_states(
             spec,
             // Started on the service's first call (`ServiceRoute::watch`).
             runtime.discovery.subscribe(consul_name),
+            carried,
         ));
     }
     let preferred =
@@ -277,6 +355,7 @@ fn service_route(
             )?),
             None => None,
         };
+    let cache = cache(service, metrics, &policy, old)?;
     let mut tags = service.tags.clone();
     tags.sort_unstable();
     tags.dedup();
@@ -292,11 +371,43 @@ fn service_route(
             .as_ref()
             .map(super::hedge_delay::HedgeTimer::new),
         failback: Failback::default(),
+        split: service
+            .split
+            .as_ref()
+            .map(|split| SplitRoute::new(split, &service.tags, &routes)),
+        spill: policy
+            .spill
+            .clone()
+            .filter(|_| preferred.is_some())
+            .map(|spill| Spill::new(spill, routes.len())),
         routes,
         preferred,
         policy,
-        cache: None,
+        cache,
         cached_success: std::sync::OnceLock::new(),
         watching: std::sync::OnceLock::new(),
     })
+}
+
+/// The result cache of `service` when its policy enables one (issue 4; issue 20: with its
+/// shared Redis tier when `cache.l2` is set): the previous generation's while the cache policy
+/// is unchanged, so a reload keeps the cached answers.
+fn cache(
+    service: &ServiceConfig,
+    metrics: &crate::telemetry::Metrics,
+    policy: &crate::config::Policy,
+    old: Option<&ServiceRoute>,
+) -> Result<Option<crate::cache::ResultCache>, Error> {
+    let Some(wanted) = policy.cache.as_ref() else {
+        return Ok(None);
+    };
+    if let Some(old) = old
+        && old.policy.cache.as_ref() == Some(wanted)
+        && old.cache.is_some()
+    {
+        return Ok(old.cache.clone());
+    }
+    let cache =
+        crate::cache::ResultCache::with_l2(&service.name, wanted, metrics, policy.timeout.total)?;
+    Ok(Some(cache))
 }

@@ -50,7 +50,7 @@ impl FederatedServiceClient {
     pub fn invalidate_entity(&self, entity: &str, id: &str) -> usize {
         let id = utf8_percent_encode(id, SEGMENT).to_string();
         let mut done = 0;
-        for svc in self.inner.services.values() {
+        for svc in self.inner().services.values() {
             let (Some(cache), Some(policy)) = (&svc.cache, &svc.policy.cache) else {
                 continue;
             };
@@ -73,8 +73,9 @@ impl FederatedServiceClient {
     /// # Errors
     /// The service is unknown or has no cache. Failed fetches are counted, not returned.
     pub async fn warm(&self, service: &str, paths: &[String]) -> Result<WarmReport, Error> {
-        let Some(svc) = self.inner.services.get(service) else {
-            return Err(super::call::unknown_service(&self.inner, service));
+        let inner = self.inner();
+        let Some(svc) = inner.services.get(service) else {
+            return Err(super::call::unknown_service(&inner, service));
         };
         let (Some(cache), Some(policy)) = (&svc.cache, &svc.policy.cache) else {
             return Err(Error::invalid(format!(
@@ -116,8 +117,9 @@ pub(crate) fn start_warm(client: &FederatedServiceClient) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    for name in client.inner.services.keys() {
-        let Some(svc) = client.inner.services.get(name) else {
+    let inner = client.inner();
+    for name in inner.services.keys() {
+        let Some(svc) = inner.services.get(name) else {
             continue;
         };
         let Some(policy) = &svc.policy.cache else {

@@ -29,10 +29,15 @@ impl FederatedServiceClient {
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
         let until = Instant::now() + timeout;
         // Readiness is about every route: start the watches no call has started yet.
-        for svc in self.inner.services.values() {
-            svc.watch(&self.inner.clusters, self.inner.startup_grace);
+        let inner = self.inner();
+        for svc in inner.services.values() {
+            svc.watch(&inner.clusters, inner.startup_grace);
         }
-        let routes: Vec<_> = self.routes().collect();
+        let routes: Vec<_> = inner
+            .services
+            .values()
+            .flat_map(|s| s.routes.iter().map(move |r| (&*s.name, r)))
+            .collect();
         let answers = join_all(routes.iter().map(|(_, r)| r.first_success(until))).await;
         let waiting: Vec<String> = routes
             .iter()

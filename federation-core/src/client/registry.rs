@@ -118,7 +118,8 @@ impl FederatedServiceClient {
 
     /// The discovery handle of `cluster`, or an `InvalidRequest` error naming the known ones.
     fn registry_of(&self, cluster: &str) -> Result<ClusterDiscovery, Error> {
-        self.inner
+        let inner = self.inner();
+        inner
             .clusters
             .iter()
             .find(|c| &*c.name == cluster)
@@ -126,7 +127,7 @@ impl FederatedServiceClient {
             .ok_or_else(|| {
                 Error::invalid(format!(
                     "unknown cluster `{cluster}` (configured: {})",
-                    self.inner.cluster_names.join(", ")
+                    inner.cluster_names.join(", ")
                 ))
             })
     }

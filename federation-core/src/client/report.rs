@@ -35,7 +35,7 @@ fn health_label(health: Health) -> &'static str {
 }
 
 fn services_in_order(inner: &Inner) -> Vec<&ServiceRoute> {
-    let mut services: Vec<&ServiceRoute> = inner.services.values().collect();
+    let mut services: Vec<&ServiceRoute> = inner.services.values().map(|s| &**s).collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     services
 }
@@ -153,7 +153,15 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
                 .cache
                 .as_ref()
                 .and_then(crate::cache::ResultCache::warm_health),
+            spill: svc
+                .spill
+                .as_ref()
+                .zip(svc.preferred)
+                .map(|(spill, preferred)| spill.explain(&svc.routes, preferred)),
         });
     }
-    HealthSnapshot { services }
+    HealthSnapshot {
+        services,
+        config: crate::telemetry::ConfigGeneration::default(),
+    }
 }

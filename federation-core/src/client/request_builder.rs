@@ -5,6 +5,7 @@
 //! anything goes out, not as a panic in the middle of a chain of setters or a confusing
 //! upstream failure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,9 +15,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use super::call;
-use super::front::FederatedServiceClient;
 use super::request::Request;
 use super::response::Response;
+use super::state::Inner;
 use crate::error::Error;
 
 /// Characters escaped in query keys and values (everything but unreserved characters).
@@ -32,7 +33,9 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 /// returned by `send` as an [`crate::error::ErrorKind::InvalidRequest`] error.
 #[must_use = "a RequestBuilder does nothing until `send` is awaited"]
 pub struct RequestBuilder {
-    client: FederatedServiceClient,
+    /// The configuration generation the call runs on (the current one when the builder was
+    /// made; `Target::Known` indexes its services).
+    inner: Arc<Inner>,
     service: Target,
     request: Result<Request, Error>,
 }
@@ -49,11 +52,11 @@ pub(crate) enum Target {
 impl std::fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let service = match &self.service {
-            Target::Known(i) => self.client.inner.services.name_at(*i).unwrap_or_default(),
+            Target::Known(i) => self.inner.services.name_at(*i).unwrap_or_default(),
             Target::Unknown(name) => name,
         };
         f.debug_struct("RequestBuilder")
-            .field("client", &self.client)
+            .field("generation", &self.inner.generation.generation)
             .field("service", &service)
             .field("request", &self.request)
             .finish()
@@ -61,23 +64,18 @@ impl std::fmt::Debug for RequestBuilder {
 }
 
 impl RequestBuilder {
-    pub(crate) fn new(client: FederatedServiceClient, service: Target, request: Request) -> Self {
+    pub(crate) fn new(inner: Arc<Inner>, service: Target, request: Request) -> Self {
         Self {
-            client,
+            inner,
             service,
             request: Ok(request),
         }
     }
 
     /// The name of the service called.
-    fn service_name(client: &FederatedServiceClient, service: Target) -> String {
+    fn service_name(inner: &Inner, service: Target) -> String {
         match service {
-            Target::Known(i) => client
-                .inner
-                .services
-                .name_at(i)
-                .unwrap_or_default()
-                .to_owned(),
+            Target::Known(i) => inner.services.name_at(i).unwrap_or_default().to_owned(),
             Target::Unknown(name) => name,
         }
     }
@@ -210,38 +208,38 @@ impl RequestBuilder {
     /// The request built so far, or the first invalid input.
     pub fn build(self) -> Result<Request, Error> {
         let Self {
-            client,
+            inner,
             service,
             request,
         } = self;
-        request.map_err(|e| e.with_service(Self::service_name(&client, service)))
+        request.map_err(|e| e.with_service(Self::service_name(&inner, service)))
     }
 
-    /// Sends the request through the pipeline (as [`FederatedServiceClient::call`] does).
+    /// Sends the request through the pipeline (as [`FederatedServiceClient::call`](crate::client::FederatedServiceClient::call) does).
     ///
     /// The returned future is small: a fresh cache hit is answered on its first poll without
     /// awaiting anything, and the rest of the call runs in one boxed future.
     pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
         // Destructured here, so the future below holds each part once.
         let Self {
-            client,
+            inner,
             service,
             mut request,
         } = self;
         async move {
             let request = match request {
                 Ok(ref mut request) => request,
-                Err(e) => return Err(e.with_service(Self::service_name(&client, service))),
+                Err(e) => return Err(e.with_service(Self::service_name(&inner, service))),
             };
             let svc = match service {
-                Target::Known(i) => client.inner.services.at(i),
+                Target::Known(i) => inner.services.at(i),
                 Target::Unknown(_) => None,
             };
             let Some(svc) = svc else {
-                let name = Self::service_name(&client, service);
-                return Err(call::unknown_service(&client.inner, &name));
+                let name = Self::service_name(&inner, service);
+                return Err(call::unknown_service(&inner, &name));
             };
-            call::run(&client.inner, svc, request).await
+            call::run(&inner, svc, request).await
         }
     }
 }

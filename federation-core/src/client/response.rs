@@ -28,6 +28,48 @@ pub struct ServedBy {
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) cache: CacheStatus,
     pub(crate) elapsed: Duration,
+    /// The split arm of a service with a `split` (boxed: most services have none).
+    pub(crate) split: Option<Box<SplitOutcome>>,
+}
+
+/// How a call of a service with a `split` was assigned: the arm its key chose, the arm that
+/// served it, and why the assigned arm was left when it could not serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitOutcome {
+    arm: Arc<str>,
+    served_arm: Option<Arc<str>>,
+    fallback: Option<String>,
+}
+
+impl SplitOutcome {
+    pub(crate) fn new(
+        arm: Arc<str>,
+        served_arm: Option<Arc<str>>,
+        fallback: Option<String>,
+    ) -> Self {
+        Self {
+            arm,
+            served_arm,
+            fallback,
+        }
+    }
+
+    /// The arm the call was assigned (by its sticky key or at random).
+    pub fn arm(&self) -> &str {
+        &self.arm
+    }
+
+    /// The arm that took the call: the assigned one, another arm after a fallback, or `None`
+    /// when no arm could serve and the service's usual routing took it.
+    pub fn served_arm(&self) -> Option<&str> {
+        self.served_arm.as_deref()
+    }
+
+    /// Why the assigned arm was left (`empty: …` or `ejected: …` with each cluster's reason);
+    /// `None` when it served the call.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
 }
 
 /// Who produced a response.
@@ -63,6 +105,12 @@ impl ServedBy {
     /// Every attempt in order; the last one produced the response. Empty for a cache hit.
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts
+    }
+
+    /// The split arm of the call, for a service with a `split` (`None` otherwise, and for a call
+    /// whose per-call tags or cluster bypassed the split).
+    pub fn split(&self) -> Option<&SplitOutcome> {
+        self.split.as_deref()
     }
 
     /// Whether the cache served the call.
@@ -247,6 +295,7 @@ mod tests {
                 attempts: Vec::new(),
                 cache: CacheStatus::Hit,
                 elapsed: Duration::from_micros(1),
+                split: None,
             },
             service: None,
         };

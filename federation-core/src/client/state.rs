@@ -18,8 +18,10 @@ use crate::transport::Transport;
 
 /// Shared state of a client.
 pub(crate) struct Inner {
-    pub(crate) services: Services,
-    pub(crate) clusters: Vec<ClusterRuntime>,
+    /// Shared with the next generation when a reload leaves the service unchanged.
+    pub(crate) services: Services<Arc<ServiceRoute>>,
+    /// Shared with the next generation when a reload leaves the cluster unchanged.
+    pub(crate) clusters: Vec<Arc<ClusterRuntime>>,
     pub(crate) cluster_names: Vec<String>,
     pub(crate) random: crate::rng::SplitMix,
     /// This client's metrics (own registry; issue 4).
@@ -30,6 +32,10 @@ pub(crate) struct Inner {
     pub(crate) startup_grace: std::time::Duration,
     /// Keeps attempt timeouts from waking the timer driver (see `transport/timer_anchor.rs`).
     pub(crate) timer_anchor: crate::transport::timer_anchor::TimerAnchor,
+    /// The configuration this generation was built from (compared on reload).
+    pub(crate) config: Arc<crate::config::Config>,
+    /// Which generation this is, when and from where it was loaded (`reload.rs`).
+    pub(crate) generation: crate::telemetry::ConfigGeneration,
 }
 
 /// One cluster's transport, default headers and discovery.
@@ -64,6 +70,10 @@ pub(crate) struct ServiceRoute {
     pub(crate) watching: std::sync::OnceLock<tokio::time::Instant>,
     /// Backup requests, when the service's policy enables them.
     pub(crate) hedge: Option<super::hedge_delay::HedgeTimer>,
+    /// The weighted split between arms, when the service has one.
+    pub(crate) split: Option<super::routing::SplitRoute>,
+    /// Load-aware spill, when the policy enables it and the service prefers a cluster.
+    pub(crate) spill: Option<super::routing::Spill>,
 }
 
 impl ServiceRoute {
@@ -72,7 +82,7 @@ impl ServiceRoute {
     /// returns the end of its startup grace. Later calls: one atomic load.
     pub(crate) fn watch(
         &self,
-        clusters: &[ClusterRuntime],
+        clusters: &[Arc<ClusterRuntime>],
         grace: std::time::Duration,
     ) -> tokio::time::Instant {
         *self.watching.get_or_init(|| {

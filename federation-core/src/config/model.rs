@@ -198,6 +198,8 @@ pub struct ServiceConfig {
     pub tags: Vec<String>,
     /// The resolved policy (defaults merged with this service's overrides); `None` = defaults.
     pub policy: Option<Policy>,
+    /// Weighted or canary split between tag sets and clusters (`split`). Default: none.
+    pub split: Option<super::SplitConfig>,
 }
 
 impl ServiceConfig {
@@ -209,6 +211,7 @@ impl ServiceConfig {
             prefer: None,
             tags: Vec::new(),
             policy: None,
+            split: None,
         }
     }
 
@@ -272,6 +275,8 @@ pub struct Policy {
     pub limits: LimitPolicy,
     /// Backup requests for slow answers (`hedge`). Default: `None` (off).
     pub hedge: Option<super::HedgePolicy>,
+    /// Load-aware spill from the preferred cluster (`spill`). Default: `None` (off).
+    pub spill: Option<super::SpillPolicy>,
 }
 
 /// Timeouts of one call.

@@ -23,6 +23,7 @@ pub(crate) const POLICY_KEYS: &[&str] = &[
     "cache",
     "limits",
     "hedge",
+    "spill",
 ];
 
 /// Spellings of [`LoadBalancing`] in files.
@@ -146,6 +147,9 @@ pub(crate) fn apply(policy: &mut Policy, f: &Fields<'_>, p: &mut Problems) -> bo
     }
     if let Some((node, path)) = f.get("hedge") {
         super::hedge::apply_hedge(&mut policy.hedge, node, &path, p);
+    }
+    if let Some((node, path)) = f.get("spill") {
+        super::spill::apply_spill(&mut policy.spill, node, &path, p);
     }
     f.has_any(POLICY_KEYS)
 }

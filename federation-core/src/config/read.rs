@@ -296,3 +296,28 @@ pub(crate) fn set<T>(
         *target = value;
     }
 }
+
+/// A section that can be switched off: `false` → `None`, `true` → the current setting or the
+/// defaults, a map (keys in `allowed`) → merged onto the current setting by `merge`.
+pub(crate) fn switchable<T: Clone + Default>(
+    target: &mut Option<T>,
+    node: &Node,
+    path: &str,
+    allowed: &[&str],
+    p: &mut Problems,
+    merge: impl FnOnce(&Fields<'_>, &mut T, &mut Problems),
+) {
+    match node {
+        Node::Bool(false) => *target = None,
+        Node::Bool(true) => *target = Some(target.clone().unwrap_or_default()),
+        Node::Map(_) => {
+            let Some(f) = fields(node, path, allowed, p) else {
+                return;
+            };
+            let mut section = target.clone().unwrap_or_default();
+            merge(&f, &mut section, p);
+            *target = Some(section);
+        }
+        other => wrong_type(other, path, "a map, true or false", p),
+    }
+}

@@ -13,7 +13,7 @@ use super::read;
 use super::tree::Node;
 use super::validate::check_path_prefix;
 
-const SERVICE_KEYS: &[&str] = &["prefer", "names", "tags", "path_prefix"];
+const SERVICE_KEYS: &[&str] = &["prefer", "names", "tags", "path_prefix", "split"];
 const TARGET_KEYS: &[&str] = &["name", "tags", "path_prefix"];
 
 /// Reads the `services` map. `defaults` is the resolved default policy; `clusters` are the
@@ -54,6 +54,9 @@ fn read_service(
     }
     if let Some((node, path)) = f.get("tags") {
         service.tags = read::string_list(node, &path, p).unwrap_or_default();
+    }
+    if let Some((node, path)) = f.get("split") {
+        service.split = super::split::read_split(node, &path, p);
     }
     let prefix = f.get("path_prefix").and_then(|(node, path)| {
         let prefix = read::string(node, &path, p)?;

@@ -146,6 +146,9 @@ fn check_service(config: &Config, service: &ServiceConfig, path: &str, p: &mut P
             );
         }
     }
+    if let Some(split) = &service.split {
+        super::split::check_split(config, service, split, &join(path, "split"), p);
+    }
     if let Some(prefer) = &service.prefer {
         let prefer_path = join(path, "prefer");
         let value = Some(format!("\"{prefer}\""));

@@ -113,6 +113,9 @@ pub(crate) fn check_policy(policy: &Policy, base: &str, p: &mut Problems) {
     if let Some(hedge) = &policy.hedge {
         super::hedge::check_hedge(hedge, t.attempt, &at("hedge"), p);
     }
+    if let Some(spill) = &policy.spill {
+        super::spill::check_spill(spill, &at("spill"), p);
+    }
 }
 
 fn check_cache(cache: &CachePolicy, path: &str, p: &mut Problems) {

@@ -228,6 +228,18 @@ impl ClusterDiscovery {
         }
     }
 
+    /// Stops the watcher of `consul_service` and forgets it (a reload removed the last route
+    /// reading it). Its subscribers keep their last set; `changed()` then returns an error. A
+    /// later `subscribe` starts from scratch.
+    pub fn stop(&self, consul_service: &str) {
+        let mut services = crate::lock::lock(&self.inner.services);
+        if let Some(watched) = services.remove(&consul_service.to_ascii_lowercase())
+            && let Some(task) = watched.task
+        {
+            task.abort();
+        }
+    }
+
     /// Stops every watcher. Subscribers keep their last set; `changed()` then returns an error.
     /// Later `watch` calls return an uninitialized set with a `Shutdown` error.
     pub fn shutdown(&self) {

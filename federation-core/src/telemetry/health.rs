@@ -16,6 +16,26 @@ use crate::discovery::Health;
 pub struct HealthSnapshot {
     /// One entry per logical service.
     pub services: Vec<ServiceHealth>,
+    /// The configuration generation the client runs (changes with every accepted reload).
+    pub config: ConfigGeneration,
+}
+
+/// Which configuration a client runs: counted from 1 (the one it was built with), with when and
+/// from where it was loaded and what it changed. A rejected reload leaves it as it was and is
+/// reported in `last_rejected`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ConfigGeneration {
+    /// 1 for the configuration the client was built with, +1 per accepted reload.
+    pub generation: u64,
+    /// When it was loaded, in seconds since the Unix epoch.
+    pub loaded_at: f64,
+    /// Where it came from: `build`, `reload`, or `file <path>` for the file watch.
+    pub source: String,
+    /// What it changed compared with the previous generation (`services.user: changed`,
+    /// `clusters.looma: added`, ...); empty for the first one.
+    pub changes: Vec<String>,
+    /// The last reload that was rejected since this generation was loaded, with its errors.
+    pub last_rejected: Option<String>,
 }
 
 impl HealthSnapshot {
@@ -48,6 +68,24 @@ pub struct ServiceHealth {
     /// The cache warm-up (`cache.warm` or `warm()`), once one started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_warm: Option<WarmHealth>,
+    /// Load-aware spill (`spill` policy) of a service with a preferred cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spill: Option<SpillHealth>,
+}
+
+/// Load-aware spill of one service: which share of calls leaves the preferred cluster and why.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SpillHealth {
+    /// The preferred cluster.
+    pub from: String,
+    /// The least loaded other cluster with a reading, if any.
+    pub to: Option<String>,
+    /// Share of calls that go to `to` first (0 while not spilling; `max_share` while spilling).
+    pub share: f64,
+    /// The preferred cluster's load over `to`'s, when both are known.
+    pub ratio: Option<f64>,
+    /// Why, in words: the loads, the ratio and the thresholds.
+    pub reason: String,
 }
 
 /// Warm-up of one service's cache: paths fetched into it ahead of traffic.
@@ -119,10 +157,12 @@ mod tests {
     #[test]
     fn serializes_to_json() {
         let snapshot = HealthSnapshot {
+            config: ConfigGeneration::default(),
             services: vec![ServiceHealth {
                 service: "user".into(),
                 preferred: Some("zervigo".into()),
                 selected: Some("zervigo".into()),
+                spill: None,
                 clusters: vec![ClusterHealth {
                     cluster: "zervigo".into(),
                     consul_service: "user-service".into(),

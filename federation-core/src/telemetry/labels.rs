@@ -22,6 +22,21 @@ pub(crate) struct ServiceLabels {
     pub(crate) service: Arc<str>,
 }
 
+/// `{service, arm}`: calls per split arm.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ArmLabels {
+    pub(crate) service: Arc<str>,
+    pub(crate) arm: Arc<str>,
+}
+
+/// `{service, arm, reason}`: split fallbacks.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FallbackLabels {
+    pub(crate) service: Arc<str>,
+    pub(crate) arm: Arc<str>,
+    pub(crate) reason: Arc<str>,
+}
+
 /// `{service, from, to}`: failovers.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct FailoverLabels {

@@ -20,8 +20,8 @@ use prometheus_client::registry::Registry;
 use super::calls::{CallCell, CallFamily};
 
 use super::labels::{
-    CacheLabels, DiscoveryLabels, FailoverLabels, HealthLabels, InstanceLabels, Interner,
-    ServiceLabels, TransitionLabels,
+    ArmLabels, CacheLabels, DiscoveryLabels, FailoverLabels, FallbackLabels, HealthLabels,
+    InstanceLabels, Interner, ServiceLabels, TransitionLabels,
 };
 
 /// The metrics of one client. Cheap to clone (shared registry).
@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) budget_rejections: Family<ServiceLabels, Counter>,
     pub(crate) hedges: Family<ServiceLabels, Counter>,
     pub(crate) hedges_won: Family<ServiceLabels, Counter>,
+    pub(crate) split_calls: Family<ArmLabels, Counter>,
+    pub(crate) split_fallbacks: Family<FallbackLabels, Counter>,
     pub(crate) breaker_state: Family<InstanceLabels, Gauge>,
     pub(crate) breaker_transitions: Family<TransitionLabels, Counter>,
     pub(crate) ejections: Family<InstanceLabels, Counter>,
@@ -136,6 +138,8 @@ impl Metrics {
         let budget_rejections = Family::<ServiceLabels, Counter>::default();
         let hedges = Family::<ServiceLabels, Counter>::default();
         let hedges_won = Family::<ServiceLabels, Counter>::default();
+        let split_calls = Family::<ArmLabels, Counter>::default();
+        let split_fallbacks = Family::<FallbackLabels, Counter>::default();
         let breaker_state = Family::<InstanceLabels, Gauge>::default();
         let breaker_transitions = Family::<TransitionLabels, Counter>::default();
         let ejections = Family::<InstanceLabels, Counter>::default();
@@ -186,6 +190,16 @@ impl Metrics {
             hedges_won.clone(),
         );
         registry.register(
+            "split_calls",
+            "Calls assigned to a split arm (by stickiness or at random)",
+            split_calls.clone(),
+        );
+        registry.register(
+            "split_fallbacks",
+            "Calls whose split arm was empty or fully ejected and went to another arm",
+            split_fallbacks.clone(),
+        );
+        registry.register(
             "breaker_state",
             "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open",
             breaker_state.clone(),
@@ -234,6 +248,8 @@ impl Metrics {
                 budget_rejections,
                 hedges,
                 hedges_won,
+                split_calls,
+                split_fallbacks,
                 breaker_state,
                 breaker_transitions,
                 ejections,

@@ -36,7 +36,8 @@ pub mod trace_context;
 
 pub use cache_l2::L2Counters;
 pub use health::{
-    ClusterHealth, HealthSnapshot, InstanceHealth, L2Health, ServiceHealth, WarmHealth,
+    ClusterHealth, ConfigGeneration, HealthSnapshot, InstanceHealth, L2Health, ServiceHealth,
+    SpillHealth, WarmHealth,
 };
 pub(crate) use metrics::CallHandles;
 pub use metrics::{CacheCounters, Metrics};

@@ -125,6 +125,26 @@ impl Metrics {
         self.inner.hedges_won.get_or_create(&labels).inc();
     }
 
+    /// A call assigned to split arm `arm`: `federation_split_calls_total`.
+    pub fn split_call(&self, service: &str, arm: &str) {
+        let labels = super::labels::ArmLabels {
+            service: self.label(service),
+            arm: self.label(arm),
+        };
+        self.inner.split_calls.get_or_create(&labels).inc();
+    }
+
+    /// A call whose arm `arm` could not serve (`reason`: `empty` or `ejected`):
+    /// `federation_split_fallbacks_total`.
+    pub fn split_fallback(&self, service: &str, arm: &str, reason: &str) {
+        let labels = super::labels::FallbackLabels {
+            service: self.label(service),
+            arm: self.label(arm),
+            reason: self.label(reason),
+        };
+        self.inner.split_fallbacks.get_or_create(&labels).inc();
+    }
+
     /// A retry or failover refused by the budget: `federation_retry_budget_rejections_total`.
     pub fn budget_rejected(&self, service: &str) {
         let labels = ServiceLabels {

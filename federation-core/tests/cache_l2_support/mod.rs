@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use federation_core::client::FederatedServiceClient;
 use federation_core::config::{Config, ConfigFormat};
+use federation_testkit::instance::{Identity, ServiceInstance};
+use federation_testkit::redis::RedisServer;
 
 /// Environment variable carrying a peer's configuration (YAML).
 const PEER_CONFIG: &str = "FEDERATION_L2_PEER_CONFIG";
@@ -262,4 +264,45 @@ async fn serve(client: &FederatedServiceClient, line: &str) -> String {
         }
         _ => format!("err unknown command {line:?}"),
     }
+}
+
+/// A `user-service` instance of zervigo on a free loopback port.
+pub async fn instance() -> ServiceInstance {
+    ServiceInstance::start(Identity::new("zervigo", "user-service", "u1"))
+        .await
+        .expect("instance starts")
+}
+/// The `user` service's L2 health entry.
+pub fn l2_health(client: &FederatedServiceClient) -> federation_core::telemetry::L2Health {
+    client
+        .health()
+        .service("user")
+        .and_then(|s| s.cache_l2.clone())
+        .expect("user has an L2 tier")
+}
+/// Polls `cond` every 10 ms until it holds or `limit` passes; the last answer.
+pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
+/// Keys matching `pattern` (a blocking helper for `wait_for` conditions).
+pub fn keys_now(redis: &RedisServer, pattern: &str) -> usize {
+    let url = redis.url();
+    let pattern = pattern.to_owned();
+    std::thread::spawn(move || {
+        let client = redis::Client::open(url).ok()?;
+        let mut conn = client.get_connection().ok()?;
+        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut conn).ok()?;
+        Some(keys.len())
+    })
+    .join()
+    .ok()
+    .flatten()
+    .unwrap_or(usize::MAX)
 }

@@ -83,3 +83,18 @@ pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool
     }
     cond()
 }
+
+/// The breaker state of instance `id` as the client reports it.
+pub fn breaker_of(
+    client: &federation_core::FederatedServiceClient,
+    id: &str,
+) -> Option<federation_core::telemetry::BreakerStateValue> {
+    client
+        .health()
+        .services
+        .iter()
+        .flat_map(|s| s.clusters.iter())
+        .flat_map(|c| c.instances.iter())
+        .find(|i| i.id == id)
+        .map(|i| i.breaker)
+}

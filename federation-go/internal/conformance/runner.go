@@ -28,6 +28,8 @@ type Driver interface {
 	Call(ctx context.Context, spec *CallSpec) CallRecord
 	// Health is the client's health snapshot as JSON.
 	Health() string
+	// Reload replaces the client's configuration with config (a whole generated one).
+	Reload(config map[string]any) error
 }
 
 // StepReport is the outcome of one step.
@@ -85,6 +87,11 @@ func (r *Report) Render() string {
 
 // ClientConfig is the scenario's client block plus `clusters` built from the topology.
 func ClientConfig(s *Scenario, w World) (map[string]any, error) {
+	return configWith(s.Client, s, w)
+}
+
+// configWith is the configuration of client (a `client` block) over the topology of s.
+func configWith(client map[string]any, s *Scenario, w World) (map[string]any, error) {
 	clusters := map[string]any{}
 	list, _ := s.Topology["clusters"].([]any)
 	for _, raw := range list {
@@ -100,7 +107,7 @@ func ClientConfig(s *Scenario, w World) (map[string]any, error) {
 		clusters[name] = entry
 	}
 	config := map[string]any{}
-	for k, v := range s.Client {
+	for k, v := range client {
 		config[k] = v
 	}
 	config["clusters"] = clusters
@@ -140,7 +147,7 @@ func Run(ctx context.Context, s *Scenario, w World, d Driver) *Report {
 		if name := describe(step); name != "" {
 			label += " " + name
 		}
-		sr, err := execute(ctx, step, w, d, all)
+		sr, err := execute(ctx, s, step, w, d, all)
 		sr.Label = label
 		if err != nil {
 			sr.Failures = []string{"step could not run: " + err.Error()}
@@ -166,7 +173,7 @@ func forEach(reference string, all []InstanceRef, f func(InstanceRef) error) err
 	return nil
 }
 
-func execute(ctx context.Context, s *Step, w World, d Driver, all []InstanceRef) (StepReport, error) {
+func execute(ctx context.Context, sc *Scenario, s *Step, w World, d Driver, all []InstanceRef) (StepReport, error) {
 	switch s.Kind {
 	case "kill":
 		return StepReport{}, forEach(s.Target, all, w.Kill)
@@ -191,7 +198,20 @@ func execute(ctx context.Context, s *Step, w World, d Driver, all []InstanceRef)
 		return StepReport{}, w.WaitPassing(cluster, service, s.WaitPassing.Count,
 			time.Duration(s.WaitPassing.TimeoutMs)*time.Millisecond)
 	case "calls":
-		return runCalls(ctx, s.Calls, w, d, all), nil
+		var reloads []map[string]any
+		if r := s.Calls.Reloads; r != nil {
+			if len(r.Clients) == 0 {
+				return StepReport{}, fmt.Errorf("`reloads.clients` is empty")
+			}
+			for _, client := range r.Clients {
+				config, err := configWith(client, sc, w)
+				if err != nil {
+					return StepReport{}, err
+				}
+				reloads = append(reloads, config)
+			}
+		}
+		return runCalls(ctx, s.Calls, reloads, w, d, all), nil
 	case "health":
 		until := time.Now().Add(time.Duration(s.Health.WithinMs) * time.Millisecond)
 		for {
@@ -205,7 +225,7 @@ func execute(ctx context.Context, s *Step, w World, d Driver, all []InstanceRef)
 	return StepReport{}, nil
 }
 
-func runCalls(ctx context.Context, step *CallsStep, w World, d Driver, all []InstanceRef) StepReport {
+func runCalls(ctx context.Context, step *CallsStep, reloads []map[string]any, w World, d Driver, all []InstanceRef) StepReport {
 	before, err := requestCounts(w, all)
 	if err != nil {
 		return StepReport{Failures: []string{"request counts before the calls: " + err.Error()}}
@@ -229,7 +249,7 @@ func runCalls(ctx context.Context, step *CallsStep, w World, d Driver, all []Ins
 			}
 		}()
 	}
-	wg.Wait()
+	reloadFailures := reloadWhile(&wg, step, reloads, d)
 	var records []CallRecord
 	for _, r := range results {
 		records = append(records, r...)
@@ -243,7 +263,7 @@ func runCalls(ctx context.Context, step *CallsStep, w World, d Driver, all []Ins
 		deltas[i] = Delta{Ref: ref, N: after[i] - min(after[i], before[i])}
 	}
 	return StepReport{
-		Failures: JudgeCalls(&step.Expect, records, deltas, all),
+		Failures: append(JudgeCalls(&step.Expect, records, deltas, all), reloadFailures...),
 		Summary:  Summarize(records, deltas).String(),
 	}
 }
@@ -259,4 +279,33 @@ func requestCounts(w World, all []InstanceRef) ([]uint64, error) {
 		out[i] = n
 	}
 	return out, nil
+}
+
+// reloadWhile waits for the calls of wg while reloading the client with reloads in turn every
+// step.Reloads.EveryMs; returns the reload failures (a rejected reload, or none made).
+func reloadWhile(wg *sync.WaitGroup, step *CallsStep, reloads []map[string]any, d Driver) []string {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	if len(reloads) == 0 {
+		<-done
+		return nil
+	}
+	var failures []string
+	every := time.Duration(step.Reloads.EveryMs) * time.Millisecond
+	for made := 0; ; made++ {
+		select {
+		case <-done:
+			if made == 0 {
+				failures = append(failures, "reloads: the calls ended before the first reload")
+			}
+			return failures
+		case <-time.After(every):
+			if err := d.Reload(reloads[made%len(reloads)]); err != nil {
+				failures = append(failures, fmt.Sprintf("reload %d: %v", made+1, err))
+			}
+		}
+	}
 }

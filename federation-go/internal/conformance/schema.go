@@ -63,7 +63,16 @@ type CallsStep struct {
 	Count       int         `yaml:"count"`
 	Concurrency int         `yaml:"concurrency"`
 	IntervalMs  uint64      `yaml:"interval_ms"`
+	Reloads     *Reloads    `yaml:"reloads"`
 	Expect      CallsExpect `yaml:"expect"`
+}
+
+// Reloads is a calls step's `reloads`: while the calls run, every EveryMs the client is
+// reloaded with the next of Clients (cycling), each a `client` block plus the topology's
+// clusters. A rejected reload, or none before the calls end, fails the step.
+type Reloads struct {
+	EveryMs uint64           `yaml:"every_ms"`
+	Clients []map[string]any `yaml:"clients"`
 }
 
 // CallSpec is the request every call of a step sends.

@@ -71,3 +71,6 @@ class Driver:
 
     def health(self) -> dict[str, Any]:
         return self.client.health()
+
+    def reload(self, config: dict[str, Any]) -> None:
+        self.client.reload(config)

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import federation
+
 from . import expect
 from .driver import CallRecord, Driver
 from .world import InstanceRef, World, resolve
@@ -81,11 +83,12 @@ def _describe(kind: str, value: Any) -> Optional[str]:
 async def run(scenario: dict[str, Any], world: World, driver: Driver) -> ScenarioReport:
     report = ScenarioReport(scenario["name"], scenario["known_failure"])
     every = world.instances()
+    clusters = client_config(scenario, world)["clusters"]
     for n, (kind, value) in enumerate(scenario["steps"]):
         name = _describe(kind, value)
         label = f"#{n + 1} {kind}" + (f" {name}" if name is not None else "")
         try:
-            failures, summary = await _execute(kind, value, world, driver, every)
+            failures, summary = await _execute(kind, value, world, driver, every, clusters)
         except ValueError as e:
             failures, summary = [f"step could not run: {e}"], None
         report.steps.append(StepReport(label, failures, summary))
@@ -95,7 +98,12 @@ async def run(scenario: dict[str, Any], world: World, driver: Driver) -> Scenari
 
 
 async def _execute(
-    kind: str, value: Any, world: World, driver: Driver, every: list[InstanceRef]
+    kind: str,
+    value: Any,
+    world: World,
+    driver: Driver,
+    every: list[InstanceRef],
+    clusters: dict[str, Any],
 ) -> tuple[list[str], Optional[str]]:
     if kind == "kill":
         for i in resolve(value, every):
@@ -119,7 +127,10 @@ async def _execute(
             raise ValueError(f"`{value['target']}`: expected cluster/service")
         await world.wait_passing(cluster, service, value["count"], value["timeout_ms"])
     elif kind == "calls":
-        return await _run_calls(value, world, driver, every)
+        reloads = value.get("reloads")
+        configs = [] if reloads is None else [{**c, "clusters": clusters} for c in reloads["clients"]]
+        every_ms = 0 if reloads is None else reloads["every_ms"]
+        return await _run_calls(value, world, driver, every, (every_ms, configs))
     elif kind == "health":
         until = time.monotonic() + value["within_ms"] / 1000
         while True:
@@ -131,7 +142,11 @@ async def _execute(
 
 
 async def _run_calls(
-    step: dict[str, Any], world: World, driver: Driver, every: list[InstanceRef]
+    step: dict[str, Any],
+    world: World,
+    driver: Driver,
+    every: list[InstanceRef],
+    reloads: tuple[int, list[dict[str, Any]]],
 ) -> tuple[list[str], Optional[str]]:
     before = [world.requests(i) for i in every]
     workers = max(step["concurrency"], 1)
@@ -145,8 +160,36 @@ async def _run_calls(
                 await asyncio.sleep(step["interval_ms"] / 1000)
         return out
 
-    runs = await asyncio.gather(*(worker(w) for w in range(workers)))
+    calls = asyncio.gather(*(worker(w) for w in range(workers)))
+    every_ms, configs = reloads
+    reload_failures: list[str] = []
+    if configs:
+        runs = await _reload_while(calls, every_ms, configs, driver, reload_failures)
+    else:
+        runs = await calls
     records = [r for run in runs for r in run]
     deltas = [(i, max(world.requests(i) - b, 0)) for i, b in zip(every, before)]
-    failures = expect.judge_calls(step["expect"], records, deltas, every)
+    failures = expect.judge_calls(step["expect"], records, deltas, every) + reload_failures
     return failures, expect.render_summary(expect.summarize(records, deltas))
+
+
+async def _reload_while(
+    calls: "asyncio.Future[list[list[CallRecord]]]",
+    every_ms: int,
+    configs: list[dict[str, Any]],
+    driver: Driver,
+    failures: list[str],
+) -> list[list[CallRecord]]:
+    """Awaits `calls` while reloading the client with `configs` in turn every `every_ms`."""
+    made = 0
+    while True:
+        done, _ = await asyncio.wait({calls}, timeout=every_ms / 1000)
+        if done:
+            if made == 0:
+                failures.append("reloads: the calls ended before the first reload")
+            return calls.result()
+        try:
+            driver.reload(configs[made % len(configs)])
+        except federation.FederationError as e:
+            failures.append(f"reload {made + 1}: {e}")
+        made += 1

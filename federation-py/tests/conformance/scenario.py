@@ -25,7 +25,8 @@ _KEYS: dict[str, set[str]] = {
     "health_status": {"target", "status"},
     "consul": {"cluster", "fault", "delay_ms"},
     "wait_passing": {"target", "count", "timeout_ms"},
-    "calls": {"name", "request", "count", "concurrency", "interval_ms", "expect"},
+    "calls": {"name", "request", "count", "concurrency", "interval_ms", "reloads", "expect"},
+    "reloads": {"every_ms", "clients"},
     "request": {
         "service", "method", "path", "idempotent", "timeout_ms", "attempt_timeout_ms", "cluster",
         "tags", "body", "headers",
@@ -50,6 +51,7 @@ _REQUIRED: dict[str, set[str]] = {
     "consul": {"cluster", "fault"},
     "wait_passing": {"target", "count"},
     "calls": {"request"},
+    "reloads": {"every_ms", "clients"},
     "request": {"service"},
     "health": {"service"},
 }
@@ -86,6 +88,10 @@ def _step(raw: Any, where: str) -> tuple[str, Any]:
     elif kind == "calls":
         step = dict(_checked(value, "calls", where))
         step["request"] = dict(_checked(step["request"], "request", where))
+        if "reloads" in step:
+            reloads = _checked(step["reloads"], "reloads", where)
+            if not isinstance(reloads["clients"], list) or not reloads["clients"]:
+                raise ValueError(f"{where}: `reloads.clients` must be a non-empty list")
         step.setdefault("count", 1)
         step.setdefault("concurrency", 1)
         step.setdefault("interval_ms", 0)

@@ -96,6 +96,7 @@ pub(super) async fn cached(
                     attempts: e.attempts().to_vec(),
                     cache: CacheStatus::Miss,
                     elapsed: std::time::Duration::ZERO,
+                    split: None,
                 };
                 *crate::lock::lock(&slot) = Some(failed);
                 return Err(e);
@@ -173,6 +174,7 @@ fn cached_response(
                 attempts: mine.map(|m| m.attempts).unwrap_or_default(),
                 cache: status,
                 elapsed: start.elapsed(),
+                split: None,
             };
             (served, Content::Served)
         }

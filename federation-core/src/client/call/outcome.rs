@@ -111,6 +111,7 @@ pub(super) fn upstream_response(
             attempts: trail.attempts,
             cache: CacheStatus::Bypass,
             elapsed: start.elapsed(),
+            split: None,
         },
         service: Some(Arc::clone(&svc.name)),
     }

@@ -57,27 +57,59 @@ async fn run(
         idempotent: request.is_idempotent(),
         max_per_cluster: svc.policy.retry.max_attempts.max(1),
     };
-    // Ranking reads the tags; the attempts never do.
+    // Ranking reads the tags; the attempts never do. Per-call tags or a cluster bypass a split.
     let tags = request.tags.take();
-    let tags = tags.as_deref();
     let policy = svc.rank_policy(&inner.cluster_names);
-    let order = routing::rank(&policy, request.cluster.as_deref(), tags)?;
+    let (order, tags, split) = match &svc.split {
+        Some(split) if tags.is_none() && request.cluster.is_none() => {
+            let key = split.key(&request.headers, rng);
+            let d = split.decide(&policy, key, &svc.name, &inner.metrics)?;
+            (d.order, d.tags, Some(Box::new(d.outcome)))
+        }
+        _ => {
+            let order = routing::rank(&policy, request.cluster.as_deref(), tags.as_deref())?;
+            (order, tags.as_deref(), None)
+        }
+    };
+    let mut order = order;
+    if let (Some(spill), Some(preferred), None) = (&svc.spill, svc.preferred, split.as_ref()) {
+        spill.apply(&mut order, &svc.routes, preferred, rng);
+    }
     svc.budget.deposit();
     // Clusters left out by ranking may join before a retry, unless the call is pinned.
-    let mut progress = Progress::new(svc, order, request.cluster.is_none());
+    let progress = Progress::new(svc, order, request.cluster.is_none());
+    let result = drive(&call, progress, request, tags, rng).await;
+    match split {
+        None => result,
+        Some(split) => result.map(|mut response| {
+            response.served.split = Some(split);
+            response
+        }),
+    }
+}
+
+/// The attempts of one ranked call until it ends.
+async fn drive(
+    call: &Call<'_>,
+    mut progress: Progress,
+    mut request: Request,
+    tags: Option<&[String]>,
+    rng: &mut SmallRng,
+) -> Result<Response, Error> {
+    let svc = call.svc;
     loop {
-        let pick = match progress.next(&call, tags).await {
+        let pick = match progress.next(call, tags).await {
             Ok(pick) => pick,
             Err(end) => return end,
         };
-        let remaining = match progress.pace(&call, &pick, rng).await {
+        let remaining = match progress.pace(call, &pick, rng).await {
             Ok(remaining) => remaining,
             Err(end) => return end,
         };
         // Hedging only for requests that may be sent twice.
         let (pos, attempted) = match svc.hedge.as_ref().filter(|_| call.idempotent) {
             Some(timer) => {
-                hedge::turn(&call, timer, &mut progress, pick, remaining, &request, tags).await
+                hedge::turn(call, timer, &mut progress, pick, remaining, &request, tags).await
             }
             None => {
                 let target = Target {
@@ -98,7 +130,12 @@ async fn run(
         {
             timer.observe(attempted.record.duration);
         }
-        if let Some(end) = progress.settle(&call, pos, attempted) {
+        if let Some(spill) = &svc.spill
+            && matches!(attempted.record.outcome, AttemptOutcome::Success)
+        {
+            spill.observe(progress.order[pos].route, attempted.record.duration);
+        }
+        if let Some(end) = progress.settle(call, pos, attempted) {
             return end;
         }
     }

@@ -12,9 +12,13 @@ mod endpoint;
 pub(crate) mod late;
 mod metrics;
 mod rank;
+mod spill;
+mod split;
 pub(crate) mod startup;
 mod table;
 
 pub(crate) use choose::choose;
 pub(crate) use rank::{Failback, Order, RankPolicy, rank};
+pub(crate) use spill::Spill;
+pub(crate) use split::SplitRoute;
 pub(crate) use table::{ClusterRoute, Endpoint, RouteSpec, Snapshot};

@@ -121,7 +121,19 @@ pub(crate) struct RouteSpec {
 }
 
 impl ClusterRoute {
+    #[cfg(test)]
     pub(crate) fn new(spec: RouteSpec, rx: watch::Receiver<Arc<InstanceSet>>) -> Self {
+        Self::with_states(spec, rx, HashMap::new())
+    }
+
+    /// A route starting from `states`, the per-instance state of the route it replaces on a
+    /// reload (`client/reload.rs`): instances found in it keep their breaker, statistics and
+    /// connections.
+    pub(crate) fn with_states(
+        spec: RouteSpec,
+        rx: watch::Receiver<Arc<InstanceSet>>,
+        states: HashMap<String, Arc<EndpointState>>,
+    ) -> Self {
         let empty = Arc::new(Snapshot {
             source: Arc::new(InstanceSet::pending()),
             endpoints: Vec::new(),
@@ -137,7 +149,7 @@ impl ClusterRoute {
             service_tags: spec.service_tags,
             rx,
             snapshot: ArcSwap::new(empty),
-            states: Mutex::new(HashMap::new()),
+            states: Mutex::new(states),
             breaker_policy: spec.breaker,
             balancer: Balancer::new(spec.load_balancing, spec.seed),
             telemetry: spec.telemetry,
@@ -147,6 +159,11 @@ impl ClusterRoute {
         route.rebuild(&mut states, route.rx.clone());
         drop(states);
         route
+    }
+
+    /// The per-instance state of this route, keyed by instance, for the route replacing it.
+    pub(crate) fn endpoint_states(&self) -> HashMap<String, Arc<EndpointState>> {
+        lock(&self.states).clone()
     }
 
     /// Whether discovery has neither answered nor failed yet (startup): the route may still
