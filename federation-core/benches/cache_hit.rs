@@ -98,6 +98,7 @@ fn client_call_cache_hit(bencher: divan::Bencher<'_, '_>) {
             ..Policy::default()
         },
         sync: None,
+        discovery: Default::default(),
     };
     let client = rt
         .block_on(async { FederatedServiceClient::from_config(config) })

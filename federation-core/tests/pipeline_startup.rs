@@ -273,3 +273,39 @@ async fn consul_names_differing_in_case_share_one_watcher() {
     discovery.shutdown();
     consul.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configurations_lazy_watches_key_defers_watches_and_the_builder_overrides_it() {
+    let (consul, _z) = slow_zervigo(Duration::from_millis(0)).await;
+    consul.clear_fault();
+    let mut lazy = two_services(&consul.url());
+    lazy.discovery.lazy_watches = true;
+    let client = FederatedServiceClient::from_config(lazy.clone()).expect("client builds");
+    client
+        .get("user", "/hello")
+        .timeout(Duration::from_secs(8))
+        .send()
+        .await
+        .expect("the first call waits for its registry and succeeds");
+    assert_eq!(
+        consul.health_requests("billing-service"),
+        0,
+        "`discovery.lazy_watches: true`: a service never called is not watched"
+    );
+    drop(client);
+    let eager = FederatedServiceClient::builder()
+        .config(lazy)
+        .lazy_discovery_watches(false)
+        .build()
+        .expect("client builds");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while consul.health_requests("billing-service") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        consul.health_requests("billing-service") > 0,
+        "the builder's `lazy_discovery_watches(false)` wins over the configuration"
+    );
+    drop(eager);
+    consul.shutdown().await;
+}

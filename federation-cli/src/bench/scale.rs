@@ -46,7 +46,16 @@ const FLEET: usize = 200;
 /// # Errors
 /// When the doubles, servers or clients cannot be set up.
 pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliError> {
-    let shape = if settings.smoke { SMOKE } else { FULL };
+    let mut shape = if settings.smoke { SMOKE } else { FULL };
+    // `FEDERATION_BENCH_SCALE_INSTANCES`: instances per service, to separate what a client holds
+    // per watched service from what it holds per known instance (S1).
+    if let Ok(n) = std::env::var("FEDERATION_BENCH_SCALE_INSTANCES") {
+        shape.instances = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            CliError::usage(format!(
+                "bench: FEDERATION_BENCH_SCALE_INSTANCES={n:?} is not a positive number"
+            ))
+        })?;
+    }
     let idle_periods = if settings.smoke { 1 } else { 2 };
     let servers = fixture::start_instances(3).await?;
     let rss0 = scale_fixture::rss_kib().unwrap_or(0);

@@ -27,11 +27,11 @@ use crate::breaker::{Breaker, BreakerState, EjectionCause, Transition, WeakBreak
 use crate::lock::lock;
 
 /// Starts probing `host:port` whenever `breaker` ejects it, every `every` (jittered).
-pub(crate) fn watch(breaker: &Breaker, id: &str, host: &str, port: u16, every: Duration) {
+pub(crate) fn watch(breaker: &Breaker, id: &Arc<str>, host: &str, port: u16, every: Duration) {
     let prober = Prober {
         shared: Arc::new(Shared {
             breaker: breaker.downgrade(),
-            id: Arc::from(id),
+            id: Arc::clone(id),
             host: host.to_owned(),
             port,
             every,
@@ -191,7 +191,13 @@ mod tests {
     async fn an_unreachable_instance_returns_as_soon_as_it_accepts_connections() {
         let port = closed_port().await;
         let b = breaker();
-        watch(&b, "i-1", "127.0.0.1", port, Duration::from_millis(50));
+        watch(
+            &b,
+            &"i-1".into(),
+            "127.0.0.1",
+            port,
+            Duration::from_millis(50),
+        );
         b.try_acquire().expect("closed").failure();
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Unreachable)).await);
         assert!(!b.is_available(), "still dead: stays ejected");
@@ -208,7 +214,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("local addr").port();
         let b = breaker();
-        watch(&b, "i-1", "127.0.0.1", port, Duration::from_millis(50));
+        watch(
+            &b,
+            &"i-1".into(),
+            "127.0.0.1",
+            port,
+            Duration::from_millis(50),
+        );
         b.try_acquire().expect("closed").failure();
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Failing)).await);
         assert!(
@@ -222,7 +234,13 @@ mod tests {
     async fn dropping_the_breaker_ends_the_probe_task() {
         let port = closed_port().await;
         let b = breaker();
-        watch(&b, "i-1", "127.0.0.1", port, Duration::from_millis(50));
+        watch(
+            &b,
+            &"i-1".into(),
+            "127.0.0.1",
+            port,
+            Duration::from_millis(50),
+        );
         b.try_acquire().expect("closed").failure();
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Unreachable)).await);
         assert_eq!(alive_tasks(), 1, "one task per ejected instance");

@@ -55,11 +55,15 @@ pub enum BreakerState {
 struct RateTrigger {
     threshold: f64,
     minimum: u64,
+    /// Length of the sliding window the share is taken over.
+    window: Duration,
 }
 
 pub(super) struct Core {
-    /// Calls and failures over the rate window (`None` without a rate trigger).
-    window: Option<SlidingPair>,
+    /// Calls and failures over the rate window: created by the first call counted (`None`
+    /// without a rate trigger, before the first call, and after a clear). Boxed, so an
+    /// instance that is known but never called does not carry its buckets (issue 23).
+    window: Option<Box<SlidingPair>>,
     /// The open period the next ejection uses.
     open_for: Duration,
 }
@@ -100,12 +104,9 @@ impl Breaker {
             (r.threshold > 0.0 && r.threshold <= 1.0).then_some(RateTrigger {
                 threshold: r.threshold,
                 minimum: u64::from(r.minimum_requests.max(1)),
+                window: r.window,
             })
         });
-        let window = match (&policy.failure_rate, rate) {
-            (Some(r), Some(_)) => Some(SlidingPair::new(r.window)),
-            _ => None,
-        };
         Self {
             inner: Arc::new(Inner {
                 word: AtomicU64::new(CLOSED),
@@ -115,7 +116,7 @@ impl Breaker {
                 ejections: AtomicU64::new(0),
                 cause: AtomicU8::new(CAUSE_UNKNOWN),
                 core: Mutex::new(Core {
-                    window,
+                    window: None,
                     open_for: policy.open_for,
                 }),
                 consecutive_limit: policy.consecutive_failures,
@@ -231,9 +232,8 @@ impl Inner {
         self.cause.store(cause, Ordering::Release);
         self.word.store(next_epoch(word, OPEN), Ordering::Release);
         self.ejections.fetch_add(1, Ordering::Relaxed);
-        if let Some(window) = core.window.as_mut() {
-            window.clear();
-        }
+        // A new window starts empty when the next call is counted.
+        core.window = None;
     }
 
     fn record_closed(&self, word: u64, success: bool, cause: u8) -> Option<Transition> {
@@ -255,8 +255,10 @@ impl Inner {
             self.consecutive.load(Ordering::Relaxed).saturating_add(1)
         };
         self.consecutive.store(streak, Ordering::Relaxed);
-        if let Some(window) = core.window.as_mut() {
-            window.add(now, 1, u64::from(!success));
+        if let Some(rate) = &self.rate {
+            core.window
+                .get_or_insert_with(|| Box::new(SlidingPair::new(rate.window)))
+                .add(now, 1, u64::from(!success));
         }
         if success {
             return None;
@@ -284,9 +286,7 @@ impl Inner {
         }
         if success {
             core.open_for = self.base_open_for;
-            if let Some(window) = core.window.as_mut() {
-                window.clear();
-            }
+            core.window = None;
             self.consecutive.store(0, Ordering::Relaxed);
             self.word.store(next_epoch(word, CLOSED), Ordering::Release);
             Some(Transition::Closed)

@@ -29,7 +29,7 @@ pub struct ClientBuilder {
     seed: Option<u64>,
     pool: PoolSettings,
     startup_grace: Option<Duration>,
-    lazy_watches: bool,
+    lazy_watches: Option<bool>,
     config_file: Option<(std::path::PathBuf, Duration)>,
 }
 
@@ -115,9 +115,10 @@ impl ClientBuilder {
     /// The price: a service's first call always waits for its registry (within the startup
     /// grace, counted from that call), a service first called while Consul is down has no
     /// last-known instances, and `health()` shows services never called as pending.
-    /// Default: `false` (every configured service is watched from `build`).
+    /// Default: the configuration's `discovery.lazy_watches` (itself `false`: every configured
+    /// service is watched from `build`); this setter overrides it.
     pub fn lazy_discovery_watches(mut self, lazy: bool) -> Self {
-        self.lazy_watches = lazy;
+        self.lazy_watches = Some(lazy);
         self
     }
 
@@ -154,7 +155,9 @@ impl ClientBuilder {
             seed: self.seed,
             pool: self.pool,
             startup_grace: self.startup_grace.unwrap_or(DEFAULT_STARTUP_GRACE),
-            lazy_watches: self.lazy_watches,
+            // The builder's setting, else the configuration's `discovery.lazy_watches`; read
+            // once here (a reload keeps it).
+            lazy_watches: self.lazy_watches.unwrap_or(config.discovery.lazy_watches),
         };
         let metrics = crate::telemetry::Metrics::new();
         let first = build_generation(config, &settings, &metrics, None, 1, "build")?;

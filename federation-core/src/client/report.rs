@@ -113,8 +113,8 @@ pub(crate) fn health(inner: &Inner) -> HealthSnapshot {
                 .iter()
                 .map(|e| InstanceHealth {
                     id: e.id.to_string(),
-                    address: e.instance.authority(),
-                    health: e.instance.health,
+                    address: e.instance().authority(),
+                    health: e.instance().health,
                     breaker: breaker_value(e.state.breaker.state()),
                     in_flight: u64::from(e.state.stats.in_flight()),
                     ewma_ms: e.state.stats.ewma_latency().as_secs_f64() * 1000.0,

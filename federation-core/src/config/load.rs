@@ -124,7 +124,7 @@ impl Config {
         let Some(root) = read::fields(
             &tree,
             "",
-            &["clusters", "services", "defaults", "sync"],
+            &["clusters", "services", "defaults", "sync", "discovery"],
             &mut p,
         ) else {
             return Err(ConfigError::new(p.into_vec()));
@@ -146,11 +146,16 @@ impl Config {
         let sync = root
             .get("sync")
             .and_then(|(node, path)| super::sync_read::read_sync(node, &path, &mut p));
+        let discovery = root
+            .get("discovery")
+            .map(|(node, path)| super::discovery::read_discovery(node, &path, &mut p))
+            .unwrap_or_default();
         let config = Config {
             clusters,
             services,
             defaults,
             sync,
+            discovery,
         };
         let mut semantic = Problems::default();
         validate(&config, &mut semantic);

@@ -31,6 +31,7 @@
 
 mod cache_l2;
 mod clusters;
+mod discovery;
 mod error;
 mod hedge;
 mod load;
@@ -50,8 +51,10 @@ pub mod units;
 mod validate;
 mod validate_cluster;
 mod validate_policy;
+mod validate_split;
 
 pub use cache_l2::{L2Policy, L2Target};
+pub use discovery::DiscoveryOptions;
 pub use error::{ConfigError, ConfigProblem};
 pub use hedge::HedgePolicy;
 pub use load::ConfigFormat;

@@ -22,6 +22,8 @@ pub struct Config {
     pub defaults: Policy,
     /// Cross-cluster data sync (the `sync` section). Default: none.
     pub sync: Option<super::sync::SyncConfig>,
+    /// Client-wide discovery options (the `discovery` section). Default: eager watches.
+    pub discovery: super::discovery::DiscoveryOptions,
 }
 
 impl Config {

@@ -147,7 +147,7 @@ fn check_service(config: &Config, service: &ServiceConfig, path: &str, p: &mut P
         }
     }
     if let Some(split) = &service.split {
-        super::split::check_split(config, service, split, &join(path, "split"), p);
+        super::validate_split::check_split(config, service, split, &join(path, "split"), p);
     }
     if let Some(prefer) = &service.prefer {
         let prefer_path = join(path, "prefer");

@@ -74,11 +74,6 @@ impl SlidingPair {
                 (a.saturating_add(bucket.a), b.saturating_add(bucket.b))
             })
     }
-
-    /// Clears both counters.
-    pub(crate) fn clear(&mut self) {
-        self.buckets = [Bucket::default(); SLOTS];
-    }
 }
 
 #[cfg(test)]
@@ -105,7 +100,5 @@ mod tests {
         tokio::time::advance(Duration::from_secs(100)).await;
         w.add(Instant::now(), 1, 0);
         assert_eq!(w.sums(Instant::now()), (1, 0));
-        w.clear();
-        assert_eq!(w.sums(Instant::now()), (0, 0));
     }
 }

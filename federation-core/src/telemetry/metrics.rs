@@ -127,26 +127,22 @@ impl fmt::Debug for Metrics {
     }
 }
 
+/// A fresh metric of type `M` registered under `name` (after the `federation_` prefix).
+fn registered<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: prometheus_client::registry::Metric + Clone + Default,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     /// Fresh metrics with their own registry; every series starts absent.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("federation");
         let requests = CallFamily::default();
         let attempts = CallFamily::default();
-        let retries = Family::<ServiceLabels, Counter>::default();
-        let failovers = Family::<FailoverLabels, Counter>::default();
-        let budget_rejections = Family::<ServiceLabels, Counter>::default();
-        let hedges = Family::<ServiceLabels, Counter>::default();
-        let hedges_won = Family::<ServiceLabels, Counter>::default();
-        let split_calls = Family::<ArmLabels, Counter>::default();
-        let split_fallbacks = Family::<FallbackLabels, Counter>::default();
-        let breaker_state = Family::<InstanceLabels, Gauge>::default();
-        let breaker_transitions = Family::<TransitionLabels, Counter>::default();
-        let ejections = Family::<InstanceLabels, Counter>::default();
-        let cache_events = Family::<CacheLabels, Counter>::default();
-        let discovery_instances = Family::<HealthLabels, Gauge>::default();
-        let discovery_errors = Family::<DiscoveryLabels, Counter>::default();
-        let discovery_staleness = Family::<DiscoveryLabels, Gauge<f64, AtomicU64>>::default();
 
         registry.register(
             "requests",
@@ -168,71 +164,72 @@ impl Metrics {
             "Duration of one upstream attempt, in seconds",
             attempts.histogram_view(),
         );
-        registry.register("retries", "Attempts after the first one", retries.clone());
-        registry.register(
+        let retries: Family<ServiceLabels, Counter> =
+            registered(&mut registry, "retries", "Attempts after the first one");
+        let failovers: Family<FailoverLabels, Counter> = registered(
+            &mut registry,
             "failovers",
             "Moves of a call from one cluster to another",
-            failovers.clone(),
         );
-        registry.register(
+        let budget_rejections: Family<ServiceLabels, Counter> = registered(
+            &mut registry,
             "retry_budget_rejections",
             "Retries or failovers refused because the retry budget was exhausted",
-            budget_rejections.clone(),
         );
-        registry.register(
+        let hedges: Family<ServiceLabels, Counter> = registered(
+            &mut registry,
             "hedges",
             "Hedges sent: backup requests while an earlier attempt was unanswered",
-            hedges.clone(),
         );
-        registry.register(
+        let hedges_won: Family<ServiceLabels, Counter> = registered(
+            &mut registry,
             "hedges_won",
             "Calls answered by a hedge rather than by the attempt it backed up",
-            hedges_won.clone(),
         );
-        registry.register(
+        let split_calls: Family<ArmLabels, Counter> = registered(
+            &mut registry,
             "split_calls",
             "Calls assigned to a split arm (by stickiness or at random)",
-            split_calls.clone(),
         );
-        registry.register(
+        let split_fallbacks: Family<FallbackLabels, Counter> = registered(
+            &mut registry,
             "split_fallbacks",
             "Calls whose split arm was empty or fully ejected and went to another arm",
-            split_fallbacks.clone(),
         );
-        registry.register(
+        let breaker_state: Family<InstanceLabels, Gauge> = registered(
+            &mut registry,
             "breaker_state",
             "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open",
-            breaker_state.clone(),
         );
-        registry.register(
+        let breaker_transitions: Family<TransitionLabels, Counter> = registered(
+            &mut registry,
             "breaker_transitions",
             "Circuit breaker state changes, by the state entered",
-            breaker_transitions.clone(),
         );
-        registry.register(
+        let ejections: Family<InstanceLabels, Counter> = registered(
+            &mut registry,
             "ejections",
             "Instances taken out of rotation by outlier detection or an opened breaker",
-            ejections.clone(),
         );
-        registry.register(
+        let cache_events: Family<CacheLabels, Counter> = registered(
+            &mut registry,
             "cache_events",
             "Result cache events: hit, miss, stale, eviction",
-            cache_events.clone(),
         );
-        registry.register(
+        let discovery_instances: Family<HealthLabels, Gauge> = registered(
+            &mut registry,
             "discovery_instances",
             "Instances known from discovery, by registry health",
-            discovery_instances.clone(),
         );
-        registry.register(
+        let discovery_errors: Family<DiscoveryLabels, Counter> = registered(
+            &mut registry,
             "discovery_errors",
             "Failed discovery requests",
-            discovery_errors.clone(),
         );
-        registry.register(
+        let discovery_staleness: Family<DiscoveryLabels, Gauge<f64, AtomicU64>> = registered(
+            &mut registry,
             "discovery_staleness_seconds",
             "Seconds since the last successful discovery update",
-            discovery_staleness.clone(),
         );
 
         let l2 = super::cache_l2::L2Families::register(&mut registry);

@@ -188,5 +188,6 @@ pub(crate) fn build_config(consul_urls: &[String], wait: Duration) -> Config {
         services,
         defaults: Policy::default(),
         sync: None,
+        discovery: Default::default(),
     }
 }

@@ -150,13 +150,14 @@ impl Call<'_> {
         let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
         #[cfg(feature = "opentelemetry")]
         crate::telemetry::otel::attempt_headers(&mut headers);
-        if let Some(host) = endpoint.origin.as_ref().and_then(|o| o.http1_host()) {
+        let destination = endpoint.destination(route);
+        if let Some(host) = destination.origin.as_ref().and_then(|o| o.http1_host()) {
             // A caller's own `Host` wins, as it does in the HTTP client.
             headers.entry(HOST).or_insert_with(|| host.clone());
         }
         let uri = attempt_uri(
-            endpoint.origin.as_ref(),
-            &endpoint.base_url,
+            destination.origin.as_ref(),
+            &destination.base_url,
             &route.path_prefix,
             &request.path,
         );
@@ -168,7 +169,7 @@ impl Call<'_> {
                     per_attempt,
                     transport::exchange(
                         &cluster.transport,
-                        endpoint.connections.as_ref(),
+                        destination.connections.as_ref(),
                         request.method.clone(),
                         uri,
                         headers,

@@ -16,12 +16,12 @@ use crate::telemetry::CallHandles;
 
 impl ClusterRoute {
     /// Reports the breaker's transitions (and ejections) to the metrics (issue 4 telemetry).
-    pub(super) fn observe_breaker(&self, breaker: &Breaker, instance: &str) {
+    pub(super) fn observe_breaker(&self, breaker: &Breaker, instance: &Arc<str>) {
         let Some((metrics, service)) = &self.telemetry else {
             return;
         };
         let (metrics, service) = (metrics.clone(), Arc::clone(service));
-        let (cluster, instance) = (Arc::clone(&self.cluster), Arc::<str>::from(instance));
+        let (cluster, instance) = (Arc::clone(&self.cluster), Arc::clone(instance));
         breaker.on_transition(move |t| {
             let to = match t {
                 Transition::Opened { .. } => crate::telemetry::BreakerStateValue::Open,

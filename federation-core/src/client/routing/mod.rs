@@ -8,6 +8,7 @@
 //! read snapshots.
 
 mod choose;
+mod endpoint;
 pub(crate) mod late;
 mod metrics;
 mod rank;

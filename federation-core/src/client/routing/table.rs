@@ -20,65 +20,14 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::balance::{Balancer, Candidate, InstanceStats};
+pub(crate) use super::endpoint::{Endpoint, EndpointState};
+use crate::balance::{Balancer, Candidate};
 use crate::breaker::{Breaker, BreakerPermit, BreakerState};
 use crate::config::{BreakerPolicy, LoadBalancing};
 use crate::discovery::{Instance, InstanceSet};
 use crate::error::UnavailableReason;
 use crate::lock::lock;
 use crate::telemetry::CallHandles;
-use crate::transport::http1_pool::Http1Pool;
-
-/// Client-side state of one instance, surviving discovery updates.
-#[derive(Debug)]
-pub(crate) struct EndpointState {
-    /// The instance id, as its metric series are labelled.
-    pub(crate) id: Arc<str>,
-    pub(crate) breaker: Breaker,
-    pub(crate) stats: Arc<InstanceStats>,
-    /// Its plain-HTTP connections (`http1_pool.rs`), kept across discovery updates while its
-    /// address stays the same.
-    connections: Mutex<Option<Arc<Http1Pool>>>,
-}
-
-impl EndpointState {
-    /// The connection pool for the instance at `host:port`: the current one, or a new one when
-    /// the instance moved (its old connections close when their last call ends).
-    fn connections(&self, host: &str, port: u16) -> Arc<Http1Pool> {
-        let mut current = crate::lock::lock(&self.connections);
-        match current.as_ref() {
-            Some(pool) if pool.is_for(host, port) => Arc::clone(pool),
-            _ => Arc::clone(current.insert(Arc::new(Http1Pool::new(host, port)))),
-        }
-    }
-}
-
-/// One instance as the pipeline sees it.
-#[derive(Debug)]
-pub(crate) struct Endpoint {
-    pub(crate) instance: Instance,
-    pub(crate) id: Arc<str>,
-    /// `scheme://authority/prefix`, to which the request path is appended.
-    pub(crate) base_url: String,
-    /// `scheme://authority`, parsed once (see `attempt_url.rs`); `None` when it does not parse.
-    pub(crate) origin: Option<crate::transport::attempt_url::Origin>,
-    /// Effective weight (0 = not routable: critical, or warning with weight 0).
-    pub(crate) weight: u32,
-    /// Carries the service's default tags.
-    pub(crate) default_match: bool,
-    pub(crate) state: Arc<EndpointState>,
-    /// The instance's own connections, for a plain-HTTP cluster.
-    pub(crate) connections: Option<Arc<Http1Pool>>,
-}
-
-impl Endpoint {
-    fn eligible(&self, tags: Option<&[String]>) -> bool {
-        match tags {
-            None => self.default_match,
-            Some(tags) => self.instance.has_tags(tags),
-        }
-    }
-}
 
 /// The instances of one (service, cluster) built from one discovery snapshot.
 #[derive(Debug)]
@@ -142,7 +91,7 @@ pub(crate) struct ClusterRoute {
     #[allow(dead_code, reason = "read by telemetry's health snapshot")]
     pub(crate) consul_name: String,
     pub(crate) path_prefix: String,
-    scheme: &'static str,
+    pub(super) scheme: &'static str,
     target_tags: Vec<String>,
     service_tags: Vec<String>,
     rx: watch::Receiver<Arc<InstanceSet>>,
@@ -288,45 +237,17 @@ impl ClusterRoute {
         let source = Arc::clone(&seen.borrow_and_update());
         let mut kept = HashMap::with_capacity(source.instances.len());
         let mut endpoints = Vec::with_capacity(source.instances.len());
-        for instance in source.instances.iter() {
+        for (at, instance) in source.instances.iter().enumerate() {
             if !instance.has_tags(&self.target_tags) {
                 continue;
             }
             let key = instance.key();
-            let state = states.remove(&key).unwrap_or_else(|| {
-                let state = EndpointState {
-                    id: Arc::from(instance.id.as_str()),
-                    breaker: Breaker::new(&self.breaker_policy),
-                    stats: Arc::new(InstanceStats::default()),
-                    connections: Mutex::new(None),
-                };
-                self.observe_breaker(&state.breaker, &instance.id);
-                // Unreachable instances come back as soon as they accept connections (probe.rs).
-                let every = self.breaker_policy.open_for;
-                crate::breaker::probe::watch(
-                    &state.breaker,
-                    &instance.id,
-                    &instance.host,
-                    instance.port,
-                    every,
-                );
-                // An ejected instance must win a pick when its probe is due (balance docs).
-                state.stats.reset_on_ejection(&state.breaker);
-                Arc::new(state)
-            });
+            let state = states
+                .remove(&key)
+                .unwrap_or_else(|| self.new_state(instance));
             kept.insert(key, Arc::clone(&state));
-            let authority = instance.authority();
-            endpoints.push(Endpoint {
-                id: Arc::clone(&state.id),
-                base_url: format!("{}://{authority}{}", self.scheme, self.path_prefix),
-                origin: crate::transport::attempt_url::parse_origin(self.scheme, &authority),
-                weight: instance.effective_weight(),
-                default_match: instance.has_tags(&self.service_tags),
-                connections: (self.scheme == "http")
-                    .then(|| state.connections(&instance.host, instance.port)),
-                instance: instance.clone(),
-                state,
-            });
+            let default_match = instance.has_tags(&self.service_tags);
+            endpoints.push(Endpoint::new(&source.instances, at, state, default_match));
         }
         self.forget_dropped(states, &kept);
         *states = kept;
@@ -337,6 +258,24 @@ impl ClusterRoute {
         });
         self.snapshot.store(Arc::clone(&snap));
         snap
+    }
+
+    /// The client-side state of an instance the table has not seen before.
+    fn new_state(&self, instance: &Instance) -> Arc<EndpointState> {
+        let state = EndpointState::new(&instance.id, Breaker::new(&self.breaker_policy));
+        self.observe_breaker(&state.breaker, &state.id);
+        // Unreachable instances come back as soon as they accept connections (probe.rs).
+        let every = self.breaker_policy.open_for;
+        crate::breaker::probe::watch(
+            &state.breaker,
+            &state.id,
+            &instance.host,
+            instance.port,
+            every,
+        );
+        // An ejected instance must win a pick when its probe is due (balance docs).
+        state.stats.reset_on_ejection(&state.breaker);
+        Arc::new(state)
     }
 
     /// Counts of the route for `tags` (`None` = the service's default tags): atomic loads only.
