@@ -30,6 +30,7 @@ fn _federation(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<response::PyResponse>()?;
     m.add_class::<response::PyAttempt>()?;
+    m.add_class::<response::PySplit>()?;
     m.add_class::<registry::PyRegistration>()?;
     sync::register(m)?;
     testing::register(m)?;

@@ -5,7 +5,7 @@
 //! keeps the core response (the body is already read, cloning it is cheap) and converts fields
 //! only when they are read, so a call that only looks at `.status` pays for nothing else.
 
-use federation_core::client::{Attempt, Response};
+use federation_core::client::{Attempt, Response, SplitOutcome};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
@@ -99,6 +99,13 @@ impl PyResponse {
             .collect()
     }
 
+    /// The split arm of a service with a `split` (`None` for other services): the arm the
+    /// call's key was assigned, the arm that served it, and why the assigned arm was left.
+    #[getter]
+    fn split(&self) -> Option<PySplit> {
+        self.inner.served().split().map(PySplit::from)
+    }
+
     /// Cache status: `"hit"`, `"miss"`, `"stale"` or `"bypass"`.
     #[getter]
     fn cache(&self) -> &'static str {
@@ -183,6 +190,42 @@ impl PyAttempt {
             self.duration * 1e3,
             self.status
                 .map_or_else(|| "None".to_owned(), |s| s.to_string())
+        )
+    }
+}
+
+/// How a call of a service with a `split` was assigned (`Response.split`).
+#[pyclass(frozen, name = "Split", module = "federation._federation")]
+pub(crate) struct PySplit {
+    /// The arm the call was assigned (by its sticky key or at random).
+    #[pyo3(get)]
+    arm: String,
+    /// The arm that took the call: the assigned one, another arm after a fallback, or `None`
+    /// when no arm could serve and the service's usual routing took it.
+    #[pyo3(get)]
+    served_arm: Option<String>,
+    /// Why the assigned arm was left (`"empty: …"` or `"ejected: …"` with each cluster's
+    /// reason); `None` when it served the call.
+    #[pyo3(get)]
+    fallback: Option<String>,
+}
+
+impl From<&SplitOutcome> for PySplit {
+    fn from(split: &SplitOutcome) -> Self {
+        Self {
+            arm: split.arm().to_owned(),
+            served_arm: split.served_arm().map(str::to_owned),
+            fallback: split.fallback().map(str::to_owned),
+        }
+    }
+}
+
+#[pymethods]
+impl PySplit {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Split arm={:?} served_arm={:?} fallback={:?}>",
+            self.arm, self.served_arm, self.fallback
         )
     }
 }

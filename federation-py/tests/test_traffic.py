@@ -1,6 +1,7 @@
 """Traffic control from Python: a per-call tag override (`tags=`) picks the instances of another
-model version than the service's default tags, and hedged attempts are reported (`attempt.hedge`,
-outcome `cancelled`), against real loopback instances that each test stops."""
+model version than the service's default tags, hedged attempts are reported (`attempt.hedge`,
+outcome `cancelled`) and a split says which arm took a call (`response.split`), against real
+loopback instances that each test stops."""
 
 from __future__ import annotations
 
@@ -83,5 +84,36 @@ def test_a_hedge_answers_for_a_slow_instance_and_is_reported(
         first, hedge = hedged[0].attempts
         assert (first.outcome, first.hedge) == ("cancelled", False)
         assert (hedge.outcome, hedge.hedge) == ("success", True)
+    finally:
+        client.close()
+
+
+def test_a_split_reports_the_arm_and_why_an_empty_canary_was_left(
+    models: dict[str, ServiceInstance],
+) -> None:
+    # The canary's tag set matches no instance: its users fall back to the stable arm.
+    arms = {
+        "stable": {"tags": ["model=v2"], "weight": 50},
+        "canary": {"tags": ["model=v9"], "weight": 50},
+    }
+    client = client_of(models, tags=[], split={"sticky_key": "header:X-User-Id", "arms": arms})
+    try:
+        assert client.get_sync("ai", "/infer", tags={"model": "v3"}).split is None, "override wins"
+        seen: dict[str, federation.Split] = {}
+        for user in range(20):
+            headers = {"X-User-Id": f"user-{user}"}
+            response = client.get_sync("ai", "/infer", headers=headers)
+            split = response.split
+            assert split is not None and response.instance == "ai-v2"
+            again = client.get_sync("ai", "/infer", headers=headers).split
+            assert again is not None and again.arm == split.arm, "sticky per user"
+            seen[split.arm] = split
+        stable, canary = seen["stable"], seen["canary"]
+        assert (stable.served_arm, stable.fallback) == ("stable", None)
+        assert canary.served_arm == "stable", canary
+        assert canary.fallback is not None and canary.fallback.startswith("empty"), canary
+        assert 'federation_split_fallbacks_total{service="ai",arm="canary",reason="empty"}' in (
+            client.metrics_text()
+        )
     finally:
         client.close()

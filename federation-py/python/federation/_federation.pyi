@@ -35,6 +35,7 @@ __all__ = [
     "Response",
     "Sandbox",
     "ServiceInstance",
+    "Split",
     "Subscription",
     "TimeoutError",
     "TransportError",
@@ -99,6 +100,17 @@ class Attempt:
     def hedge(self) -> bool: ...
 
 @final
+class Split:
+    """How a call of a service with a `split` was assigned."""
+
+    @property
+    def arm(self) -> str: ...
+    @property
+    def served_arm(self) -> Optional[str]: ...
+    @property
+    def fallback(self) -> Optional[str]: ...
+
+@final
 class Response:
     """The response of a call and how it was served."""
 
@@ -118,6 +130,8 @@ class Response:
     def instance(self) -> str: ...
     @property
     def attempts(self) -> list[Attempt]: ...
+    @property
+    def split(self) -> Optional[Split]: ...
     @property
     def cache(self) -> str: ...
     @property
