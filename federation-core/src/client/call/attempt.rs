@@ -150,7 +150,7 @@ impl Call<'_> {
         let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
         #[cfg(feature = "opentelemetry")]
         crate::telemetry::otel::attempt_headers(&mut headers);
-        let destination = endpoint.destination(route);
+        let destination = route.destination(endpoint);
         if let Some(host) = destination.origin.as_ref().and_then(|o| o.http1_host()) {
             // A caller's own `Host` wins, as it does in the HTTP client.
             headers.entry(HOST).or_insert_with(|| host.clone());

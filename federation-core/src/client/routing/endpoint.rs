@@ -8,7 +8,6 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::table::ClusterRoute;
 use crate::balance::InstanceStats;
 use crate::breaker::Breaker;
 use crate::discovery::Instance;
@@ -109,16 +108,16 @@ impl Endpoint {
         &self.source[self.at]
     }
 
-    /// Where attempts to this endpoint of `route`'s table go: built on the first call, then one
-    /// atomic load.
-    pub(crate) fn destination(&self, route: &ClusterRoute) -> &Destination {
+    /// Where attempts to this endpoint go, for its route's `scheme` and `path_prefix`: built on
+    /// the first call, then one atomic load (`ClusterRoute::destination`).
+    pub(super) fn destination(&self, scheme: &'static str, path_prefix: &str) -> &Destination {
         self.destination.get_or_init(|| {
             let instance = self.instance();
             let authority = instance.authority();
             Box::new(Destination {
-                base_url: format!("{}://{authority}{}", route.scheme, route.path_prefix),
-                origin: crate::transport::attempt_url::parse_origin(route.scheme, &authority),
-                connections: (route.scheme == "http")
+                base_url: format!("{scheme}://{authority}{path_prefix}"),
+                origin: crate::transport::attempt_url::parse_origin(scheme, &authority),
+                connections: (scheme == "http")
                     .then(|| self.state.connections(&instance.host, instance.port)),
             })
         })
@@ -196,7 +195,7 @@ mod tests {
         }
 
         let called = &snap.endpoints[2];
-        let destination = called.destination(&route);
+        let destination = route.destination(called);
         assert_eq!(destination.base_url, "http://127.0.0.1:9002/api");
         assert!(destination.connections.is_some());
         let pooled: Vec<bool> = snap
@@ -217,7 +216,7 @@ mod tests {
             &tx.borrow().instances
         ));
         assert_eq!(rebuilt.endpoints[0].weight, 0);
-        let again = rebuilt.endpoints[2].destination(&route);
+        let again = route.destination(&rebuilt.endpoints[2]);
         assert!(Arc::ptr_eq(
             again.connections.as_ref().expect("http"),
             destination.connections.as_ref().expect("http")

@@ -20,7 +20,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub(crate) use super::endpoint::{Endpoint, EndpointState};
+pub(crate) use super::endpoint::{Destination, Endpoint, EndpointState};
 use crate::balance::{Balancer, Candidate};
 use crate::breaker::{Breaker, BreakerPermit, BreakerState};
 use crate::config::{BreakerPolicy, LoadBalancing};
@@ -121,6 +121,12 @@ pub(crate) struct RouteSpec {
 }
 
 impl ClusterRoute {
+    /// Where attempts to `endpoint` (one of this route's) go: its URL base, origin and
+    /// connection pool, built on its first call.
+    pub(crate) fn destination<'e>(&self, endpoint: &'e Endpoint) -> &'e Destination {
+        endpoint.destination(self.scheme, &self.path_prefix)
+    }
+
     #[cfg(test)]
     pub(crate) fn new(spec: RouteSpec, rx: watch::Receiver<Arc<InstanceSet>>) -> Self {
         Self::with_states(spec, rx, HashMap::new())
