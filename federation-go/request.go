@@ -103,6 +103,37 @@ type Response struct {
 	Tried []Attempt
 	// Cache says whether the cache served the call.
 	Cache CacheStatus
+	// Split says how a call of a service with a `split` was assigned; nil for other services
+	// and for calls with a Tags or cluster override (which bypasses the split).
+	Split *Split
+}
+
+// Split is the assignment of a call of a service with a `split` section.
+type Split struct {
+	// Arm is the arm the call's sticky key (or a random draw) chose.
+	Arm string
+	// ServedArm is the arm that took the call: Arm, another arm after a fallback, or "" when
+	// no arm could serve and the service's usual routing took it.
+	ServedArm string
+	// Fallback says why Arm was left ("empty: …" or "ejected: …" with each cluster's reason);
+	// "" when Arm served the call.
+	Fallback string
+}
+
+// splitOf reads the split of the C response r, if its service has one.
+func splitOf(r *C.federation_response_t) *Split {
+	var arm, served, fallback *C.char
+	if !C.federation_response_split(r, &arm, &served, &fallback) {
+		return nil
+	}
+	split := &Split{Arm: C.GoString(arm)}
+	if served != nil {
+		split.ServedArm = C.GoString(served)
+	}
+	if fallback != nil {
+		split.Fallback = C.GoString(fallback)
+	}
+	return split
 }
 
 func cacheFromC(status C.federation_cache_status_t) CacheStatus {
@@ -151,6 +182,7 @@ func responseFromView(v *C.federation_go_view_t, r *C.federation_response_t) *Re
 		Instance: C.GoString(v.instance),
 		Attempts: int(v.attempts),
 		Cache:    cacheFromC(v.cache),
+		Split:    splitOf(r),
 	}
 	if v.tried_count > 0 {
 		resp.Tried = make([]Attempt, 0, int(v.attempts))

@@ -847,6 +847,21 @@ bool federation_response_attempt_timing(const federation_response_t *response,
 // `response` is NULL or a live response. Thread-safe.
 federation_cache_status_t federation_response_cache(const federation_response_t *response);
 
+// How a call of a service with a `split` was assigned: writes the arm its key chose, the arm
+// that served it (NULL when no arm could and the service's usual routing took the call) and
+// why the assigned arm was left (`"empty: …"` or `"ejected: …"`; NULL when it served) to the
+// non-NULL out-parameters (NUL-terminated, borrowed until the response is freed). False,
+// writing nothing, for a service without a split, a per-call tag or cluster override (which
+// bypasses the split) or an invalid handle.
+//
+// # Safety
+// `response` is NULL or a live response; `out_arm`, `out_served_arm`, `out_fallback` are each
+// NULL or valid for a write. Thread-safe.
+bool federation_response_split(const federation_response_t *response,
+                               const char **out_arm,
+                               const char **out_served_arm,
+                               const char **out_fallback);
+
 // Frees a response. NULL is a no-op.
 //
 // # Safety

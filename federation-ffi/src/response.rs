@@ -52,6 +52,16 @@ pub struct federation_response_t {
     /// The answering cluster and instance (lead strings 0 and 1), then every attempt.
     attempt_list: AttemptList,
     cache: federation_cache_status_t,
+    /// The split of a service with a `split`: its strings are lead strings 2 (assigned arm),
+    /// 3 (serving arm) and 4 (fallback reason).
+    split: Option<SplitLead>,
+}
+
+/// Which of a split's optional strings are present (`SplitOutcome::served_arm`, `fallback`).
+#[derive(Clone, Copy)]
+struct SplitLead {
+    served_arm: bool,
+    fallback: bool,
 }
 
 impl Tagged for federation_response_t {
@@ -66,6 +76,15 @@ impl federation_response_t {
     /// The C form of a core response.
     pub(crate) fn raw(response: Response) -> *mut Self {
         let served = response.served();
+        let split = served.split();
+        let mut lead = vec![served.cluster(), served.instance()];
+        if let Some(split) = split {
+            lead.extend([
+                split.arm(),
+                split.served_arm().unwrap_or(""),
+                split.fallback().unwrap_or(""),
+            ]);
+        }
         let value = Self {
             tag: TAG,
             status: response.status().as_u16(),
@@ -75,11 +94,12 @@ impl federation_response_t {
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
             attempts: u32::try_from(served.attempts().len()).unwrap_or(u32::MAX),
-            attempt_list: AttemptList::with_lead(
-                &[served.cluster(), served.instance()],
-                served.attempts(),
-            ),
+            attempt_list: AttemptList::with_lead(&lead, served.attempts()),
             cache: cache_code(served.cache()),
+            split: split.map(|s| SplitLead {
+                served_arm: s.served_arm().is_some(),
+                fallback: s.fallback().is_some(),
+            }),
             body: response.bytes(),
         };
         Box::into_raw(Box::new(value))
@@ -277,6 +297,49 @@ pub unsafe extern "C" fn federation_response_cache(
     catch_or(FEDERATION_CACHE_UNKNOWN, || {
         // SAFETY: forwarded from the caller.
         unsafe { handle(response, "response") }.map_or(FEDERATION_CACHE_UNKNOWN, |r| r.cache)
+    })
+}
+
+/// How a call of a service with a `split` was assigned: writes the arm its key chose, the arm
+/// that served it (NULL when no arm could and the service's usual routing took the call) and
+/// why the assigned arm was left (`"empty: …"` or `"ejected: …"`; NULL when it served) to the
+/// non-NULL out-parameters (NUL-terminated, borrowed until the response is freed). False,
+/// writing nothing, for a service without a split, a per-call tag or cluster override (which
+/// bypasses the split) or an invalid handle.
+///
+/// # Safety
+/// `response` is NULL or a live response; `out_arm`, `out_served_arm`, `out_fallback` are each
+/// NULL or valid for a write. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn federation_response_split(
+    response: *const federation_response_t,
+    out_arm: *mut *const c_char,
+    out_served_arm: *mut *const c_char,
+    out_fallback: *mut *const c_char,
+) -> bool {
+    catch_or(false, || {
+        // SAFETY: forwarded from the caller.
+        let Ok(r) = (unsafe { handle(response, "response") }) else {
+            return false;
+        };
+        let Some(split) = r.split else {
+            return false;
+        };
+        let string = |index: usize, present: bool| {
+            let text = r.attempt_list.lead(index).unwrap_or(EMPTY.as_ptr());
+            if present { text } else { std::ptr::null() }
+        };
+        for (out, value) in [
+            (out_arm, string(2, true)),
+            (out_served_arm, string(3, split.served_arm)),
+            (out_fallback, string(4, split.fallback)),
+        ] {
+            if !out.is_null() {
+                // SAFETY: a non-NULL out-parameter is valid for a write (the caller's contract).
+                unsafe { *out = value };
+            }
+        }
+        true
     })
 }
 
