@@ -136,6 +136,38 @@ async fn an_open_breaker_stays_open_across_reloads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_breaker_section_applies_to_the_instances_carried_over() {
+    let z = start("zervigo", "user-service", 2).await;
+    let lax = |consecutive_failures| {
+        let mut policy = ejecting_policy();
+        policy.breaker.consecutive_failures = consecutive_failures;
+        policy.breaker.failure_rate = None;
+        policy
+    };
+    let client =
+        FederatedServiceClient::from_config(user_config(&z, lax(1000), &[])).expect("valid config");
+    z[1].set_behavior(Behavior::status(503));
+    let id = "user-service-zervigo-2";
+    for _ in 0..6 {
+        ok(&client, "user").await;
+    }
+    assert!(z[1].requests() >= 2, "the failing instance was tried");
+    assert_eq!(breaker_of(&client, id), Some(BreakerStateValue::Closed));
+
+    // One failure now ejects: the carried breaker follows the new section at once.
+    client.reload(user_config(&z, lax(1), &[])).expect("valid");
+    assert_eq!(
+        breaker_of(&client, id),
+        Some(BreakerStateValue::Closed),
+        "state kept"
+    );
+    for _ in 0..4 {
+        ok(&client, "user").await;
+    }
+    assert_eq!(breaker_of(&client, id), Some(BreakerStateValue::Open));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_in_flight_finishes_on_the_generation_it_started_with() {
     let z = start("zervigo", "user-service", 1).await;
     z[0].set_behavior(Behavior::delayed(Duration::from_millis(400)));

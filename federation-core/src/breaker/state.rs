@@ -7,7 +7,7 @@
 //! count twice, and a stale success cannot close a breaker that opened meanwhile.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ pub enum BreakerState {
 }
 
 /// Failure-rate trigger with its invalid values already mapped to "off".
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct RateTrigger {
     threshold: f64,
     minimum: u64,
@@ -59,7 +59,37 @@ struct RateTrigger {
     window: Duration,
 }
 
+/// The policy's thresholds, with invalid values already mapped (see [`Breaker::new`]).
+/// Replaced as a whole by [`Breaker::set_policy`] (a configuration reload).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Thresholds {
+    consecutive_limit: u32,
+    rate: Option<RateTrigger>,
+    base_open_for: Duration,
+    max_open_for: Duration,
+}
+
+impl Thresholds {
+    fn of(policy: &BreakerPolicy) -> Self {
+        let rate = policy.failure_rate.as_ref().and_then(|r| {
+            (r.threshold > 0.0 && r.threshold <= 1.0).then_some(RateTrigger {
+                threshold: r.threshold,
+                minimum: u64::from(r.minimum_requests.max(1)),
+                window: r.window,
+            })
+        });
+        Self {
+            consecutive_limit: policy.consecutive_failures,
+            rate,
+            base_open_for: policy.open_for,
+            max_open_for: policy.max_open_for.max(policy.open_for),
+        }
+    }
+}
+
 pub(super) struct Core {
+    /// The thresholds outcomes are judged by.
+    thresholds: Thresholds,
     /// Calls and failures over the rate window: created by the first call counted (`None`
     /// without a rate trigger, before the first call, and after a clear). Boxed, so an
     /// instance that is known but never called does not carry its buckets (issue 23).
@@ -78,10 +108,9 @@ pub(super) struct Inner {
     /// Why the current ejection happened (`recover.rs`); reset on every opening.
     pub(super) cause: AtomicU8,
     pub(super) core: Mutex<Core>,
-    consecutive_limit: u32,
-    rate: Option<RateTrigger>,
-    base_open_for: Duration,
-    max_open_for: Duration,
+    /// Whether `core.thresholds` has a rate trigger: read without the lock by the fast path of
+    /// a success.
+    counts_rate: AtomicBool,
     observers: Observers,
 }
 
@@ -100,13 +129,7 @@ impl Breaker {
     /// `(0, 1]` disables the rate trigger; `minimum_requests = 0` counts as 1; a `max_open_for`
     /// below `open_for` is raised to `open_for`.
     pub fn new(policy: &BreakerPolicy) -> Self {
-        let rate = policy.failure_rate.as_ref().and_then(|r| {
-            (r.threshold > 0.0 && r.threshold <= 1.0).then_some(RateTrigger {
-                threshold: r.threshold,
-                minimum: u64::from(r.minimum_requests.max(1)),
-                window: r.window,
-            })
-        });
+        let thresholds = Thresholds::of(policy);
         Self {
             inner: Arc::new(Inner {
                 word: AtomicU64::new(CLOSED),
@@ -116,16 +139,41 @@ impl Breaker {
                 ejections: AtomicU64::new(0),
                 cause: AtomicU8::new(CAUSE_UNKNOWN),
                 core: Mutex::new(Core {
+                    thresholds,
                     window: None,
-                    open_for: policy.open_for,
+                    open_for: thresholds.base_open_for,
                 }),
-                consecutive_limit: policy.consecutive_failures,
-                rate,
-                base_open_for: policy.open_for,
-                max_open_for: policy.max_open_for.max(policy.open_for),
+                counts_rate: AtomicBool::new(thresholds.rate.is_some()),
                 observers: Observers::default(),
             }),
         }
+    }
+
+    /// Judges later outcomes by `policy` (a configuration reload that changed the `breaker`
+    /// section): the state, the ejection in progress and the failure streak are kept; the
+    /// rate window restarts when its length changed; the next open period is clamped into the
+    /// new `open_for ..= max_open_for` (the new `open_for` while closed). The same policy again
+    /// changes nothing.
+    pub fn set_policy(&self, policy: &BreakerPolicy) {
+        let next = Thresholds::of(policy);
+        let Ok(mut core) = self.inner.core.lock() else {
+            return;
+        };
+        if core.thresholds == next {
+            return;
+        }
+        if core.thresholds.rate.map(|r| r.window) != next.rate.map(|r| r.window) {
+            core.window = None;
+        }
+        core.open_for = if state_of(self.inner.word.load(Ordering::Acquire)) == CLOSED {
+            next.base_open_for
+        } else {
+            core.open_for.clamp(next.base_open_for, next.max_open_for)
+        };
+        core.thresholds = next;
+        self.inner
+            .counts_rate
+            .store(next.rate.is_some(), Ordering::Release);
     }
 
     /// The current state. No side effect: an elapsed open period reads as `HalfOpen` but the
@@ -237,7 +285,7 @@ impl Inner {
     }
 
     fn record_closed(&self, word: u64, success: bool, cause: u8) -> Option<Transition> {
-        if success && self.rate.is_none() {
+        if success && !self.counts_rate.load(Ordering::Acquire) {
             // Fast path: nothing to count but the streak.
             if self.word.load(Ordering::Acquire) == word {
                 self.consecutive.store(0, Ordering::Relaxed);
@@ -255,7 +303,8 @@ impl Inner {
             self.consecutive.load(Ordering::Relaxed).saturating_add(1)
         };
         self.consecutive.store(streak, Ordering::Relaxed);
-        if let Some(rate) = &self.rate {
+        let thresholds = core.thresholds;
+        if let Some(rate) = &thresholds.rate {
             core.window
                 .get_or_insert_with(|| Box::new(SlidingPair::new(rate.window)))
                 .add(now, 1, u64::from(!success));
@@ -263,11 +312,12 @@ impl Inner {
         if success {
             return None;
         }
-        let reason = if self.consecutive_limit > 0 && streak >= self.consecutive_limit {
+        let limit = thresholds.consecutive_limit;
+        let reason = if limit > 0 && streak >= limit {
             OpenReason::ConsecutiveFailures
         } else {
             let (calls, failures) = core.window.as_ref().map_or((0, 0), |w| w.sums(now));
-            match self.rate {
+            match thresholds.rate {
                 Some(r) if calls >= r.minimum && failures as f64 >= r.threshold * calls as f64 => {
                     OpenReason::FailureRate
                 }
@@ -285,13 +335,14 @@ impl Inner {
             return None;
         }
         if success {
-            core.open_for = self.base_open_for;
+            core.open_for = core.thresholds.base_open_for;
             core.window = None;
             self.consecutive.store(0, Ordering::Relaxed);
             self.word.store(next_epoch(word, CLOSED), Ordering::Release);
             Some(Transition::Closed)
         } else {
-            let open_for = core.open_for.saturating_mul(2).min(self.max_open_for);
+            let max_open_for = core.thresholds.max_open_for;
+            let open_for = core.open_for.saturating_mul(2).min(max_open_for);
             core.open_for = open_for;
             self.open(&mut core, word, open_for, cause);
             Some(Transition::Opened {

@@ -140,6 +140,10 @@ impl ClusterRoute {
         rx: watch::Receiver<Arc<InstanceSet>>,
         states: HashMap<String, Arc<EndpointState>>,
     ) -> Self {
+        // Carried breakers judge later outcomes by this route's (possibly reloaded) policy.
+        for state in states.values() {
+            state.breaker.set_policy(&spec.breaker);
+        }
         let empty = Arc::new(Snapshot {
             source: Arc::new(InstanceSet::pending()),
             endpoints: Vec::new(),
