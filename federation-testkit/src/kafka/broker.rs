@@ -75,10 +75,11 @@ impl KafkaBroker {
             .await
             .map_err(|e| KafkaError::io("fetching jars", std::io::Error::other(e)))??;
         let dir = private_dir()?;
+        let (broker_port, controller_port) = two_free_ports()?;
         let broker = KafkaBroker {
             ports: Ports {
-                broker: free_port()?,
-                controller: free_port()?,
+                broker: broker_port,
+                controller: controller_port,
             },
             launch: Launch {
                 java: java_command(),
@@ -256,12 +257,20 @@ fn private_dir() -> Result<PathBuf, KafkaError> {
     Ok(dir)
 }
 
-/// A loopback port that was free a moment ago (the kernel picks it).
-fn free_port() -> Result<u16, KafkaError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| KafkaError::io("finding a free port", e))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| KafkaError::io("finding a free port", e))
+/// Two distinct loopback ports that were free a moment ago (the kernel picks them). Both
+/// listeners are held until both ports are read: picked one after the other, the kernel may
+/// hand out the same port twice, and Kafka refuses two listeners on one port (seen in CI).
+fn two_free_ports() -> Result<(u16, u16), KafkaError> {
+    let bind = || {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| KafkaError::io("finding a free port", e))
+    };
+    let port = |listener: &TcpListener| {
+        listener
+            .local_addr()
+            .map(|a| a.port())
+            .map_err(|e| KafkaError::io("finding a free port", e))
+    };
+    let (first, second) = (bind()?, bind()?);
+    Ok((port(&first)?, port(&second)?))
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::process::{Listen, RedisProcess, ScratchDir, connect, free_port};
+use super::process::{Listen, RedisProcess, ScratchDir, connect, free_ports};
 
 /// How long `cluster_state:ok` may take after `--cluster create` (~2 s measured).
 const CLUSTER_OK_WITHIN: Duration = Duration::from_secs(30);
@@ -42,8 +42,7 @@ impl RedisCluster {
         let mut nodes = Vec::with_capacity(3);
         for i in 0..3 {
             let dir = ScratchDir::new(&format!("cluster{i}"))?;
-            let port = free_port()?;
-            let bus = free_port()?;
+            let [port, bus] = free_ports::<2>()?;
             let args = vec![
                 "--cluster-enabled".to_owned(),
                 "yes".to_owned(),

@@ -181,6 +181,20 @@ pub(crate) async fn connect(
 
 /// A loopback TCP port nobody listens on right now.
 pub(crate) fn free_port() -> io::Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
+    let [port] = free_ports::<1>()?;
+    Ok(port)
+}
+
+/// `N` distinct loopback TCP ports nobody listens on right now. Every listener is held until
+/// all ports are read: picked one after the other, the kernel may hand out one port twice.
+pub(crate) fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    let mut listeners = Vec::with_capacity(N);
+    for _ in 0..N {
+        listeners.push(std::net::TcpListener::bind(("127.0.0.1", 0))?);
+    }
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
