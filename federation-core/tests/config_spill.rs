@@ -82,7 +82,10 @@ fn a_service_spill_without_prefer_is_reported_and_an_inherited_one_is_not() {
         .find(|p| p.path() == "services.chat.spill")
         .unwrap_or_else(|| panic!("no problem at services.chat.spill in:\n{error}"));
     assert!(problem.message().contains("no `prefer`"), "{problem:?}");
-    assert!(problem.message().contains("add `prefer: <cluster>`"), "{problem:?}");
+    assert!(
+        problem.message().contains("add `prefer: <cluster>`"),
+        "{problem:?}"
+    );
     let inherited = parse_chat("").expect("defaults.spill applies only where a service prefers");
     assert!(spill_of(&inherited).is_some());
     parse_chat("    spill: false\n").expect("turning spill off needs no prefer");
