@@ -190,13 +190,8 @@ fn apply_failure_rate(
     let allowed = ["threshold", "minimum_requests", "window"];
     read::switchable(target, node, path, &allowed, p, |f, rate, p| {
         set(f, "threshold", p, read::number, &mut rate.threshold);
-        set(
-            f,
-            "minimum_requests",
-            p,
-            read::u32_value,
-            &mut rate.minimum_requests,
-        );
+        let minimum = &mut rate.minimum_requests;
+        set(f, "minimum_requests", p, read::u32_value, minimum);
         set(f, "window", p, read::duration, &mut rate.window);
     });
 }
@@ -219,23 +214,13 @@ fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mu
     read::switchable(target, node, path, &allowed, p, |f, cache, p| {
         set(f, "ttl", p, read::duration, &mut cache.ttl);
         set(f, "methods", p, read::string_list, &mut cache.methods);
-        set(
-            f,
-            "vary_headers",
-            p,
-            read::string_list,
-            &mut cache.vary_headers,
-        );
+        let vary = &mut cache.vary_headers;
+        set(f, "vary_headers", p, read::string_list, vary);
         set(f, "max_bytes", p, read::size, &mut cache.max_bytes);
         let swr = &mut cache.stale_while_revalidate;
         set(f, "stale_while_revalidate", p, optional_duration, swr);
-        set(
-            f,
-            "stale_if_error",
-            p,
-            optional_duration,
-            &mut cache.stale_if_error,
-        );
+        let sie = &mut cache.stale_if_error;
+        set(f, "stale_if_error", p, optional_duration, sie);
         let respect = &mut cache.respect_cache_control;
         set(f, "respect_cache_control", p, read::boolean, respect);
         if let Some((node, path)) = f.get("l2") {
