@@ -16,6 +16,12 @@ use crate::discovery::{DiscoveryErrorKind, InstanceSet};
 /// A keep-alive agent answering every request at once with an empty list, a growing
 /// `X-Consul-Index` and a `pad`-byte extra header; counts the connections it accepted.
 async fn agent(pad: usize) -> (String, Arc<AtomicUsize>) {
+    agent_closing(pad, false).await
+}
+
+/// [`agent`], closing every connection after its first answer when `close` (without saying
+/// so in the answer, as an agent timing out idle connections does).
+async fn agent_closing(pad: usize, close: bool) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -26,13 +32,18 @@ async fn agent(pad: usize) -> (String, Arc<AtomicUsize>) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(answer_each(stream, pad, Arc::clone(&index)));
+            tokio::spawn(answer_each(stream, pad, Arc::clone(&index), close));
         }
     });
     (format!("http://{addr}"), accepted)
 }
 
-async fn answer_each(mut stream: tokio::net::TcpStream, pad: usize, index: Arc<AtomicU64>) {
+async fn answer_each(
+    mut stream: tokio::net::TcpStream,
+    pad: usize,
+    index: Arc<AtomicU64>,
+    close: bool,
+) {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -49,7 +60,7 @@ async fn answer_each(mut stream: tokio::net::TcpStream, pad: usize, index: Arc<A
              x-pad: {}\r\ncontent-length: 2\r\n\r\n[]",
             "p".repeat(pad)
         );
-        if stream.write_all(head.as_bytes()).await.is_err() {
+        if stream.write_all(head.as_bytes()).await.is_err() || close {
             return;
         }
     }
@@ -72,6 +83,23 @@ async fn queries_sharing_a_connection_slot_open_one_connection() {
         );
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_kept_connection_the_agent_closed_is_replaced_without_a_failed_query() {
+    let (url, accepted) = agent_closing(10, true).await;
+    let h = http(&url);
+    let mut conn = None;
+    for i in 0..5 {
+        h.health_service("user-service", i, &mut conn)
+            .await
+            .expect("a closed kept connection is replaced, the query answered");
+        // Let the close arrive (or not) before the next query: both must work.
+        if i % 2 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 5);
 }
 
 #[tokio::test]
