@@ -42,14 +42,15 @@ pub(super) struct Admitted {
     pub(super) _bulkhead: Option<BulkheadPermit>,
 }
 
-/// Admits a call of `svc`: validates `request`, takes the bulkhead slot and a rate token, sets
-/// the deadline, and waits out the startup grace if the client is that young.
+/// Admits a call of `svc` that began at `start`: validates `request`, takes the bulkhead slot
+/// and a rate token, sets the deadline, and waits out the startup grace if the client is that
+/// young.
 pub(super) async fn admit(
     inner: &Inner,
     svc: &ServiceRoute,
     request: &Request,
+    start: Instant,
 ) -> Result<Admitted, Error> {
-    let start = Instant::now();
     let incoming = validate(request)?;
     let bulkhead = match &svc.bulkhead {
         Some(b) => Some(
@@ -72,7 +73,14 @@ pub(super) async fn admit(
     let grace_end = svc.watch(&inner.clusters, inner.startup_grace);
     if start < grace_end {
         let until = deadline.min(grace_end);
-        startup::await_first_answer(svc, request.cluster.as_deref(), until).await;
+        // Boxed: only a young client's calls wait here; unboxed, the wait would size every
+        // call's future.
+        Box::pin(startup::await_first_answer(
+            svc,
+            request.cluster.as_deref(),
+            until,
+        ))
+        .await;
     }
     inner.timer_anchor.touch();
     Ok(Admitted {
