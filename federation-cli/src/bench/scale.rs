@@ -18,6 +18,7 @@ use super::Settings;
 use super::fixture;
 use super::report::{GoalRow, Report, Verdict, fmt_duration};
 use super::scale_client::{self, ClientResult};
+use super::scale_doubles::DoublesProcess;
 use super::scale_fixture::{self, Shape};
 use super::{scale_calls, scale_fleet, scale_storm};
 use crate::exit::CliError;
@@ -64,7 +65,8 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         "  [scale] registering {} instances",
         shape.total_instances()
     );
-    let doubles = scale_fixture::start_doubles(&shape, &servers).await?;
+    let ports: Vec<u16> = servers.iter().map(|s| s.port()).collect();
+    let doubles = scale_fixture::start_doubles(&shape, &ports).await?;
     let register_time = t.elapsed();
     let double_kib = scale_fixture::rss_kib().unwrap_or(0).saturating_sub(rss0);
     let urls: Vec<String> = doubles.iter().map(ConsulDouble::url).collect();
@@ -146,12 +148,12 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     let big = scale_fixture::lazy_client(scale_fixture::config(
         &urls,
         shape.services,
-        shape.wait_secs,
+        scale_calls::QUIET_WAIT_SECS,
     )?)?;
     let small = scale_fixture::lazy_client(scale_fixture::config(
         &urls,
         10.min(shape.services),
-        shape.wait_secs,
+        scale_calls::QUIET_WAIT_SECS,
     )?)?;
     for client in [&big, &small] {
         client
@@ -230,7 +232,11 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         Err(_) => FLEET,
     };
     eprintln!("  [scale] fleet of {clients} clients, Consul restart");
-    let fleet = scale_fleet::run(&doubles, &shape, clients, in_use, settings.smoke).await?;
+    // The fleet's doubles run in their own process; the bench's are not needed any more.
+    drop(doubles);
+    let fleet_doubles = DoublesProcess::spawn(&shape, &ports).await?;
+    let fleet = scale_fleet::run(&fleet_doubles, &shape, clients, in_use, settings.smoke).await?;
+    drop(fleet_doubles);
     section.push_str(&fleet.markdown());
     let p99 = super::stats::quantile(&fleet.reconnects, 0.99).unwrap_or_default();
     report.goal(GoalRow {

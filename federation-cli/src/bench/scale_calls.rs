@@ -7,6 +7,13 @@
 //! each run's CPU (the whole process: both clients, servers and doubles, whose share is the
 //! same for both variants) is divided by its calls; the goal is judged on the median of the
 //! per-repetition ratios.
+//!
+//! Both clients watch with a blocking wait of [`QUIET_WAIT_SECS`]: with the scenario's 5 s wait,
+//! the 2,000 watches' answers (the doubles serialising, the client parsing, about 0.2–0.3 CPU s
+//! per second here) arrive in bursts every wait period, and with phases of a few seconds the
+//! bursts fall into some phases and not others: measured per call at c = 1 they were most of the
+//! difference between the variants (BENCHMARKS.md, "S5: what costs more at c = 1"). What a
+//! watch costs at idle is S3's figure; this one is the call's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +26,10 @@ use super::runner::{self, Load};
 use super::scale_fixture::{self, cpu_seconds};
 use super::stats;
 use super::target::Sdk;
+
+/// Blocking wait of both clients' watches: Consul's longest, so no watch answers during the
+/// timed phases (the whole comparison takes well under 10 minutes).
+pub const QUIET_WAIT_SECS: u64 = 600;
 
 /// One variant's figures in one run.
 #[derive(Clone, Copy, Debug)]

@@ -11,7 +11,6 @@ use std::fmt::Write as _;
 
 use federation_core::config::{Config, ConfigFormat};
 use federation_testkit::consul::{ConsulDouble, ConsulOptions, ServiceRegistration};
-use federation_testkit::instance::ServiceInstance;
 
 use crate::exit::CliError;
 
@@ -51,14 +50,12 @@ pub fn instance_id(i: usize, k: usize) -> String {
 }
 
 /// Starts one double per cluster and registers every instance of `shape`; the first
-/// `shape.real` services point at `servers` (round robin), the rest at a closed port.
+/// `shape.real` services point at the live servers on `ports` (round robin), the rest at a
+/// closed port.
 ///
 /// # Errors
 /// When a double cannot start or refuses a registration.
-pub async fn start_doubles(
-    shape: &Shape,
-    servers: &[ServiceInstance],
-) -> Result<Vec<ConsulDouble>, CliError> {
+pub async fn start_doubles(shape: &Shape, ports: &[u16]) -> Result<Vec<ConsulDouble>, CliError> {
     let mut doubles = Vec::with_capacity(CLUSTERS.len());
     for dc in CLUSTERS {
         let double = ConsulDouble::start(ConsulOptions::new(dc))
@@ -66,8 +63,8 @@ pub async fn start_doubles(
             .map_err(|e| CliError::failure(format!("bench: scale: Consul double: {e}")))?;
         for i in 0..shape.services {
             for k in 0..shape.instances {
-                let port = match servers.get(k % servers.len().max(1)) {
-                    Some(server) if i < shape.real => server.port(),
+                let port = match ports.get(k % ports.len().max(1)) {
+                    Some(&port) if i < shape.real => port,
                     _ => DEAD_PORT,
                 };
                 double

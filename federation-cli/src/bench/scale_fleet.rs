@@ -9,18 +9,19 @@
 //! the called services only and calls each once (so its watches run). Measured: the doubles'
 //! requests per second and open connections at idle; then both doubles go down for
 //! [`OUTAGE`] (listeners closed, open connections dropped) and come back, and for every client
-//! the time from the restart until none of its routes is stale any more, as a histogram.
+//! the time from the restart until none of its routes is stale any more, as a histogram. The
+//! doubles run in a process of their own (`scale_doubles.rs`), so serving 4,000 reconnections
+//! does not take CPU from the clients that make them, nor open files from this process.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use federation_core::client::FederatedServiceClient;
-use federation_testkit::consul::{ConsulDouble, Fault};
-
 use super::report::fmt_duration;
+use super::scale_doubles::DoublesProcess;
 use super::scale_fixture::{self, Shape};
 use super::stats::quantile;
 use crate::exit::CliError;
+use federation_core::client::FederatedServiceClient;
 
 /// How long Consul stays down (a smoke run: a quarter of it).
 pub const OUTAGE: Duration = Duration::from_secs(2);
@@ -108,16 +109,16 @@ impl FleetResult {
 /// # Errors
 /// When a client cannot be built or its first calls fail.
 pub async fn run(
-    doubles: &[ConsulDouble],
+    doubles: &DoublesProcess,
     shape: &Shape,
     clients: usize,
     in_use: usize,
     smoke: bool,
 ) -> Result<FleetResult, CliError> {
-    let urls: Vec<String> = doubles.iter().map(ConsulDouble::url).collect();
+    let urls = &doubles.urls;
     let mut fleet = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let config = scale_fixture::config(&urls, in_use, shape.wait_secs)?;
+        let config = scale_fixture::config(urls, in_use, shape.wait_secs)?;
         fleet.push(scale_fixture::lazy_client(config)?);
     }
     let calls = fleet.iter().map(|client| async move {
@@ -133,27 +134,20 @@ pub async fn run(
     if !smoke {
         tokio::time::sleep(wait).await;
     }
-    let before = scale_fixture::health_requests(doubles, in_use);
+    let before = doubles.health_requests(in_use).await?;
     let t = Instant::now();
     tokio::time::sleep(wait).await;
-    let idle_rps = (scale_fixture::health_requests(doubles, in_use) - before) as f64
-        / t.elapsed().as_secs_f64();
-    let connections = doubles
-        .iter()
-        .map(|d| established(d.addr().port()))
-        .collect();
+    let idle_rps =
+        (doubles.health_requests(in_use).await? - before) as f64 / t.elapsed().as_secs_f64();
+    let connections = doubles.ports.iter().map(|&p| established(p)).collect();
     let idle_files = open_files();
 
-    for double in doubles {
-        double.set_fault(Fault::Down);
-    }
+    doubles.set_down(true).await?;
     tokio::time::sleep(if smoke { OUTAGE / 4 } else { OUTAGE }).await;
-    let before = scale_fixture::health_requests(doubles, in_use);
+    let before = doubles.health_requests(in_use).await?;
     let restarted = Instant::now();
-    for double in doubles {
-        double.clear_fault();
-    }
-    let reconnects = reconnect_times(&fleet, restarted, doubles, in_use, before).await;
+    doubles.set_down(false).await?;
+    let reconnects = reconnect_times(&fleet, restarted, doubles, in_use, before).await?;
     Ok(FleetResult {
         clients,
         idle_rps,
@@ -166,20 +160,24 @@ pub async fn run(
     })
 }
 
+/// Per client, the reconnect time; requests in the first second; most open files; the
+/// per-second trace.
+type Reconnects = (
+    Vec<Duration>,
+    u64,
+    usize,
+    Vec<(u64, f64, f64, usize, usize)>,
+);
+
 /// Per client, when no route is stale any more (polling every client's health); the requests
 /// the doubles received in the first second; the most open files seen.
 async fn reconnect_times(
     fleet: &[FederatedServiceClient],
     restarted: Instant,
-    doubles: &[ConsulDouble],
+    doubles: &DoublesProcess,
     in_use: usize,
     before: u64,
-) -> (
-    Vec<Duration>,
-    u64,
-    usize,
-    Vec<(u64, f64, f64, usize, usize)>,
-) {
+) -> Result<Reconnects, CliError> {
     let mut done: Vec<Option<Duration>> = vec![None; fleet.len()];
     let mut first_second = None;
     let mut most_files = 0;
@@ -194,7 +192,7 @@ async fn reconnect_times(
         let files = open_files();
         most_files = most_files.max(files);
         if restarted.elapsed() >= Duration::from_secs(trace.len() as u64 + 1) {
-            let requests = scale_fixture::health_requests(doubles, in_use);
+            let requests = doubles.health_requests(in_use).await?;
             let cpu = scale_fixture::cpu_seconds().unwrap_or(0.0);
             let main = main_thread_cpu();
             let fresh_now = done.iter().filter(|d| d.is_some()).count();
@@ -217,18 +215,20 @@ async fn reconnect_times(
             }
         }
         if first_second.is_none() && restarted.elapsed() >= Duration::from_secs(1) {
-            first_second = Some(scale_fixture::health_requests(doubles, in_use) - before);
+            first_second = Some(doubles.health_requests(in_use).await? - before);
         }
         tokio::time::sleep(poll).await;
     }
-    let first_second =
-        first_second.unwrap_or_else(|| scale_fixture::health_requests(doubles, in_use) - before);
-    (
+    let first_second = match first_second {
+        Some(n) => n,
+        None => doubles.health_requests(in_use).await? - before,
+    };
+    Ok((
         done.into_iter().flatten().collect(),
         first_second,
         most_files,
         trace,
-    )
+    ))
 }
 
 /// The last error of every stale route of the fleet, grouped by its deepest cause.
