@@ -145,22 +145,7 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     );
 
     eprintln!("  [scale] call cost with everything known vs 10 services");
-    let big = scale_fixture::lazy_client(scale_fixture::config(
-        &urls,
-        shape.services,
-        scale_calls::QUIET_WAIT_SECS,
-    )?)?;
-    let small = scale_fixture::lazy_client(scale_fixture::config(
-        &urls,
-        10.min(shape.services),
-        scale_calls::QUIET_WAIT_SECS,
-    )?)?;
-    for client in [&big, &small] {
-        client
-            .wait_ready(Duration::from_secs(60))
-            .await
-            .map_err(|e| CliError::failure(format!("bench: scale: not ready: {e}")))?;
-    }
+    let [big, small] = scale_calls::clients(&urls, shape.services).await?;
     section.push_str("| calls | CPU per call (process) | p99 | throughput |\n|---|---|---|---|\n");
     for c in [1usize, 64] {
         let (rows, goal) = scale_calls::compare(&big, &small, c, settings.plan).await;
