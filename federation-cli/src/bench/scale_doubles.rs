@@ -128,6 +128,11 @@ impl DoublesProcess {
         .map_err(fail)
     }
 
+    /// CPU seconds the doubles' process used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        scale_fixture::cpu_seconds_of(&self.child.id().to_string()).unwrap_or(0.0)
+    }
+
     /// Takes both doubles down (`true`: listeners closed, connections dropped) or up again.
     ///
     /// # Errors

@@ -151,7 +151,12 @@ fn status_field(status: &str, field: &str) -> Option<u64> {
 /// CPU time (user + system) this process used so far, in seconds (`getrusage` via
 /// `/proc/self/stat`, clock ticks of 10 ms on Linux).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// CPU time (user + system) process `pid` (a number, or `self`) used so far, in seconds.
+pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start after the last `)`.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

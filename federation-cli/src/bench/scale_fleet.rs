@@ -47,9 +47,9 @@ pub struct FleetResult {
     pub reconnects: Vec<Duration>,
     /// Open files of this process at idle, the most seen while reconnecting, and its limit.
     pub files: (usize, usize, Option<u64>),
-    /// Per second after the restart: (requests handled, process CPU seconds, open files,
-    /// clients fresh).
-    pub trace: Vec<(u64, f64, f64, usize, usize)>,
+    /// Per second after the restart: (requests handled, doubles' process CPU seconds, bench
+    /// process CPU seconds, of it the health poller's thread, open files, clients fresh).
+    pub trace: Vec<(u64, f64, f64, f64, usize, usize)>,
     /// After the reconnect limit: the last error of every still-stale route, by its deepest
     /// cause, with counts.
     pub stuck_errors: Vec<(String, usize)>,
@@ -84,8 +84,9 @@ impl FleetResult {
         );
         let _ = writeln!(
             out,
-            "Per second after the restart (requests handled, process CPU s, of it the health \
-             poller's thread, open files, clients fresh): {:?}\n",
+            "Per second after the restart (requests handled, CPU s of the doubles' process, CPU \
+             s of the bench process, of it the health poller's thread, open files, clients \
+             fresh): {:?}\n",
             self.trace
         );
         out.push_str("| reconnected after | clients |\n|---|---|\n");
@@ -166,7 +167,7 @@ type Reconnects = (
     Vec<Duration>,
     u64,
     usize,
-    Vec<(u64, f64, f64, usize, usize)>,
+    Vec<(u64, f64, f64, f64, usize, usize)>,
 );
 
 /// Per client, when no route is stale any more (polling every client's health); the requests
@@ -188,6 +189,7 @@ async fn reconnect_times(
         .map_or(POLL, Duration::from_millis);
     let (mut last_requests, mut last_cpu) = (before, scale_fixture::cpu_seconds().unwrap_or(0.0));
     let mut last_main = main_thread_cpu();
+    let mut last_doubles = doubles.cpu_seconds();
     while done.iter().any(Option::is_none) && restarted.elapsed() < RECONNECT_LIMIT {
         let files = open_files();
         most_files = most_files.max(files);
@@ -195,15 +197,17 @@ async fn reconnect_times(
             let requests = doubles.health_requests(in_use).await?;
             let cpu = scale_fixture::cpu_seconds().unwrap_or(0.0);
             let main = main_thread_cpu();
+            let doubles_cpu = doubles.cpu_seconds();
             let fresh_now = done.iter().filter(|d| d.is_some()).count();
             trace.push((
                 requests - last_requests,
+                doubles_cpu - last_doubles,
                 cpu - last_cpu,
                 main - last_main,
                 files,
                 fresh_now,
             ));
-            (last_requests, last_cpu, last_main) = (requests, cpu, main);
+            (last_requests, last_cpu, last_main, last_doubles) = (requests, cpu, main, doubles_cpu);
         }
         for (n, (slot, client)) in done.iter_mut().zip(fleet).enumerate() {
             if slot.is_none() && fresh(client) {
