@@ -133,6 +133,11 @@ impl DoublesProcess {
         scale_fixture::cpu_seconds_of(&self.child.id().to_string()).unwrap_or(0.0)
     }
 
+    /// Seconds the doubles' threads waited for a CPU so far.
+    pub fn run_queue_seconds(&self) -> f64 {
+        scale_fixture::run_queue_seconds_of(&self.child.id().to_string())
+    }
+
     /// Takes both doubles down (`true`: listeners closed, connections dropped) or up again.
     ///
     /// # Errors

@@ -154,6 +154,21 @@ pub fn cpu_seconds() -> Option<f64> {
     cpu_seconds_of("self")
 }
 
+/// Seconds the threads of process `pid` (a number, or `self`) spent runnable but waiting for a
+/// CPU so far (the second field of every `/proc/<pid>/task/*/schedstat`; threads that ended are
+/// not counted).
+pub fn run_queue_seconds_of(pid: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let waited: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    waited as f64 / 1e9
+}
+
 /// CPU time (user + system) process `pid` (a number, or `self`) used so far, in seconds.
 pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -32,6 +32,11 @@ const BUCKET: Duration = Duration::from_millis(100);
 /// How often the fleet's health is read while waiting for the reconnect.
 const POLL: Duration = Duration::from_millis(100);
 
+/// One second after the restart: requests handled, CPU s of the doubles' process, of the bench
+/// process, of its health poller's thread, open files, clients fresh, run-queue wait s of the
+/// doubles' and of the bench's threads.
+pub type TraceRow = (u64, f64, f64, f64, usize, usize, f64, f64);
+
 /// What the fleet run measured.
 #[derive(Debug, Default)]
 pub struct FleetResult {
@@ -48,8 +53,9 @@ pub struct FleetResult {
     /// Open files of this process at idle, the most seen while reconnecting, and its limit.
     pub files: (usize, usize, Option<u64>),
     /// Per second after the restart: (requests handled, doubles' process CPU seconds, bench
-    /// process CPU seconds, of it the health poller's thread, open files, clients fresh).
-    pub trace: Vec<(u64, f64, f64, f64, usize, usize)>,
+    /// process CPU seconds, of it the health poller's thread, open files, clients fresh,
+    /// seconds the doubles' and the bench's threads waited for a CPU).
+    pub trace: Vec<TraceRow>,
     /// After the reconnect limit: the last error of every still-stale route, by its deepest
     /// cause, with counts.
     pub stuck_errors: Vec<(String, usize)>,
@@ -86,7 +92,7 @@ impl FleetResult {
             out,
             "Per second after the restart (requests handled, CPU s of the doubles' process, CPU \
              s of the bench process, of it the health poller's thread, open files, clients \
-             fresh): {:?}\n",
+             fresh, run-queue wait s of the doubles' and of the bench's threads): {:?}\n",
             self.trace
         );
         out.push_str("| reconnected after | clients |\n|---|---|\n");
@@ -163,12 +169,7 @@ pub async fn run(
 
 /// Per client, the reconnect time; requests in the first second; most open files; the
 /// per-second trace.
-type Reconnects = (
-    Vec<Duration>,
-    u64,
-    usize,
-    Vec<(u64, f64, f64, f64, usize, usize)>,
-);
+type Reconnects = (Vec<Duration>, u64, usize, Vec<TraceRow>);
 
 /// Per client, when no route is stale any more (polling every client's health); the requests
 /// the doubles received in the first second; the most open files seen.
@@ -190,6 +191,10 @@ async fn reconnect_times(
     let (mut last_requests, mut last_cpu) = (before, scale_fixture::cpu_seconds().unwrap_or(0.0));
     let mut last_main = main_thread_cpu();
     let mut last_doubles = doubles.cpu_seconds();
+    let mut last_waits = (
+        doubles.run_queue_seconds(),
+        scale_fixture::run_queue_seconds_of("self"),
+    );
     while done.iter().any(Option::is_none) && restarted.elapsed() < RECONNECT_LIMIT {
         let files = open_files();
         most_files = most_files.max(files);
@@ -199,6 +204,10 @@ async fn reconnect_times(
             let main = main_thread_cpu();
             let doubles_cpu = doubles.cpu_seconds();
             let fresh_now = done.iter().filter(|d| d.is_some()).count();
+            let waits = (
+                doubles.run_queue_seconds(),
+                scale_fixture::run_queue_seconds_of("self"),
+            );
             trace.push((
                 requests - last_requests,
                 doubles_cpu - last_doubles,
@@ -206,7 +215,10 @@ async fn reconnect_times(
                 main - last_main,
                 files,
                 fresh_now,
+                waits.0 - last_waits.0,
+                waits.1 - last_waits.1,
             ));
+            last_waits = waits;
             (last_requests, last_cpu, last_main, last_doubles) = (requests, cpu, main, doubles_cpu);
         }
         for (n, (slot, client)) in done.iter_mut().zip(fleet).enumerate() {
