@@ -29,6 +29,7 @@ mod runner;
 mod scale;
 mod scale_calls;
 mod scale_client;
+mod scale_doubles;
 mod scale_fixture;
 mod scale_fleet;
 mod scale_storm;
@@ -131,6 +132,9 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
     }
     if let Some(client) = scale_client::client_mode().await {
         return client;
+    }
+    if let Some(doubles) = scale_doubles::doubles_mode().await {
+        return doubles;
     }
     if args.concurrency.contains(&0) {
         return Err(CliError::usage("--concurrency: levels must be at least 1"));

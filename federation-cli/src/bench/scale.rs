@@ -18,6 +18,7 @@ use super::Settings;
 use super::fixture;
 use super::report::{GoalRow, Report, Verdict, fmt_duration};
 use super::scale_client::{self, ClientResult};
+use super::scale_doubles::DoublesProcess;
 use super::scale_fixture::{self, Shape};
 use super::{scale_calls, scale_fleet, scale_storm};
 use crate::exit::CliError;
@@ -64,7 +65,8 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         "  [scale] registering {} instances",
         shape.total_instances()
     );
-    let doubles = scale_fixture::start_doubles(&shape, &servers).await?;
+    let ports: Vec<u16> = servers.iter().map(|s| s.port()).collect();
+    let doubles = scale_fixture::start_doubles(&shape, &ports).await?;
     let register_time = t.elapsed();
     let double_kib = scale_fixture::rss_kib().unwrap_or(0).saturating_sub(rss0);
     let urls: Vec<String> = doubles.iter().map(ConsulDouble::url).collect();
@@ -143,22 +145,7 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     );
 
     eprintln!("  [scale] call cost with everything known vs 10 services");
-    let big = scale_fixture::lazy_client(scale_fixture::config(
-        &urls,
-        shape.services,
-        shape.wait_secs,
-    )?)?;
-    let small = scale_fixture::lazy_client(scale_fixture::config(
-        &urls,
-        10.min(shape.services),
-        shape.wait_secs,
-    )?)?;
-    for client in [&big, &small] {
-        client
-            .wait_ready(Duration::from_secs(60))
-            .await
-            .map_err(|e| CliError::failure(format!("bench: scale: not ready: {e}")))?;
-    }
+    let [big, small] = scale_calls::clients(&urls, shape.services).await?;
     section.push_str("| calls | CPU per call (process) | p99 | throughput |\n|---|---|---|---|\n");
     for c in [1usize, 64] {
         let (rows, goal) = scale_calls::compare(&big, &small, c, settings.plan).await;
@@ -230,7 +217,11 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         Err(_) => FLEET,
     };
     eprintln!("  [scale] fleet of {clients} clients, Consul restart");
-    let fleet = scale_fleet::run(&doubles, &shape, clients, in_use, settings.smoke).await?;
+    // The fleet's doubles run in their own process; the bench's are not needed any more.
+    drop(doubles);
+    let fleet_doubles = DoublesProcess::spawn(&shape, &ports).await?;
+    let fleet = scale_fleet::run(&fleet_doubles, &shape, clients, in_use, settings.smoke).await?;
+    drop(fleet_doubles);
     section.push_str(&fleet.markdown());
     let p99 = super::stats::quantile(&fleet.reconnects, 0.99).unwrap_or_default();
     report.goal(GoalRow {

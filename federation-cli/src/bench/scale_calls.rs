@@ -7,6 +7,13 @@
 //! each run's CPU (the whole process: both clients, servers and doubles, whose share is the
 //! same for both variants) is divided by its calls; the goal is judged on the median of the
 //! per-repetition ratios.
+//!
+//! Both clients watch with a blocking wait of [`QUIET_WAIT_SECS`]: with the scenario's 5 s wait,
+//! the 2,000 watches' answers (the doubles serialising, the client parsing, about 0.2–0.3 CPU s
+//! per second here) arrive in bursts every wait period, and with phases of a few seconds the
+//! bursts fall into some phases and not others: measured per call at c = 1 they were most of the
+//! difference between the variants (BENCHMARKS.md, "S5: what costs more at c = 1"). What a
+//! watch costs at idle is S3's figure; this one is the call's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +26,35 @@ use super::runner::{self, Load};
 use super::scale_fixture::{self, cpu_seconds};
 use super::stats;
 use super::target::Sdk;
+use crate::exit::CliError;
+
+/// Blocking wait of both clients' watches: Consul's longest, so no watch answers during the
+/// timed phases (the whole comparison takes well under 10 minutes).
+pub const QUIET_WAIT_SECS: u64 = 600;
+
+/// The two clients of the comparison, every route of each answered: `services` configured
+/// (and watched), and 10.
+///
+/// # Errors
+/// When a client cannot be built or does not become ready within a minute.
+pub async fn clients(
+    urls: &[String],
+    services: usize,
+) -> Result<[FederatedServiceClient; 2], CliError> {
+    let mut out = Vec::with_capacity(2);
+    for n in [services, 10.min(services)] {
+        let config = scale_fixture::config(urls, n, QUIET_WAIT_SECS)?;
+        let client = scale_fixture::lazy_client(config)
+            .map_err(|e| CliError::failure(format!("bench: scale: client: {e}")))?;
+        client
+            .wait_ready(Duration::from_secs(60))
+            .await
+            .map_err(|e| CliError::failure(format!("bench: scale: not ready: {e}")))?;
+        out.push(client);
+    }
+    out.try_into()
+        .map_err(|_| CliError::failure("bench: scale: two clients expected"))
+}
 
 /// One variant's figures in one run.
 #[derive(Clone, Copy, Debug)]
@@ -105,4 +141,53 @@ pub async fn compare(
 
 fn median(values: &[f64]) -> f64 {
     stats::median(values).unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::bench::fixture;
+    use crate::bench::scale_fixture::Shape;
+
+    /// The comparison's timed phases see no watch answer: a burst of them (every wait period)
+    /// would be charged to whichever variant's phase it fell into.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_watch_answers_while_the_calls_are_timed() {
+        let servers = fixture::start_instances(3).await.expect("servers");
+        let ports: Vec<u16> = servers.iter().map(|s| s.port()).collect();
+        let shape = Shape {
+            services: 20,
+            instances: 3,
+            real: 1,
+            wait_secs: 1,
+        };
+        let doubles = scale_fixture::start_doubles(&shape, &ports)
+            .await
+            .expect("doubles");
+        let urls: Vec<String> = doubles.iter().map(|d| d.url()).collect();
+        let [big, small] = clients(&urls, shape.services).await.expect("clients");
+        // Every watched route: its first read and its blocking read (20 + 10 services × 2
+        // clusters × 2 requests).
+        let settled = 2 * 2 * (shape.services + 10) as u64;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while scale_fixture::health_requests(&doubles, shape.services) < settled {
+            assert!(Instant::now() < deadline, "the watches did not settle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let before = scale_fixture::health_requests(&doubles, shape.services);
+        let plan = Plan {
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_millis(600),
+            reps: 2,
+        };
+        let (rows, _) = compare(&big, &small, 1, plan).await;
+        assert!(rows.contains("10 services"), "{rows}");
+        assert_eq!(
+            scale_fixture::health_requests(&doubles, shape.services),
+            before,
+            "a watch was answered (and re-polled) during the timed phases"
+        );
+    }
 }

@@ -11,7 +11,6 @@ use std::fmt::Write as _;
 
 use federation_core::config::{Config, ConfigFormat};
 use federation_testkit::consul::{ConsulDouble, ConsulOptions, ServiceRegistration};
-use federation_testkit::instance::ServiceInstance;
 
 use crate::exit::CliError;
 
@@ -51,14 +50,12 @@ pub fn instance_id(i: usize, k: usize) -> String {
 }
 
 /// Starts one double per cluster and registers every instance of `shape`; the first
-/// `shape.real` services point at `servers` (round robin), the rest at a closed port.
+/// `shape.real` services point at the live servers on `ports` (round robin), the rest at a
+/// closed port.
 ///
 /// # Errors
 /// When a double cannot start or refuses a registration.
-pub async fn start_doubles(
-    shape: &Shape,
-    servers: &[ServiceInstance],
-) -> Result<Vec<ConsulDouble>, CliError> {
+pub async fn start_doubles(shape: &Shape, ports: &[u16]) -> Result<Vec<ConsulDouble>, CliError> {
     let mut doubles = Vec::with_capacity(CLUSTERS.len());
     for dc in CLUSTERS {
         let double = ConsulDouble::start(ConsulOptions::new(dc))
@@ -66,8 +63,8 @@ pub async fn start_doubles(
             .map_err(|e| CliError::failure(format!("bench: scale: Consul double: {e}")))?;
         for i in 0..shape.services {
             for k in 0..shape.instances {
-                let port = match servers.get(k % servers.len().max(1)) {
-                    Some(server) if i < shape.real => server.port(),
+                let port = match ports.get(k % ports.len().max(1)) {
+                    Some(&port) if i < shape.real => port,
                     _ => DEAD_PORT,
                 };
                 double
@@ -154,7 +151,27 @@ fn status_field(status: &str, field: &str) -> Option<u64> {
 /// CPU time (user + system) this process used so far, in seconds (`getrusage` via
 /// `/proc/self/stat`, clock ticks of 10 ms on Linux).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// Seconds the threads of process `pid` (a number, or `self`) spent runnable but waiting for a
+/// CPU so far (the second field of every `/proc/<pid>/task/*/schedstat`; threads that ended are
+/// not counted).
+pub fn run_queue_seconds_of(pid: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let waited: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    waited as f64 / 1e9
+}
+
+/// CPU time (user + system) process `pid` (a number, or `self`) used so far, in seconds.
+pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start after the last `)`.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

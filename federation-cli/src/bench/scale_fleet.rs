@@ -9,18 +9,19 @@
 //! the called services only and calls each once (so its watches run). Measured: the doubles'
 //! requests per second and open connections at idle; then both doubles go down for
 //! [`OUTAGE`] (listeners closed, open connections dropped) and come back, and for every client
-//! the time from the restart until none of its routes is stale any more, as a histogram.
+//! the time from the restart until none of its routes is stale any more, as a histogram. The
+//! doubles run in a process of their own (`scale_doubles.rs`), so serving 4,000 reconnections
+//! does not take CPU from the clients that make them, nor open files from this process.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use federation_core::client::FederatedServiceClient;
-use federation_testkit::consul::{ConsulDouble, Fault};
-
 use super::report::fmt_duration;
+use super::scale_doubles::DoublesProcess;
 use super::scale_fixture::{self, Shape};
 use super::stats::quantile;
 use crate::exit::CliError;
+use federation_core::client::FederatedServiceClient;
 
 /// How long Consul stays down (a smoke run: a quarter of it).
 pub const OUTAGE: Duration = Duration::from_secs(2);
@@ -30,6 +31,11 @@ const RECONNECT_LIMIT: Duration = Duration::from_secs(30);
 const BUCKET: Duration = Duration::from_millis(100);
 /// How often the fleet's health is read while waiting for the reconnect.
 const POLL: Duration = Duration::from_millis(100);
+
+/// One second after the restart: requests handled, CPU s of the doubles' process, of the bench
+/// process, of its health poller's thread, open files, clients fresh, run-queue wait s of the
+/// doubles' and of the bench's threads.
+pub type TraceRow = (u64, f64, f64, f64, usize, usize, f64, f64);
 
 /// What the fleet run measured.
 #[derive(Debug, Default)]
@@ -46,9 +52,10 @@ pub struct FleetResult {
     pub reconnects: Vec<Duration>,
     /// Open files of this process at idle, the most seen while reconnecting, and its limit.
     pub files: (usize, usize, Option<u64>),
-    /// Per second after the restart: (requests handled, process CPU seconds, open files,
-    /// clients fresh).
-    pub trace: Vec<(u64, f64, f64, usize, usize)>,
+    /// Per second after the restart: (requests handled, doubles' process CPU seconds, bench
+    /// process CPU seconds, of it the health poller's thread, open files, clients fresh,
+    /// seconds the doubles' and the bench's threads waited for a CPU).
+    pub trace: Vec<TraceRow>,
     /// After the reconnect limit: the last error of every still-stale route, by its deepest
     /// cause, with counts.
     pub stuck_errors: Vec<(String, usize)>,
@@ -83,8 +90,9 @@ impl FleetResult {
         );
         let _ = writeln!(
             out,
-            "Per second after the restart (requests handled, process CPU s, of it the health \
-             poller's thread, open files, clients fresh): {:?}\n",
+            "Per second after the restart (requests handled, CPU s of the doubles' process, CPU \
+             s of the bench process, of it the health poller's thread, open files, clients \
+             fresh, run-queue wait s of the doubles' and of the bench's threads): {:?}\n",
             self.trace
         );
         out.push_str("| reconnected after | clients |\n|---|---|\n");
@@ -108,16 +116,16 @@ impl FleetResult {
 /// # Errors
 /// When a client cannot be built or its first calls fail.
 pub async fn run(
-    doubles: &[ConsulDouble],
+    doubles: &DoublesProcess,
     shape: &Shape,
     clients: usize,
     in_use: usize,
     smoke: bool,
 ) -> Result<FleetResult, CliError> {
-    let urls: Vec<String> = doubles.iter().map(ConsulDouble::url).collect();
+    let urls = &doubles.urls;
     let mut fleet = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let config = scale_fixture::config(&urls, in_use, shape.wait_secs)?;
+        let config = scale_fixture::config(urls, in_use, shape.wait_secs)?;
         fleet.push(scale_fixture::lazy_client(config)?);
     }
     let calls = fleet.iter().map(|client| async move {
@@ -133,27 +141,20 @@ pub async fn run(
     if !smoke {
         tokio::time::sleep(wait).await;
     }
-    let before = scale_fixture::health_requests(doubles, in_use);
+    let before = doubles.health_requests(in_use).await?;
     let t = Instant::now();
     tokio::time::sleep(wait).await;
-    let idle_rps = (scale_fixture::health_requests(doubles, in_use) - before) as f64
-        / t.elapsed().as_secs_f64();
-    let connections = doubles
-        .iter()
-        .map(|d| established(d.addr().port()))
-        .collect();
+    let idle_rps =
+        (doubles.health_requests(in_use).await? - before) as f64 / t.elapsed().as_secs_f64();
+    let connections = doubles.ports.iter().map(|&p| established(p)).collect();
     let idle_files = open_files();
 
-    for double in doubles {
-        double.set_fault(Fault::Down);
-    }
+    doubles.set_down(true).await?;
     tokio::time::sleep(if smoke { OUTAGE / 4 } else { OUTAGE }).await;
-    let before = scale_fixture::health_requests(doubles, in_use);
+    let before = doubles.health_requests(in_use).await?;
     let restarted = Instant::now();
-    for double in doubles {
-        double.clear_fault();
-    }
-    let reconnects = reconnect_times(&fleet, restarted, doubles, in_use, before).await;
+    doubles.set_down(false).await?;
+    let reconnects = reconnect_times(&fleet, restarted, doubles, in_use, before).await?;
     Ok(FleetResult {
         clients,
         idle_rps,
@@ -166,20 +167,19 @@ pub async fn run(
     })
 }
 
+/// Per client, the reconnect time; requests in the first second; most open files; the
+/// per-second trace.
+type Reconnects = (Vec<Duration>, u64, usize, Vec<TraceRow>);
+
 /// Per client, when no route is stale any more (polling every client's health); the requests
 /// the doubles received in the first second; the most open files seen.
 async fn reconnect_times(
     fleet: &[FederatedServiceClient],
     restarted: Instant,
-    doubles: &[ConsulDouble],
+    doubles: &DoublesProcess,
     in_use: usize,
     before: u64,
-) -> (
-    Vec<Duration>,
-    u64,
-    usize,
-    Vec<(u64, f64, f64, usize, usize)>,
-) {
+) -> Result<Reconnects, CliError> {
     let mut done: Vec<Option<Duration>> = vec![None; fleet.len()];
     let mut first_second = None;
     let mut most_files = 0;
@@ -190,22 +190,36 @@ async fn reconnect_times(
         .map_or(POLL, Duration::from_millis);
     let (mut last_requests, mut last_cpu) = (before, scale_fixture::cpu_seconds().unwrap_or(0.0));
     let mut last_main = main_thread_cpu();
+    let mut last_doubles = doubles.cpu_seconds();
+    let mut last_waits = (
+        doubles.run_queue_seconds(),
+        scale_fixture::run_queue_seconds_of("self"),
+    );
     while done.iter().any(Option::is_none) && restarted.elapsed() < RECONNECT_LIMIT {
         let files = open_files();
         most_files = most_files.max(files);
         if restarted.elapsed() >= Duration::from_secs(trace.len() as u64 + 1) {
-            let requests = scale_fixture::health_requests(doubles, in_use);
+            let requests = doubles.health_requests(in_use).await?;
             let cpu = scale_fixture::cpu_seconds().unwrap_or(0.0);
             let main = main_thread_cpu();
+            let doubles_cpu = doubles.cpu_seconds();
             let fresh_now = done.iter().filter(|d| d.is_some()).count();
+            let waits = (
+                doubles.run_queue_seconds(),
+                scale_fixture::run_queue_seconds_of("self"),
+            );
             trace.push((
                 requests - last_requests,
+                doubles_cpu - last_doubles,
                 cpu - last_cpu,
                 main - last_main,
                 files,
                 fresh_now,
+                waits.0 - last_waits.0,
+                waits.1 - last_waits.1,
             ));
-            (last_requests, last_cpu, last_main) = (requests, cpu, main);
+            last_waits = waits;
+            (last_requests, last_cpu, last_main, last_doubles) = (requests, cpu, main, doubles_cpu);
         }
         for (n, (slot, client)) in done.iter_mut().zip(fleet).enumerate() {
             if slot.is_none() && fresh(client) {
@@ -217,18 +231,20 @@ async fn reconnect_times(
             }
         }
         if first_second.is_none() && restarted.elapsed() >= Duration::from_secs(1) {
-            first_second = Some(scale_fixture::health_requests(doubles, in_use) - before);
+            first_second = Some(doubles.health_requests(in_use).await? - before);
         }
         tokio::time::sleep(poll).await;
     }
-    let first_second =
-        first_second.unwrap_or_else(|| scale_fixture::health_requests(doubles, in_use) - before);
-    (
+    let first_second = match first_second {
+        Some(n) => n,
+        None => doubles.health_requests(in_use).await? - before,
+    };
+    Ok((
         done.into_iter().flatten().collect(),
         first_second,
         most_files,
         trace,
-    )
+    ))
 }
 
 /// The last error of every stale route of the fleet, grouped by its deepest cause.
