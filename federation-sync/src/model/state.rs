@@ -5,6 +5,7 @@
 //! conflict: it reads the entity's [`EntityState`] from the target and decides from that alone.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,11 +14,16 @@ use super::envelope::{ChangeEvent, Operation};
 use super::hlc::Hlc;
 use super::stamp::Stamp;
 
+/// A stored record, shared: the entity state holds it once although both `data` and the
+/// winning cluster's head refer to it, and reading or writing a state copies a pointer, not the
+/// record (serialized as the plain JSON object, so the stored format is unchanged).
+pub type Record = Arc<Map<String, Value>>;
+
 /// A record and its sync metadata.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityState {
     /// The record; `None` while the entity is deleted (a tombstone).
-    pub data: Option<Map<String, Value>>,
+    pub data: Option<Record>,
     /// The current version: the stamp of the change that produced the record (for
     /// `merge_fields`, the largest stamp merged in).
     pub version: Stamp,
@@ -46,7 +52,7 @@ pub struct Head {
     /// Its stamp.
     pub stamp: Stamp,
     /// Its record (`None`: a delete).
-    pub data: Option<Map<String, Value>>,
+    pub data: Option<Record>,
     /// What its writer had seen.
     #[serde(default)]
     pub seen: BTreeMap<String, Hlc>,
@@ -57,7 +63,7 @@ impl Head {
     pub fn of(event: &ChangeEvent) -> Self {
         Head {
             stamp: event.stamp.clone(),
-            data: (event.operation != Operation::Delete).then(|| event.data.clone()),
+            data: (event.operation != Operation::Delete).then(|| Arc::new(event.data.clone())),
             seen: event.seen.clone(),
         }
     }
@@ -87,7 +93,7 @@ impl EntityState {
     /// An empty record to merge fields into (`merge_fields`).
     pub(crate) fn empty(version: Stamp) -> Self {
         EntityState {
-            data: Some(Map::new()),
+            data: Some(Arc::new(Map::new())),
             version,
             fields: BTreeMap::new(),
             tombstone: None,
@@ -116,7 +122,7 @@ impl EntityState {
 
     /// The record and version, which both clusters must agree on once every change arrived.
     pub fn record(&self) -> (Option<&Map<String, Value>>, &Stamp) {
-        (self.data.as_ref(), &self.version)
+        (self.data.as_deref(), &self.version)
     }
 
     /// Field-level merge of `event` into this state (`merge_fields`): each field keeps its
@@ -125,7 +131,7 @@ impl EntityState {
     pub(crate) fn merge_fields(&mut self, event: &ChangeEvent) {
         let mut live: BTreeMap<String, (Stamp, Value)> = BTreeMap::new();
         if let Some(data) = self.data.take() {
-            for (key, value) in data {
+            for (key, value) in Arc::unwrap_or_clone(data) {
                 let stamp = self
                     .fields
                     .get(&key)
@@ -158,7 +164,8 @@ impl EntityState {
             .map(|(k, (s, _))| (k.clone(), s.clone()))
             .collect();
         let deleted = tombstone.as_ref() == Some(&self.version);
-        self.data = (!deleted).then(|| live.into_iter().map(|(k, (_, v))| (k, v)).collect());
+        self.data =
+            (!deleted).then(|| Arc::new(live.into_iter().map(|(k, (_, v))| (k, v)).collect()));
         self.tombstone = tombstone;
         self.saw(&event.stamp);
     }
