@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use federation_core::config::{Config, ConfigError, ConfigFormat, SpillPolicy, SpillSignal};
 
+/// A `chat` service preferring `zervigo` with `service` keys appended, `defaults.spill` set.
 fn parse(service: &str) -> Result<Config, ConfigError> {
+    parse_chat(&format!("    prefer: zervigo\n{service}"))
+}
+
+fn parse_chat(service: &str) -> Result<Config, ConfigError> {
     let doc = format!(
         "clusters:\n  zervigo:\n    static: {{ ai: [ {{ address: 127.0.0.1, port: 8081 }} ] }}\n\
          services:\n  chat:\n    names: {{ zervigo: ai }}\n{service}\
@@ -42,13 +47,11 @@ fn thresholds_without_hysteresis_are_reported() {
             .unwrap_or_else(|| panic!("no problem at `{path}` in:\n{error}"))
             .clone()
     };
+    let signal = at("services.chat.spill.signal");
+    assert_eq!(signal.value(), Some("\"p50\""), "{signal:?}");
     assert!(
-        at("services.chat.spill.signal")
-            .message()
-            .contains("latency, in_flight")
-            || at("services.chat.spill.signal")
-                .message()
-                .contains("`latency`")
+        signal.message().contains("allowed: `latency`, `in_flight`"),
+        "{signal:?}"
     );
     assert!(
         at("services.chat.spill.enter_factor")
@@ -68,4 +71,22 @@ fn thresholds_without_hysteresis_are_reported() {
             .message()
             .contains("greater than 0s")
     );
+}
+
+#[test]
+fn a_service_spill_without_prefer_is_reported_and_an_inherited_one_is_not() {
+    let error = parse_chat("    spill: { enter_factor: 3 }\n").expect_err("no prefer");
+    let problem = error
+        .problems()
+        .iter()
+        .find(|p| p.path() == "services.chat.spill")
+        .unwrap_or_else(|| panic!("no problem at services.chat.spill in:\n{error}"));
+    assert!(problem.message().contains("no `prefer`"), "{problem:?}");
+    assert!(
+        problem.message().contains("add `prefer: <cluster>`"),
+        "{problem:?}"
+    );
+    let inherited = parse_chat("").expect("defaults.spill applies only where a service prefers");
+    assert!(spill_of(&inherited).is_some());
+    parse_chat("    spill: false\n").expect("turning spill off needs no prefer");
 }

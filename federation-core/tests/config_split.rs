@@ -61,17 +61,16 @@ fn impossible_splits_are_reported_with_path_value_and_what_is_allowed() {
     assert!(sticky.message().contains("header:<name>"), "{sticky:?}");
     let unknown = at(&error, "services.chat.split.stickiness");
     assert!(
-        unknown.message().contains("sticky_key, arms") || unknown.message().contains("allowed"),
+        unknown
+            .message()
+            .contains("allowed fields here: `sticky_key`, `arms`"),
         "{unknown:?}"
     );
     let empty = at(&error, "services.chat.split.arms.canary.tags");
     assert!(empty.message().contains("empty tag set"), "{empty:?}");
     let mars = at(&error, "services.chat.split.arms.mars.cluster");
     assert_eq!(mars.value(), Some("\"mars\""));
-    assert!(
-        mars.message().contains("zervigo, looma") || mars.message().contains("looma"),
-        "{mars:?}"
-    );
+    assert!(mars.message().contains("`zervigo`, `looma`"), "{mars:?}");
     let typo = at(&error, "services.chat.split.arms.other.cluster");
     assert!(typo.message().contains("did you mean `looma`?"), "{typo:?}");
     let key = at(&error, "services.chat.split.arms.other.wieght");

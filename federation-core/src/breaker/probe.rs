@@ -26,8 +26,15 @@ use tokio::task::AbortHandle;
 use crate::breaker::{Breaker, BreakerState, EjectionCause, Transition, WeakBreaker};
 use crate::lock::lock;
 
-/// Starts probing `host:port` whenever `breaker` ejects it, every `every` (jittered).
-pub(crate) fn watch(breaker: &Breaker, id: &Arc<str>, host: &str, port: u16, every: Duration) {
+/// Starts probing `host:port` whenever `breaker` ejects it, every `every` (jittered); `None`
+/// follows the breaker's base open period, also after a reload changed it.
+pub(crate) fn watch(
+    breaker: &Breaker,
+    id: &Arc<str>,
+    host: &str,
+    port: u16,
+    every: Option<Duration>,
+) {
     let prober = Prober {
         shared: Arc::new(Shared {
             breaker: breaker.downgrade(),
@@ -58,7 +65,8 @@ struct Shared {
     id: Arc<str>,
     host: String,
     port: u16,
-    every: Duration,
+    /// A fixed probe period; `None` = the breaker's current base open period.
+    every: Option<Duration>,
     /// Wakes the task for an immediate connect after a new ejection.
     wake: Notify,
     /// The running task, if any (at most one per instance).
@@ -89,13 +97,16 @@ impl Drop for Prober {
 }
 
 async fn run(shared: Arc<Shared>) {
-    let limit = (shared.every / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         // Never hold the breaker across an await: the task must not keep it alive.
-        let open = match shared.breaker.upgrade() {
-            Some(b) => matches!(b.state(), BreakerState::Open { .. }),
+        let (open, every) = match shared.breaker.upgrade() {
+            Some(b) => (
+                matches!(b.state(), BreakerState::Open { .. }),
+                shared.period(&b),
+            ),
             None => return,
         };
+        let limit = (every / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
         if open {
             let reached = matches!(
                 tokio::time::timeout(
@@ -120,7 +131,7 @@ async fn run(shared: Arc<Shared>) {
         if shared.finished() {
             return;
         }
-        let pause = shared.every.mul_f64(rand::random_range(0.75..=1.0));
+        let pause = every.mul_f64(rand::random_range(0.75..=1.0));
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             () = shared.wake.notified() => {}
@@ -129,6 +140,11 @@ async fn run(shared: Arc<Shared>) {
 }
 
 impl Shared {
+    /// The probe period now: the fixed one, or the breaker's current base open period.
+    fn period(&self, breaker: &Breaker) -> Duration {
+        self.every.unwrap_or_else(|| breaker.base_open_for())
+    }
+
     /// Whether probing is pointless now (breaker gone or closed, or the instance accepts
     /// connections but fails calls); if so the task slot is cleared under its lock, so the
     /// next ejection starts a new task instead of waking this ending one.
@@ -157,12 +173,16 @@ mod tests {
 
     /// A breaker that stays open for 30 s unless the probe shortens it.
     fn breaker() -> Breaker {
-        Breaker::new(&BreakerPolicy {
+        Breaker::new(&b_policy())
+    }
+
+    fn b_policy() -> BreakerPolicy {
+        BreakerPolicy {
             consecutive_failures: 1,
             failure_rate: None,
             open_for: Duration::from_secs(30),
             max_open_for: Duration::from_secs(60),
-        })
+        }
     }
 
     async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
@@ -187,6 +207,32 @@ mod tests {
         listener.local_addr().expect("local addr").port()
     }
 
+    #[test]
+    fn the_probe_period_follows_a_reloaded_open_period_unless_fixed() {
+        let b = breaker();
+        let shared = |every| super::Shared {
+            breaker: b.downgrade(),
+            id: "i-1".into(),
+            host: "127.0.0.1".to_owned(),
+            port: 1,
+            every,
+            wake: tokio::sync::Notify::new(),
+            task: std::sync::Mutex::new(None),
+        };
+        let (follows, fixed) = (shared(None), shared(Some(Duration::from_millis(50))));
+        assert_eq!(follows.period(&b), Duration::from_secs(30));
+        let mut reloaded = crate::config::BreakerPolicy {
+            open_for: Duration::from_millis(200),
+            ..b_policy()
+        };
+        b.set_policy(&reloaded);
+        assert_eq!(follows.period(&b), Duration::from_millis(200));
+        assert_eq!(fixed.period(&b), Duration::from_millis(50));
+        reloaded.open_for = Duration::from_secs(2);
+        b.set_policy(&reloaded);
+        assert_eq!(follows.period(&b), Duration::from_secs(2));
+    }
+
     #[tokio::test]
     async fn an_unreachable_instance_returns_as_soon_as_it_accepts_connections() {
         let port = closed_port().await;
@@ -196,7 +242,7 @@ mod tests {
             &"i-1".into(),
             "127.0.0.1",
             port,
-            Duration::from_millis(50),
+            Some(Duration::from_millis(50)),
         );
         b.try_acquire().expect("closed").failure();
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Unreachable)).await);
@@ -219,7 +265,7 @@ mod tests {
             &"i-1".into(),
             "127.0.0.1",
             port,
-            Duration::from_millis(50),
+            Some(Duration::from_millis(50)),
         );
         b.try_acquire().expect("closed").failure();
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Failing)).await);
@@ -239,7 +285,7 @@ mod tests {
             &"i-1".into(),
             "127.0.0.1",
             port,
-            Duration::from_millis(50),
+            Some(Duration::from_millis(50)),
         );
         b.try_acquire().expect("closed").failure();
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Unreachable)).await);

@@ -176,6 +176,11 @@ impl Breaker {
             .store(next.rate.is_some(), Ordering::Release);
     }
 
+    /// The base open period of the current policy (follows [`set_policy`](Self::set_policy)).
+    pub(crate) fn base_open_for(&self) -> Duration {
+        crate::lock::lock(&self.inner.core).thresholds.base_open_for
+    }
+
     /// The current state. No side effect: an elapsed open period reads as `HalfOpen` but the
     /// probe is only taken by [`try_acquire`](Self::try_acquire).
     pub fn state(&self) -> BreakerState {

@@ -54,29 +54,19 @@ pub(crate) fn apply_hedge(
     path: &str,
     p: &mut Problems,
 ) {
-    match node {
-        Node::Bool(false) => *target = None,
-        Node::Bool(true) => *target = Some(target.clone().unwrap_or_default()),
-        Node::Map(_) => {
-            let allowed = ["delay", "percentile", "max_extra", "cross_cluster"];
-            let Some(f) = read::fields(node, path, &allowed, p) else {
-                return;
-            };
-            let mut hedge = target.clone().unwrap_or_default();
-            set(&f, "delay", p, read::duration, &mut hedge.delay);
-            set(&f, "percentile", p, percentile, &mut hedge.percentile);
-            set(&f, "max_extra", p, read::u32_value, &mut hedge.max_extra);
-            set(
-                &f,
-                "cross_cluster",
-                p,
-                read::boolean,
-                &mut hedge.cross_cluster,
-            );
-            *target = Some(hedge);
-        }
-        other => read::wrong_type(other, path, "a map, true or false", p),
-    }
+    let allowed = ["delay", "percentile", "max_extra", "cross_cluster"];
+    read::switchable(target, node, path, &allowed, p, |f, hedge, p| {
+        set(f, "delay", p, read::duration, &mut hedge.delay);
+        set(f, "percentile", p, percentile, &mut hedge.percentile);
+        set(f, "max_extra", p, read::u32_value, &mut hedge.max_extra);
+        set(
+            f,
+            "cross_cluster",
+            p,
+            read::boolean,
+            &mut hedge.cross_cluster,
+        );
+    });
 }
 
 /// `p95`, `p99.9`, a number such as `95`, or `false` (a fixed delay).

@@ -187,90 +187,47 @@ fn apply_failure_rate(
     path: &str,
     p: &mut Problems,
 ) {
-    match node {
-        Node::Bool(false) => *target = None,
-        Node::Bool(true) => *target = Some(target.clone().unwrap_or_default()),
-        Node::Map(_) => {
-            let allowed = ["threshold", "minimum_requests", "window"];
-            if let Some(f) = read::fields(node, path, &allowed, p) {
-                let mut rate = target.clone().unwrap_or_default();
-                set(&f, "threshold", p, read::number, &mut rate.threshold);
-                set(
-                    &f,
-                    "minimum_requests",
-                    p,
-                    read::u32_value,
-                    &mut rate.minimum_requests,
-                );
-                set(&f, "window", p, read::duration, &mut rate.window);
-                *target = Some(rate);
-            }
-        }
-        other => read::wrong_type(other, path, "a map or false", p),
-    }
+    let allowed = ["threshold", "minimum_requests", "window"];
+    read::switchable(target, node, path, &allowed, p, |f, rate, p| {
+        set(f, "threshold", p, read::number, &mut rate.threshold);
+        let minimum = &mut rate.minimum_requests;
+        set(f, "minimum_requests", p, read::u32_value, minimum);
+        set(f, "window", p, read::duration, &mut rate.window);
+    });
 }
 
 /// `cache`: a map merged onto the current setting, `true` (defaults) or `false` (off).
 fn apply_cache(target: &mut Option<CachePolicy>, node: &Node, path: &str, p: &mut Problems) {
-    match node {
-        Node::Bool(false) => *target = None,
-        Node::Bool(true) => *target = Some(target.clone().unwrap_or_default()),
-        Node::Map(_) => {
-            let allowed = [
-                "ttl",
-                "methods",
-                "vary_headers",
-                "max_bytes",
-                "stale_while_revalidate",
-                "stale_if_error",
-                "respect_cache_control",
-                "l2",
-                "warm",
-                "warm_concurrency",
-                "entities",
-            ];
-            if let Some(f) = read::fields(node, path, &allowed, p) {
-                let mut cache = target.clone().unwrap_or_default();
-                set(&f, "ttl", p, read::duration, &mut cache.ttl);
-                set(&f, "methods", p, read::string_list, &mut cache.methods);
-                set(
-                    &f,
-                    "vary_headers",
-                    p,
-                    read::string_list,
-                    &mut cache.vary_headers,
-                );
-                set(&f, "max_bytes", p, read::size, &mut cache.max_bytes);
-                set(
-                    &f,
-                    "stale_while_revalidate",
-                    p,
-                    optional_duration,
-                    &mut cache.stale_while_revalidate,
-                );
-                set(
-                    &f,
-                    "stale_if_error",
-                    p,
-                    optional_duration,
-                    &mut cache.stale_if_error,
-                );
-                set(
-                    &f,
-                    "respect_cache_control",
-                    p,
-                    read::boolean,
-                    &mut cache.respect_cache_control,
-                );
-                if let Some((node, path)) = f.get("l2") {
-                    super::cache_l2::apply_l2(&mut cache.l2, node, &path, p);
-                }
-                apply_coherence(&f, &mut cache, p);
-                *target = Some(cache);
-            }
+    let allowed = [
+        "ttl",
+        "methods",
+        "vary_headers",
+        "max_bytes",
+        "stale_while_revalidate",
+        "stale_if_error",
+        "respect_cache_control",
+        "l2",
+        "warm",
+        "warm_concurrency",
+        "entities",
+    ];
+    read::switchable(target, node, path, &allowed, p, |f, cache, p| {
+        set(f, "ttl", p, read::duration, &mut cache.ttl);
+        set(f, "methods", p, read::string_list, &mut cache.methods);
+        let vary = &mut cache.vary_headers;
+        set(f, "vary_headers", p, read::string_list, vary);
+        set(f, "max_bytes", p, read::size, &mut cache.max_bytes);
+        let swr = &mut cache.stale_while_revalidate;
+        set(f, "stale_while_revalidate", p, optional_duration, swr);
+        let sie = &mut cache.stale_if_error;
+        set(f, "stale_if_error", p, optional_duration, sie);
+        let respect = &mut cache.respect_cache_control;
+        set(f, "respect_cache_control", p, read::boolean, respect);
+        if let Some((node, path)) = f.get("l2") {
+            super::cache_l2::apply_l2(&mut cache.l2, node, &path, p);
         }
-        other => read::wrong_type(other, path, "a map, true or false", p),
-    }
+        apply_coherence(f, cache, p);
+    });
 }
 
 /// A duration, or `false` for "none".

@@ -82,7 +82,25 @@ fn read_service(
     if policy::apply(&mut merged, &f, p) {
         service.policy = Some(merged);
     }
+    check_spill_has_prefer(&f, &service, p);
     service
+}
+
+/// A service's own `spill` section does nothing without `prefer` (there is no preferred cluster
+/// to spill from), so it is reported instead of ignored. Spill inherited from `defaults` stays
+/// quiet: it applies to the services that do prefer a cluster.
+fn check_spill_has_prefer(f: &read::Fields<'_>, service: &ServiceConfig, p: &mut Problems) {
+    let Some((node, path)) = f.get("spill") else {
+        return;
+    };
+    if service.prefer.is_none() && !matches!(node, Node::Bool(false)) {
+        p.push(
+            &path,
+            Some(node.render()),
+            "spill moves calls away from a preferred cluster, and this service has no `prefer`; \
+             add `prefer: <cluster>` to the service or remove `spill`",
+        );
+    }
 }
 
 fn target(cluster: &str, consul_name: &str) -> ServiceTarget {

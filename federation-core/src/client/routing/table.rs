@@ -274,15 +274,10 @@ impl ClusterRoute {
     fn new_state(&self, instance: &Instance) -> Arc<EndpointState> {
         let state = EndpointState::new(&instance.id, Breaker::new(&self.breaker_policy));
         self.observe_breaker(&state.breaker, &state.id);
-        // Unreachable instances come back as soon as they accept connections (probe.rs).
-        let every = self.breaker_policy.open_for;
-        crate::breaker::probe::watch(
-            &state.breaker,
-            &state.id,
-            &instance.host,
-            instance.port,
-            every,
-        );
+        // Unreachable instances come back as soon as they accept connections (probe.rs), probed
+        // every base open period (the reloaded one, once a reload changed it).
+        let (breaker, id) = (&state.breaker, &state.id);
+        crate::breaker::probe::watch(breaker, id, &instance.host, instance.port, None);
         // An ejected instance must win a pick when its probe is due (balance docs).
         state.stats.reset_on_ejection(&state.breaker);
         Arc::new(state)
