@@ -170,3 +170,82 @@ impl EntityState {
         self.saw(&event.stamp);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::hlc::Hlc;
+
+    fn event(origin: &str, ms: u64) -> ChangeEvent {
+        ChangeEvent {
+            v: crate::model::ENVELOPE_VERSION,
+            entity_type: "user".into(),
+            entity_id: "1".into(),
+            operation: Operation::Update,
+            data: serde_json::json!({"name": "Ada"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            base: None,
+            seen: BTreeMap::new(),
+            stamp: Stamp::new(
+                origin,
+                Hlc {
+                    wall_ms: ms,
+                    logical: 0,
+                },
+            ),
+            published_at_ms: ms,
+        }
+    }
+
+    #[test]
+    fn the_record_is_held_once_and_stored_as_before() {
+        let state = EntityState::from_event(&event("zervigo", 10));
+        let head = state.heads.get("zervigo").and_then(|h| h.data.as_ref());
+        let (Some(data), Some(head)) = (state.data.as_ref(), head) else {
+            panic!("record and head: {state:?}");
+        };
+        assert!(Arc::ptr_eq(data, head), "one record, two references");
+        let copy = state.clone();
+        assert!(
+            copy.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, data)),
+            "a copied state shares its record"
+        );
+        // The stored form is the plain object under `data` and under the head, as before.
+        let json = serde_json::to_value(&state).expect("encodes");
+        assert_eq!(json["data"], serde_json::json!({"name": "Ada"}));
+        assert_eq!(
+            json["heads"]["zervigo"]["data"],
+            serde_json::json!({"name": "Ada"})
+        );
+        let back: EntityState = serde_json::from_value(json).expect("decodes");
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn a_decided_state_shares_its_record_with_its_head() {
+        use crate::model::resolve::{Policy, Window, decide};
+        let current = EntityState::from_event(&event("zervigo", 10));
+        let window = Window {
+            now_ms: 20,
+            tombstone_ms: u64::MAX,
+        };
+        let next = decide(
+            &Policy::LastWriterWins,
+            Some(&current),
+            &event("zervigo", 20),
+            window,
+        )
+        .next
+        .expect("a later change of the same cluster applies");
+        let head = next.heads.get("zervigo").and_then(|h| h.data.as_ref());
+        assert!(
+            next.data
+                .as_ref()
+                .zip(head)
+                .is_some_and(|(d, h)| Arc::ptr_eq(d, h)),
+            "the kept head's record is the state's record: {next:?}"
+        );
+    }
+}
