@@ -9,8 +9,9 @@
 //! perf stat -e instructions:u,instructions:k target/release/examples/call_cost reqwest 20000 64
 //! ```
 //!
-//! Arguments: variant (`sdk`, `reqwest`, or `hyper`: hyper-util's pooled client alone, the floor
-//! under both), number of calls, concurrency, and optionally extra
+//! Arguments: variant (`sdk`, `reqwest`, `hyper`: hyper-util's pooled client alone, or `floor`:
+//! raw `hyper::client::conn::http1` connections in a per-instance idle list, as the bench's
+//! `hyper floor` variant), number of calls, concurrency, and optionally extra
 //! YAML lines for the service (`"    load_balancing: round_robin"`). Three loopback testkit
 //! instances serve both variants in the same process (their cost is the same for both, apart
 //! from the larger body the SDK's propagated headers produce). It also prints the process CPU
@@ -110,6 +111,11 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
     let uris: Arc<[http::Uri]> = urls.iter().map(|u| u.parse().expect("uri")).collect();
     let raw = variant == "hyper";
     let sdk = variant == "sdk";
+    let floor = variant == "floor";
+    let floor_pools: Arc<[floor::Upstream]> = instances
+        .iter()
+        .map(|i| floor::Upstream::new(i.port()))
+        .collect();
     let next = Arc::new(AtomicUsize::new(0));
     let one = {
         let client = client.clone();
@@ -122,9 +128,12 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
             let urls = Arc::clone(&urls);
             let hyper_client = hyper_client.clone();
             let uris = Arc::clone(&uris);
+            let floor_pools = Arc::clone(&floor_pools);
             let i = next.fetch_add(1, Ordering::Relaxed);
             async move {
-                if raw {
+                if floor {
+                    floor_pools[i % floor_pools.len()].get().await
+                } else if raw {
                     use http_body_util::BodyExt;
                     let req = http::Request::get(uris[i % uris.len()].clone())
                         .body(http_body_util::Full::new(bytes::Bytes::new()))
@@ -194,14 +203,78 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         sorted.get(i).copied().unwrap_or_default()
     };
     let ticks = cpu_ticks() - before;
+    // Connection parity: how many connections each instance holds open, and its share of calls.
+    let spread: Vec<String> = instances
+        .iter()
+        .map(|i| format!("{} conns / {} reqs", i.connections(), i.requests()))
+        .collect();
     // Clock ticks are 10 ms on Linux.
     let cpu_us = ticks as f64 * 10_000.0 / calls as f64;
     println!(
         "{variant}: {calls} calls at c={concurrency} in {wall:?} ({:.0}/s), {} failed, CPU {cpu_us:.1} µs/call, \
-         latency p50 {:?} p99 {:?}",
+         latency p50 {:?} p99 {:?}; instances: {}",
         calls as f64 / wall.as_secs_f64(),
         failed.load(Ordering::Relaxed),
         at(0.5),
-        at(0.99)
+        at(0.99),
+        spread.join(", ")
     );
+}
+
+/// The bench's raw-hyper floor (`federation-cli/src/bench/floor.rs`), in one process with the
+/// instances like the other variants.
+mod floor {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper::client::conn::http1::{self, SendRequest};
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpStream;
+
+    type Sender = SendRequest<Empty<Bytes>>;
+
+    pub struct Upstream {
+        addr: String,
+        idle: Mutex<Vec<Sender>>,
+    }
+
+    impl Upstream {
+        pub fn new(port: u16) -> Self {
+            Self {
+                addr: format!("127.0.0.1:{port}"),
+                idle: Mutex::new(Vec::new()),
+            }
+        }
+
+        pub async fn get(&self) -> bool {
+            let idle = self.idle.lock().expect("idle").pop();
+            let mut sender = match idle {
+                Some(sender) => sender,
+                None => {
+                    let stream = TcpStream::connect(&self.addr).await.expect("connect");
+                    stream.set_nodelay(true).expect("nodelay");
+                    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
+                    tokio::spawn(conn);
+                    sender
+                }
+            };
+            let request = hyper::Request::get("/bench")
+                .header(hyper::header::HOST, self.addr.as_str())
+                .body(Empty::new())
+                .expect("request");
+            if sender.ready().await.is_err() {
+                return false;
+            }
+            let Ok(response) = sender.send_request(request).await else {
+                return false;
+            };
+            let ok = response.status().is_success();
+            let read = response.into_body().collect().await.is_ok();
+            self.idle.lock().expect("idle").push(sender);
+            ok && read
+        }
+    }
 }

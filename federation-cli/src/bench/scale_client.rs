@@ -18,6 +18,9 @@ use crate::exit::{CliError, Exit};
 /// <services> <wait-secs> <mode>"`, mode `all` (wait until every route answered) or `call:<k>`
 /// (call the first k services once each).
 const CLIENT_ENV: &str = "FEDERATION_BENCH_SCALE_CLIENT";
+/// Optional command the child runs under (e.g. `heaptrack -o /tmp/s1`), split on whitespace:
+/// profiles the client alone. Lines the wrapper prints before the result are skipped.
+const WRAP_ENV: &str = "FEDERATION_BENCH_SCALE_CLIENT_WRAP";
 /// How long discovery may take before the child gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -59,7 +62,17 @@ pub async fn spawn(
     let fail = |what: String| CliError::failure(format!("bench: scale client ({mode}): {what}"));
     let exe = std::env::current_exe().map_err(|e| fail(format!("own path: {e}")))?;
     let spec = format!("{} {} {services} {wait_secs} {mode}", urls[0], urls[1]);
-    let mut child = Command::new(exe)
+    let wrap = std::env::var(WRAP_ENV).unwrap_or_default();
+    let mut command = wrap.split_whitespace();
+    let mut launcher = match command.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(command).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = launcher
         .args(["bench", "--scenario", "scale"])
         .env(CLIENT_ENV, spec)
         .stdin(Stdio::null())
@@ -77,7 +90,13 @@ pub async fn spawn(
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         if let Some(out) = stdout {
-            let _ = BufReader::new(out).read_line(&mut line);
+            let mut out = BufReader::new(out);
+            // A wrapper's own lines come first; the child's result line ends the read.
+            while out.read_line(&mut line).is_ok_and(|n| n > 0)
+                && !line.starts_with("scale-client ")
+            {
+                line.clear();
+            }
         }
         line
     })
@@ -152,6 +171,11 @@ async fn serve(spec: &str) -> Result<Exit, CliError> {
         "scale-client {rss_before} {rss_after} {}",
         ready.as_micros()
     );
+    if std::env::var_os(WRAP_ENV).is_some() {
+        // Under a profiler: exit at once, without dropping anything, so what the profiler
+        // reports as not freed is exactly what the settled client holds.
+        std::process::exit(0);
+    }
     // Idle (watches keep running) until the bench kills this process.
     std::future::pending::<()>().await;
     Ok(Exit::Ok)

@@ -36,7 +36,8 @@ pub struct ClusterDiscovery {
 
 #[derive(Debug)]
 enum Source {
-    Consul(ConsulHttp),
+    /// Shared by every watcher of the cluster (not cloned per watch).
+    Consul(Arc<ConsulHttp>),
     Static(BTreeMap<String, Vec<StaticInstance>>),
 }
 
@@ -89,12 +90,12 @@ impl ClusterDiscovery {
                 let token = cluster.resolve_token().map_err(|e| {
                     DiscoveryError::new(&cluster.name, DiscoveryErrorKind::Config, e.to_string())
                 })?;
-                Source::Consul(ConsulHttp::new(
+                Source::Consul(Arc::new(ConsulHttp::new(
                     &cluster.name,
                     consul,
                     token.as_ref(),
                     &tuning,
-                )?)
+                )?))
             }
             DiscoverySource::Static(services) => Source::Static(services.clone()),
         };
@@ -186,7 +187,7 @@ impl ClusterDiscovery {
             tracing::info_span!("discovery", cluster = %inner.cluster, service = %watched.name);
         let task = runtime.spawn(tracing::Instrument::instrument(
             watcher::run(
-                http.clone(),
+                Arc::clone(http),
                 watched.name.clone(),
                 Arc::clone(&watched.state),
                 inner.tuning.clone(),

@@ -63,8 +63,9 @@ pub(crate) fn parse_origin(scheme: &str, authority: &str) -> Option<Origin> {
 }
 
 /// Bytes a URL parser keeps unchanged in a path or query of an `http(s)` URL (RFC 3986
-/// unreserved and sub-delimiters except `'`, plus `:`, `@`, `/`, `?` and `%`).
-fn is_plain_byte(b: u8) -> bool {
+/// unreserved and sub-delimiters except `'`, plus `:`, `@`, `/`, `?` and `%`). `http`'s
+/// `PathAndQuery` parser accepts every one of them too.
+pub(crate) fn is_plain_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -19,6 +19,7 @@ use crate::client::routing::startup;
 use crate::client::state::{Inner, ServiceRoute};
 use crate::error::{Error, Reason};
 use crate::limit::BulkheadPermit;
+use crate::transport::attempt_url::is_plain_byte;
 
 /// The error of a call to a service that is not configured.
 pub(crate) fn unknown_service(inner: &Inner, service: &str) -> Error {
@@ -42,14 +43,15 @@ pub(super) struct Admitted {
     pub(super) _bulkhead: Option<BulkheadPermit>,
 }
 
-/// Admits a call of `svc`: validates `request`, takes the bulkhead slot and a rate token, sets
-/// the deadline, and waits out the startup grace if the client is that young.
+/// Admits a call of `svc` that began at `start`: validates `request`, takes the bulkhead slot
+/// and a rate token, sets the deadline, and waits out the startup grace if the client is that
+/// young.
 pub(super) async fn admit(
     inner: &Inner,
     svc: &ServiceRoute,
     request: &Request,
+    start: Instant,
 ) -> Result<Admitted, Error> {
-    let start = Instant::now();
     let incoming = validate(request)?;
     let bulkhead = match &svc.bulkhead {
         Some(b) => Some(
@@ -72,7 +74,14 @@ pub(super) async fn admit(
     let grace_end = svc.watch(&inner.clusters, inner.startup_grace);
     if start < grace_end {
         let until = deadline.min(grace_end);
-        startup::await_first_answer(svc, request.cluster.as_deref(), until).await;
+        // Boxed: only a young client's calls wait here; unboxed, the wait would size every
+        // call's future.
+        Box::pin(startup::await_first_answer(
+            svc,
+            request.cluster.as_deref(),
+            until,
+        ))
+        .await;
     }
     inner.timer_anchor.touch();
     Ok(Admitted {
@@ -92,7 +101,12 @@ fn validate(request: &Request) -> Result<Option<Duration>, Error> {
             request.path
         )));
     }
-    if PathAndQuery::try_from(request.path.as_str()).is_err() || request.path.contains('#') {
+    // A path of plain bytes only (the common case) is valid as it is; anything else gets the
+    // full parse, which copies the path (an allocation per call when done for every path).
+    let plain = request.path.bytes().all(is_plain_byte);
+    if !plain
+        && (PathAndQuery::try_from(request.path.as_str()).is_err() || request.path.contains('#'))
+    {
         return Err(Error::invalid(format!("invalid path {:?}", request.path)));
     }
     if request.method == Method::CONNECT {
@@ -111,5 +125,53 @@ fn validate(request: &Request) -> Result<Option<Duration>, Error> {
                  milliseconds"
             ))
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `validate` accepted before plain paths skipped the parse: the full rule.
+    fn full_rule(path: &str) -> bool {
+        path.starts_with('/') && PathAndQuery::try_from(path).is_ok() && !path.contains('#')
+    }
+
+    #[test]
+    fn the_plain_path_shortcut_accepts_exactly_what_the_full_parse_accepts() {
+        let mut checked = 0;
+        for b in 0u8..=127 {
+            let c = char::from(b);
+            for path in [format!("/a{c}b"), format!("/a?q={c}"), format!("/{c}")] {
+                let request = Request::new(Method::GET, path.clone());
+                assert_eq!(
+                    validate(&request).is_ok(),
+                    full_rule(&path),
+                    "path {path:?} (byte {b:#04x})"
+                );
+                checked += 1;
+            }
+        }
+        for path in [
+            "/caf\u{e9}",
+            "/a b",
+            "/a#frag",
+            "/%2e%2E/x",
+            "/a/../b",
+            "relative",
+        ] {
+            let request = Request::new(Method::GET, path);
+            assert_eq!(validate(&request).is_ok(), full_rule(path), "path {path:?}");
+            checked += 1;
+        }
+        assert_eq!(checked, 128 * 3 + 6);
+    }
+
+    #[test]
+    fn a_bad_path_names_the_path() {
+        let err = validate(&Request::new(Method::GET, "/a b")).expect_err("space");
+        assert!(err.to_string().contains("invalid path \"/a b\""), "{err}");
+        let err = validate(&Request::new(Method::GET, "/a#b")).expect_err("fragment");
+        assert!(err.to_string().contains("invalid path \"/a#b\""), "{err}");
     }
 }

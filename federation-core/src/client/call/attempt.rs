@@ -96,10 +96,20 @@ impl Call<'_> {
         );
         let in_flight = endpoint.state.stats.start();
         let started = Instant::now();
-        let sent = self
-            .send(route, endpoint, request, headers, remaining, per_attempt)
-            .instrument(span.clone())
-            .await;
+        let send = self.send(
+            route,
+            endpoint,
+            request,
+            headers,
+            remaining,
+            started + per_attempt,
+        );
+        // Nobody records the span: no `Instrumented` layer around the exchange.
+        let sent = if span.is_disabled() {
+            send.await
+        } else {
+            send.instrument(span.clone()).await
+        };
         let took = started.elapsed();
         let mut attempt = Attempt {
             cluster: Arc::clone(&route.cluster),
@@ -136,7 +146,7 @@ impl Call<'_> {
         }
     }
 
-    /// Sends the request to `endpoint` within `per_attempt`.
+    /// Sends the request to `endpoint`, giving up at `give_up` (the attempt's timeout).
     async fn send(
         &self,
         route: &ClusterRoute,
@@ -144,7 +154,7 @@ impl Call<'_> {
         request: &Request,
         caller_headers: HeaderMap,
         remaining: Duration,
-        per_attempt: Duration,
+        give_up: Instant,
     ) -> Sent {
         let cluster = &self.inner.clusters[route.cluster_index];
         let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
@@ -165,8 +175,9 @@ impl Call<'_> {
             // Boxed: the exchange is most of this future's size, and a box is cheaper than
             // moving it through the timeout and span wrappers into the call's state machine.
             Ok(uri) => {
-                Box::pin(tokio::time::timeout(
-                    per_attempt,
+                // `timeout_at` from the attempt's start: no second clock read for the timer.
+                Box::pin(tokio::time::timeout_at(
+                    give_up,
                     transport::exchange(
                         &cluster.transport,
                         destination.connections.as_ref(),

@@ -72,7 +72,7 @@ pub(super) async fn cached(
         &request.body,
         tags.as_deref(),
     ) else {
-        return pipeline::call(inner, svc, request, &mut rng).await;
+        return pipeline::call(inner, svc, request, &mut rng, start).await;
     };
     // The caller whose fetch runs learns its own attempts through this slot; callers that joined
     // another caller's fetch, hits and stale serves report no attempts.
@@ -84,7 +84,10 @@ pub(super) async fn cached(
         let Some(svc) = fetch_inner.services.get(&name) else {
             return Err(unknown_service(&fetch_inner, &name));
         };
-        let response = match pipeline::call(&fetch_inner, svc, request, &mut rng).await {
+        // A fetch may run after its caller returned (a stale value's refresh): its deadline
+        // counts from when it runs.
+        let began = Instant::now();
+        let response = match pipeline::call(&fetch_inner, svc, request, &mut rng, began).await {
             Ok(response) => response,
             Err(e) => {
                 // Kept for a stale-if-error answer, which reports these failed attempts.

@@ -27,14 +27,16 @@ use crate::client::routing::{self, choose, late};
 use crate::client::state::{Inner, ServiceRoute};
 use crate::error::{Error, Reason};
 
-/// Runs one call of `svc`; `rng` is the call's random source (retry jitter).
+/// Runs one call of `svc` that began at `start` (its deadline counts from there); `rng` is the
+/// call's random source (retry jitter).
 pub(crate) async fn call(
     inner: &Inner,
     svc: &ServiceRoute,
     request: Request,
     rng: &mut SmallRng,
+    start: Instant,
 ) -> Result<Response, Error> {
-    run(inner, svc, request, rng)
+    run(inner, svc, request, rng, start)
         .await
         .map_err(|e| e.with_service(svc.name.to_string()))
 }
@@ -44,9 +46,10 @@ async fn run(
     svc: &ServiceRoute,
     mut request: Request,
     rng: &mut SmallRng,
+    start: Instant,
 ) -> Result<Response, Error> {
     // Validation, load limits, deadline, startup grace.
-    let admitted = admit(inner, svc, &request).await?;
+    let admitted = admit(inner, svc, &request, start).await?;
     let call = Call {
         inner,
         svc,
@@ -108,8 +111,19 @@ async fn drive(
         };
         // Hedging only for requests that may be sent twice.
         let (pos, attempted) = match svc.hedge.as_ref().filter(|_| call.idempotent) {
+            // Boxed: a hedged turn holds several attempts and their race; unboxed it would size
+            // (and so be copied with) every call's future, hedged or not.
             Some(timer) => {
-                hedge::turn(call, timer, &mut progress, pick, remaining, &request, tags).await
+                Box::pin(hedge::turn(
+                    call,
+                    timer,
+                    &mut progress,
+                    pick,
+                    remaining,
+                    &request,
+                    tags,
+                ))
+                .await
             }
             None => {
                 let target = Target {
@@ -182,7 +196,10 @@ impl Progress {
                 };
                 return Err(Err(trail.fail(Reason::CircuitOpen)));
             }
-            if self.widen && late::await_more(svc, &mut self.order, tags, call.deadline).await {
+            // Boxed for the same reason (reached only once every ranked cluster is exhausted).
+            if self.widen
+                && Box::pin(late::await_more(svc, &mut self.order, tags, call.deadline)).await
+            {
                 continue;
             }
             let stop = (Instant::now() >= call.deadline).then_some(Reason::Deadline(call.total));
@@ -229,7 +246,8 @@ impl Progress {
                 if Instant::now() + delay >= call.deadline {
                     return Err(self.end(call, Some(Reason::Deadline(call.total))));
                 }
-                tokio::time::sleep(delay).await;
+                // Boxed: a timer entry in every call's future for a wait only retries make.
+                Box::pin(tokio::time::sleep(delay)).await;
             }
         }
         let remaining = call.deadline.saturating_duration_since(Instant::now());

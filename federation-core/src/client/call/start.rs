@@ -119,8 +119,14 @@ fn begin<'a>(inner: &'a Arc<Inner>, svc: &'a ServiceRoute, request: &mut Request
     // Each block awaits its inner future in place (passing a future into another async fn
     // would store it twice).
     Begun::Running(match &svc.cache {
+        // Nobody records the span: no `Instrumented` layer to enter, exit and copy the
+        // pipeline's future through.
+        None if span.is_disabled() => Box::pin(async move {
+            let result = pipeline::call(inner, svc, request, &mut rng, start).await;
+            record_end(inner, svc, service, &span, start, result)
+        }),
         None => Box::pin(async move {
-            let result = pipeline::call(inner, svc, request, &mut rng)
+            let result = pipeline::call(inner, svc, request, &mut rng, start)
                 .instrument(span.clone())
                 .await;
             record_end(inner, svc, service, &span, start, result)

@@ -9,8 +9,10 @@
 
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use reqwest::{Method, StatusCode, Url};
 
+use super::long_poll::{Connection, Connector};
 use super::wire::{Parsed, parse_health};
 use crate::config::{ConsulSource, Secret};
 use crate::discovery::tuning::DiscoveryTuning;
@@ -35,6 +37,13 @@ pub(crate) struct HealthAnswer {
     pub(crate) index: u64,
 }
 
+/// What one blocking query returned: status, raw `X-Consul-Index`, body.
+type PollAnswer = (
+    StatusCode,
+    Option<Result<String, http::header::ToStrError>>,
+    Vec<u8>,
+);
+
 /// A configured HTTP client for one cluster's Consul agent.
 #[derive(Clone, Debug)]
 pub(crate) struct ConsulHttp {
@@ -46,6 +55,9 @@ pub(crate) struct ConsulHttp {
     margin: Duration,
     max_body: usize,
     client: reqwest::Client,
+    /// Opens the watches' own connections for blocking queries (small read buffers,
+    /// `long_poll.rs`); the rest (registration) goes through `client`.
+    poll: Connector,
 }
 
 impl ConsulHttp {
@@ -88,14 +100,17 @@ impl ConsulHttp {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(tuning.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90));
-        if let Some(path) = &source.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
+        let ca_pem = match &source.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
                 config_err(format!(
                     "cannot read Consul CA file {}: {e}",
                     path.display()
                 ))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            })?),
+            None => None,
+        };
+        if let (Some(path), Some(pem)) = (&source.ca_file, &ca_pem) {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
                 config_err(format!(
                     "invalid PEM in Consul CA file {}: {e}",
                     path.display()
@@ -108,6 +123,10 @@ impl ConsulHttp {
         let client = builder
             .build()
             .map_err(|e| config_err(format!("cannot build the Consul HTTP client: {e}")))?;
+        let poll = Connector::new(tuning.connect_timeout, ca_pem.as_deref()).map_err(|e| {
+            let file = source.ca_file.as_ref().map(|p| p.display().to_string());
+            config_err(format!("Consul CA file {}: {e}", file.unwrap_or_default()))
+        })?;
         Ok(Self {
             cluster: cluster.to_owned(),
             base,
@@ -117,6 +136,7 @@ impl ConsulHttp {
             margin: tuning.request_margin,
             max_body: MAX_BODY,
             client,
+            poll,
         })
     }
 
@@ -143,11 +163,14 @@ impl ConsulHttp {
         req
     }
 
-    /// `GET /v1/health/service/<service>?index=..&wait=..` (index 0 = non-blocking).
+    /// `GET /v1/health/service/<service>?index=..&wait=..` (index 0 = non-blocking), on the
+    /// caller's connection `conn` when it is still usable (else on a new one, left in `conn`
+    /// once the answer was read to its end; `None` after any failure).
     pub(crate) async fn health_service(
         &self,
         service: &str,
         index: u64,
+        conn: &mut Option<Connection>,
     ) -> Result<HealthAnswer, DiscoveryError> {
         let what = format!("watching `{service}`");
         let wait = go_duration(self.wait);
@@ -166,17 +189,17 @@ impl ConsulHttp {
         } else {
             self.margin * 2
         };
-        let resp = self
-            .request(Method::GET, url, timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&what, &e))?;
-        let status = resp.status();
-        let header_index = resp
-            .headers()
-            .get(INDEX_HEADER)
-            .map(|v| v.to_str().map(str::trim).map(str::to_owned));
-        let body = self.read_body(&what, resp).await?;
+        let (status, header_index, body) =
+            match tokio::time::timeout(timeout, self.poll_once(&what, url, conn)).await {
+                Ok(answer) => answer?,
+                Err(_) => {
+                    let message = format!(
+                        "{what}: Consul agent at {} did not answer in time",
+                        self.base
+                    );
+                    return Err(self.error(DiscoveryErrorKind::Timeout, message));
+                }
+            };
         if status != StatusCode::OK {
             return Err(DiscoveryError::from_status(
                 &self.cluster,
@@ -235,10 +258,7 @@ impl ConsulHttp {
         if let Some(body) = body {
             req = req.header("content-type", "application/json").body(body);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport_error(what, &e))?;
+        let resp = req.send().await.map_err(|e| self.request_error(what, &e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -252,13 +272,45 @@ impl ConsulHttp {
         ))
     }
 
-    /// The whole body, read chunk by chunk; more than `max_body` bytes (announced or received)
-    /// is a parse error naming the cluster, and the rest is never read.
-    async fn read_body(
+    /// Sends one blocking query on the long-poll client and reads the status, the raw
+    /// `X-Consul-Index` and the whole body, chunk by chunk; more than `max_body` bytes
+    /// (announced or received) is a parse error naming the cluster, and the rest is never read.
+    async fn poll_once(
         &self,
         what: &str,
-        mut resp: reqwest::Response,
-    ) -> Result<Vec<u8>, DiscoveryError> {
+        url: Url,
+        conn: &mut Option<Connection>,
+    ) -> Result<PollAnswer, DiscoveryError> {
+        let kept = conn.take();
+        let bad_request =
+            |e: String| self.error(DiscoveryErrorKind::Config, format!("{what}: {e}"));
+        let uri: http::Uri = url
+            .as_str()
+            .parse()
+            .map_err(|e| bad_request(format!("{e}")))?;
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let origin_form = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = http::Request::get(origin_form).header(http::header::HOST, host);
+        if let Some(token) = &self.token {
+            request = request.header(TOKEN_HEADER, token);
+        }
+        let request = request
+            .body(http_body_util::Empty::new())
+            .map_err(|e| bad_request(e.to_string()))?;
+        let (resp, sender) = self.poll.send(kept, &uri, request).await.map_err(|e| {
+            // A connect that timed out is an agent that did not accept (a restarted agent
+            // drops SYNs under a fleet's reconnect storm): unreachable, so the recovery probe
+            // ends the backoff once it accepts (`recover.rs`).
+            self.transport_error(what, DiscoveryErrorKind::Unreachable, Some(&*e))
+        })?;
+        let status = resp.status();
+        let header_index = resp
+            .headers()
+            .get(INDEX_HEADER)
+            .map(|v| v.to_str().map(str::trim).map(str::to_owned));
         let too_large = |n: String| {
             self.error(
                 DiscoveryErrorKind::Parse,
@@ -268,47 +320,66 @@ impl ConsulHttp {
                 ),
             )
         };
-        if let Some(len) = resp.content_length()
+        let announced = resp
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        if let Some(len) = announced
             && len > self.max_body as u64
         {
             return Err(too_large(len.to_string()));
         }
+        let mut incoming = resp.into_body();
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(what, &e))?
-        {
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| {
+                self.transport_error(what, DiscoveryErrorKind::Unreachable, Some(&e))
+            })?;
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
             if body.len() + chunk.len() > self.max_body {
                 return Err(too_large(format!("over {}", self.max_body)));
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        // Read to its end: the connection can carry the watch's next query.
+        *conn = Some(sender);
+        Ok((status, header_index, body))
     }
 
     fn error(&self, kind: DiscoveryErrorKind, message: String) -> DiscoveryError {
         DiscoveryError::new(&self.cluster, kind, message)
     }
 
-    fn transport_error(&self, what: &str, e: &reqwest::Error) -> DiscoveryError {
-        // A connect that timed out is an agent that did not accept (a restarted agent drops
-        // SYNs under a fleet's reconnect storm): unreachable, so the recovery probe ends the
-        // backoff once it accepts (`recover.rs`). Only a request that was sent and not
-        // answered in time is a timeout.
+    /// A registration request that failed on the way (reqwest).
+    fn request_error(&self, what: &str, e: &reqwest::Error) -> DiscoveryError {
+        // As for blocking queries: a connect that timed out is an unreachable agent; only a
+        // request that was sent and not answered in time is a timeout.
         let kind = if e.is_timeout() && !e.is_connect() {
             DiscoveryErrorKind::Timeout
         } else {
             DiscoveryErrorKind::Unreachable
         };
-        // reqwest's Display includes the URL, which never carries the token.
+        // reqwest's own Display names the URL: only its causes are added.
+        self.transport_error(what, kind, std::error::Error::source(e))
+    }
+
+    /// `what` failed on the way with `e`: the message names the agent, `e` and its causes.
+    fn transport_error(
+        &self,
+        what: &str,
+        kind: DiscoveryErrorKind,
+        e: Option<&dyn std::error::Error>,
+    ) -> DiscoveryError {
+        // The errors' Display never carries the token (it travels only in a header).
         let mut message = format!("{what}: Consul agent at {} ", self.base);
         message.push_str(if kind == DiscoveryErrorKind::Timeout {
             "did not answer in time"
         } else {
             "is unreachable"
         });
-        let mut source = std::error::Error::source(e);
+        let mut source = e;
         while let Some(cause) = source {
             message.push_str(": ");
             message.push_str(&cause.to_string());
@@ -339,135 +410,5 @@ pub(crate) fn go_duration(d: Duration) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
-
-    /// A client for the agent at `address` with the default tuning.
-    pub(crate) fn http(address: &str) -> ConsulHttp {
-        ConsulHttp::new(
-            "zervigo",
-            &ConsulSource::new(address),
-            None,
-            &DiscoveryTuning::default(),
-        )
-        .expect("valid source")
-    }
-
-    #[test]
-    fn service_names_are_percent_encoded_and_no_dc_is_sent() {
-        let h = http("http://127.0.0.1:8500/");
-        let url = h.url(&["health", "service", "a b/c?d"], &[("index", "7")]);
-        assert_eq!(
-            url.as_str(),
-            "http://127.0.0.1:8500/v1/health/service/a%20b%2Fc%3Fd?index=7"
-        );
-        assert!(!url.as_str().contains("dc="));
-    }
-
-    #[test]
-    fn the_wait_is_bounded_like_consul_bounds_it() {
-        assert_eq!(effective_wait(Duration::ZERO), ConsulSource::DEFAULT_WAIT);
-        assert_eq!(effective_wait(Duration::from_secs(3600)), MAX_WAIT);
-        assert_eq!(
-            effective_wait(Duration::from_secs(1)),
-            Duration::from_secs(1)
-        );
-    }
-
-    #[test]
-    fn durations_use_go_syntax() {
-        assert_eq!(go_duration(Duration::from_secs(60)), "60s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(go_duration(Duration::ZERO), "0s");
-    }
-
-    /// Serves one `/v1/health/service` answer whose body is `size` bytes of a JSON array,
-    /// announced with a Content-Length or streamed chunked (length unknown up front).
-    async fn serve_body(size: usize, announce: bool) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let mut head = [0u8; 4096];
-            let _ = stream.read(&mut head).await;
-            let framing = if announce {
-                format!("content-length: {size}")
-            } else {
-                "transfer-encoding: chunked".to_owned()
-            };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-consul-index: 7\r\n{framing}\r\n\r\n"
-            );
-            if stream.write_all(head.as_bytes()).await.is_err() {
-                return;
-            }
-            let mut body = vec![b' '; size];
-            body[0] = b'[';
-            body[size - 1] = b']';
-            for piece in body.chunks(16 * 1024) {
-                let sent = if announce {
-                    stream.write_all(piece).await
-                } else {
-                    let frame =
-                        [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
-                    stream.write_all(&frame).await
-                };
-                if sent.is_err() {
-                    return;
-                }
-            }
-            let _ = stream.write_all(b"0\r\n\r\n").await;
-        });
-        format!("http://{addr}")
-    }
-
-    #[tokio::test]
-    async fn an_answer_over_the_body_limit_is_a_parse_error_naming_the_cluster() {
-        for announce in [true, false] {
-            let mut h = http(&serve_body(300_000, announce).await);
-            h.max_body = 100_000;
-            let err = h
-                .health_service("user-service", 0)
-                .await
-                .expect_err("oversized answer refused");
-            assert_eq!(err.kind, DiscoveryErrorKind::Parse, "{err}");
-            assert!(err.to_string().contains("`zervigo`"), "{err}");
-            assert!(err.to_string().contains("100000 bytes allowed"), "{err}");
-        }
-    }
-
-    #[tokio::test]
-    async fn an_answer_under_the_body_limit_is_read_whole() {
-        for announce in [true, false] {
-            let mut h = http(&serve_body(90_000, announce).await);
-            h.max_body = 100_000;
-            let answer = h
-                .health_service("user-service", 0)
-                .await
-                .expect("answer under the limit");
-            assert!(answer.parsed.instances.is_empty());
-            assert_eq!(answer.index, 7);
-        }
-        assert_eq!(MAX_BODY, 64 * 1024 * 1024);
-    }
-
-    #[test]
-    fn bad_addresses_are_config_errors_naming_the_cluster() {
-        for address in ["", "consul:8500", "ftp://x", "http://"] {
-            let err = ConsulHttp::new(
-                "looma",
-                &ConsulSource::new(address),
-                None,
-                &DiscoveryTuning::default(),
-            )
-            .expect_err("address should be rejected");
-            assert_eq!(err.kind, DiscoveryErrorKind::Config, "{address}: {err}");
-            assert!(err.to_string().contains("`looma`"));
-        }
-    }
-}
+#[path = "http_tests.rs"]
+pub(super) mod tests;

@@ -1,6 +1,7 @@
 //! The Consul source: HTTP client, answer parsing and the blocking-query watcher.
 
 pub(crate) mod http;
+pub(crate) mod long_poll;
 mod recover;
 pub(crate) mod watcher;
 mod wire;

@@ -114,7 +114,7 @@ mod tests {
         let source = ConsulSource::new(format!("http://{addr}"));
         let http = ConsulHttp::new("zervigo", &source, None, &tuning).expect("valid");
         let err = http
-            .health_service("user-service", 0)
+            .health_service("user-service", 0, &mut None)
             .await
             .expect_err("nobody accepts");
         assert_eq!(err.kind, DiscoveryErrorKind::Unreachable, "{err}");

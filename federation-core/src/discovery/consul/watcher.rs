@@ -25,7 +25,7 @@ use crate::discovery::tuning::{Backoff, DiscoveryTuning, TokenBucket};
 
 /// Runs until aborted. Publishes every change of `service` into `state`.
 pub(crate) async fn run(
-    http: ConsulHttp,
+    http: Arc<ConsulHttp>,
     service: String,
     state: Arc<ServiceState>,
     tuning: DiscoveryTuning,
@@ -33,10 +33,12 @@ pub(crate) async fn run(
     let mut index: u64 = 0;
     let mut backoff = Backoff::new(&tuning);
     let mut bucket = TokenBucket::new(&tuning);
+    // The watch's own connection, reused from one query to the next (`long_poll.rs`).
+    let mut conn = None;
     loop {
         bucket.acquire().await;
         state.record_poll();
-        match http.health_service(&service, index).await {
+        match http.health_service(&service, index, &mut conn).await {
             Ok(answer) => {
                 let got = answer.index.max(1);
                 index = if got < index {
