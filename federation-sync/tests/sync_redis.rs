@@ -65,7 +65,9 @@ async fn write(
 
 async fn record(target: &RedisTarget, t: &str, id: &str) -> Option<Value> {
     let state = target.get(t, id).await.expect("read");
-    state.and_then(|s| s.data).map(Value::Object)
+    state
+        .and_then(|s| s.data)
+        .map(|d| Value::Object(std::sync::Arc::unwrap_or_clone(d)))
 }
 
 async fn metric(sync: &FederatedDataSync, line: &str) -> bool {

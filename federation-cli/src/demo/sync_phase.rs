@@ -141,7 +141,7 @@ impl Side {
         self.store
             .get("user", id)
             .and_then(|s| s.data)
-            .map(Value::Object)
+            .map(|d| Value::Object(std::sync::Arc::unwrap_or_clone(d)))
     }
 }
 

@@ -24,4 +24,4 @@ pub use resolve::{
     decide,
 };
 pub use stamp::{Stamp, new_event_id};
-pub use state::EntityState;
+pub use state::{EntityState, Record};

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::envelope::ChangeEvent;
 use super::stamp::Stamp;
-use super::state::{EntityState, Head};
+use super::state::{EntityState, Head, Record};
 
 /// One version of an entity, as given to a conflict callback and recorded with a conflict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,14 +210,29 @@ fn merged_into(current: &EntityState, event: &ChangeEvent) -> EntityState {
 fn version_of(state: &EntityState) -> Version {
     Version {
         stamp: state.version.clone(),
-        data: state.data.clone(),
+        data: state.data.as_deref().cloned(),
     }
 }
 
 fn version_of_head(head: &Head) -> Version {
     Version {
         stamp: head.stamp.clone(),
-        data: head.data.clone(),
+        data: head.data.as_deref().cloned(),
+    }
+}
+
+/// The version a resolution keeps: a stamp and the shared record (no copy of it).
+struct Kept {
+    stamp: Stamp,
+    data: Option<Record>,
+}
+
+impl Kept {
+    fn of(head: &Head) -> Self {
+        Kept {
+            stamp: head.stamp.clone(),
+            data: head.data.clone(),
+        }
     }
 }
 
@@ -228,10 +243,13 @@ fn decide_merge(current: &EntityState, event: &ChangeEvent) -> Decision {
     if event.covers(&current.version) {
         return decision(Effect::Applied, Some(next), None);
     }
-    let incoming = version_of_head(&Head::of(event));
+    let incoming = Version {
+        stamp: event.stamp.clone(),
+        data: (event.operation != super::envelope::Operation::Delete).then(|| event.data.clone()),
+    };
     let winner = if next.record() == current.record() {
         Winner::Stored
-    } else if next.data == incoming.data {
+    } else if next.data.as_deref() == incoming.data.as_ref() {
         Winner::Incoming
     } else {
         Winner::Merged
@@ -295,7 +313,7 @@ fn decide_heads(policy: &Policy, current: &EntityState, event: &ChangeEvent) -> 
         _ if next.record() == current.record() => Winner::Stored,
         _ => Winner::Merged,
     };
-    let incoming = version_of_head(&Head::of(event));
+    let incoming = version_of_head(next.heads.get(origin).unwrap_or(&Head::of(event)));
     let conflict = conflict(policy.name(), current, (event, incoming), winner, &next);
     decision(effect_of(winner), Some(next), Some(conflict))
 }
@@ -333,11 +351,11 @@ fn resolve_heads(
     policy: &Policy,
     heads: &BTreeMap<String, Head>,
     event: &ChangeEvent,
-) -> (Version, Winner) {
+) -> (Kept, Winner) {
     let mut sorted: Vec<&Head> = heads.values().collect();
     sorted.sort_by(|a, b| a.stamp.cmp(&b.stamp));
     let Some(newest) = sorted.last().copied() else {
-        return (version_of_head(&Head::of(event)), Winner::Incoming);
+        return (Kept::of(&Head::of(event)), Winner::Incoming);
     };
     let picked = match policy {
         Policy::PreferCluster(owner) => sorted
@@ -349,15 +367,11 @@ fn resolve_heads(
         Policy::Callback(callback) => return fold_callback(callback, &sorted, newest),
         Policy::LastWriterWins | Policy::MergeFields => newest,
     };
-    (version_of_head(picked), Winner::Incoming)
+    (Kept::of(picked), Winner::Incoming)
 }
 
 /// Fold the heads, oldest first, through the callback.
-fn fold_callback(
-    callback: &ConflictCallback,
-    sorted: &[&Head],
-    fallback: &Head,
-) -> (Version, Winner) {
+fn fold_callback(callback: &ConflictCallback, sorted: &[&Head], fallback: &Head) -> (Kept, Winner) {
     let mut iter = sorted.iter();
     let mut acc = version_of_head(iter.next().copied().unwrap_or(fallback));
     let mut winner = Winner::Incoming;
@@ -375,5 +389,9 @@ fn fold_callback(
             }
         };
     }
-    (acc, winner)
+    let kept = Kept {
+        stamp: acc.stamp,
+        data: acc.data.map(Record::new),
+    };
+    (kept, winner)
 }

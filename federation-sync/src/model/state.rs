@@ -5,6 +5,7 @@
 //! conflict: it reads the entity's [`EntityState`] from the target and decides from that alone.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,11 +14,16 @@ use super::envelope::{ChangeEvent, Operation};
 use super::hlc::Hlc;
 use super::stamp::Stamp;
 
+/// A stored record, shared: the entity state holds it once although both `data` and the
+/// winning cluster's head refer to it, and reading or writing a state copies a pointer, not the
+/// record (serialized as the plain JSON object, so the stored format is unchanged).
+pub type Record = Arc<Map<String, Value>>;
+
 /// A record and its sync metadata.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityState {
     /// The record; `None` while the entity is deleted (a tombstone).
-    pub data: Option<Map<String, Value>>,
+    pub data: Option<Record>,
     /// The current version: the stamp of the change that produced the record (for
     /// `merge_fields`, the largest stamp merged in).
     pub version: Stamp,
@@ -46,7 +52,7 @@ pub struct Head {
     /// Its stamp.
     pub stamp: Stamp,
     /// Its record (`None`: a delete).
-    pub data: Option<Map<String, Value>>,
+    pub data: Option<Record>,
     /// What its writer had seen.
     #[serde(default)]
     pub seen: BTreeMap<String, Hlc>,
@@ -57,7 +63,7 @@ impl Head {
     pub fn of(event: &ChangeEvent) -> Self {
         Head {
             stamp: event.stamp.clone(),
-            data: (event.operation != Operation::Delete).then(|| event.data.clone()),
+            data: (event.operation != Operation::Delete).then(|| Arc::new(event.data.clone())),
             seen: event.seen.clone(),
         }
     }
@@ -87,7 +93,7 @@ impl EntityState {
     /// An empty record to merge fields into (`merge_fields`).
     pub(crate) fn empty(version: Stamp) -> Self {
         EntityState {
-            data: Some(Map::new()),
+            data: Some(Arc::new(Map::new())),
             version,
             fields: BTreeMap::new(),
             tombstone: None,
@@ -116,7 +122,7 @@ impl EntityState {
 
     /// The record and version, which both clusters must agree on once every change arrived.
     pub fn record(&self) -> (Option<&Map<String, Value>>, &Stamp) {
-        (self.data.as_ref(), &self.version)
+        (self.data.as_deref(), &self.version)
     }
 
     /// Field-level merge of `event` into this state (`merge_fields`): each field keeps its
@@ -125,7 +131,7 @@ impl EntityState {
     pub(crate) fn merge_fields(&mut self, event: &ChangeEvent) {
         let mut live: BTreeMap<String, (Stamp, Value)> = BTreeMap::new();
         if let Some(data) = self.data.take() {
-            for (key, value) in data {
+            for (key, value) in Arc::unwrap_or_clone(data) {
                 let stamp = self
                     .fields
                     .get(&key)
@@ -158,8 +164,88 @@ impl EntityState {
             .map(|(k, (s, _))| (k.clone(), s.clone()))
             .collect();
         let deleted = tombstone.as_ref() == Some(&self.version);
-        self.data = (!deleted).then(|| live.into_iter().map(|(k, (_, v))| (k, v)).collect());
+        self.data =
+            (!deleted).then(|| Arc::new(live.into_iter().map(|(k, (_, v))| (k, v)).collect()));
         self.tombstone = tombstone;
         self.saw(&event.stamp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::hlc::Hlc;
+
+    fn event(origin: &str, ms: u64) -> ChangeEvent {
+        ChangeEvent {
+            v: crate::model::ENVELOPE_VERSION,
+            entity_type: "user".into(),
+            entity_id: "1".into(),
+            operation: Operation::Update,
+            data: serde_json::json!({"name": "Ada"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            base: None,
+            seen: BTreeMap::new(),
+            stamp: Stamp::new(
+                origin,
+                Hlc {
+                    wall_ms: ms,
+                    logical: 0,
+                },
+            ),
+            published_at_ms: ms,
+        }
+    }
+
+    #[test]
+    fn the_record_is_held_once_and_stored_as_before() {
+        let state = EntityState::from_event(&event("zervigo", 10));
+        let head = state.heads.get("zervigo").and_then(|h| h.data.as_ref());
+        let (Some(data), Some(head)) = (state.data.as_ref(), head) else {
+            panic!("record and head: {state:?}");
+        };
+        assert!(Arc::ptr_eq(data, head), "one record, two references");
+        let copy = state.clone();
+        assert!(
+            copy.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, data)),
+            "a copied state shares its record"
+        );
+        // The stored form is the plain object under `data` and under the head, as before.
+        let json = serde_json::to_value(&state).expect("encodes");
+        assert_eq!(json["data"], serde_json::json!({"name": "Ada"}));
+        assert_eq!(
+            json["heads"]["zervigo"]["data"],
+            serde_json::json!({"name": "Ada"})
+        );
+        let back: EntityState = serde_json::from_value(json).expect("decodes");
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn a_decided_state_shares_its_record_with_its_head() {
+        use crate::model::resolve::{Policy, Window, decide};
+        let current = EntityState::from_event(&event("zervigo", 10));
+        let window = Window {
+            now_ms: 20,
+            tombstone_ms: u64::MAX,
+        };
+        let next = decide(
+            &Policy::LastWriterWins,
+            Some(&current),
+            &event("zervigo", 20),
+            window,
+        )
+        .next
+        .expect("a later change of the same cluster applies");
+        let head = next.heads.get("zervigo").and_then(|h| h.data.as_ref());
+        assert!(
+            next.data
+                .as_ref()
+                .zip(head)
+                .is_some_and(|(d, h)| Arc::ptr_eq(d, h)),
+            "the kept head's record is the state's record: {next:?}"
+        );
     }
 }

@@ -146,7 +146,10 @@ pub fn record(
     entity_type: &str,
     id: &str,
 ) -> Option<serde_json::Map<String, Value>> {
-    store.get(entity_type, id).and_then(|s| s.data)
+    store
+        .get(entity_type, id)
+        .and_then(|s| s.data)
+        .map(std::sync::Arc::unwrap_or_clone)
 }
 
 /// The target as the trait object `subscribe` takes.
