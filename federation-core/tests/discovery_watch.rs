@@ -75,6 +75,35 @@ async fn changes_reach_subscribers_with_a_median_delay_under_100ms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_changes_is_followed_without_pacing() {
+    let consul = double().await;
+    consul
+        .register(instance("u1", "user-api", "127.0.0.1", 8081))
+        .expect("register");
+    // A bucket of 2 that refills once a minute: if polls after real changes took tokens, the
+    // third change would wait a minute (the bench's change storm saw 250 ms per refill).
+    let paced = federation_core::discovery::DiscoveryTuning {
+        pace_burst: 2,
+        pace_refill: Duration::from_secs(60),
+        ..tuning()
+    };
+    let cluster = cluster("zervigo", &consul.url(), Duration::from_secs(30), None);
+    let d = federation_core::discovery::ClusterDiscovery::with_tuning(&cluster, paced)
+        .expect("valid cluster config");
+    let mut rx = d.watch("user-api");
+    until(&mut rx, "the first read", |s| s.initialized).await;
+    for n in 2..=7u16 {
+        until_requests(&consul, "user-api", u64::from(n)).await;
+        let id = format!("u{n}");
+        consul
+            .register(instance(&id, "user-api", "127.0.0.1", 8080 + n))
+            .expect("register");
+        until(&mut rx, "the new instance", |s| ids(s).contains(&id)).await;
+    }
+    d.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_watch_sends_at_most_one_request_per_wait_period() {
     let consul = double().await;
     consul

@@ -2,9 +2,10 @@
 //!
 //! Failures this prevents: a thundering herd of watchers reconnecting in lock-step after an agent
 //! restart (backoff with "equal jitter": half the delay fixed, half random), and a busy loop
-//! against a server that answers a blocking query at once with an unchanged index (every request
-//! takes a token from a small bucket; the happy path never waits, a misbehaving server is polled
-//! at most `1 / pace_refill` times per second).
+//! against a server that answers a blocking query at once with an unchanged index (a request
+//! after an answer that changed nothing takes a token from a small bucket, so a misbehaving
+//! server is polled at most `1 / pace_refill` times per second once the burst is spent; a
+//! request after a real change takes none, so a storm of changes is never delayed by pacing).
 
 use std::time::Duration;
 

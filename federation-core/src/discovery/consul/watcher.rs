@@ -1,9 +1,12 @@
 //! The blocking-query loop of one (cluster, Consul service).
 //!
 //! Failures this prevents, in loop order:
-//! - **busy loops**: every request takes a token from a small bucket, so a server that answers
-//!   at once with an unchanged index is polled a few times per second at most, while the happy
-//!   path (one long-poll per change or per `wait`) never waits;
+//! - **busy loops**: a request after an answer that changed nothing takes a token from a small
+//!   bucket, so a server that answers at once with an unchanged index is polled a few times per
+//!   second at most, while the happy path (one long-poll per change or per `wait`) never waits;
+//! - **delayed change storms**: a request after an answer that changed the instances takes no
+//!   token, so the tenth change of a service within a second is seen as fast as the first
+//!   (the bucket used to hold it back by up to `pace_refill`);
 //! - **missed updates after an index regression** (snapshot restore, agent restart, another
 //!   cluster's index): an index lower than the one sent resets it to 0, so the next request
 //!   re-reads at once instead of blocking on a number the server will never reach; an index
@@ -35,8 +38,13 @@ pub(crate) async fn run(
     let mut bucket = TokenBucket::new(&tuning);
     // The watch's own connection, reused from one query to the next (`long_poll.rs`).
     let mut conn = None;
+    // Only a poll after an answer that changed nothing is paced: a burst of real changes
+    // (a deploy, a change storm) is followed at once, however long it lasts.
+    let mut paced = true;
     loop {
-        bucket.acquire().await;
+        if paced {
+            bucket.acquire().await;
+        }
         state.record_poll();
         match http.health_service(&service, index, &mut conn).await {
             Ok(answer) => {
@@ -53,12 +61,15 @@ pub(crate) async fn run(
                     got
                 };
                 backoff.reset();
-                if state.record_success(answer.parsed.instances, got) {
+                let changed = state.record_success(answer.parsed.instances, got);
+                if changed {
                     tracing::debug!(service = %service, index = got, "instances changed");
                 }
+                paced = !changed;
             }
             Err(error) => {
                 index = 0;
+                paced = true;
                 let delay = backoff.next_delay();
                 if state.record_error(&error) {
                     tracing::warn!(%error, retry_in = ?delay, "Consul poll failed; keeping the last known instances");
