@@ -5,7 +5,9 @@
 //! service on 127.0.0.1), prints where everything listens and writes the matching client
 //! configuration, then waits for Ctrl-C and shuts everything down.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::task::Poll;
 
 use clap::Args;
 use federation_core::config::{Config, DiscoverySource};
@@ -68,6 +70,11 @@ struct ServiceAddresses {
 /// # Errors
 /// Exit 1 when the sandbox cannot start or the configuration cannot be written.
 pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliError> {
+    // Listening for Ctrl-C starts before anything is printed: a script or test that sends it as
+    // soon as it reads the addresses must find the handler installed (a SIGINT that arrives
+    // before it is lost, and the sandbox then never stops).
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+    let early = std::future::poll_fn(|cx| Poll::Ready(interrupted.as_mut().poll(cx))).await;
     let sandbox = Sandbox::start(SandboxOptions {
         seed: args.seed,
         ..SandboxOptions::default()
@@ -121,9 +128,11 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Exit, CliErro
         print_human(&addresses);
     }
     eprintln!("sandbox running; press Ctrl-C to stop");
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::failure(format!("cannot wait for Ctrl-C: {e}")))?;
+    let stopped = match early {
+        Poll::Ready(result) => result,
+        Poll::Pending => interrupted.await,
+    };
+    stopped.map_err(|e| CliError::failure(format!("cannot wait for Ctrl-C: {e}")))?;
     eprintln!("stopping the sandbox");
     drop(sandbox);
     if let Some(broker) = broker {
