@@ -58,12 +58,15 @@ impl HealthBoard {
             }));
     }
 
-    pub(crate) fn consumed(&self, origin: &str) {
+    /// `n` more messages of `origin` finished.
+    pub(crate) fn consumed(&self, origin: &str, n: usize) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self.with(origin, |h| {
-            h.consumed += 1;
+            h.consumed = h
+                .consumed
+                .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
             h.last_consumed_ms = Some(now);
             h.last_error = None;
         });

@@ -9,8 +9,10 @@
 //! says how far that is, so commit-after-apply holds although messages finish out of order.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::task::Poll;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -22,8 +24,10 @@ use crate::target::SyncTarget;
 
 /// Lanes per consumer.
 pub(crate) const LANES: usize = 8;
-/// Messages waiting per lane before the consumer stops reading (back pressure).
-const LANE_QUEUE: usize = 256;
+/// Most messages the consumer takes in one go and hands over (one hand-over per lane).
+pub(crate) const BATCH: usize = 256;
+/// Hand-overs waiting per lane before the consumer stops reading (back pressure).
+const LANE_QUEUE: usize = 4;
 
 /// A message handed to a lane.
 pub(crate) struct Work {
@@ -33,7 +37,7 @@ pub(crate) struct Work {
 
 /// A finished message, and the acknowledgement it owes its origin.
 pub(crate) struct Done {
-    pub(crate) topic: String,
+    pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     /// Origin cluster and ack ([`crate::process::Processed::ack`]).
@@ -49,10 +53,11 @@ struct Progress {
 
 /// The lanes of one consumer. Dropping it aborts the lanes (messages in hand are not finished).
 pub(crate) struct Lanes {
-    senders: Vec<mpsc::Sender<Work>>,
-    done: mpsc::UnboundedReceiver<Done>,
+    senders: Vec<mpsc::Sender<Vec<Work>>>,
+    done: mpsc::UnboundedReceiver<Vec<Done>>,
     _workers: JoinSet<()>,
-    progress: HashMap<(String, i32), Progress>,
+    /// By topic, then partition: looked up by `&str`, no key allocated per message.
+    progress: HashMap<Arc<str>, HashMap<i32, Progress>>,
 }
 
 impl Lanes {
@@ -62,24 +67,15 @@ impl Lanes {
         let mut workers = JoinSet::new();
         let mut senders = Vec::with_capacity(LANES);
         for _ in 0..LANES {
-            let (tx, mut rx) = mpsc::channel::<Work>(LANE_QUEUE);
+            let (tx, rx) = mpsc::channel::<Vec<Work>>(LANE_QUEUE);
             senders.push(tx);
-            let (shared, target) = (Arc::clone(shared), Arc::clone(target));
-            let (done_tx, origin) = (done_tx.clone(), origin.to_string());
-            workers.spawn(async move {
-                while let Some(work) = rx.recv().await {
-                    let processed =
-                        process(&shared, target.as_ref(), &work.payload, &work.source).await;
-                    shared.health.consumed(&origin);
-                    let source = work.source;
-                    let _ = done_tx.send(Done {
-                        topic: source.topic,
-                        partition: source.partition,
-                        offset: source.offset,
-                        ack: processed.ack,
-                    });
-                }
-            });
+            let lane = Lane {
+                shared: Arc::clone(shared),
+                target: Arc::clone(target),
+                origin: origin.to_string(),
+                done: done_tx.clone(),
+            };
+            workers.spawn(lane.run(rx));
         }
         Self {
             senders,
@@ -89,21 +85,32 @@ impl Lanes {
         }
     }
 
-    /// Queue `work` on its key's lane; waits while that lane is full.
-    pub(crate) async fn dispatch(&mut self, work: Work) {
-        let lane = lane_of(work.source.key.as_deref());
-        let source = &work.source;
-        self.progress
-            .entry((source.topic.clone(), source.partition))
-            .or_default()
-            .dispatched(source.offset);
-        if let Some(sender) = self.senders.get(lane) {
-            let _ = sender.send(work).await;
+    /// Hand `works` (in consumer order) to their keys' lanes, one hand-over per lane; waits
+    /// while a lane is full.
+    pub(crate) async fn dispatch(&mut self, works: Vec<Work>) {
+        let mut by_lane: [Vec<Work>; LANES] = Default::default();
+        for work in works {
+            let source = &work.source;
+            self.progress_of(&source.topic, source.partition)
+                .dispatched(source.offset);
+            if let Some(group) = by_lane.get_mut(lane_of(source.key.as_deref())) {
+                group.push(work);
+            }
+        }
+        for (sender, group) in self.senders.iter().zip(by_lane) {
+            if !group.is_empty() {
+                let _ = sender.send(group).await;
+            }
         }
     }
 
-    /// The next finished message (`None` once the lanes are closed and empty).
-    pub(crate) async fn next_done(&mut self) -> Option<Done> {
+    fn progress_of(&mut self, topic: &Arc<str>, partition: i32) -> &mut Progress {
+        let of_topic = self.progress.entry(Arc::clone(topic)).or_default();
+        of_topic.entry(partition).or_default()
+    }
+
+    /// The next finished messages (`None` once the lanes are closed and empty).
+    pub(crate) async fn next_done(&mut self) -> Option<Vec<Done>> {
         self.done.recv().await
     }
 
@@ -111,7 +118,8 @@ impl Lanes {
     /// committed (every message up to it finished), if any.
     pub(crate) fn finish(&mut self, done: &Done) -> Option<i64> {
         self.progress
-            .get_mut(&(done.topic.clone(), done.partition))?
+            .get_mut(&*done.topic)?
+            .get_mut(&done.partition)?
             .finished(done.offset)
     }
 
@@ -120,6 +128,62 @@ impl Lanes {
     pub(crate) fn close(&mut self) {
         self.senders.clear();
     }
+}
+
+/// One lane: applies its hand-overs' messages in order and hands back what it finished, in
+/// bulk, whenever it would otherwise wait (for the next hand-over, or inside a message: the
+/// target's I/O, a retry's backoff), so a finished message is never held while the lane waits.
+struct Lane {
+    shared: Arc<Shared>,
+    target: Arc<dyn SyncTarget>,
+    origin: String,
+    done: mpsc::UnboundedSender<Vec<Done>>,
+}
+
+impl Lane {
+    async fn run(self, mut rx: mpsc::Receiver<Vec<Work>>) {
+        let mut finished = Vec::new();
+        while let Some(works) = rx.recv().await {
+            for work in works {
+                let processed = {
+                    let (shared, target) = (&self.shared, self.target.as_ref());
+                    let mut processing =
+                        std::pin::pin!(process(shared, target, &work.payload, &work.source));
+                    match poll_once(processing.as_mut()).await {
+                        Poll::Ready(processed) => processed,
+                        Poll::Pending => {
+                            self.report(&mut finished);
+                            processing.await
+                        }
+                    }
+                };
+                let source = work.source;
+                finished.push(Done {
+                    topic: source.topic,
+                    partition: source.partition,
+                    offset: source.offset,
+                    ack: processed.ack,
+                });
+            }
+            if rx.is_empty() {
+                self.report(&mut finished);
+            }
+        }
+        self.report(&mut finished);
+    }
+
+    fn report(&self, finished: &mut Vec<Done>) {
+        if finished.is_empty() {
+            return;
+        }
+        self.shared.health.consumed(&self.origin, finished.len());
+        let _ = self.done.send(std::mem::take(finished));
+    }
+}
+
+/// Poll `future` once: its output if it completes without waiting.
+async fn poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut future).poll(cx))).await
 }
 
 impl Progress {
@@ -164,6 +228,12 @@ mod tests {
             .map(|i| lane_of(Some(format!("user/{i}").as_bytes())))
             .collect();
         assert!(lanes.len() > 1, "keys spread over the lanes");
+        // tests/sync_backlog.rs relies on these four entities taking four different lanes.
+        let backlog: BTreeSet<usize> = ["user/b1", "user/b2", "user/b3", "user/b4"]
+            .iter()
+            .map(|k| lane_of(Some(k.as_bytes())))
+            .collect();
+        assert_eq!(backlog.len(), 4, "{backlog:?}");
     }
 
     #[test]

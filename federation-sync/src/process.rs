@@ -18,7 +18,7 @@ use crate::target::{AppliedChange, SyncTarget};
 /// Where a message came from (for dead-letter headers and logs).
 #[derive(Clone, Debug)]
 pub(crate) struct Source {
-    pub(crate) topic: String,
+    pub(crate) topic: std::sync::Arc<str>,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) key: Option<Vec<u8>>,
@@ -246,7 +246,7 @@ pub(crate) async fn dead_letter(
     let headers = [
         ("federation.reason", reason.as_str()),
         ("federation.reason_kind", poison.kind()),
-        ("federation.source_topic", source.topic.as_str()),
+        ("federation.source_topic", &*source.topic),
         ("federation.source_partition", partition.as_str()),
         ("federation.source_offset", offset.as_str()),
     ]

@@ -81,7 +81,7 @@ pub(crate) async fn replay(shared: &Arc<Shared>, mode: Mode) -> Result<ReplayRep
             .map_err(|_| SyncError::timeout(&format!("reading {topic}"), QUERY))?
             .map_err(|e| SyncError::kafka(&format!("reading {topic}"), &e))?;
         let source = Source {
-            topic: topic.clone(),
+            topic: topic.as_str().into(),
             partition: message.partition(),
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),

@@ -10,8 +10,9 @@
 
 use std::sync::Arc;
 
+use futures_util::{FutureExt, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::Producer;
 use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
@@ -135,6 +136,8 @@ async fn consume(
     let mut batch = OffsetBatch::new();
     let mut owed = OwedAcks::default();
     let mut lanes = Lanes::start(&shared, &target, &origin);
+    let mut messages = consumer.stream();
+    let mut topic: Arc<str> = Arc::from("");
     // One timer for the whole loop, armed when a batch starts: commits a batch left waiting
     // when no further message comes.
     let idle = tokio::time::sleep(crate::commits::COMMIT_INTERVAL);
@@ -143,7 +146,9 @@ async fn consume(
         let message = tokio::select! {
             _ = stopped.changed() => break,
             Some(done) = lanes.next_done() => {
-                finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
+                for done in done {
+                    finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
+                }
                 if batch.ready() {
                     commit(&shared, consumer, &mut batch, &mut owed, &origin).await;
                 }
@@ -153,30 +158,35 @@ async fn consume(
                 commit(&shared, consumer, &mut batch, &mut owed, &origin).await;
                 continue;
             }
-            message = consumer.recv() => message,
+            message = messages.next() => message,
         };
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                note_error(&shared, &origin, &error);
-                continue;
+        // Take what else the consumer has ready (up to a batch), and hand it over at once: one
+        // hand-over per lane instead of one per message.
+        let mut works = Vec::new();
+        let mut next = message;
+        while let Some(message) = next {
+            match message {
+                Ok(message) => works.push(work_of(&message, &mut topic)),
+                Err(error) => note_error(&shared, &origin, &error),
             }
-        };
-        let source = Source {
-            topic: message.topic().to_string(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-        };
-        let payload = message.payload().unwrap_or_default().to_vec();
-        lanes.dispatch(Work { source, payload }).await;
+            if works.len() >= crate::lanes::BATCH {
+                break;
+            }
+            next = messages.next().now_or_never().flatten();
+        }
+        if !works.is_empty() {
+            lanes.dispatch(works).await;
+        }
     }
+    drop(messages);
     // A clean stop: the lanes finish the messages they hold, then the finished ones are
     // committed durably (blocking: off the async workers); `owner` then leaves the group on its
     // own thread.
     lanes.close();
     while let Some(done) = lanes.next_done().await {
-        finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
+        for done in done {
+            finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
+        }
     }
     crate::acks::send(&shared, &mut owed).await;
     let committed = tokio::task::spawn_blocking(move || {
@@ -189,6 +199,22 @@ async fn consume(
         owner
     });
     let _ = committed.await;
+}
+
+/// A received message as a lane's work; `topic` keeps the last topic name, so messages of one
+/// topic share it instead of copying it each.
+fn work_of(message: &BorrowedMessage<'_>, topic: &mut Arc<str>) -> Work {
+    if &**topic != message.topic() {
+        *topic = Arc::from(message.topic());
+    }
+    let source = Source {
+        topic: Arc::clone(topic),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+    };
+    let payload = message.payload().unwrap_or_default().to_vec();
+    Work { source, payload }
 }
 
 /// Deliver the acks (and conflict records) the finished messages queued before their offsets
