@@ -7,17 +7,15 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use federation_core::config::ConflictPolicy;
-use federation_sync::model::{Effect, EntityState, Operation};
-use federation_sync::{
-    AppliedChange, FederatedDataSync, MemoryTarget, Published, SyncTarget, TargetError,
-};
-use futures_util::future::{BoxFuture, join_all};
+use federation_sync::model::{Effect, Operation};
+use federation_sync::{FederatedDataSync, MemoryTarget, Published};
+use futures_util::future::join_all;
 use serde_json::json;
-use support::{config, eventually, runtime, target, write};
+use support::{DiesAfterWriting, config, eventually, runtime, target, write};
 
 const WAIT: Duration = Duration::from_secs(90);
 /// Four entities on four different lanes (checked in `lanes::tests`), so one hung entity does
@@ -26,34 +24,6 @@ const IDS: [&str; 4] = ["b1", "b2", "b3", "b4"];
 const UPDATES: usize = 100;
 /// `b1`'s update that hangs after its write (a consumer that died before committing it).
 const VICTIM: usize = 50;
-
-/// A target that hangs forever right after writing one chosen event.
-#[derive(Clone)]
-struct HangsAfterWriting {
-    store: MemoryTarget,
-    victim: Arc<Mutex<Option<String>>>,
-}
-
-impl SyncTarget for HangsAfterWriting {
-    fn read<'a>(
-        &'a self,
-        t: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<EntityState>, TargetError>> {
-        self.store.read(t, id)
-    }
-
-    fn write<'a>(&'a self, change: &'a AppliedChange) -> BoxFuture<'a, Result<(), TargetError>> {
-        Box::pin(async move {
-            self.store.write(change).await?;
-            let victim = self.victim.lock().expect("lock").clone();
-            if victim.as_deref() == Some(change.event.stamp.event_id.as_str()) {
-                std::future::pending::<()>().await;
-            }
-            Ok(())
-        })
-    }
-}
 
 /// `UPDATES` updates of one entity, one after the other.
 async fn updates(zervigo: &FederatedDataSync, store: &MemoryTarget, id: &str) -> Vec<Published> {
@@ -95,10 +65,8 @@ async fn a_backlog_keeps_order_per_entity_and_commits_only_past_finished_message
         }
     }
     let victim = per_id[0][VICTIM].stamp.event_id.clone();
-    let hanging = HangsAfterWriting {
-        store: looma_store.clone(),
-        victim: Arc::new(Mutex::new(Some(victim.clone()))),
-    };
+    let hanging = DiesAfterWriting::new(&looma_store);
+    *hanging.victim.lock().expect("lock") = Some(victim.clone());
     let subscription = looma.subscribe(Arc::new(hanging)).expect("subscribe");
     let others_done = eventually(WAIT, || async {
         looma_store.writes_of(&victim, Effect::Applied) == 1

@@ -5,7 +5,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use federation_core::config::ConflictPolicy;
@@ -13,7 +13,7 @@ use federation_sync::model::{Effect, EntityState, Operation};
 use federation_sync::{AppliedChange, MemoryTarget, SyncTarget, TargetError};
 use futures_util::future::BoxFuture;
 use serde_json::json;
-use support::{config, eventually, runtime, target, write};
+use support::{DiesAfterWriting, config, eventually, runtime, target, write};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -104,44 +104,12 @@ async fn order_per_entity(bootstrap: &str) {
     assert_eq!(health.origins.get("zervigo").map(|o| o.consumed), Some(60));
 }
 
-/// A target that hangs forever right after writing one chosen event (a process that died between
-/// its write and its offset commit).
-#[derive(Clone)]
-struct DiesAfterWriting {
-    store: MemoryTarget,
-    victim: Arc<Mutex<Option<String>>>,
-}
-
-impl SyncTarget for DiesAfterWriting {
-    fn read<'a>(
-        &'a self,
-        t: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<EntityState>, TargetError>> {
-        self.store.read(t, id)
-    }
-
-    fn write<'a>(&'a self, change: &'a AppliedChange) -> BoxFuture<'a, Result<(), TargetError>> {
-        Box::pin(async move {
-            self.store.write(change).await?;
-            let victim = self.victim.lock().expect("lock").clone();
-            if victim.as_deref() == Some(change.event.stamp.event_id.as_str()) {
-                std::future::pending::<()>().await;
-            }
-            Ok(())
-        })
-    }
-}
-
 async fn no_double_effect_after_a_consumer_dies_before_commit(bootstrap: &str) {
     let config = config(bootstrap, ConflictPolicy::LastWriterWins);
     let zervigo = runtime(&config, "zervigo").await;
     let looma = runtime(&config, "looma").await;
     let (origin_store, looma_store) = (MemoryTarget::new(), MemoryTarget::new());
-    let dying = DiesAfterWriting {
-        store: looma_store.clone(),
-        victim: Arc::new(Mutex::new(None)),
-    };
+    let dying = DiesAfterWriting::new(&looma_store);
     let first = write(
         &zervigo,
         &origin_store,

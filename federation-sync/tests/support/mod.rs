@@ -11,9 +11,13 @@ use federation_core::config::{
     ClusterConfig, Config, ConflictPolicy, DiscoverySource, EntityType, StaticInstance,
     SyncCluster, SyncConfig,
 };
+use federation_sync::model::EntityState;
 use federation_sync::model::Operation;
-use federation_sync::{Change, FederatedDataSync, MemoryTarget, Published};
+use federation_sync::{
+    AppliedChange, Change, FederatedDataSync, MemoryTarget, Published, SyncTarget, TargetError,
+};
 use federation_testkit::kafka::{KafkaBroker, skip_without_java};
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 /// Start a broker, or `None` (after printing why) when this machine has no Java.
@@ -222,4 +226,44 @@ pub async fn redis() -> Option<federation_testkit::redis::RedisServer> {
             .await
             .expect("redis-server starts"),
     )
+}
+
+/// A target that hangs forever right after writing one chosen event (a process that died between
+/// its write and its offset commit).
+#[derive(Clone)]
+pub struct DiesAfterWriting {
+    pub store: MemoryTarget,
+    /// The event id to hang after.
+    pub victim: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl DiesAfterWriting {
+    /// Writing into `store`, no victim yet.
+    pub fn new(store: &MemoryTarget) -> Self {
+        Self {
+            store: store.clone(),
+            victim: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+}
+
+impl SyncTarget for DiesAfterWriting {
+    fn read<'a>(
+        &'a self,
+        t: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<EntityState>, TargetError>> {
+        self.store.read(t, id)
+    }
+
+    fn write<'a>(&'a self, change: &'a AppliedChange) -> BoxFuture<'a, Result<(), TargetError>> {
+        Box::pin(async move {
+            self.store.write(change).await?;
+            let victim = self.victim.lock().expect("lock").clone();
+            if victim.as_deref() == Some(change.event.stamp.event_id.as_str()) {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        })
+    }
 }
