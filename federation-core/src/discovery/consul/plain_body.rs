@@ -1,12 +1,46 @@
-//! Reading the body of a plain-HTTP answer by its framing (`plain.rs`).
+//! Reading a plain-HTTP answer (`plain.rs`): the read buffer and the body framings.
 //!
 //! Failures this prevents: a large Consul answer (Go `net/http` sends anything over ~2 KiB
 //! chunked) being cut or mis-read when its chunks arrive split across reads at any byte;
 //! chunk extensions or trailers being taken for data; and a broken or hostile agent growing a
 //! body, a chunk-size line or a trailer section without bound (each has a limit, and the error
-//! says which one was exceeded).
+//! says which one was exceeded); and a waiting query holding a read buffer (the [`Reader`]
+//! reserves it only once the stream is readable, and frees it with itself).
 
-use super::plain::{ExchangeError, Limits, Reader, closed};
+use std::io;
+
+use bytes::BufMut;
+use tokio::net::TcpStream;
+
+/// The sizes an answer may not exceed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Bytes of the status line and headers (and of a chunked body's trailers).
+    pub(crate) head: usize,
+    /// Bytes of the body (after chunked decoding).
+    pub(crate) body: usize,
+}
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExchangeError {
+    /// The connection failed or closed before any byte of the answer arrived (for a kept
+    /// connection: the agent closed it, so the query may be sent again on a new one).
+    #[error(transparent)]
+    Unanswered(io::Error),
+    /// The connection failed, or could not be opened, or closed during the answer.
+    #[error(transparent)]
+    Transport(Box<dyn std::error::Error + Send + Sync>),
+    /// The answer is not HTTP/1.1 this reader accepts.
+    #[error("{0}")]
+    Protocol(String),
+    /// The query cannot be sent as asked (the text says why; never the token).
+    #[error("{0}")]
+    Request(String),
+    /// The body is larger than [`Limits::body`]; the text is its size (`123` or `over 64`).
+    #[error("the answer is {0} bytes")]
+    TooLarge(String),
+}
 
 /// Longest chunk-size line (size, extensions and CRLF) accepted.
 const MAX_SIZE_LINE: usize = 1024;
@@ -165,4 +199,109 @@ async fn read_until_close(reader: &mut Reader<'_>, limit: usize) -> Result<Vec<u
             Err(e) => return Err(ExchangeError::Transport(Box::new(e))),
         }
     }
+}
+
+/// The connection ended `where` (a truncated answer).
+pub(super) fn closed(place: &str) -> ExchangeError {
+    let e = io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the connection closed {place}"),
+    );
+    ExchangeError::Transport(Box::new(e))
+}
+
+/// The bytes read from a stream and not yet consumed. Its buffer is reserved only once the
+/// stream has something to read, and freed with the reader.
+pub(super) struct Reader<'a> {
+    stream: &'a TcpStream,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(stream: &'a TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// The unconsumed bytes.
+    pub(super) fn buffered(&self) -> &[u8] {
+        &self.buf[self.at..]
+    }
+
+    /// Marks the first `n` unconsumed bytes as consumed.
+    pub(super) fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.buf.len());
+    }
+
+    /// Waits until the stream is readable, then reads at most `max` bytes into the buffer
+    /// (reserving it then); 0 = the stream ended.
+    pub(super) async fn fill(&mut self, max: usize) -> io::Result<usize> {
+        if self.at > 0 {
+            self.buf.drain(..self.at);
+            self.at = 0;
+        }
+        loop {
+            probe::waiting(self.buf.capacity());
+            self.stream.readable().await?;
+            self.buf.reserve(max.min(READ_CHUNK));
+            match self.stream.try_read_buf(&mut (&mut self.buf).limit(max)) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Appends exactly `n` bytes to `out`: the buffered ones first, the rest read from the
+    /// stream straight into `out` (no copy through the buffer).
+    pub(super) async fn read_into(&mut self, out: &mut Vec<u8>, n: usize) -> io::Result<()> {
+        let take = n.min(self.buffered().len());
+        out.extend_from_slice(&self.buf[self.at..self.at + take]);
+        self.consume(take);
+        let mut left = n - take;
+        while left > 0 {
+            probe::waiting(self.buf.capacity());
+            self.stream.readable().await?;
+            out.reserve(left.min(READ_CHUNK * 8));
+            match self.stream.try_read_buf(&mut (&mut *out).limit(left)) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(read) => left -= read,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The read buffer reserved at a time (Consul's heads fit in one).
+const READ_CHUNK: usize = 8192;
+
+/// What tests see of the read buffer: its capacity each time a read starts waiting.
+#[cfg(test)]
+pub(super) mod probe {
+    use std::sync::{Arc, Mutex};
+
+    tokio::task_local! {
+        /// Capacities of the read buffer at each wait of the exchanges run in this scope.
+        pub(crate) static WAITS: Arc<Mutex<Vec<usize>>>;
+    }
+
+    pub(crate) fn waiting(capacity: usize) {
+        let _ = WAITS.try_with(|w| {
+            if let Ok(mut w) = w.lock() {
+                w.push(capacity);
+            }
+        });
+    }
+}
+
+#[cfg(not(test))]
+mod probe {
+    #[inline(always)]
+    pub(super) fn waiting(_capacity: usize) {}
 }

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
-use super::probe::WAITS;
 use super::*;
 use crate::discovery::DiscoveryErrorKind;
 use crate::discovery::consul::http::tests::http;
 use crate::discovery::consul::long_poll::{Connector, Query};
+use crate::discovery::consul::plain_body::probe::WAITS;
 
 /// One entry of a `/v1/health/service` answer (instance `user-1` at 10.0.0.1:8080).
 const ONE_INSTANCE: &str = r#"[{"Node":{"Node":"n1","Address":"10.0.0.1"},
