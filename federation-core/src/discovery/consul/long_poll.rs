@@ -274,4 +274,4 @@ async fn read_incoming(
 
 #[cfg(test)]
 #[path = "long_poll_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 use super::*;
 use crate::discovery::DiscoveryErrorKind;
 use crate::discovery::consul::http::tests::http;
+use crate::discovery::consul::long_poll::tests::read_request;
 use crate::discovery::consul::long_poll::{Connector, Query};
 use crate::discovery::consul::plain_body::probe::WAITS;
 
@@ -98,16 +99,7 @@ async fn serve(
     step: usize,
     gate: Option<Arc<Notify>>,
 ) {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-        seen.clear();
+    while read_request(&mut stream).await {
         let n = served.fetch_add(1, Ordering::SeqCst);
         let Some(reply) = script.get(n) else { return };
         if let Some(gate) = &gate {
