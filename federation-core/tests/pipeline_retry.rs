@@ -1,7 +1,8 @@
 //! Retry safety and bounds against real loopback instances: a non-idempotent request that may
 //! have reached the server is not retried (and the error says so), one refused at connect is;
 //! the retry budget bounds upstream load under total failure; the total deadline ends the call
-//! on time; `Retry-After` beyond the deadline stops retries.
+//! on time; `Retry-After` beyond the deadline stops retries; every attempt of a call carries
+//! the caller's headers and the call's one `traceparent`.
 
 mod pipeline_support;
 
@@ -289,4 +290,49 @@ async fn a_timed_out_post_says_it_was_not_retried() {
         .expect_err("every attempt times out");
     assert!(err.attempts().len() >= 2, "retried: {err}");
     assert!(!err.to_string().contains("not retried"), "{err}");
+}
+
+#[tokio::test]
+async fn every_attempt_carries_the_callers_headers_and_the_calls_one_traceparent() {
+    let z = start("zervigo", "user-service", 2).await;
+    for i in &z {
+        i.set_behavior(Behavior::status(503));
+        i.set_recording(true);
+    }
+    let cfg = config(
+        vec![cluster("zervigo", "user-service", &z)],
+        vec![service("user", &[("zervigo", "user-service")], None)],
+    );
+    let client = FederatedServiceClient::from_config(cfg).expect("valid config");
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = client
+        .get("user", "/t")
+        .header("x-caller", "kept")
+        .header("traceparent", incoming)
+        .send()
+        .await
+        .expect("a 503 is a response");
+    assert_eq!(response.status(), 503);
+    let attempts = response.served().attempts().len();
+    assert!(attempts >= 2, "retried: {attempts} attempts");
+    let recorded: Vec<_> = z.iter().flat_map(|i| i.recorded()).collect();
+    assert_eq!(recorded.len(), attempts, "one request per attempt");
+    let first = recorded[0].header("traceparent").expect("traceparent");
+    assert!(
+        first.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && first != incoming,
+        "the incoming trace continued with a new parent id: {first}"
+    );
+    for r in &recorded {
+        assert_eq!(
+            r.header("x-caller"),
+            Some("kept"),
+            "a retry keeps the caller's headers"
+        );
+        assert_eq!(
+            r.header("traceparent"),
+            Some(first),
+            "one traceparent per call"
+        );
+        assert!(r.header("x-federation-deadline-ms").is_some());
+    }
 }

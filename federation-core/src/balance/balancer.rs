@@ -32,18 +32,22 @@ impl Balancer {
 
     /// Index of the chosen candidate; `None` if the list is empty or every weight is 0.
     /// Callers pass only available instances (breaker closed or probe-able, not excluded).
+    #[cfg(test)]
     pub fn pick(&self, candidates: &[Candidate<'_>]) -> Option<usize> {
+        self.pick_at(candidates, Instant::now())
+    }
+
+    /// The same at `now`, a clock reading the caller already has (peak EWMA decays the latency
+    /// averages to it): the call path's form.
+    pub fn pick_at(&self, candidates: &[Candidate<'_>], now: Instant) -> Option<usize> {
         match candidates {
             [] => None,
             [only] => (only.weight > 0).then_some(0),
             _ => match self.policy {
-                LoadBalancing::PeakEwma => {
-                    let now = Instant::now();
-                    p2c::pick(&self.rng, candidates, |c| {
-                        c.stats.ewma_ns(now) * (f64::from(c.stats.in_flight()) + 1.0)
-                            / f64::from(c.weight)
-                    })
-                }
+                LoadBalancing::PeakEwma => p2c::pick(&self.rng, candidates, |c| {
+                    c.stats.ewma_ns(now) * (f64::from(c.stats.in_flight()) + 1.0)
+                        / f64::from(c.weight)
+                }),
                 LoadBalancing::LeastRequest => p2c::pick(&self.rng, candidates, |c| {
                     (f64::from(c.stats.in_flight()) + 1.0) / f64::from(c.weight)
                 }),

@@ -76,7 +76,12 @@ impl InstanceStats {
 
     /// Records a finished request: its round-trip time and whether it succeeded.
     pub fn observe(&self, rtt: Duration, success: bool) {
-        let now = Instant::now();
+        self.observe_at(rtt, success, Instant::now());
+    }
+
+    /// [`observe`](Self::observe) at `now`, a clock reading the caller already has (the end
+    /// of the attempt, shared with the breaker's record).
+    pub fn observe_at(&self, rtt: Duration, success: bool, now: Instant) {
         let Ok(mut e) = self.ewma.lock() else {
             return;
         };

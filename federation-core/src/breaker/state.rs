@@ -289,7 +289,13 @@ impl Inner {
         core.window = None;
     }
 
-    fn record_closed(&self, word: u64, success: bool, cause: u8) -> Option<Transition> {
+    fn record_closed(
+        &self,
+        word: u64,
+        success: bool,
+        cause: u8,
+        now: Instant,
+    ) -> Option<Transition> {
         if success && !self.counts_rate.load(Ordering::Acquire) {
             // Fast path: nothing to count but the streak.
             if self.word.load(Ordering::Acquire) == word {
@@ -301,7 +307,6 @@ impl Inner {
         if self.word.load(Ordering::Acquire) != word {
             return None; // issued before the last transition: stale
         }
-        let now = Instant::now();
         let streak = if success {
             0
         } else {
@@ -375,25 +380,44 @@ impl BreakerPermit {
         !self.panic && state_of(self.word) == HALF_OPEN
     }
 
-    /// Records a successful call.
-    pub fn success(mut self) {
-        self.record(true, CAUSE_UNKNOWN);
+    /// Records a successful call now (the call path passes its own reading: `success_at`).
+    #[cfg(test)]
+    pub fn success(self) {
+        self.success_at(Instant::now());
     }
 
-    /// Records a failed call (connect error, timeout, 5xx the caller counts as failure) without
-    /// saying why: an ejection it causes has no known cause until the background probe
-    /// classifies it (see [`EjectionCause`]).
-    pub fn failure(mut self) {
-        self.record(false, CAUSE_UNKNOWN);
+    /// Records a successful call that ended at `now`, a clock reading the caller already has
+    /// (the end of the attempt, shared with its other records).
+    pub fn success_at(mut self, now: Instant) {
+        self.record(true, CAUSE_UNKNOWN, now);
     }
 
-    /// Records a failed call whose cause is known: an ejection it causes is marked `cause`
-    /// (a refused connection marks the instance unreachable, `panic.rs`).
-    pub fn failure_with(mut self, cause: EjectionCause) {
-        self.record(false, cause.code());
+    /// Records a failed call now (the call path passes its own reading: `failure_at`).
+    #[cfg(test)]
+    pub fn failure(self) {
+        self.failure_at(Instant::now());
     }
 
-    fn record(&mut self, success: bool, cause: u8) {
+    /// Records a failed call (connect error, timeout, 5xx the caller counts as failure) that
+    /// ended at `now`, without saying why: an ejection it causes has no known cause until the
+    /// background probe classifies it (see [`EjectionCause`]).
+    pub fn failure_at(mut self, now: Instant) {
+        self.record(false, CAUSE_UNKNOWN, now);
+    }
+
+    /// Records a failed call with a known cause now (the call path uses `failure_with_at`).
+    #[cfg(test)]
+    pub fn failure_with(self, cause: EjectionCause) {
+        self.failure_with_at(cause, Instant::now());
+    }
+
+    /// Records a failed call whose cause is known, ended at `now`: an ejection it causes is
+    /// marked `cause` (a refused connection marks the instance unreachable, `panic.rs`).
+    pub fn failure_with_at(mut self, cause: EjectionCause, now: Instant) {
+        self.record(false, cause.code(), now);
+    }
+
+    fn record(&mut self, success: bool, cause: u8, now: Instant) {
         let Some(inner) = self.inner.take() else {
             return;
         };
@@ -402,7 +426,7 @@ impl BreakerPermit {
         } else if self.is_probe() {
             inner.record_probe(self.word, success, cause)
         } else {
-            inner.record_closed(self.word, success, cause)
+            inner.record_closed(self.word, success, cause, now)
         };
         if let Some(t) = transition {
             inner.observers.notify(t);

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 
 use crate::error::Error;
 
@@ -29,6 +29,9 @@ pub struct Request {
     pub(crate) idempotent: Option<bool>,
     pub(crate) cluster: Option<String>,
     pub(crate) tags: Option<Vec<String>>,
+    /// The call's outgoing `traceparent`, set once per call when it starts (`call/start.rs`)
+    /// and inserted by each attempt; kept out of `headers` so a retry needs no copy of it.
+    pub(crate) traceparent: Option<HeaderValue>,
 }
 
 impl Request {
@@ -51,6 +54,7 @@ impl Request {
             idempotent: None,
             cluster: None,
             tags: None,
+            traceparent: None,
         }
     }
 

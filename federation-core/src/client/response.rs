@@ -21,11 +21,14 @@ use crate::error::{Error, Reason};
 // CacheStatus lives in the cache module (issue 4); re-exported here for the client API.
 pub use crate::cache::CacheStatus;
 
+/// The attempts of a call, inline for the usual one (no allocation per call for the list).
+pub(crate) type Attempts = smallvec::SmallVec<[Attempt; 1]>;
+
 /// How a call was served.
 #[derive(Clone, Debug)]
 pub struct ServedBy {
     pub(crate) origin: Origin,
-    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) attempts: Attempts,
     pub(crate) cache: CacheStatus,
     pub(crate) elapsed: Duration,
     /// The split arm of a service with a `split` (boxed: most services have none).
@@ -262,7 +265,10 @@ impl Response {
             };
             Err(Error::new(reason)
                 .with_service(self.service_name().to_owned())
-                .with_trail(vec![self.served.cluster().to_owned()], self.served.attempts))
+                .with_trail(
+                    vec![self.served.cluster().to_owned()],
+                    self.served.attempts.into_vec(),
+                ))
         } else {
             Ok(self)
         }
@@ -292,7 +298,7 @@ mod tests {
             content: Content::Served,
             served: ServedBy {
                 origin: Origin::Cached(entry),
-                attempts: Vec::new(),
+                attempts: Attempts::new(),
                 cache: CacheStatus::Hit,
                 elapsed: Duration::from_micros(1),
                 split: None,

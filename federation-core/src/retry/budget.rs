@@ -42,9 +42,16 @@ impl RetryBudget {
     }
 
     /// Records one call (first attempt). Call once per logical call, not per attempt.
+    #[cfg(test)]
     pub fn deposit(&self) {
+        self.deposit_at(Instant::now());
+    }
+
+    /// The same at `now`, a clock reading the caller already has (the call's start): the call
+    /// path's form.
+    pub fn deposit_at(&self, now: Instant) {
         if let Ok(mut window) = self.inner.window.lock() {
-            window.add(Instant::now(), 1, 0);
+            window.add(now, 1, 0);
         }
     }
 

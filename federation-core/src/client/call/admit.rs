@@ -36,6 +36,9 @@ pub(crate) fn unknown_service(inner: &Inner, service: &str) -> Error {
 /// ends.
 pub(super) struct Admitted {
     pub(super) start: Instant,
+    /// When admission ended: `start` unless the call waited out the startup grace (then a
+    /// fresh clock reading), so the first pick and attempt need no reading of their own.
+    pub(super) ready: Instant,
     /// The call's whole time budget (for the deadline error).
     pub(super) total: Duration,
     pub(super) deadline: Instant,
@@ -72,6 +75,7 @@ pub(super) async fn admit(
     }
     let deadline = start + total;
     let grace_end = svc.watch(&inner.clusters, inner.startup_grace);
+    let mut ready = start;
     if start < grace_end {
         let until = deadline.min(grace_end);
         // Boxed: only a young client's calls wait here; unboxed, the wait would size every
@@ -82,10 +86,12 @@ pub(super) async fn admit(
             until,
         ))
         .await;
+        ready = Instant::now();
     }
     inner.timer_anchor.touch();
     Ok(Admitted {
         start,
+        ready,
         total,
         deadline,
         attempt_timeout: request.attempt_timeout.unwrap_or(policy.timeout.attempt),

@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
 use http::header::HOST;
+use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -31,6 +31,7 @@ use crate::client::state::{Inner, ServiceRoute};
 use crate::error::{HttpError, Reason};
 use crate::retry::parse_retry_after;
 use crate::telemetry::spans;
+use crate::telemetry::trace_context::TRACEPARENT;
 use crate::transport::attempt_url::attempt_uri;
 use crate::transport::{self, Exchange, SendError};
 
@@ -39,6 +40,8 @@ pub(super) struct Call<'a> {
     pub(super) inner: &'a Inner,
     pub(super) svc: &'a ServiceRoute,
     pub(super) start: Instant,
+    /// When admission ended (`admit.rs`): the clock reading of the first pick and attempt.
+    pub(super) ready: Instant,
     /// The call's whole time budget (for the deadline error) and its end.
     pub(super) total: Duration,
     pub(super) deadline: Instant,
@@ -68,19 +71,23 @@ pub(super) struct Attempted {
     pub(super) fast: bool,
     /// The attempt's record, for the call's trail.
     pub(super) record: Attempt,
+    /// When it ended: the one clock reading its records (breaker, latency sample, duration)
+    /// share, and the end of the call when it answers it.
+    pub(super) ended: Instant,
 }
 
 /// The result of sending: the exchange, or the per-attempt timeout.
 type Sent = Result<Result<Exchange, SendError>, tokio::time::error::Elapsed>;
 
 impl Call<'_> {
-    /// Runs one attempt to `target` with `permit`, `remaining` before the call's deadline and
-    /// the caller's `headers` ([`Call::caller_headers`]); its record is in the result.
+    /// Runs one attempt to `target` with `permit`, starting at `started` (the caller's clock
+    /// reading), `remaining` before the call's deadline and the caller's `headers`
+    /// ([`Call::caller_headers`]); its record is in the result.
     pub(super) async fn attempt(
         &self,
         target: Target<'_>,
         permit: BreakerPermit,
-        remaining: Duration,
+        (started, remaining): (Instant, Duration),
         request: &Request,
         headers: HeaderMap,
     ) -> Attempted {
@@ -95,7 +102,6 @@ impl Call<'_> {
             u32::try_from(target.number).unwrap_or(u32::MAX),
         );
         let in_flight = endpoint.state.stats.start();
-        let started = Instant::now();
         let send = self.send(
             route,
             endpoint,
@@ -110,7 +116,9 @@ impl Call<'_> {
         } else {
             send.instrument(span.clone()).await
         };
-        let took = started.elapsed();
+        // The attempt's one clock reading at its end.
+        let ended = Instant::now();
+        let took = ended.saturating_duration_since(started);
         let mut attempt = Attempt {
             cluster: Arc::clone(&route.cluster),
             instance: Arc::clone(&endpoint.id),
@@ -120,8 +128,13 @@ impl Call<'_> {
             offset: started.saturating_duration_since(self.start),
             hedge: target.hedge,
         };
-        let (outcome, step, retry_after) =
-            self.classify(sent, permit, in_flight.stats(), &mut attempt, per_attempt);
+        let (outcome, step, retry_after) = self.classify(
+            sent,
+            (permit, ended),
+            in_flight.stats(),
+            &mut attempt,
+            per_attempt,
+        );
         drop(in_flight);
         attempt.outcome = outcome;
         self.record(route, &attempt, &span);
@@ -133,11 +146,14 @@ impl Call<'_> {
             retry_after,
             fast,
             record: attempt,
+            ended,
         }
     }
 
     /// The caller's headers for the next attempt: moved out of `request` when no other attempt
-    /// can follow (no retries, no hedges), otherwise a copy (the HTTP client consumes the map).
+    /// can follow (no retries, no hedges), otherwise a copy (the HTTP client consumes the map;
+    /// the copy of a caller's empty map allocates nothing, as the call's `traceparent` is not
+    /// in it).
     pub(super) fn caller_headers(&self, request: &mut Request) -> HeaderMap {
         if self.max_per_cluster == 1 && self.svc.hedge.is_none() {
             std::mem::take(&mut request.headers)
@@ -157,7 +173,12 @@ impl Call<'_> {
         give_up: Instant,
     ) -> Sent {
         let cluster = &self.inner.clusters[route.cluster_index];
-        let mut headers = outgoing_headers(caller_headers, &cluster.headers, remaining);
+        let mut headers = outgoing_headers(
+            caller_headers,
+            request.traceparent.as_ref(),
+            &cluster.headers,
+            remaining,
+        );
         #[cfg(feature = "opentelemetry")]
         crate::telemetry::otel::attempt_headers(&mut headers);
         let destination = route.destination(endpoint);
@@ -201,7 +222,7 @@ impl Call<'_> {
     fn classify(
         &self,
         sent: Sent,
-        permit: BreakerPermit,
+        (permit, ended): (BreakerPermit, Instant),
         stats: &InstanceStats,
         attempt: &mut Attempt,
         per_attempt: Duration,
@@ -210,8 +231,8 @@ impl Call<'_> {
         let idempotent = self.idempotent;
         match sent {
             Err(_elapsed) => {
-                permit.failure();
-                stats.observe(took, false);
+                permit.failure_at(ended);
+                stats.observe_at(took, false, ended);
                 let reason = if per_attempt < self.attempt_timeout {
                     Reason::Deadline(self.total)
                 } else if idempotent {
@@ -225,14 +246,14 @@ impl Call<'_> {
             Ok(Err(SendError::Connect(e))) => {
                 // Known unreachable: no panic routing to it (`breaker/panic.rs`), and the
                 // background connect ends its ejection as soon as it accepts connections.
-                permit.failure_with(crate::breaker::EjectionCause::Unreachable);
+                permit.failure_with_at(crate::breaker::EjectionCause::Unreachable, ended);
                 // No latency sample: a refused connection says nothing about speed, and the
                 // penalty would starve the instance before its breaker ejects (and later probes) it.
                 let step = Step::Retry(Last::Error(Reason::Connect(e)));
                 (AttemptOutcome::ConnectFailed, step, None)
             }
             Ok(Err(SendError::Lost(e))) => {
-                permit.failure();
+                permit.failure_at(ended);
                 // As for a refused connection: the breaker, not the latency average, handles it.
                 let step = if idempotent {
                     Step::Retry(Last::Error(Reason::Transport(e)))
@@ -242,8 +263,8 @@ impl Call<'_> {
                 (AttemptOutcome::ConnectionLost, step, None)
             }
             Ok(Err(SendError::TooLarge)) => {
-                permit.success();
-                stats.observe(took, true);
+                permit.success_at(ended);
+                stats.observe_at(took, true, ended);
                 let limit = self.svc.policy.limits.max_response_bytes;
                 (
                     AttemptOutcome::BodyTooLarge,
@@ -251,7 +272,7 @@ impl Call<'_> {
                     None,
                 )
             }
-            Ok(Ok(exchange)) => self.classify_status(exchange, permit, stats, attempt),
+            Ok(Ok(exchange)) => self.classify_status(exchange, (permit, ended), stats, attempt),
         }
     }
 
@@ -259,7 +280,7 @@ impl Call<'_> {
     fn classify_status(
         &self,
         exchange: Exchange,
-        permit: BreakerPermit,
+        (permit, ended): (BreakerPermit, Instant),
         stats: &InstanceStats,
         attempt: &mut Attempt,
     ) -> (AttemptOutcome, Step, Option<Duration>) {
@@ -267,11 +288,11 @@ impl Call<'_> {
         attempt.status = Some(status);
         let server_error = status.is_server_error();
         if server_error {
-            permit.failure();
+            permit.failure_at(ended);
         } else {
-            permit.success();
+            permit.success_at(ended);
         }
-        stats.observe(attempt.duration, !server_error);
+        stats.observe_at(attempt.duration, !server_error, ended);
         if !is_retryable_status(status) {
             return (AttemptOutcome::Success, Step::Done(exchange), None);
         }
@@ -280,7 +301,7 @@ impl Call<'_> {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-        let fits = retry_after.is_none_or(|wait| Instant::now() + wait < self.deadline);
+        let fits = retry_after.is_none_or(|wait| ended + wait < self.deadline);
         let last = Last::Status(
             exchange,
             Arc::clone(&attempt.cluster),
@@ -319,14 +340,18 @@ impl Call<'_> {
     }
 }
 
-/// The headers of one attempt: the caller's (with the call's `traceparent`, set once per call
-/// by `start.rs`), the cluster's defaults where the caller set none (so a caller's
+/// The headers of one attempt: the caller's, the call's `traceparent` (made once per call by
+/// `start.rs`), the cluster's defaults where the caller set none (so a caller's
 /// `Authorization` passes through), and the remaining deadline.
 fn outgoing_headers(
     mut headers: HeaderMap,
+    traceparent: Option<&HeaderValue>,
     defaults: &HeaderMap,
     remaining: Duration,
 ) -> HeaderMap {
+    if let Some(value) = traceparent {
+        headers.insert(TRACEPARENT, value.clone());
+    }
     for (name, value) in defaults {
         if !headers.contains_key(name) {
             headers.insert(name.clone(), value.clone());

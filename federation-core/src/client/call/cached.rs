@@ -96,7 +96,7 @@ pub(super) async fn cached(
                         cluster: Arc::from(""),
                         instance: Arc::from(""),
                     },
-                    attempts: e.attempts().to_vec(),
+                    attempts: e.attempts().iter().cloned().collect(),
                     cache: CacheStatus::Miss,
                     elapsed: std::time::Duration::ZERO,
                     split: None,

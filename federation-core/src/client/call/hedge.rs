@@ -131,7 +131,13 @@ async fn one(
     };
     let headers = request.headers.clone();
     let attempted = call
-        .attempt(target, permit, remaining, request, headers)
+        .attempt(
+            target,
+            permit,
+            (Instant::now(), remaining),
+            request,
+            headers,
+        )
         .await;
     (pos, attempted)
 }
@@ -148,8 +154,14 @@ fn hedge_pick(
 ) -> Option<Pick> {
     let order = &progress.order;
     let max = call.max_per_cluster;
-    let (pos, index, permit, snapshot) =
-        choose(call.svc, order, &progress.per_cluster, max, avoid, tags)?;
+    let (pos, index, permit, snapshot) = choose(
+        call.svc,
+        order,
+        &progress.per_cluster,
+        max,
+        (avoid, Instant::now()),
+        tags,
+    )?;
     let route = order[pos].route;
     let id = &snapshot.endpoints[index].id;
     let unused = !avoid.iter().any(|(r, t)| *r == route && t == id);

@@ -10,15 +10,14 @@ use std::sync::Arc;
 use http::StatusCode;
 use tokio::time::Instant;
 
-use crate::attempt::Attempt;
-use crate::client::response::{CacheStatus, Content, Origin, Owned, Response, ServedBy};
+use crate::client::response::{Attempts, CacheStatus, Content, Origin, Owned, Response, ServedBy};
 use crate::client::state::ServiceRoute;
 use crate::error::{Error, Reason};
 use crate::transport::Exchange;
 
 /// What the loop carries between attempts: every attempt, in order.
 pub(crate) struct Trail {
-    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) attempts: Attempts,
 }
 
 impl Trail {
@@ -31,7 +30,7 @@ impl Trail {
                 clusters.push(attempt.cluster.to_string());
             }
         }
-        Error::new(reason).with_trail(clusters, self.attempts)
+        Error::new(reason).with_trail(clusters, self.attempts.into_vec())
     }
 }
 
@@ -83,7 +82,12 @@ pub(super) fn conclude(
 ) -> Result<Response, Error> {
     match (last, stop) {
         (Some(Last::Status(exchange, cluster, instance)), _) => Ok(upstream_response(
-            svc, exchange, cluster, instance, trail, start,
+            svc,
+            exchange,
+            cluster,
+            instance,
+            trail,
+            start.elapsed(),
         )),
         (_, Some(reason)) => Err(trail.fail(reason)),
         (Some(Last::Error(reason)), None) => Err(trail.fail(reason)),
@@ -91,14 +95,15 @@ pub(super) fn conclude(
     }
 }
 
-/// The response of a call answered upstream by `instance` of `cluster`.
+/// The response of a call answered upstream by `instance` of `cluster`, `elapsed` after the
+/// call began.
 pub(super) fn upstream_response(
     svc: &ServiceRoute,
     exchange: Exchange,
     cluster: Arc<str>,
     instance: Arc<str>,
     trail: Trail,
-    start: Instant,
+    elapsed: std::time::Duration,
 ) -> Response {
     Response {
         status: exchange.status,
@@ -110,7 +115,7 @@ pub(super) fn upstream_response(
             origin: Origin::Upstream { cluster, instance },
             attempts: trail.attempts,
             cache: CacheStatus::Bypass,
-            elapsed: start.elapsed(),
+            elapsed,
             split: None,
         },
         service: Some(Arc::clone(&svc.name)),

@@ -54,6 +54,7 @@ async fn run(
         inner,
         svc,
         start: admitted.start,
+        ready: admitted.ready,
         total: admitted.total,
         deadline: admitted.deadline,
         attempt_timeout: admitted.attempt_timeout,
@@ -78,7 +79,8 @@ async fn run(
     if let (Some(spill), Some(preferred), None) = (&svc.spill, svc.preferred, split.as_ref()) {
         spill.apply(&mut order, &svc.routes, preferred, rng);
     }
-    svc.budget.deposit();
+    // The call's start is its clock reading for the budget's window (no read of its own).
+    svc.budget.deposit_at(call.start);
     // Clusters left out by ranking may join before a retry, unless the call is pinned.
     let progress = Progress::new(svc, order, request.cluster.is_none());
     let result = drive(&call, progress, request, tags, rng).await;
@@ -105,8 +107,8 @@ async fn drive(
             Ok(pick) => pick,
             Err(end) => return end,
         };
-        let remaining = match progress.pace(call, &pick, rng).await {
-            Ok(remaining) => remaining,
+        let (started, remaining) = match progress.pace(call, &pick, rng).await {
+            Ok(paced) => paced,
             Err(end) => return end,
         };
         // Hedging only for requests that may be sent twice.
@@ -134,7 +136,7 @@ async fn drive(
                 };
                 let headers = call.caller_headers(&mut request);
                 let attempted = call
-                    .attempt(target, pick.permit, remaining, &request, headers)
+                    .attempt(target, pick.permit, (started, remaining), &request, headers)
                     .await;
                 (pick.pos, attempted)
             }
@@ -178,10 +180,13 @@ impl Progress {
         if n > 0 && self.widen {
             late::admit(svc, &mut self.order, tags);
         }
+        // The balancer's clock reading: the admission's for the first pick.
+        let now = if n == 0 { call.ready } else { Instant::now() };
         loop {
             let max = call.max_per_cluster;
+            let tried = (self.tried.as_slice(), now);
             if let Some((pos, index, permit, snapshot)) =
-                choose(svc, &self.order, &self.per_cluster, max, &self.tried, tags)
+                choose(svc, &self.order, &self.per_cluster, max, tried, tags)
             {
                 return Ok(Pick {
                     pos,
@@ -215,13 +220,14 @@ impl Progress {
     }
 
     /// Before a retry: spends the retry budget and waits the backoff (or the `Retry-After` of
-    /// the same instance). Returns the time left before the deadline, or the end of the call.
+    /// the same instance). Returns the clock reading the attempt starts at and the time left
+    /// before the deadline, or the end of the call.
     async fn pace(
         &mut self,
         call: &Call<'_>,
         pick: &Pick,
         rng: &mut SmallRng,
-    ) -> Result<Duration, End> {
+    ) -> Result<(Instant, Duration), End> {
         let n = self.trail.attempts.len();
         if n > 0 {
             let svc = call.svc;
@@ -250,7 +256,9 @@ impl Progress {
                 Box::pin(tokio::time::sleep(delay)).await;
             }
         }
-        let remaining = call.deadline.saturating_duration_since(Instant::now());
+        // The first attempt starts at the admission's reading (a few µs of routing earlier).
+        let now = if n == 0 { call.ready } else { Instant::now() };
+        let remaining = call.deadline.saturating_duration_since(now);
         if remaining.is_zero() {
             return Err(self.end(call, Some(Reason::Deadline(call.total))));
         }
@@ -263,7 +271,7 @@ impl Progress {
                 call.inner.metrics.failover(&svc.name, from, to);
             }
         }
-        Ok(remaining)
+        Ok((now, remaining))
     }
 
     /// After an attempt at ranked position `pos`: the call's answer, or `None` to go on.
@@ -272,6 +280,7 @@ impl Progress {
         self.last_pos = pos;
         self.retry_after = attempted.retry_after;
         self.last_fast = attempted.fast;
+        let elapsed = attempted.ended.saturating_duration_since(call.start);
         let attempt = &attempted.record;
         let (cluster, instance) = (Arc::clone(&attempt.cluster), Arc::clone(&attempt.instance));
         self.record(attempted.record);
@@ -281,7 +290,7 @@ impl Progress {
                     attempts: std::mem::take(&mut self.trail.attempts),
                 };
                 let response =
-                    upstream_response(call.svc, exchange, cluster, instance, trail, call.start);
+                    upstream_response(call.svc, exchange, cluster, instance, trail, elapsed);
                 Some(Ok(response))
             }
             Step::Fail(reason) => {

@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 use super::outcome::{Last, Trail};
 use crate::attempt::Attempt;
 use crate::breaker::BreakerPermit;
+use crate::client::response::Attempts;
 use crate::client::routing::{Order, Snapshot};
 use crate::client::state::ServiceRoute;
 
@@ -47,7 +48,7 @@ impl Progress {
             per_cluster: SmallVec::from_elem(0, svc.routes.len() + 1),
             tried: Vec::new(),
             trail: Trail {
-                attempts: Vec::with_capacity(1),
+                attempts: Attempts::new(),
             },
             last: None,
             last_pos: 0,

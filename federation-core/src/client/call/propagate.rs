@@ -13,7 +13,7 @@ use std::time::Duration;
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue};
 
-use crate::telemetry::trace_context::{TRACEPARENT, TraceParent};
+use crate::telemetry::trace_context::TraceParent;
 
 /// Header carrying the milliseconds left of the caller's deadline.
 pub const DEADLINE_HEADER: &str = "x-federation-deadline-ms";
@@ -33,15 +33,20 @@ pub(crate) fn deadline_value(remaining: Duration) -> HeaderValue {
     HeaderValue::from(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
-/// Sets the call's outgoing `traceparent` in `headers` and returns the call's trace context
-/// (for its span): a valid incoming `traceparent` is continued (same trace id and flags, a new
+/// The call's trace context (for its span) and the outgoing `traceparent` every attempt sends:
+/// a valid incoming `traceparent` in `headers` is continued (same trace id and flags, a new
 /// parent id); a missing or malformed one is replaced by a new sampled root, whose child is sent.
+/// The value is made once per call and kept apart from the caller's `headers` (each attempt
+/// inserts it), so a call that may retry need not copy the caller's map to keep it.
 /// `tracestate` is left as the caller set it. This is the only place a call generates trace ids
 /// ([`TraceParent`] does the parsing and formatting), drawing from the call's one `rng`.
-pub(crate) fn trace_call(headers: &mut HeaderMap, rng: &mut impl rand::Rng) -> TraceParent {
+pub(crate) fn trace_call(
+    headers: &HeaderMap,
+    rng: &mut impl rand::Rng,
+) -> (TraceParent, HeaderValue) {
     let trace = TraceParent::from_headers(headers).unwrap_or_else(|| TraceParent::new_root(rng));
-    headers.insert(TRACEPARENT, trace.child_with(rng).header_value());
-    trace
+    let outgoing = trace.child_with(rng).header_value();
+    (trace, outgoing)
 }
 
 #[cfg(test)]
@@ -50,18 +55,15 @@ mod tests {
     use rand::rngs::SmallRng;
 
     use super::*;
+    use crate::telemetry::trace_context::TRACEPARENT;
 
     fn outgoing(incoming: Option<&'static str>) -> (TraceParent, String) {
         let mut headers = HeaderMap::new();
         if let Some(v) = incoming {
             headers.insert(TRACEPARENT, HeaderValue::from_static(v));
         }
-        let trace = trace_call(&mut headers, &mut SmallRng::seed_from_u64(7));
-        let sent = headers
-            .get(TRACEPARENT)
-            .and_then(|v| v.to_str().ok())
-            .expect("traceparent set")
-            .to_owned();
+        let (trace, value) = trace_call(&headers, &mut SmallRng::seed_from_u64(7));
+        let sent = value.to_str().expect("ascii").to_owned();
         (trace, sent)
     }
 

@@ -16,7 +16,7 @@
 //! RNG; everything else runs in one boxed future, so the futures awaiting a call stay small.
 //!
 //! Each other call draws from one small RNG seeded from the client's lock-free source: the
-//! trace ids here ([`propagate::trace_call`] sets the outgoing `traceparent` once per call) and
+//! trace ids here ([`propagate::trace_call`] makes the outgoing `traceparent` once per call) and
 //! the retry jitter in the pipeline. The cache key includes the effective tag filter, so
 //! `tags(["model=v3"])` never gets an answer cached for the default `model=v2`.
 
@@ -36,6 +36,7 @@ use crate::client::request::Request;
 use crate::client::response::Response;
 use crate::client::state::{Inner, ServiceRoute};
 use crate::error::Error;
+use crate::telemetry::trace_context::TRACEPARENT;
 use crate::telemetry::{NO_CLUSTER, spans};
 
 /// Runs one call of `service` by name (see [`run`]).
@@ -97,24 +98,29 @@ fn begin<'a>(inner: &'a Arc<Inner>, svc: &'a ServiceRoute, request: &mut Request
     let incoming = crate::telemetry::otel::incoming(&request.headers);
     let span = spans::call_span_with(service, &request.method, path, || {
         let mut rng = seeded();
-        let id = propagate::trace_call(&mut request.headers, &mut rng).trace_id_display();
-        traced = Some(rng);
-        id
+        let (trace, outgoing) = propagate::trace_call(&request.headers, &mut rng);
+        traced = Some((rng, outgoing));
+        trace.trace_id_display()
     });
     #[cfg(feature = "opentelemetry")]
     crate::telemetry::otel::begin_call(&span, incoming);
-    let mut rng = match traced {
-        Some(rng) => rng,
+    let (mut rng, outgoing) = match traced {
+        Some(traced) => traced,
         None => {
             if let Some(response) = fresh_hit(svc, request, path, query, start) {
                 record_cached_success(inner, svc, response.served.elapsed);
                 return Begun::Done(Ok(response));
             }
             let mut rng = seeded();
-            propagate::trace_call(&mut request.headers, &mut rng);
-            rng
+            let (_, outgoing) = propagate::trace_call(&request.headers, &mut rng);
+            (rng, outgoing)
         }
     };
+    if svc.cache.is_some() {
+        // A cache may vary on `traceparent`: its key sees the value this call sends.
+        request.headers.insert(TRACEPARENT, outgoing.clone());
+    }
+    request.traceparent = Some(outgoing);
     let request = std::mem::replace(request, Request::new(http::Method::GET, String::new()));
     // Each block awaits its inner future in place (passing a future into another async fn
     // would store it twice).
@@ -149,7 +155,12 @@ fn record_end(
     start: Instant,
     result: Result<Response, Error>,
 ) -> Result<Response, Error> {
-    let elapsed = start.elapsed();
+    // An upstream answer carries the call's time from the end of its last attempt (the same
+    // start): no clock reading of its own. A cache's answers are timed where they are served.
+    let elapsed = match &result {
+        Ok(r) if svc.cache.is_none() => r.served.elapsed,
+        _ => start.elapsed(),
+    };
     let (cluster, outcome, cache, attempts) = match &result {
         Ok(r) => {
             let served = r.served();

@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::rank::Ranked;
 use super::table::{Endpoint, Snapshot};
 use crate::breaker::{BreakerPermit, BreakerState};
@@ -16,13 +18,14 @@ use crate::client::state::ServiceRoute;
 
 /// Picks the next (ranked position, endpoint, permit): first an untried instance in the current
 /// or a later cluster (failover), then any instance but the one that just failed, then that one.
+/// `now` is the caller's clock reading, for the balancer's latency decay.
 #[allow(clippy::type_complexity, reason = "a private helper's tuple result")]
 pub(crate) fn choose(
     svc: &ServiceRoute,
     order: &[Ranked],
     per_cluster: &[u32],
     max_per_cluster: u32,
-    tried: &[(usize, Arc<str>)],
+    (tried, now): (&[(usize, Arc<str>)], Instant),
     tags: Option<&[String]>,
 ) -> Option<(usize, usize, BreakerPermit, Arc<Snapshot>)> {
     let start = order
@@ -50,7 +53,7 @@ pub(crate) fn choose(
                         _ => false,
                     }
             };
-            if let Some((index, permit)) = route.pick(&snapshot, tags, ranked.panics, skip) {
+            if let Some((index, permit)) = route.pick(&snapshot, (tags, now), ranked.panics, skip) {
                 return Some((pos, index, permit, snapshot));
             }
         }

@@ -353,7 +353,7 @@ impl ClusterRoute {
     pub(crate) fn pick(
         &self,
         snap: &Snapshot,
-        tags: Option<&[String]>,
+        (tags, now): (Option<&[String]>, tokio::time::Instant),
         panics: bool,
         skip: impl Fn(&Endpoint) -> bool,
     ) -> Option<(usize, BreakerPermit)> {
@@ -387,7 +387,7 @@ impl ClusterRoute {
             }
         }
         while n > 0 {
-            let chosen = self.balancer.pick(&candidates[..n])?;
+            let chosen = self.balancer.pick_at(&candidates[..n], now)?;
             let i = index[chosen];
             if let Some(permit) = snap.endpoints[i].state.breaker.acquire(panics) {
                 return Some((i, permit));
