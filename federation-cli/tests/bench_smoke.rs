@@ -56,3 +56,59 @@ fn zero_concurrency_is_a_usage_error() {
         .expect("the federation binary runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--variant sdk` runs `FederatedDataSync` alone (so it can be profiled without the plain pair
+/// sharing the CPU): the report has its rows only and judges no G9 goal.
+#[test]
+fn one_sync_variant_runs_alone_and_is_not_judged() {
+    if let Some(skip) = federation_testkit::kafka::skip_without_java() {
+        eprintln!("{skip}");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args(["bench", "--smoke", "--scenario", "sync", "--variant", "sdk"])
+        .env_remove("FEDERATION_CONFIG")
+        .output()
+        .expect("the federation binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("| FederatedDataSync |"),
+        "no SDK row:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("| plain rdkafka pair |"),
+        "the plain pair ran:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("not judged: --variant sdk ran one variant alone"),
+        "G9 rows:\n{stdout}"
+    );
+    assert!(
+        !stderr.contains("plain rdkafka pair"),
+        "the plain pair was driven:\n{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_sync_variant_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args([
+            "bench",
+            "--smoke",
+            "--scenario",
+            "sync",
+            "--variant",
+            "kafka",
+        ])
+        .output()
+        .expect("the federation binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--variant"), "{stderr}");
+}

@@ -124,9 +124,9 @@ pub(crate) async fn publish(
     let state = decide(policy, base.as_ref(), &event, window)
         .next
         .unwrap_or_else(|| EntityState::from_event(&event));
-    let topic = shared.config.changes_topic(&shared.local);
+    let topic = shared.changes_topic();
     let key = event.key();
-    let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+    let record = FutureRecord::to(topic).key(&key).payload(&payload);
     let send = producer.send(record, Timeout::After(deadline));
     let delivery = match tokio::time::timeout(deadline, send).await {
         Err(_) => {
@@ -139,7 +139,7 @@ pub(crate) async fn publish(
         Ok(Ok(delivery)) => delivery,
     };
     shared.metrics.published(&event.entity_type);
-    shared.status.pending(&event, shared.remote_clusters());
+    shared.status.pending(&event, shared.remotes());
     Ok(Published {
         stamp: event.stamp.clone(),
         event,
