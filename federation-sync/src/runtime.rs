@@ -229,7 +229,7 @@ fn start_ack_reader(shared: &Arc<Shared>) -> Result<JoinHandle<()>, SyncError> {
         loop {
             match consumer.recv().await {
                 Ok(message) => match crate::acks::decode(message.payload().unwrap_or_default()) {
-                    Ok(acks) => shared.status.acks(acks, &targets),
+                    Ok(acks) => shared.status.acks(&acks, &targets),
                     Err(error) => {
                         tracing::warn!(topic = %message.topic(), %error, "unreadable sync ack record ignored")
                     }
