@@ -57,6 +57,17 @@ fn zero_concurrency_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Runs `federation` with `args` (no configuration): its exit code, stdout and stderr.
+fn federation(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args(args)
+        .env_remove("FEDERATION_CONFIG")
+        .output()
+        .expect("the federation binary runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
 /// `--variant sdk` runs `FederatedDataSync` alone (so it can be profiled without the plain pair
 /// sharing the CPU): the report has its rows only and judges no G9 goal.
 #[test]
@@ -65,18 +76,9 @@ fn one_sync_variant_runs_alone_and_is_not_judged() {
         eprintln!("{skip}");
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_federation"))
-        .args(["bench", "--smoke", "--scenario", "sync", "--variant", "sdk"])
-        .env_remove("FEDERATION_CONFIG")
-        .output()
-        .expect("the federation binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let args = ["bench", "--smoke", "--scenario", "sync", "--variant", "sdk"];
+    let (code, stdout, stderr) = federation(&args);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stdout.contains("| FederatedDataSync |"),
         "no SDK row:\n{stdout}"
@@ -97,18 +99,15 @@ fn one_sync_variant_runs_alone_and_is_not_judged() {
 
 #[test]
 fn an_unknown_sync_variant_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_federation"))
-        .args([
-            "bench",
-            "--smoke",
-            "--scenario",
-            "sync",
-            "--variant",
-            "kafka",
-        ])
-        .output()
-        .expect("the federation binary runs");
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let args = [
+        "bench",
+        "--smoke",
+        "--scenario",
+        "sync",
+        "--variant",
+        "kafka",
+    ];
+    let (code, _, stderr) = federation(&args);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--variant"), "{stderr}");
 }
