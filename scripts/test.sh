@@ -37,7 +37,25 @@ fuzz_build_pid=$!
 trap 'kill -- -"$fuzz_build_pid" 2>/dev/null || true' EXIT
 
 step "cargo test (all Rust crates)"
-cargo test --workspace --no-fail-fast
+# Built once; the conformance chaos run (two seeds of 30 s, mostly loopback waits) then runs as
+# its own test binary alongside the other tests, which skip it by name. Its output is kept in a
+# log, printed and checked when the others are done.
+chaos_bin=$(cargo test --workspace --no-run --message-format=json-render-diagnostics |
+  python3 scripts/test_binary.py federation-conformance chaos)
+chaos_log=target/chaos-test.log
+(cd federation-conformance && exec "$chaos_bin" --exact chaos_invariants_hold) >"$chaos_log" 2>&1 &
+chaos_pid=$!
+trap 'kill -- -"$fuzz_build_pid" 2>/dev/null || true; kill "$chaos_pid" 2>/dev/null || true' EXIT
+rest_status=0
+cargo test --workspace --no-fail-fast -- --skip chaos_invariants_hold || rest_status=$?
+chaos_status=0
+wait "$chaos_pid" || chaos_status=$?
+printf '\n-- federation-conformance chaos run (alongside the tests above) --\n'
+cat "$chaos_log"
+if [ "$rest_status" -ne 0 ] || [ "$chaos_status" -ne 0 ]; then
+  echo "cargo test failed (tests: exit $rest_status, chaos run: exit $chaos_status)" >&2
+  exit 1
+fi
 
 step "federation-core feature opentelemetry (tracing-opentelemetry, in-memory exporter)"
 # Issue 22: only the core and its test binary are rebuilt with the feature.

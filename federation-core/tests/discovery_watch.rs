@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use discovery_support::*;
 use federation_core::config::{ClusterConfig, DiscoverySource, StaticInstance};
-use federation_core::discovery::{ClusterDiscovery, Health};
+use federation_core::discovery::{ClusterDiscovery, Health, InstanceWatch};
 use federation_testkit::consul::{CheckStatus, ConsulDouble, Fault};
 
 /// Waits until the double has received at least `n` health requests for `service` (the watcher
@@ -23,6 +23,19 @@ async fn until_requests(consul: &ConsulDouble, service: &str, n: u64) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Adds instance `u{n}` of `user-api` once the watcher has parked its next blocking query (the
+/// first read, one blocking query, and one more per change seen so far: `n` requests), and waits
+/// until the subscriber sees it. Returns the instance's id.
+async fn add_once_parked(consul: &ConsulDouble, rx: &mut InstanceWatch, n: u16) -> String {
+    until_requests(consul, "user-api", u64::from(n)).await;
+    let id = format!("u{n}");
+    consul
+        .register(instance(&id, "user-api", "127.0.0.1", 8080 + n))
+        .expect("register");
+    until(rx, "the new instance", |s| ids(s).contains(&id)).await;
+    id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,14 +59,7 @@ async fn changes_reach_subscribers_with_a_median_delay_under_100ms() {
 
     let mut delays = Vec::new();
     for n in 2..=6u16 {
-        // The watcher has parked its next blocking query: the first read (index 0), one blocking
-        // query, and one more per change seen so far.
-        until_requests(&consul, "user-api", u64::from(n)).await;
-        let id = format!("u{n}");
-        consul
-            .register(instance(&id, "user-api", "127.0.0.1", 8080 + n))
-            .expect("register");
-        until(&mut rx, "the new instance", |s| ids(s).contains(&id)).await;
+        add_once_parked(&consul, &mut rx, n).await;
         let seen = Instant::now();
         let changed = consul
             .last_change("user-api")
@@ -93,12 +99,7 @@ async fn a_storm_of_changes_is_followed_without_pacing() {
     let mut rx = d.watch("user-api");
     until(&mut rx, "the first read", |s| s.initialized).await;
     for n in 2..=7u16 {
-        until_requests(&consul, "user-api", u64::from(n)).await;
-        let id = format!("u{n}");
-        consul
-            .register(instance(&id, "user-api", "127.0.0.1", 8080 + n))
-            .expect("register");
-        until(&mut rx, "the new instance", |s| ids(s).contains(&id)).await;
+        add_once_parked(&consul, &mut rx, n).await;
     }
     d.shutdown();
 }

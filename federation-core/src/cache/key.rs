@@ -20,7 +20,7 @@ use moka::Equivalent;
 
 /// The identity of a cached response within one service's cache.
 ///
-/// Built by [`ResultCache::key`](super::ResultCache::key). Cheap to hash and compare; the
+/// Built by `ResultCache::key`. Cheap to hash and compare; the
 /// text is one allocation.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CacheKey {

@@ -252,7 +252,7 @@ impl ResultCache {
     }
 
     /// The value for `key` when it is fresh at `now` (before its TTL), counted as a hit exactly
-    /// as [`get_or_fetch`](Self::get_or_fetch) counts one; `None`, counting nothing, when the key
+    /// as `get_or_fetch` counts one; `None`, counting nothing, when the key
     /// is absent or past its TTL (the caller then goes through `get_or_fetch`, which handles
     /// stale serves, refreshes and misses). The cheap first step of a call's cache lookup;
     /// `now` is the caller's clock reading (a call's start), saving a second one.

@@ -36,7 +36,7 @@ impl FederatedServiceClient {
     /// Calls already started (and request builders already made) finish on the configuration
     /// they started with; later calls use the new one. Breakers, load and latency statistics
     /// and connections of instances still routed to are kept; unchanged clusters and services
-    /// keep all their state (see the [module docs](self)). Discovery watches of services no
+    /// keep all their state (see the docs of the `client::reload` module). Discovery watches of services no
     /// longer configured stop; those of new services start. Call it inside a tokio runtime
     /// when a cluster uses Consul (as for `build`). Returns the new generation.
     ///

@@ -9,17 +9,15 @@
 
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use reqwest::{Method, StatusCode, Url};
 
-use super::long_poll::{Connection, Connector};
+use super::long_poll::{Connection, Connector, Query, READ_BUFFER};
+use super::plain::{Answer, ExchangeError, Limits};
 use super::wire::{Parsed, parse_health};
 use crate::config::{ConsulSource, Secret};
 use crate::discovery::tuning::DiscoveryTuning;
 use crate::discovery::{DiscoveryError, DiscoveryErrorKind};
 
-/// Header carrying the blocking-query index (looked up case-insensitively by `http`).
-const INDEX_HEADER: &str = "x-consul-index";
 /// Consul's `max_query_time`: longer waits are capped by the server.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 /// Header carrying the ACL token.
@@ -36,13 +34,6 @@ pub(crate) struct HealthAnswer {
     /// `X-Consul-Index` as sent (not yet clamped).
     pub(crate) index: u64,
 }
-
-/// What one blocking query returned: status, raw `X-Consul-Index`, body.
-type PollAnswer = (
-    StatusCode,
-    Option<Result<String, http::header::ToStrError>>,
-    Vec<u8>,
-);
 
 /// A configured HTTP client for one cluster's Consul agent.
 #[derive(Clone, Debug)]
@@ -189,33 +180,32 @@ impl ConsulHttp {
         } else {
             self.margin * 2
         };
-        let (status, header_index, body) =
-            match tokio::time::timeout(timeout, self.poll_once(&what, url, conn)).await {
-                Ok(answer) => answer?,
-                Err(_) => {
-                    let message = format!(
-                        "{what}: Consul agent at {} did not answer in time",
-                        self.base
-                    );
-                    return Err(self.error(DiscoveryErrorKind::Timeout, message));
-                }
-            };
-        if status != StatusCode::OK {
+        let answer = match tokio::time::timeout(timeout, self.poll_once(&what, url, conn)).await {
+            Ok(answer) => answer?,
+            Err(_) => {
+                let message = format!(
+                    "{what}: Consul agent at {} did not answer in time",
+                    self.base
+                );
+                return Err(self.error(DiscoveryErrorKind::Timeout, message));
+            }
+        };
+        if answer.status != StatusCode::OK {
             return Err(DiscoveryError::from_status(
                 &self.cluster,
                 &what,
-                status.as_u16(),
-                &String::from_utf8_lossy(&body),
+                answer.status.as_u16(),
+                &String::from_utf8_lossy(&answer.body),
             ));
         }
-        let index = match header_index {
-            Some(Ok(text)) => text.parse::<u64>().map_err(|_| {
+        let index = match answer.index.as_deref().map(header_text) {
+            Some(Some(text)) => text.parse::<u64>().map_err(|_| {
                 self.error(
                     DiscoveryErrorKind::Parse,
                     format!("{what}: invalid X-Consul-Index {text:?}"),
                 )
             })?,
-            Some(Err(_)) => {
+            Some(None) => {
                 return Err(self.error(
                     DiscoveryErrorKind::Parse,
                     format!("{what}: X-Consul-Index is not text"),
@@ -228,7 +218,7 @@ impl ConsulHttp {
                 ));
             }
         };
-        let parsed = parse_health(service, &body)
+        let parsed = parse_health(service, &answer.body)
             .map_err(|e| self.error(DiscoveryErrorKind::Parse, format!("{what}: {}", e.0)))?;
         if let (Some(want), Some(got)) = (&self.datacenter, &parsed.datacenter)
             && !want.eq_ignore_ascii_case(got)
@@ -272,15 +262,15 @@ impl ConsulHttp {
         ))
     }
 
-    /// Sends one blocking query on the long-poll client and reads the status, the raw
-    /// `X-Consul-Index` and the whole body, chunk by chunk; more than `max_body` bytes
-    /// (announced or received) is a parse error naming the cluster, and the rest is never read.
+    /// Sends one blocking query on the watch's connection and reads the whole answer; more
+    /// than `max_body` bytes (announced or received) is a parse error naming the cluster, and
+    /// the rest is never read.
     async fn poll_once(
         &self,
         what: &str,
         url: Url,
         conn: &mut Option<Connection>,
-    ) -> Result<PollAnswer, DiscoveryError> {
+    ) -> Result<Answer, DiscoveryError> {
         let kept = conn.take();
         let bad_request =
             |e: String| self.error(DiscoveryErrorKind::Config, format!("{what}: {e}"));
@@ -288,64 +278,35 @@ impl ConsulHttp {
             .as_str()
             .parse()
             .map_err(|e| bad_request(format!("{e}")))?;
-        let host = uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .unwrap_or_default();
-        let origin_form = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = http::Request::get(origin_form).header(http::header::HOST, host);
-        if let Some(token) = &self.token {
-            request = request.header(TOKEN_HEADER, token);
-        }
-        let request = request
-            .body(http_body_util::Empty::new())
-            .map_err(|e| bad_request(e.to_string()))?;
-        let (resp, sender) = self.poll.send(kept, &uri, request).await.map_err(|e| {
-            // A connect that timed out is an agent that did not accept (a restarted agent
-            // drops SYNs under a fleet's reconnect storm): unreachable, so the recovery probe
-            // ends the backoff once it accepts (`recover.rs`).
-            self.transport_error(what, DiscoveryErrorKind::Unreachable, Some(&*e))
-        })?;
-        let status = resp.status();
-        let header_index = resp
-            .headers()
-            .get(INDEX_HEADER)
-            .map(|v| v.to_str().map(str::trim).map(str::to_owned));
-        let too_large = |n: String| {
-            self.error(
-                DiscoveryErrorKind::Parse,
-                format!(
-                    "{what}: the answer is {n} bytes, more than the {} bytes allowed",
-                    self.max_body
-                ),
-            )
+        let query = Query {
+            uri: &uri,
+            token: self.token.as_deref(),
+            limits: Limits {
+                head: READ_BUFFER,
+                body: self.max_body,
+            },
         };
-        let announced = resp
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-        if let Some(len) = announced
-            && len > self.max_body as u64
-        {
-            return Err(too_large(len.to_string()));
-        }
-        let mut incoming = resp.into_body();
-        let mut body = Vec::new();
-        while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| {
-                self.transport_error(what, DiscoveryErrorKind::Unreachable, Some(&e))
+        let (answer, kept) = self
+            .poll
+            .exchange(kept, &query)
+            .await
+            .map_err(|e| match e {
+                ExchangeError::TooLarge(n) => self.error(
+                    DiscoveryErrorKind::Parse,
+                    format!(
+                        "{what}: the answer is {n} bytes, more than the {} bytes allowed",
+                        self.max_body
+                    ),
+                ),
+                ExchangeError::Request(e) => bad_request(e),
+                // A connect that timed out is an agent that did not accept (a restarted agent
+                // drops SYNs under a fleet's reconnect storm): unreachable, so the recovery probe
+                // ends the backoff once it accepts (`recover.rs`).
+                other => self.transport_error(what, DiscoveryErrorKind::Unreachable, Some(&other)),
             })?;
-            let Ok(chunk) = frame.into_data() else {
-                continue;
-            };
-            if body.len() + chunk.len() > self.max_body {
-                return Err(too_large(format!("over {}", self.max_body)));
-            }
-            body.extend_from_slice(&chunk);
-        }
         // Read to its end: the connection can carry the watch's next query.
-        *conn = Some(sender);
-        Ok((status, header_index, body))
+        *conn = kept;
+        Ok(answer)
     }
 
     fn error(&self, kind: DiscoveryErrorKind, message: String) -> DiscoveryError {
@@ -387,6 +348,15 @@ impl ConsulHttp {
         }
         self.error(kind, message)
     }
+}
+
+/// A header value as text (trimmed), `None` when it has bytes a header text cannot have.
+fn header_text(value: &[u8]) -> Option<&str> {
+    let visible = value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+    let text = std::str::from_utf8(value).ok().filter(|_| visible)?;
+    Some(text.trim())
 }
 
 /// The wait actually sent: Consul treats 0 as its 5 min default and caps at 10 min, so the

@@ -44,16 +44,7 @@ async fn answer_each(
     index: Arc<AtomicU64>,
     close: bool,
 ) {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-        seen.clear();
+    while read_request(&mut stream).await {
         let n = index.fetch_add(1, Ordering::SeqCst);
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-consul-index: {n}\r\n\
@@ -64,6 +55,20 @@ async fn answer_each(
             return;
         }
     }
+}
+
+/// Reads one request head from `stream` (a client sends one query at a time); false once the
+/// client closed the connection.
+pub(crate) async fn read_request(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 
 pub(crate) mod http;
 pub(crate) mod long_poll;
+mod plain;
+mod plain_body;
 mod recover;
 pub(crate) mod watcher;
 mod wire;
