@@ -56,3 +56,58 @@ fn zero_concurrency_is_a_usage_error() {
         .expect("the federation binary runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Runs `federation` with `args` (no configuration): its exit code, stdout and stderr.
+fn federation(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args(args)
+        .env_remove("FEDERATION_CONFIG")
+        .output()
+        .expect("the federation binary runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `--variant sdk` runs `FederatedDataSync` alone (so it can be profiled without the plain pair
+/// sharing the CPU): the report has its rows only and judges no G9 goal.
+#[test]
+fn one_sync_variant_runs_alone_and_is_not_judged() {
+    if let Some(skip) = federation_testkit::kafka::skip_without_java() {
+        eprintln!("{skip}");
+        return;
+    }
+    let args = ["bench", "--smoke", "--scenario", "sync", "--variant", "sdk"];
+    let (code, stdout, stderr) = federation(&args);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("| FederatedDataSync |"),
+        "no SDK row:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("| plain rdkafka pair |"),
+        "the plain pair ran:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("not judged: --variant sdk ran one variant alone"),
+        "G9 rows:\n{stdout}"
+    );
+    assert!(
+        !stderr.contains("plain rdkafka pair"),
+        "the plain pair was driven:\n{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_sync_variant_is_a_usage_error() {
+    let args = [
+        "bench",
+        "--smoke",
+        "--scenario",
+        "sync",
+        "--variant",
+        "kafka",
+    ];
+    let (code, _, stderr) = federation(&args);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--variant"), "{stderr}");
+}

@@ -15,7 +15,7 @@ use rdkafka::message::OwnedHeaders;
 
 use crate::process::send as send_report;
 use crate::runtime::Shared;
-use crate::status::Ack;
+use crate::status::{Ack, AckView};
 
 /// Largest ack record (when `sync.max_message_bytes` is not smaller): far below any broker's
 /// limit, and a commit batch's acks (≈ 200 bytes each, up to 1,000) fit in one.
@@ -73,13 +73,17 @@ pub(crate) fn encode(acks: &[Ack], limit: usize) -> Vec<Vec<u8>> {
 }
 
 /// The acks of one record: a JSON array of acks, or one ack object (the format before
-/// batching).
-pub(crate) fn decode(payload: &[u8]) -> Result<Vec<Ack>, serde_json::Error> {
+/// batching); their strings borrowed from `payload`.
+pub(crate) fn decode(payload: &[u8]) -> Result<Vec<AckView<'_>>, serde_json::Error> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        serde_json::from_slice(payload)
+    let acks = if first == Some(&b'[') {
+        serde_json::from_slice(payload)?
     } else {
-        serde_json::from_slice::<Ack>(payload).map(|ack| vec![ack])
+        vec![serde_json::from_slice::<AckView<'_>>(payload)?]
+    };
+    match acks.iter().find_map(AckView::invalid) {
+        Some(why) => Err(serde::de::Error::custom(why)),
+        None => Ok(acks),
     }
 }
 
@@ -121,6 +125,10 @@ mod tests {
     use crate::model::Hlc;
     use crate::status::TargetStatus;
 
+    fn owned(payload: &[u8]) -> Result<Vec<Ack>, serde_json::Error> {
+        decode(payload).map(|views| views.iter().map(AckView::to_ack).collect())
+    }
+
     fn ack(n: u64) -> Ack {
         Ack {
             event_id: format!("{n:032x}"),
@@ -146,7 +154,7 @@ mod tests {
         assert!(records.iter().all(|r| r.len() <= one * 10 + 2));
         let back: Vec<Ack> = records
             .iter()
-            .flat_map(|r| decode(r).expect("each record decodes"))
+            .flat_map(|r| owned(r).expect("each record decodes"))
             .collect();
         assert_eq!(back, acks);
         assert_eq!(encode(&acks, 1 << 20).len(), 1, "all in one record");
@@ -161,20 +169,31 @@ mod tests {
         };
         let records = encode(&[ack(1), big.clone(), ack(3)], 300);
         assert_eq!(records.len(), 3);
-        assert_eq!(decode(&records[1]).expect("decodes"), vec![big]);
+        assert_eq!(owned(&records[1]).expect("decodes"), vec![big]);
     }
 
     #[test]
     fn a_single_ack_object_as_written_before_batching_is_still_read() {
         let old = serde_json::to_vec(&ack(7)).expect("encodes");
-        assert_eq!(decode(&old).expect("decodes"), vec![ack(7)]);
+        assert_eq!(owned(&old).expect("decodes"), vec![ack(7)]);
         let spaced = [b" \n".as_slice(), &encode(&[ack(8)], 1 << 20)[0]].concat();
-        assert_eq!(decode(&spaced).expect("decodes"), vec![ack(8)]);
+        assert_eq!(owned(&spaced).expect("decodes"), vec![ack(8)]);
         assert!(
             decode(b"[{\"event_id\": 1}]").is_err(),
             "a broken record is an error"
         );
         assert!(decode(b"not json").is_err());
+        let no_effect = br#"[{"event_id":"e","hlc":{"wall_ms":1,"logical":0},"entity_type":"user","entity_id":"1","cluster":"looma","status":{"state":"completed"}}]"#;
+        assert!(
+            decode(no_effect).is_err(),
+            "a completed ack needs its effect"
+        );
+        let escaped = serde_json::to_vec(&Ack {
+            entity_id: "a\"b".into(),
+            ..ack(9)
+        })
+        .expect("encodes");
+        assert_eq!(owned(&escaped).expect("decodes")[0].entity_id, "a\"b");
     }
 
     #[test]

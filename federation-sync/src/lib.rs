@@ -17,6 +17,8 @@
 
 pub mod model;
 
+// sync4p: the ack wire format and its borrowed view.
+mod ack_wire;
 mod acks;
 mod coherence;
 pub mod commits;

@@ -33,6 +33,10 @@ pub(crate) struct Shared {
     pub(crate) health: HealthBoard,
     policies: HashMap<String, Policy>,
     producers: HashMap<String, FutureProducer>,
+    /// Every sync cluster but the local one (the targets of each published change).
+    remotes: Vec<String>,
+    /// The local cluster's change topic.
+    changes_topic: String,
 }
 
 impl Shared {
@@ -52,12 +56,17 @@ impl Shared {
 
     /// Every sync cluster but the local one.
     pub(crate) fn remote_clusters(&self) -> Vec<String> {
-        self.config
-            .clusters
-            .iter()
-            .filter(|c| c.name != self.local)
-            .map(|c| c.name.clone())
-            .collect()
+        self.remotes.clone()
+    }
+
+    /// Every sync cluster but the local one, borrowed (per publish and per ack).
+    pub(crate) fn remotes(&self) -> &[String] {
+        &self.remotes
+    }
+
+    /// The topic this cluster publishes its changes to.
+    pub(crate) fn changes_topic(&self) -> &str {
+        &self.changes_topic
     }
 
     pub(crate) fn producer(&self, cluster: &str) -> Option<&FutureProducer> {
@@ -136,7 +145,16 @@ impl SyncBuilder {
                 tracing::warn!(cluster = %remote.name, %error, "could not create the cluster's sync topics; its runtime will");
             }
         }
+        let remotes = config
+            .clusters
+            .iter()
+            .filter(|c| c.name != local)
+            .map(|c| c.name.clone())
+            .collect();
+        let changes_topic = config.changes_topic(&local);
         let shared = Arc::new(Shared {
+            remotes,
+            changes_topic,
             config,
             local,
             clock: self.clock.unwrap_or_default(),
@@ -203,7 +221,7 @@ fn start_ack_reader(shared: &Arc<Shared>) -> Result<JoinHandle<()>, SyncError> {
         .map_err(|e| SyncError::kafka(&format!("subscribing to {topic}"), &e))?;
     let shared = Arc::clone(shared);
     Ok(tokio::spawn(async move {
-        let targets = shared.remote_clusters();
+        let targets = shared.remotes().to_vec();
         let owner = crate::kafka::Closing::new(consumer);
         let Some(consumer) = owner.get() else {
             return;
@@ -211,7 +229,7 @@ fn start_ack_reader(shared: &Arc<Shared>) -> Result<JoinHandle<()>, SyncError> {
         loop {
             match consumer.recv().await {
                 Ok(message) => match crate::acks::decode(message.payload().unwrap_or_default()) {
-                    Ok(acks) => shared.status.acks(acks, &targets),
+                    Ok(acks) => shared.status.acks(&acks, &targets),
                     Err(error) => {
                         tracing::warn!(topic = %message.topic(), %error, "unreadable sync ack record ignored")
                     }

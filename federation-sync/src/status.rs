@@ -13,42 +13,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use crate::ack_wire::AckView;
+pub use crate::ack_wire::{Ack, TargetStatus};
 use crate::model::{ChangeEvent, Hlc};
-
-/// An apply acknowledgement, written by a consuming cluster to the origin's acks topic.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ack {
-    /// The change.
-    pub event_id: String,
-    /// Its timestamp (a newer change of the entity replaces an older one's status).
-    pub hlc: Hlc,
-    /// Its entity type.
-    pub entity_type: String,
-    /// Its entity id.
-    pub entity_id: String,
-    /// The cluster that processed it.
-    pub cluster: String,
-    /// What happened there.
-    pub status: TargetStatus,
-}
-
-/// The state of one change in one target cluster.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum TargetStatus {
-    /// Not acknowledged yet.
-    Pending,
-    /// Processed: `effect` says what it did (`applied`, `merged`, `superseded`, `duplicate`).
-    Completed {
-        /// The effect.
-        effect: String,
-    },
-    /// Dead-lettered there.
-    Failed {
-        /// Why.
-        reason: String,
-    },
-}
 
 /// The status of the latest published change of one entity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,52 +57,59 @@ impl SyncStatus {
     }
 }
 
-/// Latest status per entity, fed by publishes and acknowledgements.
+/// Latest status per entity (type → id → status), fed by publishes and acknowledgements.
+///
+/// Every publish and every ack updates one entry; entities are published again and again, so an
+/// existing entry is updated in place (its key, event id and target names reused) and a lookup
+/// takes `&str`s: the steady state allocates nothing per publish.
 #[derive(Debug, Default)]
 pub(crate) struct StatusTracker {
-    latest: Mutex<HashMap<(String, String), SyncStatus>>,
+    latest: Mutex<HashMap<String, HashMap<String, SyncStatus>>>,
 }
 
+type Latest = HashMap<String, HashMap<String, SyncStatus>>;
+
 impl StatusTracker {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), SyncStatus>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Latest> {
         self.latest.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `event` was published: pending in every cluster of `targets`.
-    pub(crate) fn pending(&self, event: &ChangeEvent, targets: Vec<String>) {
-        let status = SyncStatus {
-            event_id: event.stamp.event_id.clone(),
-            hlc: event.stamp.hlc,
-            targets: targets
-                .into_iter()
-                .map(|t| (t, TargetStatus::Pending))
-                .collect(),
-        };
-        let key = (event.entity_type.clone(), event.entity_id.clone());
+    pub(crate) fn pending(&self, event: &ChangeEvent, targets: &[String]) {
         let mut latest = self.lock();
-        // An ack read before the publish returned (fast consumers) is kept.
-        if let Some(known) = latest.get(&key)
-            && known.event_id == status.event_id
-        {
-            let mut merged = status;
-            for (cluster, state) in &known.targets {
-                merged.targets.insert(cluster.clone(), state.clone());
+        let (id, hlc) = (&event.stamp.event_id, event.stamp.hlc);
+        match entry(&mut latest, &event.entity_type, &event.entity_id) {
+            // An ack read before the publish returned (fast consumers) is kept.
+            Some(known) if known.event_id == *id => {
+                for target in targets {
+                    if !known.targets.contains_key(target) {
+                        known.targets.insert(target.clone(), TargetStatus::Pending);
+                    }
+                }
             }
-            latest.insert(key, merged);
-            return;
+            Some(known) => reset(known, id, hlc, targets),
+            None => insert(
+                &mut latest,
+                &event.entity_type,
+                &event.entity_id,
+                id,
+                hlc,
+                targets,
+            ),
         }
-        latest.insert(key, status);
     }
 
     /// An acknowledgement arrived. Acks of older changes of the entity are ignored; acks of
     /// changes this process did not publish (or published before a restart) are recorded.
     #[cfg(test)]
     pub(crate) fn ack(&self, ack: Ack, targets: &[String]) {
-        self.acks(vec![ack], targets);
+        let record = serde_json::to_vec(&[ack]).expect("an ack serializes");
+        let views: Vec<AckView<'_>> = serde_json::from_slice(&record).expect("and reads back");
+        self.acks(&views, targets);
     }
 
     /// Acknowledgements arrived (one record's worth), each as in [`ack`](Self::ack).
-    pub(crate) fn acks(&self, acks: Vec<Ack>, targets: &[String]) {
+    pub(crate) fn acks(&self, acks: &[AckView<'_>], targets: &[String]) {
         let mut latest = self.lock();
         for ack in acks {
             record_ack(&mut latest, ack, targets);
@@ -144,39 +118,107 @@ impl StatusTracker {
 
     /// The status of `entity_type`/`entity_id`'s latest change.
     pub(crate) fn get(&self, entity_type: &str, entity_id: &str) -> Option<SyncStatus> {
-        self.lock()
-            .get(&(entity_type.to_string(), entity_id.to_string()))
-            .cloned()
+        self.lock().get(entity_type)?.get(entity_id).cloned()
     }
 
     /// How many entities have a change still pending somewhere.
     pub(crate) fn pending_count(&self) -> usize {
         self.lock()
             .values()
+            .flat_map(HashMap::values)
             .filter(|s| s.overall() == Overall::Pending)
             .count()
     }
 }
 
-/// Record one acknowledgement into the latest statuses.
-fn record_ack(latest: &mut HashMap<(String, String), SyncStatus>, ack: Ack, targets: &[String]) {
-    let key = (ack.entity_type.clone(), ack.entity_id.clone());
-    let fresh = || SyncStatus {
-        event_id: ack.event_id.clone(),
-        hlc: ack.hlc,
+/// The entry of `entity_type`/`entity_id`, if any.
+fn entry<'a>(
+    latest: &'a mut Latest,
+    entity_type: &str,
+    entity_id: &str,
+) -> Option<&'a mut SyncStatus> {
+    latest.get_mut(entity_type)?.get_mut(entity_id)
+}
+
+/// A new entry: change `event_id` at `hlc`, pending in every cluster of `targets`.
+fn insert(
+    latest: &mut Latest,
+    entity_type: &str,
+    entity_id: &str,
+    event_id: &str,
+    hlc: Hlc,
+    targets: &[String],
+) {
+    let status = SyncStatus {
+        event_id: event_id.to_string(),
+        hlc,
         targets: targets
             .iter()
             .map(|t| (t.clone(), TargetStatus::Pending))
             .collect(),
     };
-    let entry = latest.entry(key).or_insert_with(fresh);
-    if entry.event_id != ack.event_id {
-        if entry.hlc > ack.hlc {
-            return;
+    let by_id = match latest.get_mut(entity_type) {
+        Some(by_id) => by_id,
+        None => latest.entry(entity_type.to_string()).or_default(),
+    };
+    by_id.insert(entity_id.to_string(), status);
+}
+
+/// Make `status` the status of change `event_id` at `hlc`, pending in every cluster of
+/// `targets`, reusing its strings where the clusters are the same.
+fn reset(status: &mut SyncStatus, event_id: &str, hlc: Hlc, targets: &[String]) {
+    status.event_id.clear();
+    status.event_id.push_str(event_id);
+    status.hlc = hlc;
+    let same = status.targets.len() == targets.len()
+        && targets.iter().all(|t| status.targets.contains_key(t));
+    if same {
+        for state in status.targets.values_mut() {
+            *state = TargetStatus::Pending;
         }
-        *entry = fresh();
+    } else {
+        status.targets = targets
+            .iter()
+            .map(|t| (t.clone(), TargetStatus::Pending))
+            .collect();
     }
-    entry.targets.insert(ack.cluster, ack.status);
+}
+
+/// Record one acknowledgement into the latest statuses.
+fn record_ack(latest: &mut Latest, ack: &AckView<'_>, targets: &[String]) {
+    let (entity_type, entity_id) = (&*ack.entity_type, &*ack.entity_id);
+    let known = latest
+        .get(entity_type)
+        .and_then(|by_id| by_id.get(entity_id));
+    match known {
+        Some(known) if known.event_id == ack.event_id => {}
+        Some(known) if known.hlc > ack.hlc => return,
+        Some(_) => {
+            if let Some(known) = entry(latest, entity_type, entity_id) {
+                reset(known, &ack.event_id, ack.hlc, targets);
+            }
+        }
+        None => insert(
+            latest,
+            entity_type,
+            entity_id,
+            &ack.event_id,
+            ack.hlc,
+            targets,
+        ),
+    }
+    let Some(status) = entry(latest, entity_type, entity_id) else {
+        return;
+    };
+    match status.targets.get_mut(&*ack.cluster) {
+        Some(state) if ack.is(state) => {}
+        Some(state) => *state = ack.target_status(),
+        None => {
+            status
+                .targets
+                .insert(ack.cluster.to_string(), ack.target_status());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -226,7 +268,7 @@ mod tests {
         let targets = vec!["looma".to_string(), "third".to_string()];
         let tracker = StatusTracker::default();
         let e = event(10);
-        tracker.pending(&e, targets.clone());
+        tracker.pending(&e, &targets);
         assert_eq!(
             tracker.get("user", "1").map(|s| s.overall()),
             Some(Overall::Pending)
@@ -255,7 +297,7 @@ mod tests {
         let targets = vec!["looma".to_string()];
         let tracker = StatusTracker::default();
         let (old, new) = (event(10), event(20));
-        tracker.pending(&new, targets.clone());
+        tracker.pending(&new, &targets);
         tracker.ack(ack(&old, "looma", done()), &targets);
         let status = tracker.get("user", "1").expect("status");
         assert_eq!(
@@ -276,10 +318,38 @@ mod tests {
         // An ack read before its publish returned is kept when the publish records pending.
         let early = StatusTracker::default();
         early.ack(ack(&new, "looma", done()), &targets);
-        early.pending(&new, targets.clone());
+        early.pending(&new, &targets);
         assert_eq!(
             early.get("user", "1").map(|s| s.overall()),
             Some(Overall::Completed)
         );
+    }
+
+    #[test]
+    fn a_new_change_of_an_acknowledged_entity_is_pending_again_in_every_target() {
+        let targets = vec!["looma".to_string(), "third".to_string()];
+        let tracker = StatusTracker::default();
+        let (first, second) = (event(10), event(20));
+        tracker.pending(&first, &targets);
+        for cluster in &targets {
+            tracker.ack(ack(&first, cluster, done()), &targets);
+        }
+        assert_eq!(
+            tracker.get("user", "1").map(|s| s.overall()),
+            Some(Overall::Completed)
+        );
+        tracker.pending(&second, &targets);
+        let status = tracker.get("user", "1").expect("status");
+        assert_eq!(status.event_id, second.stamp.event_id);
+        assert!(
+            status.targets.values().all(|s| *s == TargetStatus::Pending),
+            "{status:?}"
+        );
+        // The same change acknowledged twice with the same status stays as it was.
+        tracker.ack(ack(&second, "looma", done()), &targets);
+        tracker.ack(ack(&second, "looma", done()), &targets);
+        assert_eq!(tracker.pending_count(), 1);
+        tracker.ack(ack(&second, "third", done()), &targets);
+        assert_eq!(tracker.pending_count(), 0);
     }
 }

@@ -74,6 +74,21 @@ pub struct BenchArgs {
     /// Also write the Markdown report to this file.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Variants of the sync scenario (G9) to run: both (the comparison), or one alone, to
+    /// profile it (`perf record -p <pid>` during its closed loop); one alone judges no goal.
+    #[arg(long, value_enum, default_value = "both")]
+    pub variant: SyncVariant,
+}
+
+/// The variants `--scenario sync` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SyncVariant {
+    /// The plain rdkafka pair and `FederatedDataSync`, interleaved: the G9 comparison.
+    Both,
+    /// Only the plain rdkafka pair.
+    Plain,
+    /// Only `FederatedDataSync`.
+    Sdk,
 }
 
 /// One benchmark scenario.
@@ -119,6 +134,8 @@ pub struct Settings {
     pub concurrency: Vec<usize>,
     /// Smoke mode.
     pub smoke: bool,
+    /// The sync scenario's variants.
+    pub variant: SyncVariant,
 }
 
 /// Runs the selected scenarios and prints the report.
@@ -148,6 +165,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             },
             concurrency: args.concurrency.clone(),
             smoke: true,
+            variant: args.variant,
         }
     } else {
         Settings {
@@ -158,6 +176,7 @@ pub async fn run(args: BenchArgs) -> Result<Exit, CliError> {
             },
             concurrency: args.concurrency.clone(),
             smoke: false,
+            variant: args.variant,
         }
     };
     let scenarios: Vec<Scenario> = if args.scenario.is_empty() {

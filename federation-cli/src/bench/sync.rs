@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use federation_testkit::kafka::{KafkaBroker, java_available};
 
-use super::Settings;
 use super::interleave::Comparison;
 use super::report::{GoalRow, Report, Verdict, comparison_table, fmt_duration, fmt_ratio};
 use super::runner::Load;
@@ -21,6 +20,7 @@ use super::stats::Sample;
 use super::sync_cpu::{self, CpuMark, CpuPerEvent};
 use super::sync_drive::{IN_FLIGHT, Run, Schedule, measure};
 use super::sync_pipes::{Arrivals, Ours, Pipe, Plain};
+use super::{Settings, SyncVariant};
 use crate::exit::CliError;
 
 /// The offered rate of the latency goal (events per second).
@@ -30,10 +30,10 @@ const WARMUP: Duration = Duration::from_secs(5);
 /// Variant names, in the order of the samples.
 const VARIANTS: [&str; 2] = ["plain rdkafka pair", "FederatedDataSync"];
 
-/// Runs G9 and adds its tables and goal rows.
+/// Runs G9 (the variants `settings.variant` selects) and adds its tables and goal rows.
 ///
 /// # Errors
-/// When the broker or either pipe cannot be set up.
+/// When the broker or a pipe cannot be set up.
 pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliError> {
     if let Err(reason) = java_available() {
         skipped(report, &format!("no Kafka broker without Java: {reason}"));
@@ -43,51 +43,39 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     let broker = KafkaBroker::start()
         .await
         .map_err(|e| CliError::failure(format!("bench: sync: the Kafka broker: {e}")))?;
-    let plain = Plain::start(&broker, Arrivals::new()).await?;
-    let ours = Ours::start(&broker.bootstrap_servers(), Arrivals::new()).await?;
+    let pipes = start_pipes(&broker, settings.variant).await?;
     let plan = settings.plan;
     let mut seq = 0;
-    warm_up(&plain, &ours, settings, &mut seq).await?;
+    warm_up(&pipes, settings, &mut seq).await?;
     let broker_pid = broker.pid();
     let (mut throughput, mut latency) = (Vec::new(), Vec::new());
     let (mut cpu_closed, mut cpu_open) = (Vec::new(), Vec::new());
     for rep in 0..plan.reps {
-        let (closed, open) = (Schedule::Closed, Schedule::Open(RATE));
-        let (samples, cpu) = pair(
-            &plain,
-            &ours,
-            closed,
-            plan.duration,
-            rep,
-            &mut seq,
-            broker_pid,
-        )
-        .await;
-        throughput.push(samples);
-        cpu_closed.push(cpu);
-        let (samples, cpu) = pair(
-            &plain,
-            &ours,
-            open,
-            plan.duration,
-            rep,
-            &mut seq,
-            broker_pid,
-        )
-        .await;
-        latency.push(samples);
-        cpu_open.push(cpu);
+        for (schedule, samples, cpu) in [
+            (Schedule::Closed, &mut throughput, &mut cpu_closed),
+            (Schedule::Open(RATE), &mut latency, &mut cpu_open),
+        ] {
+            let (s, c) = round(&pipes, schedule, plan.duration, rep, &mut seq, broker_pid).await;
+            samples.push(s);
+            cpu.push(c);
+        }
     }
+    let names: Vec<&'static str> = pipes.iter().map(|(name, _)| *name).collect();
     let comparisons = [
         comparison(
             Load::Closed {
                 concurrency: IN_FLIGHT,
             },
+            &names,
             throughput,
         ),
-        comparison(Load::Open { rate: RATE }, latency),
+        comparison(Load::Open { rate: RATE }, &names, latency),
     ];
-    judge(report, &comparisons);
+    if pipes.len() == VARIANTS.len() {
+        judge(report, &comparisons);
+    } else {
+        one_variant(report, settings.variant);
+    }
     let mut section = String::from(
         "### sync (G9): FederatedDataSync publish → subscriber → MemoryTarget vs a plain rdkafka \
          producer → consumer pair, one broker, one run\n\n",
@@ -102,17 +90,56 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
         &comparisons[1],
     ));
     section.push('\n');
-    section.push_str(&cpu_table(&cpu_closed, &cpu_open));
+    section.push_str(&cpu_table(&names, &cpu_closed, &cpu_open));
     report.section(section);
     Ok(())
+}
+
+/// One of the compared pipes.
+enum AnyPipe {
+    Plain(Plain),
+    Ours(Ours),
+}
+
+impl Pipe for AnyPipe {
+    async fn send(&self, seq: u64, sent_ns: u64) -> bool {
+        match self {
+            Self::Plain(pipe) => pipe.send(seq, sent_ns).await,
+            Self::Ours(pipe) => pipe.send(seq, sent_ns).await,
+        }
+    }
+
+    fn arrivals(&self) -> &Arrivals {
+        match self {
+            Self::Plain(pipe) => pipe.arrivals(),
+            Self::Ours(pipe) => pipe.arrivals(),
+        }
+    }
+}
+
+/// The pipes `variant` selects, named, in the order of [`VARIANTS`] (a pipe not selected is not
+/// started, so it costs no CPU while the other is profiled).
+async fn start_pipes(
+    broker: &KafkaBroker,
+    variant: SyncVariant,
+) -> Result<Vec<(&'static str, AnyPipe)>, CliError> {
+    let mut pipes = Vec::new();
+    if variant != SyncVariant::Sdk {
+        let plain = Plain::start(broker, Arrivals::new()).await?;
+        pipes.push((VARIANTS[0], AnyPipe::Plain(plain)));
+    }
+    if variant != SyncVariant::Plain {
+        let ours = Ours::start(&broker.bootstrap_servers(), Arrivals::new()).await?;
+        pipes.push((VARIANTS[1], AnyPipe::Ours(ours)));
+    }
+    Ok(pipes)
 }
 
 /// Warm-up, the same for both pipes: joins both consumer groups, fills the connections and
 /// gives the broker's JIT compiler two alternating rounds of each pipe's traffic (a cold JVM
 /// spends a third of the machine compiling, which would land on whichever pipe ran first).
 async fn warm_up(
-    plain: &Plain,
-    ours: &Ours,
+    pipes: &[(&'static str, AnyPipe)],
     settings: &Settings,
     seq: &mut u64,
 ) -> Result<(), CliError> {
@@ -123,9 +150,8 @@ async fn warm_up(
     };
     let rounds = if settings.smoke { 1 } else { 2 };
     for _ in 0..rounds {
-        let plain_run = measure(plain, Schedule::Closed, warmup, seq).await;
-        let ours_run = measure(ours, Schedule::Closed, warmup, seq).await;
-        for (name, run) in [("plain", plain_run), ("sdk", ours_run)] {
+        for (name, pipe) in pipes {
+            let run = measure(pipe, Schedule::Closed, warmup, seq).await;
             if run.missing > 0 {
                 return Err(CliError::failure(format!(
                     "bench: sync: warm-up of {name}: {} events never arrived",
@@ -138,13 +164,17 @@ async fn warm_up(
 }
 
 /// CPU per stored event of each variant, medians over the repetitions.
-fn cpu_table(closed: &[[Option<CpuPerEvent>; 2]], open: &[[Option<CpuPerEvent>; 2]]) -> String {
+fn cpu_table(
+    names: &[&str],
+    closed: &[Vec<Option<CpuPerEvent>>],
+    open: &[Vec<Option<CpuPerEvent>>],
+) -> String {
     let mut out = String::from(
         "#### CPU per stored event (user + system time, µs; medians over the repetitions)\n\n\
          | load | variant | bench process | broker | both |\n|---|---|---|---|---|\n",
     );
     for (load, runs) in [("closed, 1,000 in flight", closed), ("open 5,000/s", open)] {
-        for (v, name) in VARIANTS.iter().enumerate() {
+        for (v, name) in names.iter().enumerate() {
             let per_rep: Vec<Option<CpuPerEvent>> = runs.iter().map(|r| r[v]).collect();
             let Some(cpu) = sync_cpu::median(&per_rep) else {
                 out.push_str(&format!(
@@ -162,28 +192,28 @@ fn cpu_table(closed: &[[Option<CpuPerEvent>; 2]], open: &[[Option<CpuPerEvent>; 
     out
 }
 
-/// One repetition of both variants under `schedule`, alternating which goes first; the samples
-/// and each variant's CPU per stored event.
-async fn pair(
-    plain: &Plain,
-    ours: &Ours,
+/// One repetition of every pipe under `schedule`, the first pipe rotating with `rep`; the
+/// samples and each pipe's CPU per stored event, in the order of `pipes`.
+async fn round(
+    pipes: &[(&'static str, AnyPipe)],
     schedule: Schedule,
     duration: Duration,
     rep: usize,
     seq: &mut u64,
     broker_pid: Option<u32>,
-) -> (Vec<Sample>, [Option<CpuPerEvent>; 2]) {
-    let ((a, cpu_a), (b, cpu_b)) = if rep.is_multiple_of(2) {
-        let a = timed(plain, schedule, duration, seq, broker_pid).await;
-        (a, timed(ours, schedule, duration, seq, broker_pid).await)
-    } else {
-        let b = timed(ours, schedule, duration, seq, broker_pid).await;
-        (timed(plain, schedule, duration, seq, broker_pid).await, b)
-    };
-    for (name, run) in VARIANTS.iter().zip([&a, &b]) {
-        progress(schedule, rep, name, run);
+) -> (Vec<Sample>, Vec<Option<CpuPerEvent>>) {
+    let mut runs: Vec<Option<(Run, Option<CpuPerEvent>)>> = pipes.iter().map(|_| None).collect();
+    for i in 0..pipes.len() {
+        let v = (i + rep) % pipes.len();
+        runs[v] = Some(timed(&pipes[v].1, schedule, duration, seq, broker_pid).await);
     }
-    (vec![a.sample, b.sample], [cpu_a, cpu_b])
+    let (mut samples, mut cpu) = (Vec::new(), Vec::new());
+    for ((name, _), (run, c)) in pipes.iter().zip(runs.into_iter().flatten()) {
+        progress(schedule, rep, name, &run);
+        samples.push(run.sample);
+        cpu.push(c);
+    }
+    (samples, cpu)
 }
 
 /// [`measure`] with the CPU this process and the broker spent on it.
@@ -216,10 +246,10 @@ fn progress(schedule: Schedule, rep: usize, name: &str, run: &Run) {
     );
 }
 
-fn comparison(load: Load, samples: Vec<Vec<Sample>>) -> Comparison {
+fn comparison(load: Load, names: &[&'static str], samples: Vec<Vec<Sample>>) -> Comparison {
     Comparison {
         load,
-        variants: VARIANTS.to_vec(),
+        variants: names.to_vec(),
         samples,
     }
 }
@@ -277,7 +307,26 @@ fn lost_note(lost: u64) -> String {
     }
 }
 
+/// Goal rows of a run of one variant (`--variant`): nothing to compare, nothing judged.
+fn one_variant(report: &mut Report, variant: SyncVariant) {
+    let name = if variant == SyncVariant::Plain {
+        "plain"
+    } else {
+        "sdk"
+    };
+    unjudged(
+        report,
+        &format!("not judged: --variant {name} ran one variant alone (no comparison)"),
+    );
+}
+
 fn skipped(report: &mut Report, reason: &str) {
+    unjudged(report, &format!("skipped: {reason}"));
+    report.section(format!("### sync (G9)\n\nSkipped: {reason}.\n"));
+}
+
+/// Both goal rows, not judged, saying why.
+fn unjudged(report: &mut Report, measured: &str) {
     for what in [
         "sync max throughput: plain rdkafka pair / FederatedDataSync",
         "sync end-to-end p99 at 5,000 events/s",
@@ -285,10 +334,9 @@ fn skipped(report: &mut Report, reason: &str) {
         report.goal(GoalRow {
             id: "G9",
             what: what.into(),
-            measured: format!("skipped: {reason}"),
+            measured: measured.into(),
             goal: String::new(),
             verdict: Verdict::Skipped,
         });
     }
-    report.section(format!("### sync (G9)\n\nSkipped: {reason}.\n"));
 }
