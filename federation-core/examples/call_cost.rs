@@ -24,26 +24,15 @@ use std::time::Duration;
 use federation_core::client::FederatedServiceClient;
 use federation_core::config::{Config, ConfigFormat};
 use federation_testkit::instance::{Identity, ServiceInstance};
+use support::cpu_ticks;
 
-fn cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
-    field(11) + field(12)
-}
+mod support;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let variant = args.get(1).cloned().unwrap_or_else(|| "sdk".into());
-    let calls: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let concurrency: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let variant = support::choice(&args, 1, "variant", &["sdk", "reqwest", "hyper", "floor"]);
+    let calls = support::number(&args, 2, "calls", 20_000) as usize;
+    let concurrency = support::number(&args, 3, "concurrency", 1) as usize;
     // Optional: extra YAML lines for the service (e.g. `    load_balancing: round_robin`).
     let extra = args.get(4).cloned().unwrap_or_default();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -25,33 +25,19 @@ use federation_core::client::FederatedServiceClient;
 use federation_core::config::{Config, ConfigFormat};
 use federation_testkit::consul::{ConsulDouble, ConsulOptions, ServiceRegistration};
 use federation_testkit::instance::{Identity, ServiceInstance};
+use support::cpu_ticks;
+
+mod support;
 
 const CLUSTERS: [&str; 2] = ["scale-a", "scale-b"];
 
-fn cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
-
-fn arg(args: &[String], i: usize, default: u64) -> u64 {
-    args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let services = arg(&args, 1, 1000) as usize;
-    let instances = arg(&args, 2, 20) as usize;
-    let calls = arg(&args, 3, 20_000) as usize;
-    let concurrency = arg(&args, 4, 1).max(1) as usize;
-    let wait = arg(&args, 5, 5);
+    let services = support::number(&args, 1, "services", 1000) as usize;
+    let instances = support::number(&args, 2, "instances per service", 20) as usize;
+    let calls = support::number(&args, 3, "calls", 20_000) as usize;
+    let concurrency = support::number(&args, 4, "concurrency", 1).max(1) as usize;
+    let wait = support::number(&args, 5, "blocking wait (s)", 5);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
