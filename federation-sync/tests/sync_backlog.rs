@@ -102,21 +102,7 @@ async fn a_backlog_keeps_order_per_entity_and_commits_only_past_finished_message
         looma_store.get("user", "b1")
     );
     // Every event applied exactly once, each entity's in publish order, across both consumers.
-    let mut last: HashMap<String, usize> = HashMap::new();
-    for (event_id, effect) in looma_store.writes() {
-        assert_eq!(
-            effect,
-            Effect::Applied,
-            "no conflicts in a one-writer stream"
-        );
-        let (id, n) = &published[&event_id];
-        let before = last.insert(id.clone(), *n);
-        assert_eq!(
-            before.map_or(0, |b| b + 1),
-            *n,
-            "{id}: update {n} after {before:?}"
-        );
-    }
+    let last = support::assert_applied_once_in_order(&looma_store, &published);
     assert_eq!(last.len(), IDS.len());
     assert!(last.values().all(|n| *n == UPDATES - 1), "{last:?}");
     let duplicate =

@@ -63,21 +63,7 @@ async fn order_per_entity(bootstrap: &str) {
         "looma did not reach n = 19 for every user: {:?}",
         looma_store.snapshot()
     );
-    let mut last: HashMap<String, usize> = HashMap::new();
-    for (event_id, effect) in looma_store.writes() {
-        assert_eq!(
-            effect,
-            Effect::Applied,
-            "no conflicts in a one-writer stream"
-        );
-        let (id, n) = &published[&event_id];
-        if let Some(before) = last.insert(id.clone(), *n) {
-            assert!(
-                *n == before + 1,
-                "user {id}: update {n} applied after {before}"
-            );
-        }
-    }
+    support::assert_applied_once_in_order(&looma_store, &published);
     // What operators watch: 60 applied, their end-to-end latency, the lag gauge, the health entry.
     let metrics = looma.metrics_text();
     for line in [

@@ -267,3 +267,29 @@ impl SyncTarget for DiesAfterWriting {
         })
     }
 }
+
+/// Checks the write log of a one-writer stream: every write applied (no conflict), and each
+/// entity's updates applied exactly once each, in publish order from its first. `published`
+/// maps each event id to its entity id and update number (0, 1, …). Returns each entity's last
+/// applied update number.
+pub fn assert_applied_once_in_order(
+    store: &MemoryTarget,
+    published: &std::collections::HashMap<String, (String, usize)>,
+) -> std::collections::HashMap<String, usize> {
+    let mut last = std::collections::HashMap::new();
+    for (event_id, effect) in store.writes() {
+        assert_eq!(
+            effect,
+            federation_sync::model::Effect::Applied,
+            "no conflicts in a one-writer stream"
+        );
+        let (id, n) = &published[&event_id];
+        let before = last.insert(id.clone(), *n);
+        assert_eq!(
+            before.map_or(0, |b| b + 1),
+            *n,
+            "{id}: update {n} applied after {before:?}"
+        );
+    }
+    last
+}
