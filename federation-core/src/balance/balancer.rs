@@ -32,13 +32,8 @@ impl Balancer {
 
     /// Index of the chosen candidate; `None` if the list is empty or every weight is 0.
     /// Callers pass only available instances (breaker closed or probe-able, not excluded).
-    #[cfg(test)]
-    pub fn pick(&self, candidates: &[Candidate<'_>]) -> Option<usize> {
-        self.pick_at(candidates, Instant::now())
-    }
-
-    /// The same at `now`, a clock reading the caller already has (peak EWMA decays the latency
-    /// averages to it): the call path's form.
+    /// `now` is a clock reading the caller already has (peak EWMA decays the latency averages
+    /// to it); there is no form that reads the clock itself, so tests call this one too.
     pub fn pick_at(&self, candidates: &[Candidate<'_>], now: Instant) -> Option<usize> {
         match candidates {
             [] => None,

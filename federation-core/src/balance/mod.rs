@@ -20,15 +20,16 @@
 //! use std::sync::Arc;
 //! use federation_core::balance::{Balancer, Candidate, InstanceStats};
 //! use federation_core::config::LoadBalancing;
+//! use tokio::time::Instant;
 //!
 //! let stats: Vec<Arc<InstanceStats>> = (0..3).map(|_| Arc::default()).collect();
 //! let balancer = Balancer::new(LoadBalancing::PeakEwma, Some(42));
 //! let candidates: Vec<Candidate<'_>> =
 //!     stats.iter().map(|s| Candidate { weight: 1, stats: s }).collect();
-//! let chosen = balancer.pick(&candidates).expect("three candidates");
+//! let chosen = balancer.pick_at(&candidates, Instant::now()).expect("three candidates");
 //! let in_flight = stats[chosen].start(); // count the request while it runs
 //! // ... send it, then:
-//! in_flight.stats().observe(std::time::Duration::from_millis(12), true);
+//! in_flight.stats().observe_at(std::time::Duration::from_millis(12), true, Instant::now());
 //! ```
 
 mod balancer;

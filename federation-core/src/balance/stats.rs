@@ -74,13 +74,9 @@ impl InstanceStats {
         }
     }
 
-    /// Records a finished request: its round-trip time and whether it succeeded.
-    pub fn observe(&self, rtt: Duration, success: bool) {
-        self.observe_at(rtt, success, Instant::now());
-    }
-
-    /// [`observe`](Self::observe) at `now`, a clock reading the caller already has (the end
-    /// of the attempt, shared with the breaker's record).
+    /// Records a finished request: its round-trip time and whether it succeeded, at `now`, a
+    /// clock reading the caller already has (the end of the attempt, shared with the breaker's
+    /// record).
     pub fn observe_at(&self, rtt: Duration, success: bool, now: Instant) {
         let Ok(mut e) = self.ewma.lock() else {
             return;
@@ -219,10 +215,10 @@ mod tests {
     async fn peaks_are_believed_at_once_and_decay_slowly() {
         let stats = InstanceStats::default();
         assert_eq!(stats.ewma_latency(), DEFAULT_RTT);
-        stats.observe(Duration::from_millis(500), true);
+        stats.observe_at(Duration::from_millis(500), true, Instant::now());
         assert_eq!(stats.ewma_latency(), Duration::from_millis(500));
         tokio::time::advance(Duration::from_secs(1)).await;
-        stats.observe(Duration::from_millis(10), true);
+        stats.observe_at(Duration::from_millis(10), true, Instant::now());
         let after = stats.ewma_latency();
         assert!(
             after > Duration::from_millis(400) && after < Duration::from_millis(500),
@@ -238,7 +234,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failures_raise_cost_and_lower_success_rate() {
         let stats = InstanceStats::default();
-        stats.observe(Duration::from_millis(1), false);
+        stats.observe_at(Duration::from_millis(1), false, Instant::now());
         assert!(stats.ewma_latency() >= 2 * DEFAULT_RTT);
         assert!(stats.success_rate() < 1.0);
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::advance;
+use tokio::time::{Instant, advance};
 
 use super::{Balancer, Candidate, InstanceStats};
 use crate::config::LoadBalancing;
@@ -23,7 +23,7 @@ fn candidates<'a>(stats: &'a [Arc<InstanceStats>], weights: &[u32]) -> Vec<Candi
 fn counts(balancer: &Balancer, c: &[Candidate<'_>], picks: usize) -> Vec<usize> {
     let mut counts = vec![0; c.len()];
     for _ in 0..picks {
-        counts[balancer.pick(c).expect("a candidate")] += 1;
+        counts[balancer.pick_at(c, Instant::now()).expect("a candidate")] += 1;
     }
     counts
 }
@@ -36,11 +36,11 @@ async fn peak_ewma_sends_little_to_a_ten_times_slower_instance() {
     let rtt = [10, 10, 100].map(Duration::from_millis);
     let mut counts = [0usize; 3];
     for _ in 0..3000 {
-        let i = balancer.pick(&c).expect("a candidate");
+        let i = balancer.pick_at(&c, Instant::now()).expect("a candidate");
         counts[i] += 1;
         let guard = s[i].start();
         advance(Duration::from_millis(5)).await;
-        guard.stats().observe(rtt[i], true);
+        guard.stats().observe_at(rtt[i], true, Instant::now());
     }
     let slow_share = counts[2] as f64 / 3000.0;
     assert!(
@@ -81,7 +81,9 @@ async fn round_robin_is_proportional_to_weights_and_interleaved() {
     let s = stats(3);
     let c = candidates(&s, &[5, 1, 1]);
     let balancer = Balancer::new(LoadBalancing::RoundRobin, None);
-    let seq: Vec<_> = (0..7).map(|_| balancer.pick(&c).expect("pick")).collect();
+    let seq: Vec<_> = (0..7)
+        .map(|_| balancer.pick_at(&c, Instant::now()).expect("pick"))
+        .collect();
     assert_eq!(seq, [0, 0, 1, 0, 2, 0, 0], "smooth: spread, not bunched");
     assert_eq!(counts(&balancer, &c, 700), [500, 100, 100]);
 }
@@ -119,9 +121,17 @@ async fn weight_zero_is_never_picked() {
     ] {
         let balancer = Balancer::new(policy, Some(3));
         assert_eq!(counts(&balancer, &c, 200), [0, 200, 0], "{policy:?}");
-        assert_eq!(balancer.pick(&candidates(&s, &[0, 0])), None, "{policy:?}");
-        assert_eq!(balancer.pick(&candidates(&s, &[0])), None, "{policy:?}");
-        assert_eq!(balancer.pick(&[]), None, "{policy:?}");
+        assert_eq!(
+            balancer.pick_at(&candidates(&s, &[0, 0]), Instant::now()),
+            None,
+            "{policy:?}"
+        );
+        assert_eq!(
+            balancer.pick_at(&candidates(&s, &[0]), Instant::now()),
+            None,
+            "{policy:?}"
+        );
+        assert_eq!(balancer.pick_at(&[], Instant::now()), None, "{policy:?}");
     }
 }
 
@@ -135,7 +145,7 @@ async fn p2c_draws_by_weight() {
     let c = candidates(&s, &[9, 1]);
     let mut first = 0;
     for _ in 0..10_000 {
-        if balancer.pick(&c) == Some(0) {
+        if balancer.pick_at(&c, Instant::now()) == Some(0) {
             first += 1;
         }
     }
@@ -153,7 +163,9 @@ async fn seeded_balancers_are_deterministic() {
     for policy in [LoadBalancing::PeakEwma, LoadBalancing::LeastRequest] {
         let seq = |seed| {
             let b = Balancer::new(policy, Some(seed));
-            (0..50).map(|_| b.pick(&c)).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| b.pick_at(&c, Instant::now()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(seq(99), seq(99), "{policy:?}");
         assert_ne!(seq(99), seq(100), "{policy:?}");
@@ -171,17 +183,20 @@ async fn an_ejected_instance_gets_its_probe_soon_after_the_open_period() {
     s[2].reset_on_ejection(&breaker);
     let balancer = Balancer::new(LoadBalancing::PeakEwma, Some(21));
     for st in &s[..2] {
-        st.observe(Duration::from_millis(1), true);
+        st.observe_at(Duration::from_millis(1), true, Instant::now());
     }
     // Instance 2 fails fast five times: its cost balloons, then the breaker ejects it.
     for _ in 0..5 {
-        s[2].observe(Duration::from_micros(100), false);
-        breaker.try_acquire().expect("closed").failure();
+        s[2].observe_at(Duration::from_micros(100), false, Instant::now());
+        breaker
+            .try_acquire()
+            .expect("closed")
+            .failure_at(Instant::now());
     }
     assert!(!breaker.is_available());
     advance(Duration::from_secs(1)).await;
     assert!(breaker.is_available(), "probe time");
     // The caller offers it again; within a few picks it is chosen (and would take the probe).
-    let first = (0..10).position(|_| balancer.pick(&c) == Some(2));
+    let first = (0..10).position(|_| balancer.pick_at(&c, Instant::now()) == Some(2));
     assert!(first.is_some(), "the probe-ready instance must not starve");
 }

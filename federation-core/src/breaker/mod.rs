@@ -30,11 +30,12 @@
 //! ```ignore
 //! use federation_core::breaker::{Breaker, BreakerState};
 //! use federation_core::config::BreakerPolicy;
+//! use tokio::time::Instant;
 //!
 //! let breaker = Breaker::new(&BreakerPolicy { consecutive_failures: 2, ..Default::default() });
 //! for _ in 0..2 {
 //!     let permit = breaker.try_acquire().expect("closed breakers admit calls");
-//!     permit.failure();
+//!     permit.failure_at(Instant::now());
 //! }
 //! assert!(matches!(breaker.state(), BreakerState::Open { .. }));
 //! assert!(breaker.try_acquire().is_none());

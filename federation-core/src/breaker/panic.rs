@@ -28,14 +28,15 @@
 //! ```ignore
 //! use federation_core::breaker::{Breaker, panic_engaged};
 //! use federation_core::config::BreakerPolicy;
+//! use tokio::time::Instant;
 //!
 //! let breaker = Breaker::new(&BreakerPolicy { consecutive_failures: 1, ..Default::default() });
-//! breaker.try_acquire().expect("closed").failure();
+//! breaker.try_acquire().expect("closed").failure_at(Instant::now());
 //! assert!(breaker.try_acquire().is_none(), "held out");
 //! // Nothing is admitted (0 of 1 routable), the default threshold 0 engages panic routing:
 //! assert!(panic_engaged(Some(0.0), 0, 1, 1));
 //! let permit = breaker.acquire(true).expect("panic admits an instance not known unreachable");
-//! permit.success();
+//! permit.success_at(Instant::now());
 //! assert!(breaker.is_available(), "a success closes the breaker");
 //! ```
 
@@ -115,6 +116,8 @@ impl Inner {
 mod tests {
     use std::time::Duration;
 
+    use tokio::time::Instant;
+
     use super::*;
     use crate::breaker::BreakerState;
     use crate::config::BreakerPolicy;
@@ -126,7 +129,10 @@ mod tests {
             open_for: Duration::from_secs(30),
             max_open_for: Duration::from_secs(60),
         });
-        breaker.try_acquire().expect("closed").failure();
+        breaker
+            .try_acquire()
+            .expect("closed")
+            .failure_at(Instant::now());
         assert!(!breaker.is_available());
         breaker
     }
@@ -155,12 +161,12 @@ mod tests {
         let a = breaker.acquire(true).expect("panic permit");
         let b = breaker.acquire(true).expect("a second one at once");
         assert!(!a.is_probe() && !b.is_probe());
-        b.failure();
+        b.failure_at(Instant::now());
         assert!(
             matches!(breaker.state(), BreakerState::Open { .. }),
             "a failed panic call changes nothing"
         );
-        a.success();
+        a.success_at(Instant::now());
         assert_eq!(breaker.state(), BreakerState::Closed);
     }
 
@@ -173,7 +179,7 @@ mod tests {
 
         let breaker = held_out();
         let permit = breaker.acquire(true).expect("cause unknown: eligible");
-        permit.failure_with(EjectionCause::Unreachable);
+        permit.failure_with_at(EjectionCause::Unreachable, Instant::now());
         assert!(
             !breaker.panic_eligible(),
             "a refused connection ends panic routing to it"
@@ -189,7 +195,7 @@ mod tests {
         drop(panic);
         assert_eq!(breaker.state(), BreakerState::HalfOpen, "probe still out");
         assert!(breaker.try_acquire().is_none(), "no second probe");
-        probe.failure();
+        probe.failure_at(Instant::now());
         assert!(matches!(breaker.state(), BreakerState::Open { .. }));
     }
 }

@@ -166,6 +166,7 @@ mod tests {
     use std::time::Duration;
 
     use tokio::net::TcpListener;
+    use tokio::time::Instant;
 
     use super::watch;
     use crate::breaker::{Breaker, EjectionCause};
@@ -244,14 +245,14 @@ mod tests {
             port,
             Some(Duration::from_millis(50)),
         );
-        b.try_acquire().expect("closed").failure();
+        b.try_acquire().expect("closed").failure_at(Instant::now());
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Unreachable)).await);
         assert!(!b.is_available(), "still dead: stays ejected");
         let _listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("rebind");
         assert!(eventually(|| b.is_available()).await, "revived: probe due");
-        b.try_acquire().expect("probe").success();
+        b.try_acquire().expect("probe").success_at(Instant::now());
         assert!(eventually(|| alive_tasks() == 0).await, "closed: task ends");
     }
 
@@ -267,7 +268,7 @@ mod tests {
             port,
             Some(Duration::from_millis(50)),
         );
-        b.try_acquire().expect("closed").failure();
+        b.try_acquire().expect("closed").failure_at(Instant::now());
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Failing)).await);
         assert!(
             eventually(|| alive_tasks() == 0).await,
@@ -287,7 +288,7 @@ mod tests {
             port,
             Some(Duration::from_millis(50)),
         );
-        b.try_acquire().expect("closed").failure();
+        b.try_acquire().expect("closed").failure_at(Instant::now());
         assert!(eventually(|| b.ejection_cause() == Some(EjectionCause::Unreachable)).await);
         assert_eq!(alive_tasks(), 1, "one task per ejected instance");
         drop(b);

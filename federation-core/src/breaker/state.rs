@@ -363,10 +363,10 @@ impl Inner {
     }
 }
 
-/// Permission for one call. Call [`success`](Self::success) or [`failure`](Self::failure)
+/// Permission for one call. Call [`success_at`](Self::success_at) or [`failure_at`](Self::failure_at)
 /// when its outcome is known; dropping it records nothing (a cancelled call is neutral, and a
 /// dropped probe lets the next caller probe).
-#[must_use = "record the outcome with success() or failure()"]
+#[must_use = "record the outcome with success_at() or failure_at()"]
 pub struct BreakerPermit {
     pub(super) inner: Option<Arc<Inner>>,
     pub(super) word: u64,
@@ -380,22 +380,10 @@ impl BreakerPermit {
         !self.panic && state_of(self.word) == HALF_OPEN
     }
 
-    /// Records a successful call now (the call path passes its own reading: `success_at`).
-    #[cfg(test)]
-    pub fn success(self) {
-        self.success_at(Instant::now());
-    }
-
     /// Records a successful call that ended at `now`, a clock reading the caller already has
     /// (the end of the attempt, shared with its other records).
     pub fn success_at(mut self, now: Instant) {
         self.record(true, CAUSE_UNKNOWN, now);
-    }
-
-    /// Records a failed call now (the call path passes its own reading: `failure_at`).
-    #[cfg(test)]
-    pub fn failure(self) {
-        self.failure_at(Instant::now());
     }
 
     /// Records a failed call (connect error, timeout, 5xx the caller counts as failure) that
@@ -403,12 +391,6 @@ impl BreakerPermit {
     /// background probe classifies it (see [`EjectionCause`]).
     pub fn failure_at(mut self, now: Instant) {
         self.record(false, CAUSE_UNKNOWN, now);
-    }
-
-    /// Records a failed call with a known cause now (the call path uses `failure_with_at`).
-    #[cfg(test)]
-    pub fn failure_with(self, cause: EjectionCause) {
-        self.failure_with_at(cause, Instant::now());
     }
 
     /// Records a failed call whose cause is known, ended at `now`: an ejection it causes is

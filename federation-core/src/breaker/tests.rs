@@ -25,7 +25,10 @@ fn consecutive_only(n: u32) -> BreakerPolicy {
 
 fn fail(breaker: &Breaker, n: u32) {
     for _ in 0..n {
-        breaker.try_acquire().expect("admitted").failure();
+        breaker
+            .try_acquire()
+            .expect("admitted")
+            .failure_at(Instant::now());
     }
 }
 
@@ -40,7 +43,10 @@ fn open_until(breaker: &Breaker) -> Instant {
 async fn opens_after_n_consecutive_failures_only() {
     let breaker = Breaker::new(&consecutive_only(5));
     fail(&breaker, 4);
-    breaker.try_acquire().expect("admitted").success();
+    breaker
+        .try_acquire()
+        .expect("admitted")
+        .success_at(Instant::now());
     assert_eq!(
         breaker.consecutive_failures(),
         0,
@@ -75,9 +81,9 @@ async fn failure_rate_trigger_needs_minimum_requests() {
     for i in 0..19 {
         let permit = breaker.try_acquire().expect("closed");
         if i % 2 == 0 {
-            permit.failure()
+            permit.failure_at(Instant::now())
         } else {
-            permit.success()
+            permit.success_at(Instant::now())
         }
     }
     assert_eq!(
@@ -85,19 +91,31 @@ async fn failure_rate_trigger_needs_minimum_requests() {
         BreakerState::Closed,
         "19 calls: below minimum"
     );
-    breaker.try_acquire().expect("closed").failure(); // 20 calls, 11 failures
+    breaker
+        .try_acquire()
+        .expect("closed")
+        .failure_at(Instant::now()); // 20 calls, 11 failures
     assert!(matches!(breaker.state(), BreakerState::Open { .. }));
 
     // Failures that slid out of the window do not count.
     let breaker = Breaker::new(&policy);
     for _ in 0..9 {
-        breaker.try_acquire().expect("closed").failure();
+        breaker
+            .try_acquire()
+            .expect("closed")
+            .failure_at(Instant::now());
     }
     advance(secs(11)).await;
     for _ in 0..11 {
-        breaker.try_acquire().expect("closed").success();
+        breaker
+            .try_acquire()
+            .expect("closed")
+            .success_at(Instant::now());
     }
-    breaker.try_acquire().expect("closed").failure();
+    breaker
+        .try_acquire()
+        .expect("closed")
+        .failure_at(Instant::now());
     assert_eq!(
         breaker.state(),
         BreakerState::Closed,
@@ -139,7 +157,7 @@ async fn exactly_one_probe_when_the_period_elapses() {
     assert!(!breaker.is_available(), "the probe is out");
     let probe = probes.lock().expect("lock").pop().expect("one probe");
     assert!(probe.is_probe());
-    probe.success();
+    probe.success_at(Instant::now());
     assert_eq!(breaker.state(), BreakerState::Closed);
     assert!(breaker.try_acquire().is_some_and(|p| !p.is_probe()));
 }
@@ -174,13 +192,19 @@ async fn open_period_doubles_up_to_the_cap_and_resets_after_success() {
         let until = open_until(&breaker);
         periods.push(until - Instant::now());
         advance(until - Instant::now()).await;
-        breaker.try_acquire().expect("probe").failure();
+        breaker
+            .try_acquire()
+            .expect("probe")
+            .failure_at(Instant::now());
     }
     assert_eq!(periods, [secs(1), secs(2), secs(4), secs(5), secs(5)]);
     assert_eq!(breaker.ejections(), 6);
 
     advance(secs(5)).await;
-    breaker.try_acquire().expect("probe").success();
+    breaker
+        .try_acquire()
+        .expect("probe")
+        .success_at(Instant::now());
     fail(&breaker, 1);
     assert_eq!(
         open_until(&breaker) - Instant::now(),
@@ -198,12 +222,12 @@ async fn stale_outcomes_do_not_count_twice() {
     fail(&breaker, 2);
     assert_eq!(breaker.ejections(), 1);
     for p in slow {
-        p.failure(); // issued before the ejection: ignored
+        p.failure_at(Instant::now()); // issued before the ejection: ignored
     }
     assert_eq!(breaker.ejections(), 1);
     advance(secs(1)).await;
     let probe = breaker.try_acquire().expect("probe");
-    probe.success();
+    probe.success_at(Instant::now());
     assert_eq!(breaker.state(), BreakerState::Closed);
     assert_eq!(breaker.consecutive_failures(), 0);
 }
@@ -216,9 +240,15 @@ async fn observers_see_every_transition() {
     breaker.on_transition(move |t| sink.lock().expect("lock").push(t));
     fail(&breaker, 3);
     advance(secs(1)).await;
-    breaker.try_acquire().expect("probe").failure();
+    breaker
+        .try_acquire()
+        .expect("probe")
+        .failure_at(Instant::now());
     advance(secs(2)).await;
-    breaker.try_acquire().expect("probe").success();
+    breaker
+        .try_acquire()
+        .expect("probe")
+        .success_at(Instant::now());
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(
         seen,
@@ -271,7 +301,7 @@ async fn a_connect_to_an_unreachable_instance_makes_the_next_call_the_probe() {
         .expect("the probe is admitted at once");
     assert!(probe.is_probe());
     assert!(breaker.try_acquire().is_none(), "one probe only");
-    probe.success();
+    probe.success_at(Instant::now());
     assert_eq!(breaker.state(), BreakerState::Closed);
     assert_eq!(breaker.ejection_cause(), None);
     fail(&breaker, 2);
@@ -294,7 +324,10 @@ async fn an_instance_that_accepts_connections_keeps_the_doubling() {
     assert!(!breaker.is_available());
     assert!(!breaker.probe_connect_succeeded(), "still no shortcut");
     advance(secs(1)).await;
-    breaker.try_acquire().expect("probe after 1 s").failure();
+    breaker
+        .try_acquire()
+        .expect("probe after 1 s")
+        .failure_at(Instant::now());
     assert_eq!(open_until(&breaker), Instant::now() + secs(2), "doubled");
     assert_eq!(
         breaker.ejection_cause(),
@@ -310,7 +343,10 @@ async fn a_forced_probe_that_fails_doubles_and_reclassifies() {
     breaker.probe_connect_failed();
     assert!(breaker.probe_connect_succeeded());
     // Back, but answering 503: the forced probe fails.
-    breaker.try_acquire().expect("forced probe").failure();
+    breaker
+        .try_acquire()
+        .expect("forced probe")
+        .failure_at(Instant::now());
     assert_eq!(open_until(&breaker), Instant::now() + secs(2), "doubled");
     assert!(
         !breaker.probe_connect_succeeded(),
@@ -323,11 +359,14 @@ async fn a_forced_probe_that_fails_doubles_and_reclassifies() {
 #[tokio::test(start_paused = true)]
 async fn a_connect_failure_recorded_by_the_caller_classifies_the_ejection() {
     let breaker = Breaker::new(&consecutive_only(2));
-    breaker.try_acquire().expect("closed").failure();
     breaker
         .try_acquire()
         .expect("closed")
-        .failure_with(EjectionCause::Unreachable);
+        .failure_at(Instant::now());
+    breaker
+        .try_acquire()
+        .expect("closed")
+        .failure_with_at(EjectionCause::Unreachable, Instant::now());
     assert_eq!(breaker.ejection_cause(), Some(EjectionCause::Unreachable));
     assert!(breaker.probe_connect_succeeded());
     assert!(breaker.is_available());
@@ -353,7 +392,7 @@ async fn probe_entry_points_do_nothing_on_a_closed_breaker_or_an_out_probe() {
         "the probe call is already out"
     );
     assert!(!breaker.force_half_open());
-    probe.success();
+    probe.success_at(Instant::now());
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
 

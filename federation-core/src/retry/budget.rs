@@ -41,14 +41,8 @@ impl RetryBudget {
         }
     }
 
-    /// Records one call (first attempt). Call once per logical call, not per attempt.
-    #[cfg(test)]
-    pub fn deposit(&self) {
-        self.deposit_at(Instant::now());
-    }
-
-    /// The same at `now`, a clock reading the caller already has (the call's start): the call
-    /// path's form.
+    /// Records one call (first attempt) at `now`, a clock reading the caller already has (the
+    /// call's start). Call once per logical call, not per attempt.
     pub fn deposit_at(&self, now: Instant) {
         if let Ok(mut window) = self.inner.window.lock() {
             window.add(now, 1, 0);
@@ -120,7 +114,7 @@ mod tests {
     async fn allows_percent_of_calls_plus_the_reserve() {
         let budget = RetryBudget::new(&policy(20, 10));
         for _ in 0..1000 {
-            budget.deposit();
+            budget.deposit_at(Instant::now());
         }
         // 20 % of 1000 + 10/s × 10 s
         assert_eq!(drain(&budget), 300);
@@ -133,7 +127,7 @@ mod tests {
         let budget = RetryBudget::new(&policy(20, 0));
         assert!(!budget.try_withdraw(), "no calls, no reserve: no retries");
         for _ in 0..10 {
-            budget.deposit();
+            budget.deposit_at(Instant::now());
         }
         assert_eq!(drain(&budget), 2);
     }
@@ -142,7 +136,7 @@ mod tests {
     async fn refills_as_the_window_slides() {
         let budget = RetryBudget::new(&policy(20, 1));
         for _ in 0..100 {
-            budget.deposit();
+            budget.deposit_at(Instant::now());
         }
         assert_eq!(drain(&budget), 30); // 20 + 1/s × 10 s
         tokio::time::advance(Duration::from_secs(5)).await;
@@ -151,7 +145,7 @@ mod tests {
         // Deposits and withdrawals both slid out: only the reserve is left.
         assert_eq!(drain(&budget), 10);
         for _ in 0..50 {
-            budget.deposit();
+            budget.deposit_at(Instant::now());
         }
         assert_eq!(drain(&budget), 10, "20 % of 50 new calls");
     }

@@ -12,10 +12,11 @@
 //! ```ignore
 //! use federation_core::config::RetryBudgetPolicy;
 //! use federation_core::retry::RetryBudget;
+//! use tokio::time::Instant;
 //!
 //! let budget = RetryBudget::new(&RetryBudgetPolicy { percent: 20, min_per_second: 0, ..Default::default() });
 //! for _ in 0..10 {
-//!     budget.deposit(); // one per call
+//!     budget.deposit_at(Instant::now()); // one per call
 //! }
 //! assert!(budget.try_withdraw() && budget.try_withdraw()); // 20 % of 10 calls
 //! assert!(!budget.try_withdraw());

@@ -197,10 +197,12 @@ fn sent_to(call: &Call<'_>, progress: &Progress, pick: &Pick) -> Sent {
 /// the healthy instances, which receive most hedges, look as slow as the slow one, and P2C sent
 /// the slow one first attempts (`federation bench --scenario hedge`, docs/BENCHMARKS.md).
 fn cancelled(call: &Call<'_>, sent: &Sent, hedge: bool, overtaken: bool) -> Attempt {
-    let duration = sent.started.elapsed();
+    // One clock reading for the duration and the latency estimate's decay.
+    let now = Instant::now();
+    let duration = now.saturating_duration_since(sent.started);
     if overtaken {
         let stats = &sent.snapshot.endpoints[sent.index].state.stats;
-        stats.observe(duration.max(stats.ewma_latency() * 2), true);
+        stats.observe_at(duration.max(stats.ewma_latency() * 2), true, now);
     }
     call.inner
         .metrics

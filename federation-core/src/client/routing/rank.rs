@@ -302,7 +302,11 @@ mod tests {
     fn eject_all(route: &ClusterRoute) {
         for e in &route.current().endpoints {
             for _ in 0..5 {
-                e.state.breaker.try_acquire().expect("closed").failure();
+                e.state
+                    .breaker
+                    .try_acquire()
+                    .expect("closed")
+                    .failure_at(Instant::now());
             }
         }
     }
@@ -338,7 +342,11 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1100)).await;
         assert_eq!(first(&p), ("zervigo".to_owned(), true));
         for e in &routes[0].current().endpoints {
-            e.state.breaker.try_acquire().expect("probe").success();
+            e.state
+                .breaker
+                .try_acquire()
+                .expect("probe")
+                .success_at(Instant::now());
         }
         // Healthy again, but traffic stays on looma for the dwell time.
         assert_eq!(first(&p), ("looma".to_owned(), false));
