@@ -88,15 +88,17 @@ impl Http1Pool {
     }
 
     /// Sends `request` (origin-form URI, `Host` set) on an idle connection that is still
-    /// usable, else on a new one. Returns the response (its body not yet read) and the
-    /// connection to give back once the body has been read to its end.
+    /// usable, else on a new one; `now` is the attempt's start, the idle check's clock reading.
+    /// Returns the response (its body not yet read) and the connection to give back once the
+    /// body has been read to its end.
     pub(crate) async fn send(
         &self,
         settings: &PoolSettings,
         mut request: http::Request<Full<Bytes>>,
+        now: Instant,
     ) -> Result<(http::Response<Incoming>, InUse), SendError> {
         loop {
-            let (mut sender, reused) = match self.take_idle(settings) {
+            let (mut sender, reused) = match self.take_idle(settings, now) {
                 Some(sender) => (sender, true),
                 None => (self.connect(settings).await?, false),
             };
@@ -118,14 +120,19 @@ impl Http1Pool {
         }
     }
 
-    /// Returns a connection whose response was read to its end, unless it closed or the
-    /// instance already has `max_idle_per_host` idle ones.
-    pub(crate) fn give_back(self: &Arc<Self>, connection: InUse, settings: &PoolSettings) {
+    /// Returns a connection whose response was read to its end at `now` (the attempt's end
+    /// reading, so the pool reads no clock of its own), unless it closed or the instance
+    /// already has `max_idle_per_host` idle ones.
+    pub(crate) fn give_back(
+        self: &Arc<Self>,
+        connection: InUse,
+        settings: &PoolSettings,
+        now: Instant,
+    ) {
         let InUse(sender) = connection;
         if sender.is_closed() {
             return;
         }
-        let now = Instant::now();
         let mut idle = self.lock();
         let expired = take_expired(&mut idle, now, settings.idle_timeout);
         let kept = idle.len() < settings.max_idle_per_host;
@@ -174,11 +181,12 @@ impl Http1Pool {
         });
     }
 
-    /// The newest idle connection that is neither closed nor past `idle_timeout`.
-    fn take_idle(&self, settings: &PoolSettings) -> Option<Sender> {
+    /// The newest idle connection that is neither closed nor past `idle_timeout` at `now` (one
+    /// given back after `now` counts as idle for no time).
+    fn take_idle(&self, settings: &PoolSettings, now: Instant) -> Option<Sender> {
         let mut idle = self.lock();
         while let Some(newest) = idle.pop_back() {
-            if newest.since.elapsed() >= settings.idle_timeout {
+            if now.saturating_duration_since(newest.since) >= settings.idle_timeout {
                 // Every older one is past it too.
                 let expired: Vec<Idle> = idle.drain(..).collect();
                 drop(idle);

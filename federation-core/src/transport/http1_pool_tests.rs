@@ -64,7 +64,7 @@ fn request() -> http::Request<Full<Bytes>> {
 /// One exchange as the transport does it: send, read the body to its end, give back.
 async fn call(pool: &Arc<Http1Pool>, settings: &PoolSettings) -> Result<Bytes, SendError> {
     use http_body_util::BodyExt;
-    let (response, connection) = pool.send(settings, request()).await?;
+    let (response, connection) = pool.send(settings, request(), Instant::now()).await?;
     assert_eq!(response.status(), http::StatusCode::OK);
     let body = response
         .into_body()
@@ -72,7 +72,7 @@ async fn call(pool: &Arc<Http1Pool>, settings: &PoolSettings) -> Result<Bytes, S
         .await
         .expect("body")
         .to_bytes();
-    pool.give_back(connection, settings);
+    pool.give_back(connection, settings, Instant::now());
     Ok(body)
 }
 
@@ -160,7 +160,10 @@ async fn a_refused_connection_is_a_connect_error_naming_the_cause() {
     let port = listener.local_addr().expect("address").port();
     drop(listener);
     let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
-    match pool.send(&PoolSettings::default(), request()).await {
+    match pool
+        .send(&PoolSettings::default(), request(), Instant::now())
+        .await
+    {
         Err(SendError::Connect(e)) => {
             assert!(e.to_string().contains("tcp connect error"), "message: {e}")
         }

@@ -32,6 +32,7 @@ use hyper_util::client::legacy::ResponseFuture;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::time::Instant;
 
 pub(crate) mod attempt_url;
 pub(crate) mod http1_pool;
@@ -198,11 +199,12 @@ fn tls_config(cluster: &str, tls: &UpstreamTls) -> Result<rustls::ClientConfig, 
 }
 
 /// Sends one request and reads the whole body, refusing bodies over `limit` bytes. A
-/// plain-HTTP instance's own connections (`connections`) carry it unless the calling thread
-/// drives the call itself; otherwise the cluster's hyper-util client does.
+/// plain-HTTP instance's own connections (`connections`, with the attempt's start as their idle
+/// check's clock reading) carry it unless the calling thread drives the call itself; otherwise
+/// the cluster's hyper-util client does.
 pub(crate) async fn exchange(
     transport: &Transport,
-    connections: Option<&Arc<Http1Pool>>,
+    connections: Option<(&Arc<Http1Pool>, Instant)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -211,7 +213,7 @@ pub(crate) async fn exchange(
 ) -> Result<Exchange, SendError> {
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = method;
-    if let Some(pool) = connections.filter(|_| !crate::driven::active()) {
+    if let Some((pool, started)) = connections.filter(|_| !crate::driven::active()) {
         // The pipeline sets `Host` on every plain-HTTP attempt (the endpoint's precomputed one,
         // or the caller's own), which is the only way a request gets here.
         debug_assert!(headers.contains_key(http::header::HOST));
@@ -222,9 +224,9 @@ pub(crate) async fn exchange(
             .map_or_else(Uri::default, Uri::from);
         *request.headers_mut() = headers;
         let settings = &transport.local.pool;
-        let (response, connection) = pool.send(settings, request).await?;
+        let (response, connection) = pool.send(settings, request, started).await?;
         let exchange = read_response(response, limit).await?;
-        pool.give_back(connection, settings);
+        pool.give_back(connection, settings, exchange.ended);
         return Ok(exchange);
     }
     *request.uri_mut() = uri;
@@ -254,6 +256,7 @@ async fn read_response(
         status: parts.status,
         headers: parts.headers,
         body,
+        ended: Instant::now(),
     })
 }
 

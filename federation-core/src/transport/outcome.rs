@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use tokio::time::Instant;
 
 use crate::error::HttpError;
 
@@ -26,4 +27,7 @@ pub(crate) struct Exchange {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// When its body had been read to its end: the attempt's end, one clock reading shared by
+    /// the connection's give-back, the breaker, the latency sample and the call's duration.
+    pub(crate) ended: Instant,
 }

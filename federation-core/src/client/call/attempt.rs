@@ -108,7 +108,7 @@ impl Call<'_> {
             request,
             headers,
             remaining,
-            started + per_attempt,
+            (started, started + per_attempt),
         );
         // Nobody records the span: no `Instrumented` layer around the exchange.
         let sent = if span.is_disabled() {
@@ -116,8 +116,12 @@ impl Call<'_> {
         } else {
             send.instrument(span.clone()).await
         };
-        // The attempt's one clock reading at its end.
-        let ended = Instant::now();
+        // The attempt's one clock reading at its end: taken when the body was read (shared
+        // with the connection's give-back), or now when the exchange failed or timed out.
+        let ended = match &sent {
+            Ok(Ok(exchange)) => exchange.ended,
+            _ => Instant::now(),
+        };
         let took = ended.saturating_duration_since(started);
         let mut attempt = Attempt {
             cluster: Arc::clone(&route.cluster),
@@ -162,7 +166,8 @@ impl Call<'_> {
         }
     }
 
-    /// Sends the request to `endpoint`, giving up at `give_up` (the attempt's timeout).
+    /// Sends the request to `endpoint`, starting at `started` and giving up at `give_up` (the
+    /// attempt's timeout).
     async fn send(
         &self,
         route: &ClusterRoute,
@@ -170,7 +175,7 @@ impl Call<'_> {
         request: &Request,
         caller_headers: HeaderMap,
         remaining: Duration,
-        give_up: Instant,
+        (started, give_up): (Instant, Instant),
     ) -> Sent {
         let cluster = &self.inner.clusters[route.cluster_index];
         let mut headers = outgoing_headers(
@@ -201,7 +206,7 @@ impl Call<'_> {
                     give_up,
                     transport::exchange(
                         &cluster.transport,
-                        destination.connections.as_ref(),
+                        destination.connections.as_ref().map(|pool| (pool, started)),
                         request.method.clone(),
                         uri,
                         headers,

@@ -8,6 +8,7 @@
 //! missing or malformed one is replaced by a new sampled trace. An incoming deadline header on
 //! the request shortens the call's own deadline.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use http::header::HeaderName;
@@ -27,10 +28,29 @@ pub(crate) fn parse_deadline(value: &HeaderValue) -> Option<Duration> {
     text.parse::<u64>().ok().map(Duration::from_millis)
 }
 
+thread_local! {
+    /// The last deadline value made on this thread. First attempts of a service's calls start
+    /// within a millisecond of their admission, so nearly all of them send the same number of
+    /// milliseconds: a clone of this value counts a reference where formatting a new one
+    /// allocates.
+    static LAST_DEADLINE: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+}
+
 /// The deadline header value for `remaining` (at least 1 ms: 0 would read as "expired").
 pub(crate) fn deadline_value(remaining: Duration) -> HeaderValue {
     let ms = remaining.as_millis().clamp(1, u128::from(u64::MAX));
-    HeaderValue::from(u64::try_from(ms).unwrap_or(u64::MAX))
+    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+    LAST_DEADLINE.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((kept, value)) if *kept == ms => value.clone(),
+            _ => {
+                let value = HeaderValue::from(ms);
+                *last = Some((ms, value.clone()));
+                value
+            }
+        }
+    })
 }
 
 /// The call's trace context (for its span) and the outgoing `traceparent` every attempt sends:
@@ -104,5 +124,15 @@ mod tests {
         let v = deadline_value(Duration::from_millis(250));
         assert_eq!(parse_deadline(&v), Some(Duration::from_millis(250)));
         assert_eq!(parse_deadline(&HeaderValue::from_static("soon")), None);
+    }
+
+    #[test]
+    fn the_kept_deadline_value_is_reused_only_for_the_same_milliseconds() {
+        for ms in [250, 250, 251, 250, 7, 7, 30_000] {
+            let value = deadline_value(Duration::from_millis(ms));
+            assert_eq!(value, ms.to_string().as_str(), "{ms} ms");
+        }
+        // Sub-millisecond differences round down to the same value.
+        assert_eq!(deadline_value(Duration::from_micros(250_900)), "250");
     }
 }
