@@ -130,10 +130,9 @@ impl ServedBy {
 /// Response headers and body: owned (from upstream), or those of a cache entry.
 #[derive(Clone, Debug)]
 pub(crate) enum Content {
-    /// Headers and body of an upstream response, inline: a box cost every upstream call an
-    /// allocation (≈ 200 instructions with its free), more than the moves of the larger
-    /// `Response` cost a cache hit (a few copies of ≈ 130 bytes).
-    Owned(Owned),
+    /// Headers and body of an upstream response. Boxed, so a `Response` stays small and cheap
+    /// to move (a cache hit moves it several times; an upstream call allocates anyway).
+    Owned(Box<Owned>),
     /// Headers and body of this cache entry (a miss that went through the cache).
     Cached(Arc<CachedResponse>),
     /// Headers and body of the cache entry the response's [`Origin::Cached`] holds (a hit or a

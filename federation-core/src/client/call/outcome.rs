@@ -107,10 +107,10 @@ pub(super) fn upstream_response(
 ) -> Response {
     Response {
         status: exchange.status,
-        content: Content::Owned(Owned {
+        content: Content::Owned(Box::new(Owned {
             headers: exchange.headers,
             body: exchange.body,
-        }),
+        })),
         served: ServedBy {
             origin: Origin::Upstream { cluster, instance },
             attempts: trail.attempts,
