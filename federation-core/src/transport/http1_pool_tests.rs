@@ -63,8 +63,18 @@ fn request() -> http::Request<Full<Bytes>> {
 
 /// One exchange as the transport does it: send, read the body to its end, give back.
 async fn call(pool: &Arc<Http1Pool>, settings: &PoolSettings) -> Result<Bytes, SendError> {
+    let now = Instant::now();
+    call_at(pool, settings, (now, now)).await
+}
+
+/// The same with the attempt's clock readings: its start and the end of its body.
+async fn call_at(
+    pool: &Arc<Http1Pool>,
+    settings: &PoolSettings,
+    (started, ended): (Instant, Instant),
+) -> Result<Bytes, SendError> {
     use http_body_util::BodyExt;
-    let (response, connection) = pool.send(settings, request(), Instant::now()).await?;
+    let (response, connection) = pool.send(settings, request(), started).await?;
     assert_eq!(response.status(), http::StatusCode::OK);
     let body = response
         .into_body()
@@ -72,8 +82,29 @@ async fn call(pool: &Arc<Http1Pool>, settings: &PoolSettings) -> Result<Bytes, S
         .await
         .expect("body")
         .to_bytes();
-    pool.give_back(connection, settings, Instant::now());
+    pool.give_back(connection, settings, ended);
     Ok(body)
+}
+
+/// The pool reads no clock of its own on the call path: a connection's idle time runs from the
+/// reading it was given back at (its attempt's end) to the next attempt's start.
+#[tokio::test]
+async fn idle_time_is_judged_by_the_attempts_clock_readings() {
+    let (port, accepted) = server(false).await;
+    let pool = Arc::new(Http1Pool::new("127.0.0.1", port));
+    let settings = PoolSettings {
+        idle_timeout: Duration::from_secs(10),
+        ..PoolSettings::default()
+    };
+    let t0 = Instant::now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    assert!(call_at(&pool, &settings, (at(0), at(1))).await.is_ok());
+    // Idle 5 s by the readings (microseconds by the clock): reused.
+    assert!(call_at(&pool, &settings, (at(6), at(7))).await.is_ok());
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // Idle 11 s by the readings: past the timeout, so a new connection.
+    assert!(call_at(&pool, &settings, (at(18), at(18))).await.is_ok());
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
