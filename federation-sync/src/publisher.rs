@@ -10,13 +10,15 @@
 
 use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::{Map, Value};
 
 use crate::error::{SyncError, SyncErrorKind};
 use crate::model::{
-    ChangeEvent, ENVELOPE_VERSION, EntityState, Operation, Stamp, Window, decide, envelope,
+    ChangeEvent, ENVELOPE_VERSION, EntityState, Operation, Record, Stamp, Window, decide, envelope,
 };
 use crate::runtime::Shared;
 
@@ -130,18 +132,10 @@ pub(crate) async fn publish(
         .unwrap_or_else(|| EntityState::from_event(&event));
     let topic = shared.changes_topic();
     let key = event.key();
-    let record = FutureRecord::to(topic).key(&key).payload(&payload);
-    let send = producer.send(record, Timeout::After(deadline));
-    let delivery = match tokio::time::timeout(deadline, send).await {
-        Err(_) => {
-            return Err(SyncError::timeout(
-                &format!("publishing to {topic}"),
-                deadline,
-            ));
-        }
-        Ok(Err((e, _))) => return Err(SyncError::kafka(&format!("publishing to {topic}"), &e)),
-        Ok(Ok(delivery)) => delivery,
-    };
+    let record = FutureRecord::to(topic)
+        .key(key.as_str())
+        .payload(payload.as_slice());
+    let delivery = deliver(shared, producer, record, deadline).await?;
     shared.metrics.published(&event.entity_type);
     shared.status.pending(&event, shared.remotes());
     Ok(Published {
@@ -151,6 +145,59 @@ pub(crate) async fn publish(
         partition: delivery.partition,
         offset: delivery.offset,
     })
+}
+
+/// Send `record` and wait for its durable acknowledgement, up to `deadline`.
+///
+/// With the configured deadline the producer bounds the wait itself: librdkafka fails a message
+/// that is not acknowledged within `message.timeout.ms`, which is `sync.publish_timeout`, so no
+/// timer of ours runs per publish and its `MessageTimedOut` is reported as our [`Timeout`]. Any
+/// other deadline, and a send the producer's full queue refuses, wait under a timer of
+/// `deadline` (the queue-full wait included).
+///
+/// [`Timeout`]: SyncErrorKind::Timeout
+async fn deliver(
+    shared: &Shared,
+    producer: &FutureProducer,
+    record: FutureRecord<'_, str, [u8]>,
+    deadline: Duration,
+) -> Result<Delivery, SyncError> {
+    let what = || format!("publishing to {}", shared.changes_topic());
+    let record = if deadline == shared.config.publish_timeout {
+        match producer.send_result(record) {
+            Ok(delivery) => {
+                return match delivery.await {
+                    Ok(Ok(delivery)) => Ok(delivery),
+                    Ok(Err((e, _))) => Err(send_error(&what(), &e, deadline)),
+                    Err(_) => Err(SyncError::new(
+                        SyncErrorKind::Kafka,
+                        format!("{}: the producer was closed", what()),
+                    )),
+                };
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => record,
+            Err((e, _)) => return Err(send_error(&what(), &e, deadline)),
+        }
+    } else {
+        record
+    };
+    let send = producer.send(record, Timeout::After(deadline));
+    match tokio::time::timeout(deadline, send).await {
+        Err(_) => Err(SyncError::timeout(&what(), deadline)),
+        Ok(Err((e, _))) => Err(send_error(&what(), &e, deadline)),
+        Ok(Ok(delivery)) => Ok(delivery),
+    }
+}
+
+/// A failed send: librdkafka's own timeouts (the message's, or a queue that stayed full) are
+/// the caller's deadline passing; anything else is Kafka's error.
+fn send_error(what: &str, error: &KafkaError, deadline: Duration) -> SyncError {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::QueueFull) => {
+            SyncError::timeout(what, deadline)
+        }
+        _ => SyncError::kafka(what, error),
+    }
 }
 
 /// The stamped event for `change` (its record moves into the event), and the change's base:
@@ -176,7 +223,11 @@ fn stamp(shared: &Shared, change: Change) -> (ChangeEvent, Option<EntityState>) 
         entity_type: change.entity_type,
         entity_id: change.entity_id,
         operation: change.operation,
-        data: if deleted { Map::new() } else { change.data },
+        data: if deleted {
+            Record::empty()
+        } else {
+            Record::from(change.data)
+        },
         base: change.base.as_ref().map(|b| b.version.clone()),
         seen,
         stamp: Stamp::new(shared.local.clone(), hlc),

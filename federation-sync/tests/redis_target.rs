@@ -19,7 +19,7 @@ fn event(id: &str, operation: Operation, data: Value, wall_ms: u64) -> ChangeEve
         entity_type: "user".into(),
         entity_id: id.into(),
         operation,
-        data: data.as_object().cloned().unwrap_or_default(),
+        data: data.as_object().cloned().unwrap_or_default().into(),
         base: None,
         seen: BTreeMap::new(),
         stamp: Stamp::new(

@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use federation_core::config::SyncConfig;
 
 use super::hlc::Hlc;
+use super::record::Record;
 use super::stamp::Stamp;
 
 /// The envelope format version written and accepted.
@@ -53,9 +53,10 @@ pub struct ChangeEvent {
     pub entity_id: String,
     /// What the change did.
     pub operation: Operation,
-    /// The record (a JSON object) for create and update; empty for delete.
+    /// The record (a JSON object) for create and update; empty for delete. Read from the
+    /// envelope as checked JSON text, not parsed into a map ([`Record`]).
     #[serde(default)]
-    pub data: Map<String, Value>,
+    pub data: Record,
     /// The version the writer based the change on (`None`: it saw no version).
     #[serde(default)]
     pub base: Option<Stamp>,
@@ -188,12 +189,7 @@ pub fn check(event: &ChangeEvent, config: &SyncConfig) -> Result<(), Poison> {
         ));
     }
     if event.operation != Operation::Delete {
-        let missing: Vec<&str> = entity
-            .required_fields
-            .iter()
-            .filter(|f| !event.data.contains_key(f.as_str()))
-            .map(String::as_str)
-            .collect();
+        let missing = event.data.missing(&entity.required_fields);
         if !missing.is_empty() {
             return Err(Poison::Schema(format!(
                 "{} of {:?} lacks required field(s) {}",

@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::envelope::ChangeEvent;
+use super::record::Record;
 use super::stamp::Stamp;
-use super::state::{EntityState, Head, Record};
+use super::state::{EntityState, Head};
 
 /// One version of an entity, as given to a conflict callback and recorded with a conflict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,14 +211,14 @@ fn merged_into(current: &EntityState, event: &ChangeEvent) -> EntityState {
 fn version_of(state: &EntityState) -> Version {
     Version {
         stamp: state.version.clone(),
-        data: state.data.as_deref().cloned(),
+        data: state.data.as_ref().map(Record::to_map),
     }
 }
 
 fn version_of_head(head: &Head) -> Version {
     Version {
         stamp: head.stamp.clone(),
-        data: head.data.as_deref().cloned(),
+        data: head.data.as_ref().map(Record::to_map),
     }
 }
 
@@ -245,11 +246,11 @@ fn decide_merge(current: &EntityState, event: &ChangeEvent) -> Decision {
     }
     let incoming = Version {
         stamp: event.stamp.clone(),
-        data: (event.operation != super::envelope::Operation::Delete).then(|| event.data.clone()),
+        data: (event.operation != super::envelope::Operation::Delete).then(|| event.data.to_map()),
     };
     let winner = if next.record() == current.record() {
         Winner::Stored
-    } else if next.data.as_deref() == incoming.data.as_ref() {
+    } else if next.data.as_ref().map(Record::to_map) == incoming.data {
         Winner::Incoming
     } else {
         Winner::Merged
@@ -391,7 +392,7 @@ fn fold_callback(callback: &ConflictCallback, sorted: &[&Head], fallback: &Head)
     }
     let kept = Kept {
         stamp: acc.stamp,
-        data: acc.data.map(Record::new),
+        data: acc.data.map(Record::from),
     };
     (kept, winner)
 }
