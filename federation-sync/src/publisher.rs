@@ -151,7 +151,9 @@ pub(crate) async fn publish(
 ///
 /// With the configured deadline the producer bounds the wait itself: librdkafka fails a message
 /// that is not acknowledged within `message.timeout.ms`, which is `sync.publish_timeout`, so no
-/// timer of ours runs per publish and its `MessageTimedOut` is reported as our [`Timeout`]. Any
+/// timer of ours runs per publish and its `MessageTimedOut` is reported as our [`Timeout`]
+/// (librdkafka scans for timed-out messages once a second: the error comes up to about 2 s after
+/// the deadline; `tests/sync_publish_deadline.rs`). Any
 /// other deadline, and a send the producer's full queue refuses, wait under a timer of
 /// `deadline` (the queue-full wait included).
 ///
