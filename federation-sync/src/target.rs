@@ -252,7 +252,7 @@ mod tests {
             operation: crate::model::Operation::Create,
             data: crate::model::Record::empty(),
             base: None,
-            seen: BTreeMap::new(),
+            seen: Default::default(),
             stamp: crate::model::Stamp::new("zervigo", crate::model::Hlc::default()),
             published_at_ms: 0,
         };

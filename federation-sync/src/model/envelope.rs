@@ -6,12 +6,11 @@
 //! never panics and never returns "skip": every message is either a valid [`ChangeEvent`] or a
 //! [`Poison`] naming what is wrong, which the subscriber sends to the dead-letter topic.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use federation_core::config::SyncConfig;
 
+use super::clusters::ClusterMap;
 use super::hlc::Hlc;
 use super::record::Record;
 use super::stamp::Stamp;
@@ -64,7 +63,7 @@ pub struct ChangeEvent {
     /// (including its own earlier changes). An event whose `seen` covers a stored version was
     /// written after it; one that does not is concurrent with it: a conflict.
     #[serde(default)]
-    pub seen: BTreeMap<String, Hlc>,
+    pub seen: ClusterMap<Hlc>,
     /// This change's stamp.
     pub stamp: Stamp,
     /// Origin wall clock when published (ms since the epoch), for the end-to-end latency metric.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::clusters::ClusterMap;
 use super::envelope::{ChangeEvent, Operation};
 use super::hlc::Hlc;
 use super::record::Record;
@@ -34,13 +35,13 @@ pub struct EntityState {
     /// redelivery (events of one entity from one origin arrive in order). A writer passes it
     /// along with its change (the event's `seen`), which is how causality is known.
     #[serde(default)]
-    pub seen: BTreeMap<String, Hlc>,
+    pub seen: ClusterMap<Hlc>,
     /// Every policy but `merge_fields`: the latest version from each cluster that no other
     /// cluster's version was written after. One head: no conflict. Several: concurrent versions,
     /// resolved by the policy into `data`/`version` (the same heads give the same result on
     /// every side, whatever the arrival order).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub heads: BTreeMap<String, Head>,
+    #[serde(default, skip_serializing_if = "ClusterMap::is_empty")]
+    pub heads: ClusterMap<Head>,
 }
 
 /// The latest version from one cluster.
@@ -52,7 +53,7 @@ pub struct Head {
     pub data: Option<Record>,
     /// What its writer had seen.
     #[serde(default)]
-    pub seen: BTreeMap<String, Hlc>,
+    pub seen: ClusterMap<Hlc>,
 }
 
 impl Head {
@@ -80,8 +81,8 @@ impl EntityState {
             version: event.stamp.clone(),
             fields: BTreeMap::new(),
             tombstone: None,
-            seen: BTreeMap::new(),
-            heads: BTreeMap::from([(event.stamp.origin.clone(), head)]),
+            seen: ClusterMap::new(),
+            heads: [(event.stamp.origin.as_str(), head)].into_iter().collect(),
         };
         state.saw(&event.stamp);
         state
@@ -94,8 +95,8 @@ impl EntityState {
             version,
             fields: BTreeMap::new(),
             tombstone: None,
-            seen: BTreeMap::new(),
-            heads: BTreeMap::new(),
+            seen: ClusterMap::new(),
+            heads: ClusterMap::new(),
         }
     }
 
@@ -113,7 +114,7 @@ impl EntityState {
 
     /// Record `stamp` as processed.
     pub fn saw(&mut self, stamp: &Stamp) {
-        let entry = self.seen.entry(stamp.origin.clone()).or_default();
+        let entry = self.seen.get_or_insert_with(&stamp.origin, Hlc::default);
         *entry = (*entry).max(stamp.hlc);
     }
 
@@ -184,7 +185,7 @@ mod tests {
             operation: Operation::Update,
             data: Record::parse(r#"{"name": "Ada"}"#).expect("an object"),
             base: None,
-            seen: BTreeMap::new(),
+            seen: ClusterMap::new(),
             stamp: Stamp::new(
                 origin,
                 Hlc {
