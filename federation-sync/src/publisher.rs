@@ -149,15 +149,11 @@ pub(crate) async fn publish(
 
 /// Send `record` and wait for its durable acknowledgement, up to `deadline`.
 ///
-/// With the configured deadline the producer bounds the wait itself: librdkafka fails a message
-/// that is not acknowledged within `message.timeout.ms`, which is `sync.publish_timeout`, so no
-/// timer of ours runs per publish and its `MessageTimedOut` is reported as our [`Timeout`]
-/// (librdkafka scans for timed-out messages once a second: the error comes up to about 2 s after
-/// the deadline; `tests/sync_publish_deadline.rs`). Any
-/// other deadline, and a send the producer's full queue refuses, wait under a timer of
-/// `deadline` (the queue-full wait included).
-///
-/// [`Timeout`]: SyncErrorKind::Timeout
+/// The deadline is ours, not only the producer's: librdkafka fails a message after
+/// `message.timeout.ms` (= `sync.publish_timeout`), but it scans for expired messages about once
+/// a second, so relying on it alone returned a 3 s deadline's error after 3 to 7 s. A caller's
+/// deadline must hold to the timer's precision (`tests/sync_publish_deadline.rs`); the timer
+/// costs about 1 µs per publish (docs/BENCHMARKS.md, G9 representation).
 async fn deliver(
     shared: &Shared,
     producer: &FutureProducer,
@@ -165,24 +161,6 @@ async fn deliver(
     deadline: Duration,
 ) -> Result<Delivery, SyncError> {
     let what = || format!("publishing to {}", shared.changes_topic());
-    let record = if deadline == shared.config.publish_timeout {
-        match producer.send_result(record) {
-            Ok(delivery) => {
-                return match delivery.await {
-                    Ok(Ok(delivery)) => Ok(delivery),
-                    Ok(Err((e, _))) => Err(send_error(&what(), &e, deadline)),
-                    Err(_) => Err(SyncError::new(
-                        SyncErrorKind::Kafka,
-                        format!("{}: the producer was closed", what()),
-                    )),
-                };
-            }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => record,
-            Err((e, _)) => return Err(send_error(&what(), &e, deadline)),
-        }
-    } else {
-        record
-    };
     let send = producer.send(record, Timeout::After(deadline));
     match tokio::time::timeout(deadline, send).await {
         Err(_) => Err(SyncError::timeout(&what(), deadline)),

@@ -1,7 +1,7 @@
-//! `publish` with the configured deadline (`sync.publish_timeout`) runs no timer of its own: the
-//! producer's `message.timeout.ms` bounds the wait. A broker that goes down must still turn into
-//! the same `Timeout` error, naming the deadline, within about that deadline; nothing hangs and
-//! nothing reports success.
+//! `publish` with the configured deadline (`sync.publish_timeout`) while the broker is down: the
+//! caller gets the `Timeout` error naming the deadline when the deadline passes (not when
+//! librdkafka's once-a-second expiry scan notices the message); nothing hangs and nothing reports
+//! success.
 
 mod support;
 
@@ -46,11 +46,11 @@ async fn publish_with_the_configured_deadline_times_out_when_the_broker_is_down(
         }
         Ok(p) => panic!("publish with the broker down must fail, got {p:?}"),
     }
-    // librdkafka scans for timed-out messages about once a second, and its broker thread
-    // retries the connection at most `reconnect.backoff.max.ms` (1 s) apart.
-    eprintln!("refused after {took:?}");
+    // librdkafka alone took 3 to 7 s here (its expiry scan runs about once a second); the
+    // publish's own timer ends the wait at the deadline (margin for a loaded machine).
     assert!(
-        took >= deadline - Duration::from_millis(200) && took < deadline + Duration::from_secs(4),
+        took >= deadline - Duration::from_millis(50)
+            && took < deadline + Duration::from_millis(750),
         "failed after {took:?}, deadline {deadline:?}"
     );
 }
