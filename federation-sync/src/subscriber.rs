@@ -134,7 +134,7 @@ async fn consume(
         return;
     };
     let mut batch = OffsetBatch::new();
-    let mut owed = OwedAcks::default();
+    let mut owed = OwedAcks::new(&shared);
     let (applier, target_ref) = (&*shared, &*target);
     let mut lanes = Lanes::new(|work| apply(applier, target_ref, work));
     let mut finished_now = Vec::with_capacity(crate::lanes::BATCH);
@@ -245,7 +245,7 @@ fn finished<F: std::future::Future<Output = Done>, S: FnMut(Work) -> F>(
 ) {
     let last = lanes.finish(&done);
     if let Some((origin, ack)) = done.ack {
-        owed.push(&origin, ack);
+        owed.push(&origin, &ack);
     }
     let Some(last) = last else {
         return;
