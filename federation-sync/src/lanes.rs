@@ -21,6 +21,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use rdkafka::message::{BorrowedMessage, Message};
+
 use crate::process::{Source, process};
 use crate::runtime::Shared;
 use crate::status::Ack;
@@ -33,10 +35,11 @@ pub(crate) const BATCH: usize = 256;
 /// Messages waiting in the lanes before the consumer stops reading (back pressure).
 const WAITING: usize = 4 * BATCH;
 
-/// A message handed to a lane.
-pub(crate) struct Work {
+/// A message handed to a lane: the consumer's message itself (its payload is not copied; it
+/// is released when the message is finished).
+pub(crate) struct Work<'m> {
     pub(crate) source: Source,
-    pub(crate) payload: Vec<u8>,
+    pub(crate) message: BorrowedMessage<'m>,
 }
 
 /// A finished message, and the acknowledgement it owes its origin.
@@ -49,8 +52,9 @@ pub(crate) struct Done {
 }
 
 /// Apply one message (what a lane runs per message).
-pub(crate) async fn apply(shared: &Shared, target: &dyn SyncTarget, work: Work) -> Done {
-    let processed = process(shared, target, &work.payload, &work.source).await;
+pub(crate) async fn apply(shared: &Shared, target: &dyn SyncTarget, work: Work<'_>) -> Done {
+    let payload = work.message.payload().unwrap_or_default();
+    let processed = process(shared, target, payload, &work.source).await;
     let source = work.source;
     Done {
         topic: source.topic,
@@ -68,23 +72,23 @@ struct Progress {
 }
 
 /// One lane: its waiting messages and the one being applied (at most one: entity order).
-struct Lane<F> {
-    waiting: VecDeque<Work>,
+struct Lane<'m, F> {
+    waiting: VecDeque<Work<'m>>,
     /// Allocated once and reused for every message of the lane.
     running: Pin<Box<Option<F>>>,
 }
 
 /// The lanes of one consumer, applying each message with `start(work)`. Dropping it drops the
 /// messages in hand unfinished.
-pub(crate) struct Lanes<F, S> {
-    lanes: Vec<Lane<F>>,
+pub(crate) struct Lanes<'m, F, S> {
+    lanes: Vec<Lane<'m, F>>,
     start: S,
     waiting: usize,
     /// By topic, then partition: looked up by `&str`, no key allocated per message.
     progress: HashMap<Arc<str>, HashMap<i32, Progress>>,
 }
 
-impl<F: Future<Output = Done>, S: FnMut(Work) -> F> Lanes<F, S> {
+impl<'m, F: Future<Output = Done>, S: FnMut(Work<'m>) -> F> Lanes<'m, F, S> {
     /// Lanes that apply a message with `start` (e.g. `|work| apply(shared, target, work)`).
     pub(crate) fn new(start: S) -> Self {
         let lanes = (0..LANES)
@@ -112,7 +116,7 @@ impl<F: Future<Output = Done>, S: FnMut(Work) -> F> Lanes<F, S> {
     }
 
     /// Hand `work` (in consumer order) to its key's lane.
-    pub(crate) fn push(&mut self, work: Work) {
+    pub(crate) fn push(&mut self, work: Work<'m>) {
         let source = &work.source;
         let of_topic = match self.progress.get_mut(&*source.topic) {
             Some(of_topic) => of_topic,

@@ -168,7 +168,7 @@ async fn consume(
                 let mut taken = 0;
                 while let Some(message) = next {
                     match message {
-                        Ok(message) => lanes.push(work_of(&message, &mut topic)),
+                        Ok(message) => lanes.push(work_of(message, &mut topic)),
                         Err(error) => note_error(&shared, &origin, &error),
                     }
                     taken += 1;
@@ -207,7 +207,7 @@ async fn consume(
 
 /// A received message as a lane's work; `topic` keeps the last topic name, so messages of one
 /// topic share it instead of copying it each.
-fn work_of(message: &BorrowedMessage<'_>, topic: &mut Arc<str>) -> Work {
+fn work_of<'m>(message: BorrowedMessage<'m>, topic: &mut Arc<str>) -> Work<'m> {
     if &**topic != message.topic() {
         *topic = Arc::from(message.topic());
     }
@@ -217,8 +217,7 @@ fn work_of(message: &BorrowedMessage<'_>, topic: &mut Arc<str>) -> Work {
         offset: message.offset(),
         key: message.key().map(<[u8]>::to_vec),
     };
-    let payload = message.payload().unwrap_or_default().to_vec();
-    Work { source, payload }
+    Work { source, message }
 }
 
 /// Deliver the acks (and conflict records) the finished messages queued before their offsets
@@ -236,8 +235,8 @@ fn flush_reports(shared: &Shared) {
 
 /// Note a message finished by its lane: the partition's committable offset moves on, and its
 /// ack is owed until the next commit.
-fn finished<F: std::future::Future<Output = Done>, S: FnMut(Work) -> F>(
-    lanes: &mut Lanes<F, S>,
+fn finished<'m, F: std::future::Future<Output = Done>, S: FnMut(Work<'m>) -> F>(
+    lanes: &mut Lanes<'m, F, S>,
     done: Done,
     batch: &mut OffsetBatch,
     owed: &mut OwedAcks,
