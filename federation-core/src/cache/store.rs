@@ -17,7 +17,7 @@ use super::flight::{FlightOutput, Flights};
 use super::key::{CacheKey, KeyBuf, KeyBuilder};
 use super::stats::{CacheStats, Counters, WarmCounters};
 use crate::cache::home::on_home;
-use crate::cache::l2::{L2, Scope};
+use crate::cache::l2::L2;
 use crate::config::model::CachePolicy;
 use crate::telemetry::Metrics;
 use fill::run_fetch;
@@ -320,34 +320,6 @@ impl ResultCache {
     #[cfg(test)]
     pub(crate) async fn peek(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
         self.inner.entries.get(key).await
-    }
-
-    /// Drops every entry whose logical path is exactly `path` (any method, query or body), and
-    /// keeps fetches already in flight from storing older results.
-    ///
-    /// With the shared tier, every other process drops them too (within the propagation
-    /// delay), values of the path fetched before this call are never read back from Redis by
-    /// this process, and they are deleted in Redis in the background.
-    pub fn invalidate(&self, path: &str) {
-        self.invalidate_scope(Scope::Path(path.to_owned()));
-    }
-
-    /// Drops every entry whose logical path starts with `prefix`.
-    /// (Fleet-wide with the shared tier, as [`invalidate`](Self::invalidate).)
-    pub fn invalidate_prefix(&self, prefix: &str) {
-        self.invalidate_scope(Scope::Prefix(prefix.to_owned()));
-    }
-
-    /// Drops every entry (fleet-wide with the shared tier, as [`invalidate`](Self::invalidate)).
-    pub fn clear(&self) {
-        self.invalidate_scope(Scope::All);
-    }
-
-    fn invalidate_scope(&self, scope: Scope) {
-        self.inner.drop_local(scope.clone());
-        if let Some(l2) = &self.inner.l2 {
-            l2.invalidate(scope);
-        }
     }
 
     /// The shared tier's health, when `cache.l2` is configured.

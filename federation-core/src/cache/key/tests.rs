@@ -2,6 +2,7 @@
 
 use super::*;
 use http::{HeaderMap, HeaderValue, Method};
+use moka::Equivalent;
 
 fn builder(vary: &[&str]) -> KeyBuilder {
     KeyBuilder::new(

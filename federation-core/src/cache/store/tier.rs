@@ -1,6 +1,7 @@
 //! The result cache's side of the shared L2 tier: reading values from Redis into L1 (once per
 //! key per process), turning wall-clock records into this process's instants, the fleet-wide
-//! lease around a fetch, and dropping L1 entries when another process invalidates.
+//! lease around a fetch, and invalidation: this process's entries dropped at once, every other
+//! process's through the tier, and L1 entries dropped when another process invalidates.
 
 use std::sync::Arc;
 use std::sync::Weak;
@@ -225,6 +226,36 @@ pub(super) fn l1_hook(weak: Weak<Inner>) -> Box<dyn Fn(&Scope) + Send + Sync> {
 pub(super) fn attach(inner: &Arc<Inner>, l2: &L2) {
     l2.set_l1_hook(l1_hook(Arc::downgrade(inner)));
     l2.start();
+}
+
+impl ResultCache {
+    /// Drops every entry whose logical path is exactly `path` (any method, query or body), and
+    /// keeps fetches already in flight from storing older results.
+    ///
+    /// With the shared tier, every other process drops them too (within the propagation
+    /// delay), values of the path fetched before this call are never read back from Redis by
+    /// this process, and they are deleted in Redis in the background.
+    pub fn invalidate(&self, path: &str) {
+        self.invalidate_scope(Scope::Path(path.to_owned()));
+    }
+
+    /// Drops every entry whose logical path starts with `prefix`.
+    /// (Fleet-wide with the shared tier, as [`invalidate`](Self::invalidate).)
+    pub fn invalidate_prefix(&self, prefix: &str) {
+        self.invalidate_scope(Scope::Prefix(prefix.to_owned()));
+    }
+
+    /// Drops every entry (fleet-wide with the shared tier, as [`invalidate`](Self::invalidate)).
+    pub fn clear(&self) {
+        self.invalidate_scope(Scope::All);
+    }
+
+    fn invalidate_scope(&self, scope: Scope) {
+        self.inner.drop_local(scope.clone());
+        if let Some(l2) = &self.inner.l2 {
+            l2.invalidate(scope);
+        }
+    }
 }
 
 impl Inner {

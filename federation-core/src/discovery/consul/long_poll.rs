@@ -126,7 +126,10 @@ impl Connector {
                 Some(Connection::Tls(sender)) => Some(sender),
                 _ => None,
             };
-            return self.tls_exchange(kept, query).await;
+            // Boxed: a watch's future is as large as its largest await, and the hyper/TLS
+            // exchange is several times the plain one, which every `http://` watch would
+            // otherwise carry for nothing (S1, docs/BENCHMARKS.md).
+            return Box::pin(self.tls_exchange(kept, query)).await;
         }
         let kept = match kept {
             Some(Connection::Plain(conn)) => Some(conn),
