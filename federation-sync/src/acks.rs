@@ -9,8 +9,6 @@
 //! a single ack object, the format written before batching, so an acks topic that still holds
 //! such records rebuilds the same status.
 
-use std::collections::BTreeMap;
-
 use rdkafka::message::OwnedHeaders;
 
 use crate::process::send as send_report;
@@ -21,55 +19,110 @@ use crate::status::{Ack, AckView};
 /// limit, and a commit batch's acks (≈ 200 bytes each, up to 1,000) fit in one.
 const RECORD_BYTES: usize = 256 * 1024;
 
-/// Acks owed to origin clusters, collected until the next offset commit.
-#[derive(Debug, Default)]
+/// Acks owed to origin clusters, collected until the next offset commit. Each ack is encoded
+/// into its origin's records when it is owed, so no ack is kept until the commit (up to
+/// [`crate::commits::COMMIT_BATCH`] of them, each several strings, freed in bulk: measured as
+/// allocator work in docs/BENCHMARKS.md G9) and the record buffers keep their capacity.
+#[derive(Debug)]
 pub(crate) struct OwedAcks {
-    by_origin: BTreeMap<String, Vec<Ack>>,
+    limit: usize,
+    /// Few origins: found by name without allocating one per ack.
+    by_origin: Vec<(String, Records)>,
 }
 
 impl OwedAcks {
-    /// Owe `ack` to `origin`.
-    pub(crate) fn push(&mut self, origin: &str, ack: Ack) {
-        match self.by_origin.get_mut(origin) {
-            Some(acks) => acks.push(ack),
-            None => {
-                self.by_origin.insert(origin.to_string(), vec![ack]);
-            }
+    /// Nothing owed yet; records of at most the configured size.
+    pub(crate) fn new(shared: &Shared) -> Self {
+        let limit = usize::try_from(shared.config.max_message_bytes)
+            .unwrap_or(usize::MAX)
+            .min(RECORD_BYTES);
+        Self::with_limit(limit)
+    }
+
+    fn with_limit(limit: usize) -> Self {
+        Self {
+            limit,
+            by_origin: Vec::new(),
         }
     }
 
-    /// Everything owed so far, per origin, leaving nothing owed.
-    pub(crate) fn take(&mut self) -> BTreeMap<String, Vec<Ack>> {
-        std::mem::take(&mut self.by_origin)
+    /// Owe `ack` to `origin`.
+    pub(crate) fn push(&mut self, origin: &str, ack: &Ack) {
+        let at = match self.by_origin.iter().position(|(o, _)| o == origin) {
+            Some(at) => at,
+            None => {
+                let records = Records::new(self.limit);
+                self.by_origin.push((origin.to_string(), records));
+                self.by_origin.len() - 1
+            }
+        };
+        if let Some((_, records)) = self.by_origin.get_mut(at) {
+            records.push(ack);
+        }
     }
 }
 
-/// The records carrying `acks`: JSON arrays, each at most `limit` bytes unless a single ack is
+/// Ack records being filled: JSON arrays, each at most `limit` bytes unless a single ack is
 /// larger on its own (it then travels alone).
-pub(crate) fn encode(acks: &[Ack], limit: usize) -> Vec<Vec<u8>> {
-    let mut records = Vec::new();
-    let mut record = vec![b'['];
-    for ack in acks {
-        let before = record.len();
+#[derive(Debug)]
+struct Records {
+    limit: usize,
+    full: Vec<Vec<u8>>,
+    open: Vec<u8>,
+}
+
+impl Records {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            full: Vec::new(),
+            open: vec![b'['],
+        }
+    }
+
+    fn push(&mut self, ack: &Ack) {
+        let before = self.open.len();
         if before > 1 {
-            record.push(b',');
+            self.open.push(b',');
         }
         // An ack is strings, numbers and enums: it always serializes.
-        let _ = serde_json::to_writer(&mut record, ack);
-        if record.len() + 1 > limit && before > 1 {
-            let mut full = std::mem::replace(&mut record, vec![b'[']);
-            let tail = full.split_off(before + 1);
+        let _ = serde_json::to_writer(&mut self.open, ack);
+        if self.open.len() + 1 > self.limit && before > 1 {
+            let tail = self.open.split_off(before + 1);
+            let mut full = std::mem::replace(&mut self.open, vec![b'[']);
             full.truncate(before);
             full.push(b']');
-            records.push(full);
-            record.extend_from_slice(&tail);
+            self.full.push(full);
+            self.open.extend_from_slice(&tail);
         }
     }
-    if record.len() > 1 {
-        record.push(b']');
-        records.push(record);
+
+    /// Close the open record; the records, in order.
+    fn close(&mut self) -> impl Iterator<Item = &[u8]> {
+        let open = if self.open.len() > 1 {
+            self.open.push(b']');
+            Some(self.open.as_slice())
+        } else {
+            None
+        };
+        self.full.iter().map(Vec::as_slice).chain(open)
     }
-    records
+
+    /// Forget every record (after they were sent), keeping the open buffer's capacity.
+    fn clear(&mut self) {
+        self.full.clear();
+        self.open.truncate(1);
+    }
+}
+
+/// The records carrying `acks` (see [`Records`]).
+#[cfg(test)]
+pub(crate) fn encode(acks: &[Ack], limit: usize) -> Vec<Vec<u8>> {
+    let mut records = Records::new(limit);
+    for ack in acks {
+        records.push(ack);
+    }
+    records.close().map(<[u8]>::to_vec).collect()
 }
 
 /// The acks of one record: a JSON array of acks, or one ack object (the format before
@@ -91,30 +144,28 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<AckView<'_>>, serde_json::Err
 /// see [`crate::process::send`]), keyed by this cluster's name so one cluster's ack records stay
 /// in order.
 pub(crate) async fn send(shared: &Shared, owed: &mut OwedAcks) {
-    let limit = usize::try_from(shared.config.max_message_bytes)
-        .unwrap_or(usize::MAX)
-        .min(RECORD_BYTES);
-    for (origin, acks) in owed.take() {
-        let topic = shared.config.acks_topic(&origin);
-        for record in encode(&acks, limit) {
+    for (origin, records) in &mut owed.by_origin {
+        let topic = shared.config.acks_topic(origin);
+        for record in records.close() {
             send_report(
                 shared,
-                &origin,
+                origin,
                 &topic,
                 &shared.local,
-                &record,
+                record,
                 OwnedHeaders::new(),
             )
             .await;
         }
+        records.clear();
     }
 }
 
 /// Queue one ack at once (replayed dead letters, which are committed one by one).
 pub(crate) async fn send_now(shared: &Shared, ack: Option<(String, Ack)>) {
-    let mut owed = OwedAcks::default();
+    let mut owed = OwedAcks::new(shared);
     if let Some((origin, ack)) = ack {
-        owed.push(&origin, ack);
+        owed.push(&origin, &ack);
     }
     send(shared, &mut owed).await;
 }
@@ -197,14 +248,35 @@ mod tests {
     }
 
     #[test]
-    fn owed_acks_are_grouped_by_origin_and_taken_once() {
-        let mut owed = OwedAcks::default();
-        owed.push("zervigo", ack(1));
-        owed.push("third", ack(2));
-        owed.push("zervigo", ack(3));
-        let taken = owed.take();
-        assert_eq!(taken.get("zervigo"), Some(&vec![ack(1), ack(3)]));
-        assert_eq!(taken.get("third"), Some(&vec![ack(2)]));
-        assert!(owed.take().is_empty());
+    fn owed_acks_are_grouped_by_origin_and_sent_once() {
+        let mut owed = OwedAcks::with_limit(1 << 20);
+        owed.push("zervigo", &ack(1));
+        owed.push("third", &ack(2));
+        owed.push("zervigo", &ack(3));
+        let sent = |owed: &mut OwedAcks| -> Vec<(String, Vec<Ack>)> {
+            let out = owed
+                .by_origin
+                .iter_mut()
+                .map(|(origin, records)| {
+                    let acks = records.close().flat_map(|r| owned(r).expect("decodes"));
+                    (origin.clone(), acks.collect())
+                })
+                .collect();
+            owed.by_origin.iter_mut().for_each(|(_, r)| r.clear());
+            out
+        };
+        assert_eq!(
+            sent(&mut owed),
+            vec![
+                ("zervigo".to_string(), vec![ack(1), ack(3)]),
+                ("third".to_string(), vec![ack(2)])
+            ]
+        );
+        assert!(
+            sent(&mut owed).iter().all(|(_, acks)| acks.is_empty()),
+            "nothing owed twice"
+        );
+        owed.push("third", &ack(4));
+        assert_eq!(sent(&mut owed)[1], ("third".to_string(), vec![ack(4)]));
     }
 }

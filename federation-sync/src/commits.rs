@@ -26,7 +26,8 @@ pub const COMMIT_BATCH: usize = 1_000;
 /// Offsets finished but not yet committed, per partition.
 #[derive(Debug, Default)]
 pub struct OffsetBatch {
-    next: HashMap<(String, i32), i64>,
+    /// By topic (looked up by `&str`: no key allocated per message), then partition.
+    next: HashMap<String, HashMap<i32, i64>>,
     noted: usize,
     due: Option<Instant>,
 }
@@ -42,7 +43,11 @@ impl OffsetBatch {
         if self.due.is_none() {
             self.due = Some(Instant::now() + COMMIT_INTERVAL);
         }
-        let next = self.next.entry((topic.to_string(), partition)).or_default();
+        let of_topic = match self.next.get_mut(topic) {
+            Some(of_topic) => of_topic,
+            None => self.next.entry(topic.to_string()).or_default(),
+        };
+        let next = of_topic.entry(partition).or_default();
         *next = (*next).max(offset + 1);
         self.noted += 1;
     }
@@ -67,16 +72,18 @@ impl OffsetBatch {
     ) -> KafkaResult<()> {
         self.due = None;
         self.noted = 0;
-        if self.next.is_empty() {
+        if self.next.values().all(HashMap::is_empty) {
             return Ok(());
         }
         // A partition taken away by a rebalance is another member's now: committing our older
         // offset there would move the group back.
         let assigned = consumer.assignment()?;
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in self.next.drain() {
-            if assigned.find_partition(&topic, partition).is_some() {
-                list.add_partition_offset(&topic, partition, Offset::Offset(next))?;
+        for (topic, of_topic) in &mut self.next {
+            for (partition, next) in of_topic.drain() {
+                if assigned.find_partition(topic, partition).is_some() {
+                    list.add_partition_offset(topic, partition, Offset::Offset(next))?;
+                }
             }
         }
         if list.count() == 0 {
@@ -99,7 +106,7 @@ mod tests {
         batch.finished("t", 0, 41);
         batch.finished("t", 0, 40);
         assert_eq!(
-            batch.next.get(&("t".to_string(), 0)),
+            batch.next.get("t").and_then(|t| t.get(&0)),
             Some(&42),
             "highest finished + 1"
         );

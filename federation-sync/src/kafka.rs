@@ -27,6 +27,9 @@ pub fn producer_config(servers: &[String], timeout: Duration, max_bytes: u64) ->
         .set("acks", "all")
         .set("linger.ms", "1")
         .set("message.timeout.ms", millis(timeout))
+        // A broker that is down is retried at least every second (default: up to 10 s), so a
+        // queued message's `message.timeout.ms` is enforced within about a second of it.
+        .set("reconnect.backoff.max.ms", "1000")
         // Room for the envelope around a record of `max_message_bytes`.
         .set("message.max.bytes", (max_bytes + 4096).to_string());
     config

@@ -4,21 +4,24 @@
 //! Processing a consumer's messages one at a time makes every change wait for the one before
 //! it, even when they concern other entities and the wait is the target's I/O. Here each message
 //! goes to one of [`LANES`] lanes chosen by its key (`type/id`), so one entity's changes always
-//! take the same lane and are applied in partition order, while other lanes run. Messages are
-//! handed over in bulk: the consumer passes each lane its share of what it polled as one `Vec`,
-//! and a lane passes back what it finished as one `Vec` (a channel operation and a task wake-up
-//! per message each way cost more than applying a change to an in-memory target). A partition's
-//! offset may only be committed up to its oldest message still in a lane: [`Lanes::finish`]
-//! says how far that is, so commit-after-apply holds although messages finish out of order.
+//! take the same lane and are applied in partition order, one at a time, while other lanes run.
+//! The lanes are futures polled by the consumer's own task, not tasks of their own: a message is
+//! allocated, applied and freed on one thread, with no channel hop or task wake-up per hand-over
+//! (measured: freeing on another worker thread than the one that allocated was 27 % of the
+//! consuming workers' time, docs/BENCHMARKS.md G9). A lane waiting inside a message (the
+//! target's I/O, a retry's backoff) holds back only its own later messages; the others, and the
+//! commit of finished ones, go on. A partition's offset may only be committed up to its oldest
+//! message still in a lane: [`Lanes::finish`] says how far that is, so commit-after-apply holds
+//! although messages finish out of order.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use rdkafka::message::{BorrowedMessage, Message};
 
 use crate::process::{Source, process};
 use crate::runtime::Shared;
@@ -27,15 +30,16 @@ use crate::target::SyncTarget;
 
 /// Lanes per consumer.
 pub(crate) const LANES: usize = 8;
-/// Most messages the consumer takes in one go and hands over (one hand-over per lane).
+/// Most messages the consumer takes in one go, and most a poll of the lanes finishes.
 pub(crate) const BATCH: usize = 256;
-/// Hand-overs waiting per lane before the consumer stops reading (back pressure).
-const LANE_QUEUE: usize = 4;
+/// Messages waiting in the lanes before the consumer stops reading (back pressure).
+const WAITING: usize = 4 * BATCH;
 
-/// A message handed to a lane.
-pub(crate) struct Work {
+/// A message handed to a lane: the consumer's message itself (its payload is not copied; it
+/// is released when the message is finished).
+pub(crate) struct Work<'m> {
     pub(crate) source: Source,
-    pub(crate) payload: Vec<u8>,
+    pub(crate) message: BorrowedMessage<'m>,
 }
 
 /// A finished message, and the acknowledgement it owes its origin.
@@ -47,6 +51,19 @@ pub(crate) struct Done {
     pub(crate) ack: Option<(String, Ack)>,
 }
 
+/// Apply one message (what a lane runs per message).
+pub(crate) async fn apply(shared: &Shared, target: &dyn SyncTarget, work: Work<'_>) -> Done {
+    let payload = work.message.payload().unwrap_or_default();
+    let processed = process(shared, target, payload, &work.source).await;
+    let source = work.source;
+    Done {
+        topic: source.topic,
+        partition: source.partition,
+        offset: source.offset,
+        ack: processed.ack,
+    }
+}
+
 /// Messages of one partition in the lanes, and the last one handed to a lane.
 #[derive(Default)]
 struct Progress {
@@ -54,67 +71,96 @@ struct Progress {
     last_dispatched: i64,
 }
 
-/// The lanes of one consumer. Dropping it aborts the lanes (messages in hand are not finished).
-pub(crate) struct Lanes {
-    senders: Vec<mpsc::Sender<Vec<Work>>>,
-    done: mpsc::UnboundedReceiver<Vec<Done>>,
-    _workers: JoinSet<()>,
+/// One lane: its waiting messages and the one being applied (at most one: entity order).
+struct Lane<'m, F> {
+    waiting: VecDeque<Work<'m>>,
+    /// Allocated once and reused for every message of the lane.
+    running: Pin<Box<Option<F>>>,
+}
+
+/// The lanes of one consumer, applying each message with `start(work)`. Dropping it drops the
+/// messages in hand unfinished.
+pub(crate) struct Lanes<'m, F, S> {
+    lanes: Vec<Lane<'m, F>>,
+    start: S,
+    waiting: usize,
     /// By topic, then partition: looked up by `&str`, no key allocated per message.
     progress: HashMap<Arc<str>, HashMap<i32, Progress>>,
 }
 
-impl Lanes {
-    /// Start the lanes, applying into `target`.
-    pub(crate) fn start(shared: &Arc<Shared>, target: &Arc<dyn SyncTarget>, origin: &str) -> Self {
-        let (done_tx, done) = mpsc::unbounded_channel();
-        let mut workers = JoinSet::new();
-        let mut senders = Vec::with_capacity(LANES);
-        for _ in 0..LANES {
-            let (tx, rx) = mpsc::channel::<Vec<Work>>(LANE_QUEUE);
-            senders.push(tx);
-            let lane = Lane {
-                shared: Arc::clone(shared),
-                target: Arc::clone(target),
-                origin: origin.to_string(),
-                done: done_tx.clone(),
-            };
-            workers.spawn(lane.run(rx));
-        }
+impl<'m, F: Future<Output = Done>, S: FnMut(Work<'m>) -> F> Lanes<'m, F, S> {
+    /// Lanes that apply a message with `start` (e.g. `|work| apply(shared, target, work)`).
+    pub(crate) fn new(start: S) -> Self {
+        let lanes = (0..LANES)
+            .map(|_| Lane {
+                waiting: VecDeque::new(),
+                running: Box::pin(None),
+            })
+            .collect();
         Self {
-            senders,
-            done,
-            _workers: workers,
+            lanes,
+            start,
+            waiting: 0,
             progress: HashMap::new(),
         }
     }
 
-    /// Hand `works` (in consumer order) to their keys' lanes, one hand-over per lane; waits
-    /// while a lane is full.
-    pub(crate) async fn dispatch(&mut self, works: Vec<Work>) {
-        let mut by_lane: [Vec<Work>; LANES] = Default::default();
-        for work in works {
-            let source = &work.source;
-            self.progress_of(&source.topic, source.partition)
-                .dispatched(source.offset);
-            if let Some(group) = by_lane.get_mut(lane_of(source.key.as_deref())) {
-                group.push(work);
-            }
-        }
-        for (sender, group) in self.senders.iter().zip(by_lane) {
-            if !group.is_empty() {
-                let _ = sender.send(group).await;
-            }
+    /// Whether the consumer may hand over more messages.
+    pub(crate) fn has_room(&self) -> bool {
+        self.waiting < WAITING
+    }
+
+    /// Whether no message is waiting or being applied.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.waiting == 0 && self.lanes.iter().all(|lane| lane.running.is_none())
+    }
+
+    /// Hand `work` (in consumer order) to its key's lane.
+    pub(crate) fn push(&mut self, work: Work<'m>) {
+        let source = &work.source;
+        let of_topic = match self.progress.get_mut(&*source.topic) {
+            Some(of_topic) => of_topic,
+            None => self.progress.entry(Arc::clone(&source.topic)).or_default(),
+        };
+        of_topic
+            .entry(source.partition)
+            .or_default()
+            .dispatched(source.offset);
+        if let Some(lane) = self.lanes.get_mut(lane_of(source.key.as_deref())) {
+            lane.waiting.push_back(work);
+            self.waiting += 1;
         }
     }
 
-    fn progress_of(&mut self, topic: &Arc<str>, partition: i32) -> &mut Progress {
-        let of_topic = self.progress.entry(Arc::clone(topic)).or_default();
-        of_topic.entry(partition).or_default()
-    }
-
-    /// The next finished messages (`None` once the lanes are closed and empty).
-    pub(crate) async fn next_done(&mut self) -> Option<Vec<Done>> {
-        self.done.recv().await
+    /// Apply what can be applied without waiting, moving finished messages to `out` (at most
+    /// [`BATCH`] per call); ready once something finished. A lane that waits registers `cx`.
+    pub(crate) fn poll_done(&mut self, cx: &mut Context<'_>, out: &mut Vec<Done>) -> Poll<()> {
+        for lane in &mut self.lanes {
+            while out.len() < BATCH {
+                if lane.running.is_none() {
+                    let Some(work) = lane.waiting.pop_front() else {
+                        break;
+                    };
+                    self.waiting -= 1;
+                    lane.running.set(Some((self.start)(work)));
+                }
+                let Some(running) = lane.running.as_mut().as_pin_mut() else {
+                    break;
+                };
+                match running.poll(cx) {
+                    Poll::Ready(done) => {
+                        lane.running.set(None);
+                        out.push(done);
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if out.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 
     /// Record `done` finished; returns the offset of the partition's last message that may be
@@ -125,68 +171,6 @@ impl Lanes {
             .get_mut(&done.partition)?
             .finished(done.offset)
     }
-
-    /// Stop taking messages; the lanes finish what they hold. Finished messages keep arriving
-    /// through [`next_done`](Self::next_done) until it returns `None`.
-    pub(crate) fn close(&mut self) {
-        self.senders.clear();
-    }
-}
-
-/// One lane: applies its hand-overs' messages in order and hands back what it finished, in
-/// bulk, whenever it would otherwise wait (for the next hand-over, or inside a message: the
-/// target's I/O, a retry's backoff), so a finished message is never held while the lane waits.
-struct Lane {
-    shared: Arc<Shared>,
-    target: Arc<dyn SyncTarget>,
-    origin: String,
-    done: mpsc::UnboundedSender<Vec<Done>>,
-}
-
-impl Lane {
-    async fn run(self, mut rx: mpsc::Receiver<Vec<Work>>) {
-        let mut finished = Vec::new();
-        while let Some(works) = rx.recv().await {
-            for work in works {
-                let processed = {
-                    let (shared, target) = (&self.shared, self.target.as_ref());
-                    let mut processing =
-                        std::pin::pin!(process(shared, target, &work.payload, &work.source));
-                    match poll_once(processing.as_mut()).await {
-                        Poll::Ready(processed) => processed,
-                        Poll::Pending => {
-                            self.report(&mut finished);
-                            processing.await
-                        }
-                    }
-                };
-                let source = work.source;
-                finished.push(Done {
-                    topic: source.topic,
-                    partition: source.partition,
-                    offset: source.offset,
-                    ack: processed.ack,
-                });
-            }
-            if rx.is_empty() {
-                self.report(&mut finished);
-            }
-        }
-        self.report(&mut finished);
-    }
-
-    fn report(&self, finished: &mut Vec<Done>) {
-        if finished.is_empty() {
-            return;
-        }
-        self.shared.health.consumed(&self.origin, finished.len());
-        let _ = self.done.send(std::mem::take(finished));
-    }
-}
-
-/// Poll `future` once: its output if it completes without waiting.
-async fn poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut future).poll(cx))).await
 }
 
 impl Progress {

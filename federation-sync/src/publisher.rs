@@ -10,13 +10,15 @@
 
 use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::{Map, Value};
 
 use crate::error::{SyncError, SyncErrorKind};
 use crate::model::{
-    ChangeEvent, ENVELOPE_VERSION, EntityState, Operation, Stamp, Window, decide, envelope,
+    ChangeEvent, ENVELOPE_VERSION, EntityState, Operation, Record, Stamp, Window, decide, envelope,
 };
 use crate::runtime::Shared;
 
@@ -130,18 +132,10 @@ pub(crate) async fn publish(
         .unwrap_or_else(|| EntityState::from_event(&event));
     let topic = shared.changes_topic();
     let key = event.key();
-    let record = FutureRecord::to(topic).key(&key).payload(&payload);
-    let send = producer.send(record, Timeout::After(deadline));
-    let delivery = match tokio::time::timeout(deadline, send).await {
-        Err(_) => {
-            return Err(SyncError::timeout(
-                &format!("publishing to {topic}"),
-                deadline,
-            ));
-        }
-        Ok(Err((e, _))) => return Err(SyncError::kafka(&format!("publishing to {topic}"), &e)),
-        Ok(Ok(delivery)) => delivery,
-    };
+    let record = FutureRecord::to(topic)
+        .key(key.as_str())
+        .payload(payload.as_slice());
+    let delivery = deliver(shared, producer, record, deadline).await?;
     shared.metrics.published(&event.entity_type);
     shared.status.pending(&event, shared.remotes());
     Ok(Published {
@@ -151,6 +145,39 @@ pub(crate) async fn publish(
         partition: delivery.partition,
         offset: delivery.offset,
     })
+}
+
+/// Send `record` and wait for its durable acknowledgement, up to `deadline`.
+///
+/// The deadline is ours, not only the producer's: librdkafka fails a message after
+/// `message.timeout.ms` (= `sync.publish_timeout`), but it scans for expired messages about once
+/// a second, so relying on it alone returned a 3 s deadline's error after 3 to 7 s. A caller's
+/// deadline must hold to the timer's precision (`tests/sync_publish_deadline.rs`); the timer
+/// costs about 1 µs per publish (docs/BENCHMARKS.md, G9 representation).
+async fn deliver(
+    shared: &Shared,
+    producer: &FutureProducer,
+    record: FutureRecord<'_, str, [u8]>,
+    deadline: Duration,
+) -> Result<Delivery, SyncError> {
+    let what = || format!("publishing to {}", shared.changes_topic());
+    let send = producer.send(record, Timeout::After(deadline));
+    match tokio::time::timeout(deadline, send).await {
+        Err(_) => Err(SyncError::timeout(&what(), deadline)),
+        Ok(Err((e, _))) => Err(send_error(&what(), &e, deadline)),
+        Ok(Ok(delivery)) => Ok(delivery),
+    }
+}
+
+/// A failed send: librdkafka's own timeouts (the message's, or a queue that stayed full) are
+/// the caller's deadline passing; anything else is Kafka's error.
+fn send_error(what: &str, error: &KafkaError, deadline: Duration) -> SyncError {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::QueueFull) => {
+            SyncError::timeout(what, deadline)
+        }
+        _ => SyncError::kafka(what, error),
+    }
 }
 
 /// The stamped event for `change` (its record moves into the event), and the change's base:
@@ -176,7 +203,11 @@ fn stamp(shared: &Shared, change: Change) -> (ChangeEvent, Option<EntityState>) 
         entity_type: change.entity_type,
         entity_id: change.entity_id,
         operation: change.operation,
-        data: if deleted { Map::new() } else { change.data },
+        data: if deleted {
+            Record::empty()
+        } else {
+            Record::from(change.data)
+        },
         base: change.base.as_ref().map(|b| b.version.clone()),
         seen,
         stamp: Stamp::new(shared.local.clone(), hlc),

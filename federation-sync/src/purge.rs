@@ -66,7 +66,7 @@ mod tests {
 
     fn state(deleted: bool, wall_ms: u64) -> EntityState {
         EntityState {
-            data: (!deleted).then(|| std::sync::Arc::new(serde_json::Map::new())),
+            data: (!deleted).then(crate::model::Record::empty),
             version: Stamp::new(
                 "zervigo",
                 Hlc {

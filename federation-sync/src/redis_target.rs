@@ -154,8 +154,7 @@ impl RedisTarget {
             .unwrap_or_default();
         let state = &change.state;
         let record = match &state.data {
-            Some(data) => serde_json::to_string(data)
-                .map_err(|e| TargetError::new(format!("redis target: encoding {key}: {e}")))?,
+            Some(data) => data.json().to_owned(),
             None => String::new(),
         };
         let written: i64 = self

@@ -24,7 +24,7 @@ use crate::acks::OwedAcks;
 use crate::commits::OffsetBatch;
 use crate::error::SyncError;
 use crate::kafka::{Closing, consumer_config};
-use crate::lanes::{Done, Lanes, Work};
+use crate::lanes::{Done, Lanes, Work, apply};
 use crate::process::Source;
 use crate::runtime::Shared;
 use crate::target::SyncTarget;
@@ -134,8 +134,10 @@ async fn consume(
         return;
     };
     let mut batch = OffsetBatch::new();
-    let mut owed = OwedAcks::default();
-    let mut lanes = Lanes::start(&shared, &target, &origin);
+    let mut owed = OwedAcks::new(&shared);
+    let (applier, target_ref) = (&*shared, &*target);
+    let mut lanes = Lanes::new(|work| apply(applier, target_ref, work));
+    let mut finished_now = Vec::with_capacity(crate::lanes::BATCH);
     let mut messages = consumer.stream();
     let mut topic: Arc<str> = Arc::from("");
     // One timer for the whole loop, armed when a batch starts: commits a batch left waiting
@@ -143,51 +145,53 @@ async fn consume(
     let idle = tokio::time::sleep(crate::commits::COMMIT_INTERVAL);
     tokio::pin!(idle);
     loop {
-        let message = tokio::select! {
+        // Finished messages first, then a due commit, then new messages (while the lanes have
+        // room): the lanes are polled by this task, so nothing else runs them.
+        tokio::select! {
+            biased;
             _ = stopped.changed() => break,
-            Some(done) = lanes.next_done() => {
-                for done in done {
+            () = std::future::poll_fn(|cx| lanes.poll_done(cx, &mut finished_now)) => {
+                shared.health.consumed(&origin, finished_now.len());
+                for done in finished_now.drain(..) {
                     finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
                 }
                 if batch.ready() {
                     commit(&shared, consumer, &mut batch, &mut owed, &origin).await;
                 }
-                continue;
             }
             () = &mut idle, if batch.due().is_some() => {
                 commit(&shared, consumer, &mut batch, &mut owed, &origin).await;
-                continue;
             }
-            message = messages.next() => message,
-        };
-        // Take what else the consumer has ready (up to a batch), and hand it over at once: one
-        // hand-over per lane instead of one per message.
-        let mut works = Vec::new();
-        let mut next = message;
-        while let Some(message) = next {
-            match message {
-                Ok(message) => works.push(work_of(&message, &mut topic)),
-                Err(error) => note_error(&shared, &origin, &error),
+            message = messages.next(), if lanes.has_room() => {
+                // Take what else the consumer has ready (up to a batch) before applying any.
+                let mut next = message;
+                let mut taken = 0;
+                while let Some(message) = next {
+                    match message {
+                        Ok(message) => lanes.push(work_of(message, &mut topic)),
+                        Err(error) => note_error(&shared, &origin, &error),
+                    }
+                    taken += 1;
+                    if taken >= crate::lanes::BATCH || !lanes.has_room() {
+                        break;
+                    }
+                    next = messages.next().now_or_never().flatten();
+                }
             }
-            if works.len() >= crate::lanes::BATCH {
-                break;
-            }
-            next = messages.next().now_or_never().flatten();
-        }
-        if !works.is_empty() {
-            lanes.dispatch(works).await;
         }
     }
     drop(messages);
     // A clean stop: the lanes finish the messages they hold, then the finished ones are
     // committed durably (blocking: off the async workers); `owner` then leaves the group on its
     // own thread.
-    lanes.close();
-    while let Some(done) = lanes.next_done().await {
-        for done in done {
+    while !lanes.is_idle() {
+        std::future::poll_fn(|cx| lanes.poll_done(cx, &mut finished_now)).await;
+        shared.health.consumed(&origin, finished_now.len());
+        for done in finished_now.drain(..) {
             finished(&mut lanes, done, &mut batch, &mut owed, idle.as_mut());
         }
     }
+    drop(lanes);
     crate::acks::send(&shared, &mut owed).await;
     let committed = tokio::task::spawn_blocking(move || {
         flush_reports(&shared);
@@ -203,7 +207,7 @@ async fn consume(
 
 /// A received message as a lane's work; `topic` keeps the last topic name, so messages of one
 /// topic share it instead of copying it each.
-fn work_of(message: &BorrowedMessage<'_>, topic: &mut Arc<str>) -> Work {
+fn work_of<'m>(message: BorrowedMessage<'m>, topic: &mut Arc<str>) -> Work<'m> {
     if &**topic != message.topic() {
         *topic = Arc::from(message.topic());
     }
@@ -213,8 +217,7 @@ fn work_of(message: &BorrowedMessage<'_>, topic: &mut Arc<str>) -> Work {
         offset: message.offset(),
         key: message.key().map(<[u8]>::to_vec),
     };
-    let payload = message.payload().unwrap_or_default().to_vec();
-    Work { source, payload }
+    Work { source, message }
 }
 
 /// Deliver the acks (and conflict records) the finished messages queued before their offsets
@@ -232,8 +235,8 @@ fn flush_reports(shared: &Shared) {
 
 /// Note a message finished by its lane: the partition's committable offset moves on, and its
 /// ack is owed until the next commit.
-fn finished(
-    lanes: &mut Lanes,
+fn finished<'m, F: std::future::Future<Output = Done>, S: FnMut(Work<'m>) -> F>(
+    lanes: &mut Lanes<'m, F, S>,
     done: Done,
     batch: &mut OffsetBatch,
     owed: &mut OwedAcks,
@@ -241,7 +244,7 @@ fn finished(
 ) {
     let last = lanes.finish(&done);
     if let Some((origin, ack)) = done.ack {
-        owed.push(&origin, ack);
+        owed.push(&origin, &ack);
     }
     let Some(last) = last else {
         return;

@@ -7,7 +7,7 @@
 //! ready in-memory target for tests; [`RedisTarget`](crate::RedisTarget) keeps one Redis hash
 //! per entity with its stamp.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -51,8 +51,40 @@ pub trait SyncTarget: Send + Sync + 'static {
 struct Inner {
     /// By entity type, then id: looked up by `&str`, with no key allocated per read or write.
     states: HashMap<String, HashMap<String, EntityState>>,
-    /// Writes per event id, with their effect (tests assert "applied exactly once").
-    writes: Vec<(String, Effect)>,
+    /// The latest writes (at most [`WRITE_LOG`]): event id and effect (tests assert "applied
+    /// exactly once").
+    writes: VecDeque<(WriteId, Effect)>,
+}
+
+/// How many of the latest writes a [`MemoryTarget`] remembers.
+pub const WRITE_LOG: usize = 65_536;
+
+/// An event id in the write log: a generated id (32 lowercase hex digits) as its 128 bits, with
+/// no allocation per write; any other id as its text.
+#[derive(Debug, PartialEq, Eq)]
+enum WriteId {
+    Generated(u128),
+    Other(Box<str>),
+}
+
+impl WriteId {
+    fn of(event_id: &str) -> Self {
+        let generated = event_id.len() == 32
+            && event_id
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        match u128::from_str_radix(event_id, 16) {
+            Ok(bits) if generated => WriteId::Generated(bits),
+            _ => WriteId::Other(event_id.into()),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            WriteId::Generated(bits) => format!("{bits:032x}"),
+            WriteId::Other(text) => text.to_string(),
+        }
+    }
 }
 
 /// An in-memory [`SyncTarget`]. Cheap to clone; clones share the store. Can be told to fail the
@@ -102,18 +134,21 @@ impl MemoryTarget {
         entities.collect()
     }
 
-    /// How many times the event `event_id` was written with `effect`.
+    /// How many times the event `event_id` was written with `effect` (among the latest
+    /// [`WRITE_LOG`] writes).
     pub fn writes_of(&self, event_id: &str, effect: Effect) -> usize {
+        let wanted = WriteId::of(event_id);
         self.lock()
             .writes
             .iter()
-            .filter(|(id, e)| id == event_id && *e == effect)
+            .filter(|(id, e)| *id == wanted && *e == effect)
             .count()
     }
 
-    /// Every write so far, in order: event id and effect.
+    /// The latest writes (at most [`WRITE_LOG`]), in order: event id and effect.
     pub fn writes(&self) -> Vec<(String, Effect)> {
-        self.lock().writes.clone()
+        let inner = self.lock();
+        inner.writes.iter().map(|(id, e)| (id.text(), *e)).collect()
     }
 
     /// Fail the next `n` writes with an error.
@@ -160,9 +195,11 @@ impl SyncTarget for MemoryTarget {
                     let of_type = HashMap::from([(id.clone(), state)]);
                     inner.states.insert(entity_type.clone(), of_type);
                 }
-                inner
-                    .writes
-                    .push((change.event.stamp.event_id.clone(), change.effect));
+                if inner.writes.len() == WRITE_LOG {
+                    inner.writes.pop_front();
+                }
+                let id = WriteId::of(&change.event.stamp.event_id);
+                inner.writes.push_back((id, change.effect));
                 Ok(())
             }
         };
@@ -180,5 +217,68 @@ impl PurgeTombstones for MemoryTarget {
             purged += (before - of_type.len()) as u64;
         }
         Box::pin(async move { Ok(purged) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::new_event_id;
+
+    #[test]
+    fn write_ids_read_back_as_written() {
+        let generated = new_event_id();
+        for id in [
+            generated.as_str(),
+            "replayed-7",
+            "ABCDEF0123456789ABCDEF0123456789",
+        ] {
+            assert_eq!(WriteId::of(id).text(), id);
+        }
+        assert!(matches!(WriteId::of(&generated), WriteId::Generated(_)));
+        assert!(matches!(
+            WriteId::of("ABCDEF0123456789ABCDEF0123456789"),
+            WriteId::Other(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_write_log_keeps_the_latest_writes_only() {
+        let store = MemoryTarget::new();
+        let event = |n: usize| ChangeEvent {
+            v: crate::model::ENVELOPE_VERSION,
+            entity_type: "user".into(),
+            entity_id: n.to_string(),
+            operation: crate::model::Operation::Create,
+            data: crate::model::Record::empty(),
+            base: None,
+            seen: Default::default(),
+            stamp: crate::model::Stamp::new("zervigo", crate::model::Hlc::default()),
+            published_at_ms: 0,
+        };
+        let mut first = None;
+        for n in 0..=WRITE_LOG {
+            let event = event(n);
+            first.get_or_insert_with(|| event.stamp.event_id.clone());
+            let change = AppliedChange {
+                state: EntityState::from_event(&event),
+                event,
+                effect: Effect::Applied,
+                previous: None,
+            };
+            store.write(&change).await.expect("written");
+        }
+        let writes = store.writes();
+        assert_eq!(writes.len(), WRITE_LOG);
+        let first = first.expect("a first write");
+        assert_eq!(
+            store.writes_of(&first, Effect::Applied),
+            0,
+            "the oldest is gone"
+        );
+        assert_eq!(
+            store.get("user", "0").map(|s| s.version.event_id),
+            Some(first)
+        );
     }
 }

@@ -95,7 +95,7 @@ impl Cluster {
             entity_type: "user".into(),
             entity_id: e.to_string(),
             operation,
-            data,
+            data: data.into(),
             seen: self
                 .store
                 .get(&e)

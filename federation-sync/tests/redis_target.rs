@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use federation_sync::model::{
     ChangeEvent, ENVELOPE_VERSION, Effect, EntityState, Hlc, Operation, Stamp,
 };
@@ -19,9 +17,9 @@ fn event(id: &str, operation: Operation, data: Value, wall_ms: u64) -> ChangeEve
         entity_type: "user".into(),
         entity_id: id.into(),
         operation,
-        data: data.as_object().cloned().unwrap_or_default(),
+        data: data.as_object().cloned().unwrap_or_default().into(),
         base: None,
-        seen: BTreeMap::new(),
+        seen: Default::default(),
         stamp: Stamp::new(
             "zervigo",
             Hlc {

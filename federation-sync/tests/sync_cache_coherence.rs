@@ -162,7 +162,8 @@ fn change_of_user_42(effect: Effect) -> AppliedChange {
         data: json!({ "name": "Ada" })
             .as_object()
             .cloned()
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         base: None,
         seen: Default::default(),
         stamp: Stamp::new(

@@ -79,7 +79,7 @@ fn event(entity_type: &str, data: serde_json::Value) -> ChangeEvent {
         entity_type: entity_type.into(),
         entity_id: "p".into(),
         operation: Operation::Create,
-        data: data.as_object().cloned().unwrap_or_default(),
+        data: data.as_object().cloned().unwrap_or_default().into(),
         base: None,
         seen: Default::default(),
         stamp: Stamp::new("zervigo", HybridClock::default().now()),

@@ -67,7 +67,7 @@ async fn record(target: &RedisTarget, t: &str, id: &str) -> Option<Value> {
     let state = target.get(t, id).await.expect("read");
     state
         .and_then(|s| s.data)
-        .map(|d| Value::Object(std::sync::Arc::unwrap_or_clone(d)))
+        .map(|d| Value::Object(d.to_map()))
 }
 
 async fn metric(sync: &FederatedDataSync, line: &str) -> bool {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use federation_core::config::{EntityType, SyncCluster, SyncConfig};
 use federation_sync::commits::OffsetBatch;
 use federation_sync::kafka::{consumer_config, producer_config};
-use federation_sync::model::{Effect, EntityState, Operation};
+use federation_sync::model::{Effect, EntityState, Operation, Record};
 use federation_sync::{
     AppliedChange, Change, FederatedDataSync, MemoryTarget, Subscription, SyncTarget, TargetError,
 };
@@ -124,6 +124,15 @@ fn record(seq: u64, sent_ns: u64) -> Value {
 
 fn sent_ns(record: &Map<String, Value>) -> Option<u64> {
     record.get("sent_ns").and_then(Value::as_u64)
+}
+
+/// The send time in an SDK record, read as the one field needed (no map).
+fn record_sent_ns(record: &Record) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        sent_ns: u64,
+    }
+    record.parse_as::<Sent>().ok().map(|s| s.sent_ns)
 }
 
 /// Aborts a task when dropped.
@@ -304,7 +313,7 @@ impl SyncTarget for Timed {
         Box::pin(async move {
             self.store.write(change).await?;
             let applied = change.effect == Effect::Applied;
-            if let Some(sent) = sent_ns(&change.event.data).filter(|_| applied) {
+            if let Some(sent) = record_sent_ns(&change.event.data).filter(|_| applied) {
                 self.arrivals.record(sent);
             }
             Ok(())

@@ -141,7 +141,7 @@ impl Side {
         self.store
             .get("user", id)
             .and_then(|s| s.data)
-            .map(|d| Value::Object(std::sync::Arc::unwrap_or_clone(d)))
+            .map(|d| Value::Object(d.to_map()))
     }
 }
 

@@ -6,14 +6,13 @@
 //! never panics and never returns "skip": every message is either a valid [`ChangeEvent`] or a
 //! [`Poison`] naming what is wrong, which the subscriber sends to the dead-letter topic.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use federation_core::config::SyncConfig;
 
+use super::clusters::ClusterMap;
 use super::hlc::Hlc;
+use super::record::Record;
 use super::stamp::Stamp;
 
 /// The envelope format version written and accepted.
@@ -53,9 +52,10 @@ pub struct ChangeEvent {
     pub entity_id: String,
     /// What the change did.
     pub operation: Operation,
-    /// The record (a JSON object) for create and update; empty for delete.
+    /// The record (a JSON object) for create and update; empty for delete. Read from the
+    /// envelope as checked JSON text, not parsed into a map ([`Record`]).
     #[serde(default)]
-    pub data: Map<String, Value>,
+    pub data: Record,
     /// The version the writer based the change on (`None`: it saw no version).
     #[serde(default)]
     pub base: Option<Stamp>,
@@ -63,7 +63,7 @@ pub struct ChangeEvent {
     /// (including its own earlier changes). An event whose `seen` covers a stored version was
     /// written after it; one that does not is concurrent with it: a conflict.
     #[serde(default)]
-    pub seen: BTreeMap<String, Hlc>,
+    pub seen: ClusterMap<Hlc>,
     /// This change's stamp.
     pub stamp: Stamp,
     /// Origin wall clock when published (ms since the epoch), for the end-to-end latency metric.
@@ -188,12 +188,7 @@ pub fn check(event: &ChangeEvent, config: &SyncConfig) -> Result<(), Poison> {
         ));
     }
     if event.operation != Operation::Delete {
-        let missing: Vec<&str> = entity
-            .required_fields
-            .iter()
-            .filter(|f| !event.data.contains_key(f.as_str()))
-            .map(String::as_str)
-            .collect();
+        let missing = event.data.missing(&entity.required_fields);
         if !missing.is_empty() {
             return Err(Poison::Schema(format!(
                 "{} of {:?} lacks required field(s) {}",

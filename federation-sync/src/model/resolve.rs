@@ -17,15 +17,16 @@
 //!    field, deletes remove older fields) or a callback given the two versions in stamp order.
 //!    Every conflict is reported with both versions.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::clusters::ClusterMap;
 use super::envelope::ChangeEvent;
+use super::record::Record;
 use super::stamp::Stamp;
-use super::state::{EntityState, Head, Record};
+use super::state::{EntityState, Head};
 
 /// One version of an entity, as given to a conflict callback and recorded with a conflict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,14 +211,14 @@ fn merged_into(current: &EntityState, event: &ChangeEvent) -> EntityState {
 fn version_of(state: &EntityState) -> Version {
     Version {
         stamp: state.version.clone(),
-        data: state.data.as_deref().cloned(),
+        data: state.data.as_ref().map(Record::to_map),
     }
 }
 
 fn version_of_head(head: &Head) -> Version {
     Version {
         stamp: head.stamp.clone(),
-        data: head.data.as_deref().cloned(),
+        data: head.data.as_ref().map(Record::to_map),
     }
 }
 
@@ -245,11 +246,11 @@ fn decide_merge(current: &EntityState, event: &ChangeEvent) -> Decision {
     }
     let incoming = Version {
         stamp: event.stamp.clone(),
-        data: (event.operation != super::envelope::Operation::Delete).then(|| event.data.clone()),
+        data: (event.operation != super::envelope::Operation::Delete).then(|| event.data.to_map()),
     };
     let winner = if next.record() == current.record() {
         Winner::Stored
-    } else if next.data.as_deref() == incoming.data.as_ref() {
+    } else if next.data.as_ref().map(Record::to_map) == incoming.data {
         Winner::Incoming
     } else {
         Winner::Merged
@@ -269,25 +270,19 @@ fn decide_merge(current: &EntityState, event: &ChangeEvent) -> Decision {
 fn decide_heads(policy: &Policy, current: &EntityState, event: &ChangeEvent) -> Decision {
     // The stored record and the head the event replaces are not copied: both are replaced.
     let origin = &event.stamp.origin;
-    let mut heads: BTreeMap<String, Head> = current
-        .heads
-        .iter()
-        .filter(|(cluster, _)| *cluster != origin)
-        .map(|(cluster, head)| (cluster.clone(), head.clone()))
-        .collect();
-    heads.insert(origin.clone(), Head::of(event));
-    let covered: Vec<String> = heads
-        .iter()
-        .filter(|(_, head)| {
+    let mut heads = current.heads.clone();
+    heads.insert(origin, Head::of(event));
+    // A head another head was written after is dropped (flags first: `retain` visits in order).
+    let covered: smallvec::SmallVec<[bool; 4]> = heads
+        .values()
+        .map(|head| {
             heads
                 .values()
                 .any(|other| other.stamp != head.stamp && other.covers(&head.stamp))
         })
-        .map(|(cluster, _)| cluster.clone())
         .collect();
-    for cluster in &covered {
-        heads.remove(cluster);
-    }
+    let mut covered = covered.into_iter();
+    heads.retain(|_, _| !covered.next().unwrap_or(false));
     let (resolved, winner) = resolve_heads(policy, &heads, event);
     let mut next = EntityState {
         data: resolved.data,
@@ -347,11 +342,7 @@ fn conflict(
 
 /// The visible version of the heads under `policy`; depends only on the set of heads (never on
 /// which is local). `event` is among them; it stands in if the set were empty.
-fn resolve_heads(
-    policy: &Policy,
-    heads: &BTreeMap<String, Head>,
-    event: &ChangeEvent,
-) -> (Kept, Winner) {
+fn resolve_heads(policy: &Policy, heads: &ClusterMap<Head>, event: &ChangeEvent) -> (Kept, Winner) {
     let mut sorted: Vec<&Head> = heads.values().collect();
     sorted.sort_by(|a, b| a.stamp.cmp(&b.stamp));
     let Some(newest) = sorted.last().copied() else {
@@ -391,7 +382,7 @@ fn fold_callback(callback: &ConflictCallback, sorted: &[&Head], fallback: &Head)
     }
     let kept = Kept {
         stamp: acc.stamp,
-        data: acc.data.map(Record::new),
+        data: acc.data.map(Record::from),
     };
     (kept, winner)
 }

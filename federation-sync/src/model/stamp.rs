@@ -6,10 +6,10 @@
 //! total and the same everywhere, with ties on time broken by cluster name.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::clusters::ClusterMap;
 use super::hlc::Hlc;
 
 /// Identity and position of one change.
@@ -57,7 +57,7 @@ impl std::fmt::Display for Stamp {
 
 /// Whether a change stamped `stamp`, whose writer had seen `seen`, was written after seeing the
 /// version `other`: a later change of the same cluster, or one whose writer had seen `other`.
-pub fn written_after(stamp: &Stamp, seen: &BTreeMap<String, Hlc>, other: &Stamp) -> bool {
+pub fn written_after(stamp: &Stamp, seen: &ClusterMap<Hlc>, other: &Stamp) -> bool {
     if stamp.origin == other.origin && stamp.hlc >= other.hlc {
         return true;
     }

@@ -5,24 +5,22 @@
 //! conflict: it reads the entity's [`EntityState`] from the target and decides from that alone.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::clusters::ClusterMap;
 use super::envelope::{ChangeEvent, Operation};
 use super::hlc::Hlc;
+use super::record::Record;
 use super::stamp::Stamp;
-
-/// A stored record, shared: the entity state holds it once although both `data` and the
-/// winning cluster's head refer to it, and reading or writing a state copies a pointer, not the
-/// record (serialized as the plain JSON object, so the stored format is unchanged).
-pub type Record = Arc<Map<String, Value>>;
 
 /// A record and its sync metadata.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityState {
-    /// The record; `None` while the entity is deleted (a tombstone).
+    /// The record; `None` while the entity is deleted (a tombstone). Shared: the state holds
+    /// it once although both `data` and the winning cluster's head refer to it, and reading or
+    /// writing a state copies a pointer, not the record.
     pub data: Option<Record>,
     /// The current version: the stamp of the change that produced the record (for
     /// `merge_fields`, the largest stamp merged in).
@@ -37,13 +35,13 @@ pub struct EntityState {
     /// redelivery (events of one entity from one origin arrive in order). A writer passes it
     /// along with its change (the event's `seen`), which is how causality is known.
     #[serde(default)]
-    pub seen: BTreeMap<String, Hlc>,
+    pub seen: ClusterMap<Hlc>,
     /// Every policy but `merge_fields`: the latest version from each cluster that no other
     /// cluster's version was written after. One head: no conflict. Several: concurrent versions,
     /// resolved by the policy into `data`/`version` (the same heads give the same result on
     /// every side, whatever the arrival order).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub heads: BTreeMap<String, Head>,
+    #[serde(default, skip_serializing_if = "ClusterMap::is_empty")]
+    pub heads: ClusterMap<Head>,
 }
 
 /// The latest version from one cluster.
@@ -55,7 +53,7 @@ pub struct Head {
     pub data: Option<Record>,
     /// What its writer had seen.
     #[serde(default)]
-    pub seen: BTreeMap<String, Hlc>,
+    pub seen: ClusterMap<Hlc>,
 }
 
 impl Head {
@@ -63,7 +61,7 @@ impl Head {
     pub fn of(event: &ChangeEvent) -> Self {
         Head {
             stamp: event.stamp.clone(),
-            data: (event.operation != Operation::Delete).then(|| Arc::new(event.data.clone())),
+            data: (event.operation != Operation::Delete).then(|| event.data.clone()),
             seen: event.seen.clone(),
         }
     }
@@ -83,8 +81,8 @@ impl EntityState {
             version: event.stamp.clone(),
             fields: BTreeMap::new(),
             tombstone: None,
-            seen: BTreeMap::new(),
-            heads: BTreeMap::from([(event.stamp.origin.clone(), head)]),
+            seen: ClusterMap::new(),
+            heads: [(event.stamp.origin.as_str(), head)].into_iter().collect(),
         };
         state.saw(&event.stamp);
         state
@@ -93,12 +91,12 @@ impl EntityState {
     /// An empty record to merge fields into (`merge_fields`).
     pub(crate) fn empty(version: Stamp) -> Self {
         EntityState {
-            data: Some(Arc::new(Map::new())),
+            data: Some(Record::empty()),
             version,
             fields: BTreeMap::new(),
             tombstone: None,
-            seen: BTreeMap::new(),
-            heads: BTreeMap::new(),
+            seen: ClusterMap::new(),
+            heads: ClusterMap::new(),
         }
     }
 
@@ -116,13 +114,13 @@ impl EntityState {
 
     /// Record `stamp` as processed.
     pub fn saw(&mut self, stamp: &Stamp) {
-        let entry = self.seen.entry(stamp.origin.clone()).or_default();
+        let entry = self.seen.get_or_insert_with(&stamp.origin, Hlc::default);
         *entry = (*entry).max(stamp.hlc);
     }
 
     /// The record and version, which both clusters must agree on once every change arrived.
-    pub fn record(&self) -> (Option<&Map<String, Value>>, &Stamp) {
-        (self.data.as_deref(), &self.version)
+    pub fn record(&self) -> (Option<&Record>, &Stamp) {
+        (self.data.as_ref(), &self.version)
     }
 
     /// Field-level merge of `event` into this state (`merge_fields`): each field keeps its
@@ -131,7 +129,7 @@ impl EntityState {
     pub(crate) fn merge_fields(&mut self, event: &ChangeEvent) {
         let mut live: BTreeMap<String, (Stamp, Value)> = BTreeMap::new();
         if let Some(data) = self.data.take() {
-            for (key, value) in Arc::unwrap_or_clone(data) {
+            for (key, value) in data.to_map() {
                 let stamp = self
                     .fields
                     .get(&key)
@@ -146,10 +144,10 @@ impl EntityState {
                 tombstone = Some(event.stamp.clone());
             }
         } else if tombstone.as_ref().is_none_or(|t| *t < event.stamp) {
-            for (key, value) in &event.data {
-                let newer = live.get(key).is_none_or(|(s, _)| *s < event.stamp);
+            for (key, value) in event.data.to_map() {
+                let newer = live.get(&key).is_none_or(|(s, _)| *s < event.stamp);
                 if newer {
-                    live.insert(key.clone(), (event.stamp.clone(), value.clone()));
+                    live.insert(key, (event.stamp.clone(), value));
                 }
             }
         }
@@ -164,8 +162,11 @@ impl EntityState {
             .map(|(k, (s, _))| (k.clone(), s.clone()))
             .collect();
         let deleted = tombstone.as_ref() == Some(&self.version);
-        self.data =
-            (!deleted).then(|| Arc::new(live.into_iter().map(|(k, (_, v))| (k, v)).collect()));
+        self.data = (!deleted).then(|| {
+            let record: serde_json::Map<String, Value> =
+                live.into_iter().map(|(k, (_, v))| (k, v)).collect();
+            Record::from(record)
+        });
         self.tombstone = tombstone;
         self.saw(&event.stamp);
     }
@@ -182,12 +183,9 @@ mod tests {
             entity_type: "user".into(),
             entity_id: "1".into(),
             operation: Operation::Update,
-            data: serde_json::json!({"name": "Ada"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            data: Record::parse(r#"{"name": "Ada"}"#).expect("an object"),
             base: None,
-            seen: BTreeMap::new(),
+            seen: ClusterMap::new(),
             stamp: Stamp::new(
                 origin,
                 Hlc {
@@ -206,10 +204,10 @@ mod tests {
         let (Some(data), Some(head)) = (state.data.as_ref(), head) else {
             panic!("record and head: {state:?}");
         };
-        assert!(Arc::ptr_eq(data, head), "one record, two references");
+        assert!(Record::ptr_eq(data, head), "one record, two references");
         let copy = state.clone();
         assert!(
-            copy.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, data)),
+            copy.data.as_ref().is_some_and(|d| Record::ptr_eq(d, data)),
             "a copied state shares its record"
         );
         // The stored form is the plain object under `data` and under the head, as before.
@@ -244,7 +242,7 @@ mod tests {
             next.data
                 .as_ref()
                 .zip(head)
-                .is_some_and(|(d, h)| Arc::ptr_eq(d, h)),
+                .is_some_and(|(d, h)| Record::ptr_eq(d, h)),
             "the kept head's record is the state's record: {next:?}"
         );
     }

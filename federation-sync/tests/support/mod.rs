@@ -153,7 +153,7 @@ pub fn record(
     store
         .get(entity_type, id)
         .and_then(|s| s.data)
-        .map(std::sync::Arc::unwrap_or_clone)
+        .map(|d| d.to_map())
 }
 
 /// The target as the trait object `subscribe` takes.
