@@ -7,8 +7,8 @@
 //! take the same lane and are applied in partition order, one at a time, while other lanes run.
 //! The lanes are futures polled by the consumer's own task, not tasks of their own: a message is
 //! allocated, applied and freed on one thread, with no channel hop or task wake-up per hand-over
-//! (measured: freeing on another worker thread than the one that allocated was 27 % of the
-//! consuming workers' time, docs/BENCHMARKS.md G9). A lane waiting inside a message (the
+//! (docs/BENCHMARKS.md G9, "G9 pipeline": the allocator's share of the workers stayed the same,
+//! so its cost is the many small allocations, not the thread that frees them). A lane waiting inside a message (the
 //! target's I/O, a retry's backoff) holds back only its own later messages; the others, and the
 //! commit of finished ones, go on. A partition's offset may only be committed up to its oldest
 //! message still in a lane: [`Lanes::finish`] says how far that is, so commit-after-apply holds
