@@ -1111,20 +1111,6 @@ federation_error_t *federation_sync_publish(const federation_sync_t *sync,
                                             void *user_data,
                                             federation_cancel_t **out_cancel);
 
-// Answers a target operation and frees `reply`: `status` is `FEDERATION_SYNC_REPLY_OK`,
-// `_ERROR` or `_STALE`; `text` (NULL allowed; copied) is the state JSON of an `OK` read or the
-// reason of an `ERROR`. Returns NULL, or an `INVALID_REQUEST` error for a NULL or invalid
-// handle, an unknown status, `STALE` to a read or invalid UTF-8 (`reply` is then still freed
-// and the operation fails as a handler error, unless the handle itself was invalid). Answering
-// after the subscription was stopped is fine (the answer is dropped).
-//
-// # Safety
-// `reply` is a handle passed to a target callback and not answered yet; `text` is NULL or a
-// NUL-terminated string. Any thread.
-federation_error_t *federation_sync_reply(federation_sync_reply_t *reply,
-                                          federation_sync_reply_status_t status,
-                                          const char *text);
-
 // Starts consuming every other cluster's changes into the store `target` (copied), passing
 // `user_data` to its callbacks, and writes the subscription to `out_subscription`.
 //
@@ -1161,6 +1147,20 @@ federation_error_t *federation_sync_subscription_stop(const federation_sync_subs
 // # Safety
 // `subscription` is NULL or a live handle; it must not be used afterwards.
 void federation_sync_subscription_free(federation_sync_subscription_t *subscription);
+
+// Answers a target operation and frees `reply`: `status` is `FEDERATION_SYNC_REPLY_OK`,
+// `_ERROR` or `_STALE`; `text` (NULL allowed; copied) is the state JSON of an `OK` read or the
+// reason of an `ERROR`. Returns NULL, or an `INVALID_REQUEST` error for a NULL or invalid
+// handle, an unknown status, `STALE` to a read or invalid UTF-8 (`reply` is then still freed
+// and the operation fails as a handler error, unless the handle itself was invalid). Answering
+// after the subscription was stopped is fine (the answer is dropped).
+//
+// # Safety
+// `reply` is a handle passed to a target callback and not answered yet; `text` is NULL or a
+// NUL-terminated string. Any thread.
+federation_error_t *federation_sync_reply(federation_sync_reply_t *reply,
+                                          federation_sync_reply_status_t status,
+                                          const char *text);
 
 // The bytes of `string` (NUL-terminated), borrowed until it is freed; its length without the
 // terminator is written to `out_len` when that is not NULL. NULL for a NULL or invalid handle.

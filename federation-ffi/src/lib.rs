@@ -52,6 +52,7 @@ pub mod sync;
 pub mod sync_apply;
 pub mod sync_conflict;
 pub mod sync_publish;
+pub mod sync_subscription;
 pub mod sync_target;
 pub mod text;
 pub mod version;

@@ -7,9 +7,9 @@
 //! per verb, the async method and its `_sync` twin from one signature; each body is one line
 //! into `PyClient::start` (async) or `PyClient::run` (blocking).
 //!
-//! PyO3 accepts one `#[pymethods]` block per class (without the `multiple-pymethods` feature)
-//! and no macro invocations inside it, so the macro emits the whole block: the client's other
-//! methods are passed through verbatim after the `verbs` list.
+//! PyO3 accepts no macro invocations inside a `#[pymethods]` block, so the macro emits the whole
+//! block: the client's other methods are passed through verbatim after the `verbs` list (the
+//! Consul agent methods are a second block, `client_agent.rs`, with PyO3's `multiple-pymethods`).
 
 /// Emits `#[pymethods] impl PyClient` with the call methods of every verb in `verbs`, then the
 /// methods given after the list.

@@ -13,7 +13,6 @@
 //! calling thread (`federation_core::bindings::poll_here`): a cache hit is answered there
 //! without a thread hop, and a miss has its request on the wire before it moves to the runtime.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -23,14 +22,13 @@ use federation_core::config::{Config, ConfigFormat};
 use http::Method;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::PyType;
 
 use crate::bridge::{self, Deliver};
 use crate::call_hook;
 use crate::calls::client_methods;
 use crate::errors;
 use crate::ops;
-use crate::registry::{self, PyRegistration};
 use crate::request::{self, CallOptions};
 use crate::response::PyResponse;
 use crate::runtime::{self, Pinned};
@@ -78,7 +76,8 @@ impl PyClient {
         })
     }
 
-    fn client(&self) -> PyResult<(FederatedServiceClient, runtime::RtHandle)> {
+    /// The live client and its runtime; `RuntimeError` once closed.
+    pub(crate) fn client(&self) -> PyResult<(FederatedServiceClient, runtime::RtHandle)> {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let pinned = guard
             .as_ref()
@@ -308,98 +307,6 @@ client_methods! {
     fn clear_cache(&self) -> PyResult<()> {
         self.client()?.0.clear_cache();
         Ok(())
-    }
-
-    /// Registers a service instance with the Consul agent of `cluster`; returns an
-    /// `asyncio.Future[Registration]`. `http_check` is `{"url", "interval", "timeout"}` (seconds;
-    /// the agent probes it); `ttl` (seconds) adds a TTL check that the returned `Registration`
-    /// heartbeats every third of the TTL while it lives.
-    #[pyo3(signature = (cluster, *, name, id=None, address, port, tags=Vec::new(), meta=None, http_check=None, ttl=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn register<'py>(
-        &self,
-        py: Python<'py>,
-        cluster: String,
-        name: String,
-        id: Option<String>,
-        address: String,
-        port: i64,
-        tags: Vec<String>,
-        meta: Option<HashMap<String, String>>,
-        http_check: Option<Bound<'py, PyDict>>,
-        ttl: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let (client, rt) = self.client()?;
-        let reg = registry::registration(
-            py,
-            name,
-            id,
-            address,
-            port,
-            tags,
-            meta,
-            http_check.as_ref(),
-            ttl,
-        )?;
-        let work = registry::register_deliver(client, rt.clone(), cluster, reg);
-        bridge::spawn(py, &rt, work)
-    }
-
-    /// Blocking `register`: releases the GIL while waiting.
-    #[pyo3(signature = (cluster, *, name, id=None, address, port, tags=Vec::new(), meta=None, http_check=None, ttl=None))]
-    #[allow(clippy::too_many_arguments, reason = "the Python keyword arguments")]
-    fn register_sync<'py>(
-        &self,
-        py: Python<'py>,
-        cluster: String,
-        name: String,
-        id: Option<String>,
-        address: String,
-        port: i64,
-        tags: Vec<String>,
-        meta: Option<HashMap<String, String>>,
-        http_check: Option<Bound<'py, PyDict>>,
-        ttl: Option<f64>,
-    ) -> PyResult<PyRegistration> {
-        let (client, rt) = self.client()?;
-        let reg = registry::registration(
-            py,
-            name,
-            id,
-            address,
-            port,
-            tags,
-            meta,
-            http_check.as_ref(),
-            ttl,
-        )?;
-        registry::register_sync(py, client, rt, cluster, reg)
-    }
-
-    /// Removes the instance `service_id` (and its checks) from the Consul agent of `cluster`;
-    /// returns an `asyncio.Future[None]`.
-    fn deregister<'py>(
-        &self,
-        py: Python<'py>,
-        cluster: String,
-        service_id: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let (client, rt) = self.client()?;
-        bridge::spawn(
-            py,
-            &rt,
-            registry::deregister_id_deliver(client, cluster, service_id),
-        )
-    }
-
-    /// Blocking `deregister`: releases the GIL while waiting.
-    fn deregister_sync(&self, py: Python<'_>, cluster: String, service_id: String) -> PyResult<()> {
-        let (client, rt) = self.client()?;
-        rt.block_on(
-            py,
-            async move { client.deregister(&cluster, &service_id).await },
-        )?
-        .map_err(|e| errors::to_pyerr(py, &e))
     }
 
     /// Stops discovery and releases connections; later calls raise `RuntimeError`. Idempotent.

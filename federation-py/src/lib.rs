@@ -11,6 +11,7 @@ mod bridge;
 mod call_hook;
 mod calls;
 mod client;
+mod client_agent;
 mod errors;
 mod ops;
 mod registry;
