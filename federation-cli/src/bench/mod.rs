@@ -15,6 +15,7 @@ mod cache;
 mod cache_l2;
 mod discovery;
 mod failover;
+mod failover_analysis;
 mod fixture;
 // Issue 23: the raw-hyper floor of the overhead scenario.
 mod floor;
