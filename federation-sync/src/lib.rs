@@ -25,6 +25,7 @@ pub mod commits;
 mod error;
 mod health;
 pub mod kafka;
+pub mod kafka_stats;
 mod lanes;
 mod metrics;
 mod process;
