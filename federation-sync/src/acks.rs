@@ -219,7 +219,7 @@ mod tests {
         decode(payload).map(|views| views.iter().map(AckView::to_ack).collect())
     }
 
-    fn ack(n: u64) -> Ack {
+    pub(super) fn ack(n: u64) -> Ack {
         Ack {
             event_id: format!("{n:032x}"),
             hlc: Hlc {
@@ -395,5 +395,50 @@ mod tests {
         );
         owed.push("third", &ack(4));
         assert_eq!(sent(&mut owed)[1], ("third".to_string(), vec![ack(4)]));
+    }
+}
+
+/// Cost of the ack wire per ack, the earlier JSON objects against the compact record (run with
+/// `cargo test --release -p federation-sync --lib -- --ignored ack_wire_cost --nocapture`).
+#[cfg(test)]
+mod cost {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn ack_wire_cost() {
+        let acks: Vec<Ack> = (0..1_000).map(super::tests::ack).collect();
+        let rounds = 2_000;
+        let time = |what: &str, f: &dyn Fn() -> usize| {
+            let start = Instant::now();
+            let mut bytes = 0;
+            for _ in 0..rounds {
+                bytes = f();
+            }
+            let ns = start.elapsed().as_nanos() as f64 / (rounds * acks.len()) as f64;
+            println!(
+                "{what}: {ns:.0} ns per ack, {} bytes per ack",
+                bytes / acks.len()
+            );
+        };
+        time("objects: encode + decode", &|| {
+            let mut record = vec![b'['];
+            for (n, ack) in acks.iter().enumerate() {
+                if n > 0 {
+                    record.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut record, ack);
+            }
+            record.push(b']');
+            assert_eq!(decode(&record).expect("decodes").len(), acks.len());
+            record.len()
+        });
+        time("compact: encode + decode", &|| {
+            let record = encode(&acks, 1 << 20).remove(0);
+            assert_eq!(decode(&record).expect("decodes").len(), acks.len());
+            record.len()
+        });
     }
 }
