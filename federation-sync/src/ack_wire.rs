@@ -49,7 +49,7 @@ pub(crate) struct AckView<'a> {
 
 /// A [`TargetStatus`] as read: `{"state": "completed", "effect": "applied"}`.
 #[derive(Debug, Deserialize)]
-struct StatusView<'a> {
+pub(crate) struct StatusView<'a> {
     state: State,
     #[serde(borrow, default)]
     effect: Option<Cow<'a, str>>,
@@ -65,7 +65,31 @@ enum State {
     Failed,
 }
 
-impl AckView<'_> {
+impl<'a> AckView<'a> {
+    /// An ack read from a compact record: no `status` means completed with effect `applied`.
+    pub(crate) fn new(
+        event_id: Cow<'a, str>,
+        hlc: Hlc,
+        entity_type: Cow<'a, str>,
+        entity_id: Cow<'a, str>,
+        cluster: Cow<'a, str>,
+        status: Option<StatusView<'a>>,
+    ) -> Self {
+        let status = status.unwrap_or(StatusView {
+            state: State::Completed,
+            effect: Some(Cow::Borrowed("applied")),
+            reason: None,
+        });
+        Self {
+            event_id,
+            hlc,
+            entity_type,
+            entity_id,
+            cluster,
+            status,
+        }
+    }
+
     /// Why this ack is not a valid [`Ack`] (a completed status without its effect, a failed one
     /// without its reason), if it is not.
     pub(crate) fn invalid(&self) -> Option<&'static str> {

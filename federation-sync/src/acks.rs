@@ -4,13 +4,15 @@
 //! for every change, and the origin's ack reader decode one record per change
 //! (`federation bench --scenario sync`, docs/BENCHMARKS.md G9). The subscriber therefore
 //! collects the acks of the messages finished since its last offset commit ([`OwedAcks`]) and,
-//! right before that commit, queues them as few records as possible per origin: a JSON array of
-//! [`Ack`]s, split so that no record exceeds the size limit. The reader ([`decode`]) also takes
-//! a single ack object, the format written before batching, so an acks topic that still holds
-//! such records rebuilds the same status.
+//! right before that commit, queues them as few records as possible per origin: compact records
+//! ([`crate::ack_compact`]: the cluster once, each ack a short array, "applied" implicit), split
+//! so that no record exceeds the size limit. The reader ([`decode`]) also takes the formats
+//! written before (a JSON array of [`Ack`] objects; a single ack object), so an acks topic that
+//! still holds such records rebuilds the same status.
 
 use rdkafka::message::OwnedHeaders;
 
+use crate::ack_compact;
 use crate::process::send as send_report;
 use crate::runtime::Shared;
 use crate::status::{Ack, AckView};
@@ -62,13 +64,17 @@ impl OwedAcks {
     }
 }
 
-/// Ack records being filled: JSON arrays, each at most `limit` bytes unless a single ack is
-/// larger on its own (it then travels alone).
+/// Ack records being filled: compact records ([`crate::ack_compact`]) of one consuming cluster
+/// each, at most `limit` bytes unless a single ack is larger on its own (it then travels alone).
 #[derive(Debug)]
 struct Records {
     limit: usize,
     full: Vec<Vec<u8>>,
+    /// The open record (empty: none open); its buffer keeps its capacity from commit to commit.
     open: Vec<u8>,
+    /// The open record's cluster and header length.
+    cluster: String,
+    header: usize,
 }
 
 impl Records {
@@ -76,34 +82,55 @@ impl Records {
         Self {
             limit,
             full: Vec::new(),
-            open: vec![b'['],
+            open: Vec::new(),
+            cluster: String::new(),
+            header: 0,
         }
     }
 
     fn push(&mut self, ack: &Ack) {
+        if !self.open.is_empty() && self.cluster != ack.cluster {
+            self.finish();
+        }
+        if self.open.is_empty() {
+            self.start(&ack.cluster);
+        }
         let before = self.open.len();
-        if before > 1 {
+        if before > self.header {
             self.open.push(b',');
         }
-        // An ack is strings, numbers and enums: it always serializes.
-        let _ = serde_json::to_writer(&mut self.open, ack);
-        if self.open.len() + 1 > self.limit && before > 1 {
+        ack_compact::write_ack(ack, &mut self.open);
+        if self.open.len() + ack_compact::CLOSE.len() > self.limit && before > self.header {
             let tail = self.open.split_off(before + 1);
-            let mut full = std::mem::replace(&mut self.open, vec![b'[']);
-            full.truncate(before);
-            full.push(b']');
-            self.full.push(full);
+            self.open.truncate(before);
+            self.finish();
+            self.start(&ack.cluster);
             self.open.extend_from_slice(&tail);
         }
     }
 
+    fn start(&mut self, cluster: &str) {
+        if self.cluster != cluster {
+            self.cluster.clear();
+            self.cluster.push_str(cluster);
+        }
+        ack_compact::open(cluster, &mut self.open);
+        self.header = self.open.len();
+    }
+
+    /// Close the open record into the full ones.
+    fn finish(&mut self) {
+        self.open.extend_from_slice(ack_compact::CLOSE);
+        self.full.push(std::mem::take(&mut self.open));
+    }
+
     /// Close the open record; the records, in order.
     fn close(&mut self) -> impl Iterator<Item = &[u8]> {
-        let open = if self.open.len() > 1 {
-            self.open.push(b']');
-            Some(self.open.as_slice())
-        } else {
+        let open = if self.open.is_empty() {
             None
+        } else {
+            self.open.extend_from_slice(ack_compact::CLOSE);
+            Some(self.open.as_slice())
         };
         self.full.iter().map(Vec::as_slice).chain(open)
     }
@@ -111,7 +138,7 @@ impl Records {
     /// Forget every record (after they were sent), keeping the open buffer's capacity.
     fn clear(&mut self) {
         self.full.clear();
-        self.open.truncate(1);
+        self.open.clear();
     }
 }
 
@@ -125,17 +152,29 @@ pub(crate) fn encode(acks: &[Ack], limit: usize) -> Vec<Vec<u8>> {
     records.close().map(<[u8]>::to_vec).collect()
 }
 
-/// The acks of one record: a JSON array of acks, or one ack object (the format before
-/// batching); their strings borrowed from `payload`.
+/// The acks of one record, in any format ever written: a compact record (the current one), a
+/// JSON array of ack objects, or one ack object (the first format); their strings borrowed
+/// from `payload`.
 pub(crate) fn decode(payload: &[u8]) -> Result<Vec<AckView<'_>>, serde_json::Error> {
+    use serde::de::Error;
     let first = payload.iter().find(|b| !b.is_ascii_whitespace());
     let acks = if first == Some(&b'[') {
         serde_json::from_slice(payload)?
     } else {
-        vec![serde_json::from_slice::<AckView<'_>>(payload)?]
+        match serde_json::from_slice::<ack_compact::RecordView<'_>>(payload) {
+            Ok(record) => record.into_acks().map_err(serde_json::Error::custom)?,
+            Err(compact) => match serde_json::from_slice::<AckView<'_>>(payload) {
+                Ok(one) => vec![one],
+                Err(single) => {
+                    return Err(serde_json::Error::custom(format!(
+                        "neither a compact ack record ({compact}) nor a single ack ({single})"
+                    )));
+                }
+            },
+        }
     };
     match acks.iter().find_map(AckView::invalid) {
-        Some(why) => Err(serde::de::Error::custom(why)),
+        Some(why) => Err(serde_json::Error::custom(why)),
         None => Ok(acks),
     }
 }
@@ -180,7 +219,7 @@ mod tests {
         decode(payload).map(|views| views.iter().map(AckView::to_ack).collect())
     }
 
-    fn ack(n: u64) -> Ack {
+    pub(super) fn ack(n: u64) -> Ack {
         Ack {
             event_id: format!("{n:032x}"),
             hlc: Hlc {
@@ -199,10 +238,10 @@ mod tests {
     #[test]
     fn acks_travel_in_records_under_the_limit_and_come_back_whole_and_in_order() {
         let acks: Vec<Ack> = (0..50).map(ack).collect();
-        let one = serde_json::to_vec(&acks[0]).expect("encodes").len();
+        let one = encode(&acks[..1], 1 << 20)[0].len();
         let records = encode(&acks, one * 10);
-        assert!(records.len() >= 5, "split: {} records", records.len());
-        assert!(records.iter().all(|r| r.len() <= one * 10 + 2));
+        assert!(records.len() >= 3, "split: {} records", records.len());
+        assert!(records.iter().all(|r| r.len() <= one * 10));
         let back: Vec<Ack> = records
             .iter()
             .flat_map(|r| owned(r).expect("each record decodes"))
@@ -224,9 +263,80 @@ mod tests {
     }
 
     #[test]
-    fn a_single_ack_object_as_written_before_batching_is_still_read() {
+    fn an_applied_ack_is_a_short_array_and_any_other_status_travels_with_it() {
+        let record = encode(&[ack(1)], 1 << 20).remove(0);
+        let text = String::from_utf8(record.clone()).expect("utf-8");
+        assert_eq!(
+            text,
+            r#"{"v":2,"cluster":"looma","acks":[["00000000000000000000000000000001",1700000000001,0,"user","1"]]}"#
+        );
+        let many: Vec<Ack> = (0..100).map(ack).collect();
+        let objects = serde_json::to_vec(&many).expect("encodes").len();
+        let compact = encode(&many, 1 << 20)[0].len();
+        assert!(compact * 5 < objects * 2, "{compact} vs {objects} bytes");
+        let others = [
+            TargetStatus::Completed {
+                effect: "duplicate".into(),
+            },
+            TargetStatus::Failed {
+                reason: "no \"handler\"".into(),
+            },
+            TargetStatus::Pending,
+        ];
+        let acks: Vec<Ack> = others
+            .into_iter()
+            .enumerate()
+            .map(|(n, status)| Ack {
+                status,
+                ..ack(n as u64)
+            })
+            .collect();
+        let records = encode(&acks, 1 << 20);
+        assert_eq!(owned(&records[0]).expect("decodes"), acks);
+    }
+
+    #[test]
+    fn acks_of_different_clusters_travel_in_records_of_their_own() {
+        let other = Ack {
+            cluster: "third".into(),
+            ..ack(2)
+        };
+        let acks = [ack(1), other, ack(3)];
+        let records = encode(&acks, 1 << 20);
+        assert_eq!(records.len(), 3);
+        let back: Vec<Ack> = records
+            .iter()
+            .flat_map(|r| owned(r).expect("decodes"))
+            .collect();
+        assert_eq!(back, acks);
+    }
+
+    #[test]
+    fn a_broken_or_unknown_compact_record_is_an_error_that_says_why() {
+        let cases: [(&[u8], &str); 4] = [
+            (br#"{"v":3,"cluster":"looma","acks":[]}"#, "version 3"),
+            (
+                br#"{"v":2,"cluster":"looma","acks":[["e",1,0,"user"]]}"#,
+                "entity id",
+            ),
+            (
+                br#"{"v":2,"cluster":"looma","acks":[["e",1,0,"user","1",{"state":"completed"}]]}"#,
+                "effect",
+            ),
+            (br#"{"v":2,"acks":[]}"#, "compact ack record"),
+        ];
+        for (payload, why) in cases {
+            let error = decode(payload).expect_err("not a valid record").to_string();
+            assert!(error.contains(why), "{error} should say {why}");
+        }
+    }
+
+    #[test]
+    fn records_in_the_formats_written_before_are_still_read() {
         let old = serde_json::to_vec(&ack(7)).expect("encodes");
         assert_eq!(owned(&old).expect("decodes"), vec![ack(7)]);
+        let array = serde_json::to_vec(&[ack(5), ack(6)]).expect("encodes");
+        assert_eq!(owned(&array).expect("decodes"), vec![ack(5), ack(6)]);
         let spaced = [b" \n".as_slice(), &encode(&[ack(8)], 1 << 20)[0]].concat();
         assert_eq!(owned(&spaced).expect("decodes"), vec![ack(8)]);
         assert!(
@@ -245,6 +355,13 @@ mod tests {
         })
         .expect("encodes");
         assert_eq!(owned(&escaped).expect("decodes")[0].entity_id, "a\"b");
+        let quoted = Ack {
+            entity_id: "a\"b".into(),
+            cluster: "lo\\oma".into(),
+            ..ack(9)
+        };
+        let compact = encode(std::slice::from_ref(&quoted), 1 << 20);
+        assert_eq!(owned(&compact[0]).expect("decodes"), vec![quoted]);
     }
 
     #[test]
@@ -278,5 +395,50 @@ mod tests {
         );
         owed.push("third", &ack(4));
         assert_eq!(sent(&mut owed)[1], ("third".to_string(), vec![ack(4)]));
+    }
+}
+
+/// Cost of the ack wire per ack, the earlier JSON objects against the compact record (run with
+/// `cargo test --release -p federation-sync --lib -- --ignored ack_wire_cost --nocapture`).
+#[cfg(test)]
+mod cost {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn ack_wire_cost() {
+        let acks: Vec<Ack> = (0..1_000).map(super::tests::ack).collect();
+        let rounds = 2_000;
+        let time = |what: &str, f: &dyn Fn() -> usize| {
+            let start = Instant::now();
+            let mut bytes = 0;
+            for _ in 0..rounds {
+                bytes = f();
+            }
+            let ns = start.elapsed().as_nanos() as f64 / (rounds * acks.len()) as f64;
+            println!(
+                "{what}: {ns:.0} ns per ack, {} bytes per ack",
+                bytes / acks.len()
+            );
+        };
+        time("objects: encode + decode", &|| {
+            let mut record = vec![b'['];
+            for (n, ack) in acks.iter().enumerate() {
+                if n > 0 {
+                    record.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut record, ack);
+            }
+            record.push(b']');
+            assert_eq!(decode(&record).expect("decodes").len(), acks.len());
+            record.len()
+        });
+        time("compact: encode + decode", &|| {
+            let record = encode(&acks, 1 << 20).remove(0);
+            assert_eq!(decode(&record).expect("decodes").len(), acks.len());
+            record.len()
+        });
     }
 }

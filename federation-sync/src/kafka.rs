@@ -32,6 +32,7 @@ pub fn producer_config(servers: &[String], timeout: Duration, max_bytes: u64) ->
         .set("reconnect.backoff.max.ms", "1000")
         // Room for the envelope around a record of `max_message_bytes`.
         .set("message.max.bytes", (max_bytes + 4096).to_string());
+    crate::kafka_stats::configure(&mut config);
     config
 }
 
@@ -49,6 +50,7 @@ pub fn consumer_config(servers: &[String], group: &str) -> ClientConfig {
         // Pick up topics created after the subscription quickly.
         .set("topic.metadata.refresh.interval.ms", "1000")
         .set("allow.auto.create.topics", "false");
+    crate::kafka_stats::configure(&mut config);
     config
 }
 

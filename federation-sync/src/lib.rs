@@ -18,6 +18,7 @@
 pub mod model;
 
 // sync4p: the ack wire format and its borrowed view.
+mod ack_compact;
 mod ack_wire;
 mod acks;
 mod coherence;
@@ -25,6 +26,7 @@ pub mod commits;
 mod error;
 mod health;
 pub mod kafka;
+pub mod kafka_stats;
 mod lanes;
 mod metrics;
 mod process;

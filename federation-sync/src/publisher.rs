@@ -91,7 +91,7 @@ pub struct Published {
 /// Stamp, encode and send `change`; wait for the durable acknowledgement up to `deadline`.
 pub(crate) async fn publish(
     shared: &Shared,
-    producer: &FutureProducer,
+    producer: &FutureProducer<crate::kafka_stats::StatsContext>,
     change: Change,
     deadline: Duration,
 ) -> Result<Published, SyncError> {
@@ -156,7 +156,7 @@ pub(crate) async fn publish(
 /// costs about 1 µs per publish (docs/BENCHMARKS.md, G9 representation).
 async fn deliver(
     shared: &Shared,
-    producer: &FutureProducer,
+    producer: &FutureProducer<crate::kafka_stats::StatsContext>,
     record: FutureRecord<'_, str, [u8]>,
     deadline: Duration,
 ) -> Result<Delivery, SyncError> {

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::error::SyncError;
 use crate::health::{HealthBoard, SyncHealth};
 use crate::kafka::{consumer_config, ensure_topics, producer_config};
+use crate::kafka_stats::StatsContext;
 use crate::metrics::SyncMetrics;
 use crate::model::{ConflictCallback, HybridClock, Policy};
 use crate::publisher::{Change, Published, publish};
@@ -32,7 +33,7 @@ pub(crate) struct Shared {
     pub(crate) status: StatusTracker,
     pub(crate) health: HealthBoard,
     policies: HashMap<String, Policy>,
-    producers: HashMap<String, FutureProducer>,
+    producers: HashMap<String, FutureProducer<StatsContext>>,
     /// Every sync cluster but the local one (the targets of each published change).
     remotes: Vec<String>,
     /// The local cluster's change topic.
@@ -69,7 +70,7 @@ impl Shared {
         &self.changes_topic
     }
 
-    pub(crate) fn producer(&self, cluster: &str) -> Option<&FutureProducer> {
+    pub(crate) fn producer(&self, cluster: &str) -> Option<&FutureProducer<StatsContext>> {
         self.producers.get(cluster)
     }
 }
@@ -134,7 +135,8 @@ impl SyncBuilder {
                 // for them, so fewer, larger batches spare the brokers a request per millisecond.
                 settings.set("linger.ms", REPORT_LINGER_MS);
             }
-            let producer: FutureProducer = settings.create().map_err(|e| {
+            settings.set("client.id", format!("{local}.producer.{}", cluster.name));
+            let producer = settings.create_with_context(StatsContext).map_err(|e| {
                 SyncError::kafka(&format!("creating the producer for {}", cluster.name), &e)
             })?;
             producers.insert(cluster.name.clone(), producer);
@@ -212,8 +214,9 @@ fn start_ack_reader(shared: &Arc<Shared>) -> Result<JoinHandle<()>, SyncError> {
         shared.config.group_id(&shared.local),
         crate::model::new_event_id()
     );
-    let consumer: StreamConsumer = consumer_config(&servers, &group)
-        .create()
+    let consumer: StreamConsumer<StatsContext> = consumer_config(&servers, &group)
+        .set("client.id", format!("{}.ack-reader", shared.local))
+        .create_with_context(StatsContext)
         .map_err(|e| SyncError::kafka("creating the acks reader", &e))?;
     let topic = shared.config.acks_topic(&shared.local);
     consumer

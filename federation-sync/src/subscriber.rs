@@ -37,6 +37,7 @@ struct LagContext {
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
+        crate::kafka_stats::record(&statistics);
         let lag: i64 = statistics
             .topics
             .values()
@@ -99,6 +100,8 @@ pub(crate) fn start(
             &shared.config.group_id(&shared.local),
         );
         config.set("statistics.interval.ms", "1000");
+        config.set("client.id", format!("{}.subscriber.{origin}", shared.local));
+        crate::kafka_stats::configure(&mut config);
         let context = LagContext {
             shared: Arc::clone(shared),
             origin: origin.clone(),

@@ -39,6 +39,7 @@ mod sync;
 mod sync_cpu;
 mod sync_drive;
 mod sync_pipes;
+mod sync_stats;
 mod target;
 
 use std::path::PathBuf;

@@ -20,6 +20,7 @@ use super::stats::Sample;
 use super::sync_cpu::{self, CpuMark, CpuPerEvent};
 use super::sync_drive::{IN_FLIGHT, Run, Schedule, measure};
 use super::sync_pipes::{Arrivals, Ours, Pipe, Plain};
+use super::sync_stats::{self, ClientWork};
 use super::{Settings, SyncVariant};
 use crate::exit::CliError;
 
@@ -43,6 +44,7 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     let broker = KafkaBroker::start()
         .await
         .map_err(|e| CliError::failure(format!("bench: sync: the Kafka broker: {e}")))?;
+    let counted = sync_stats::enable_if_asked();
     let pipes = start_pipes(&broker, settings.variant).await?;
     let plan = settings.plan;
     let mut seq = 0;
@@ -50,12 +52,23 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     let broker_pid = broker.pid();
     let (mut throughput, mut latency) = (Vec::new(), Vec::new());
     let (mut cpu_closed, mut cpu_open) = (Vec::new(), Vec::new());
+    let mut work: Vec<ClientWork> = pipes.iter().map(|_| ClientWork::default()).collect();
     for rep in 0..plan.reps {
         for (schedule, samples, cpu) in [
             (Schedule::Closed, &mut throughput, &mut cpu_closed),
             (Schedule::Open(RATE), &mut latency, &mut cpu_open),
         ] {
-            let (s, c) = round(&pipes, schedule, plan.duration, rep, &mut seq, broker_pid).await;
+            let counts = (counted && matches!(schedule, Schedule::Closed)).then_some(&mut work[..]);
+            let (s, c) = round(
+                &pipes,
+                schedule,
+                plan.duration,
+                rep,
+                &mut seq,
+                broker_pid,
+                counts,
+            )
+            .await;
             samples.push(s);
             cpu.push(c);
         }
@@ -91,6 +104,10 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
     ));
     section.push('\n');
     section.push_str(&cpu_table(&names, &cpu_closed, &cpu_open));
+    if counted {
+        section.push('\n');
+        section.push_str(&sync_stats::table(&names, &work));
+    }
     report.section(section);
     Ok(())
 }
@@ -201,11 +218,18 @@ async fn round(
     rep: usize,
     seq: &mut u64,
     broker_pid: Option<u32>,
+    mut work: Option<&mut [ClientWork]>,
 ) -> (Vec<Sample>, Vec<Option<CpuPerEvent>>) {
     let mut runs: Vec<Option<(Run, Option<CpuPerEvent>)>> = pipes.iter().map(|_| None).collect();
     for i in 0..pipes.len() {
         let v = (i + rep) % pipes.len();
-        runs[v] = Some(timed(&pipes[v].1, schedule, duration, seq, broker_pid).await);
+        let before = federation_sync::kafka_stats::snapshot();
+        let run = timed(&pipes[v].1, schedule, duration, seq, broker_pid).await;
+        if let Some(work) = work.as_deref_mut().and_then(|w| w.get_mut(v)) {
+            let after = federation_sync::kafka_stats::snapshot();
+            work.add(&before, &after, run.0.sample.count);
+        }
+        runs[v] = Some(run);
     }
     let (mut samples, mut cpu) = (Vec::new(), Vec::new());
     for ((name, _), (run, c)) in pipes.iter().zip(runs.into_iter().flatten()) {

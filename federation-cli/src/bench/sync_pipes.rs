@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use federation_core::config::{EntityType, SyncCluster, SyncConfig};
 use federation_sync::commits::OffsetBatch;
 use federation_sync::kafka::{consumer_config, producer_config};
+use federation_sync::kafka_stats::StatsContext;
 use federation_sync::model::{Effect, EntityState, Operation, Record};
 use federation_sync::{
     AppliedChange, Change, FederatedDataSync, MemoryTarget, Subscription, SyncTarget, TargetError,
@@ -146,7 +147,7 @@ impl Drop for AbortOnDrop {
 
 /// A plain rdkafka producer → consumer pair on the SDK's settings.
 pub struct Plain {
-    producer: FutureProducer,
+    producer: FutureProducer<StatsContext>,
     topic: String,
     arrivals: Arc<Arrivals>,
     _consumer: AbortOnDrop,
@@ -167,11 +168,15 @@ impl Plain {
             .await
             .map_err(|e| fail("creating the topic", &e))?;
         let servers = [broker.bootstrap_servers()];
-        let producer: FutureProducer = producer_config(&servers, SEND_TIMEOUT, 1 << 20)
-            .create()
-            .map_err(|e| fail("producer", &e))?;
-        let consumer: StreamConsumer = consumer_config(&servers, "bench-plain")
-            .create()
+        // The SDK's context (it only records librdkafka's statistics when they are asked for).
+        let producer: FutureProducer<StatsContext> =
+            producer_config(&servers, SEND_TIMEOUT, 1 << 20)
+                .set("client.id", "plain.producer")
+                .create_with_context(StatsContext)
+                .map_err(|e| fail("producer", &e))?;
+        let consumer: StreamConsumer<StatsContext> = consumer_config(&servers, "bench-plain")
+            .set("client.id", "plain.consumer")
+            .create_with_context(StatsContext)
             .map_err(|e| fail("consumer", &e))?;
         consumer
             .subscribe(&[&topic])
@@ -189,7 +194,7 @@ impl Plain {
 /// The plain handler: parse, store by key, then note the offset; offsets are committed the way
 /// the SDK commits them (`federation_sync::commits::OffsetBatch`: every 100 ms or 1,000
 /// messages, asynchronously, only past handled messages).
-async fn consume(consumer: StreamConsumer, arrivals: Arc<Arrivals>) {
+async fn consume(consumer: StreamConsumer<StatsContext>, arrivals: Arc<Arrivals>) {
     let mut store: HashMap<Vec<u8>, Map<String, Value>> = HashMap::new();
     let mut batch = OffsetBatch::new();
     loop {
