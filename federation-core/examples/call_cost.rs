@@ -1,7 +1,7 @@
 //! Client CPU per call, SDK against plain reqwest, for profiling the hot path (BENCHMARKS.md G1).
 //!
 //! Throughput on a shared 2-core machine swings with whatever else runs; instruction counts do
-//! not. This program runs only one variant per process so `perf stat` can count it:
+//! not. By default this program runs one variant per process so `perf stat` can count it:
 //!
 //! ```sh
 //! cargo build --release -p federation-core --example call_cost
@@ -9,13 +9,16 @@
 //! perf stat -e instructions:u,instructions:k target/release/examples/call_cost reqwest 20000 64
 //! ```
 //!
-//! Arguments: variant (`sdk`, `reqwest`, `hyper`: hyper-util's pooled client alone, or `floor`:
+//! Arguments: variant (or several joined by `+`, e.g. `floor+sdk`: each in turn in one process,
+//! 3 rounds) (`sdk`, `reqwest`, `hyper`: hyper-util's pooled client alone, or `floor`:
 //! raw `hyper::client::conn::http1` connections in a per-instance idle list, as the bench's
 //! `hyper floor` variant), number of calls, concurrency, and optionally extra
 //! YAML lines for the service (`"    load_balancing: round_robin"`). Three loopback testkit
 //! instances serve both variants in the same process (their cost is the same for both, apart
 //! from the larger body the SDK's propagated headers produce). It also prints the process CPU
-//! time per call (user + system, from `/proc/self/stat`) and the p50/p99 latency of the calls.
+//! time per call (user + system, from `/proc/self/stat`, and each apart), the context switches
+//! per call of all its threads (`/proc/self/task/*/status`) and the p50/p99 latency of the
+//! calls.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,13 +27,14 @@ use std::time::Duration;
 use federation_core::client::FederatedServiceClient;
 use federation_core::config::{Config, ConfigFormat};
 use federation_testkit::instance::{Identity, ServiceInstance};
-use support::cpu_ticks;
+use support::cpu_ticks_split;
 
 mod support;
 
 fn main() {
+    support::since_start();
     let args: Vec<String> = std::env::args().collect();
-    let variant = support::choice(&args, 1, "variant", &["sdk", "reqwest", "hyper", "floor"]);
+    let variants = variants(args.get(1).map_or("sdk", String::as_str));
     let calls = support::number(&args, 2, "calls", 20_000) as usize;
     let concurrency = support::number(&args, 3, "concurrency", 1) as usize;
     // Optional: extra YAML lines for the service (e.g. `    load_balancing: round_robin`).
@@ -39,10 +43,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(&variant, calls, concurrency.max(1), &extra));
+    rt.block_on(run(&variants, calls, concurrency.max(1), &extra));
 }
 
-async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
+/// The variants of argument 1: one, or a `+`-joined list (`sdk+floor`) run in turn in one
+/// process, 3 rounds, so a comparison also sees what they do to each other (the bench runs
+/// its variants that way, each leaving its connections open).
+fn variants(arg: &str) -> Vec<&'static str> {
+    const VARIANTS: [&str; 4] = ["sdk", "reqwest", "hyper", "floor"];
+    arg.split('+')
+        .map(|one| {
+            let chosen = support::choice(&[String::new(), one.to_owned()], 1, "variant", &VARIANTS);
+            VARIANTS.into_iter().find(|v| *v == chosen).unwrap_or("sdk")
+        })
+        .collect()
+}
+
+async fn run(kinds: &[&'static str], calls: usize, concurrency: usize, extra: &str) {
     let mut instances = Vec::new();
     for i in 0..3 {
         let identity = Identity::new("bench", "bench-svc", format!("bench-svc-{i}"));
@@ -98,9 +115,6 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
             .build(connector)
     };
     let uris: Arc<[http::Uri]> = urls.iter().map(|u| u.parse().expect("uri")).collect();
-    let raw = variant == "hyper";
-    let sdk = variant == "sdk";
-    let floor = variant == "floor";
     let floor_pools: Arc<[floor::Upstream]> = instances
         .iter()
         .map(|i| floor::Upstream::new(i.port()))
@@ -111,7 +125,10 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         let plain = plain.clone();
         let urls = Arc::clone(&urls);
         let next = Arc::clone(&next);
-        move || {
+        move |variant: &str| {
+            let raw = variant == "hyper";
+            let sdk = variant == "sdk";
+            let floor = variant == "floor";
             let client = client.clone();
             let plain = plain.clone();
             let urls = Arc::clone(&urls);
@@ -153,13 +170,35 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         }
     };
     // Warm-up: connections, discovery, allocator.
-    for _ in 0..500 {
-        one().await;
+    for kind in kinds {
+        for _ in 0..500 {
+            one(kind).await;
+        }
     }
+    let rounds = if kinds.len() > 1 { 3 } else { 1 };
+    for _ in 0..rounds {
+        for kind in kinds {
+            measure(kind, &one, calls, concurrency, &instances).await;
+        }
+    }
+}
+
+/// One measured run of `variant`: `calls` calls from `concurrency` workers.
+async fn measure<F, Fut>(
+    variant: &'static str,
+    one: &F,
+    calls: usize,
+    concurrency: usize,
+    instances: &[ServiceInstance],
+) where
+    F: Fn(&'static str) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let done = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(calls)));
-    let before = cpu_ticks();
+    let before = cpu_ticks_split();
+    let switches_before = support::context_switches();
     let started = std::time::Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -171,7 +210,7 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
             let mut mine = Vec::new();
             while done.fetch_add(1, Ordering::Relaxed) < calls {
                 let sent = std::time::Instant::now();
-                if !one().await {
+                if !one(variant).await {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
                 mine.push(sent.elapsed());
@@ -191,7 +230,16 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         let i = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
         sorted.get(i).copied().unwrap_or_default()
     };
-    let ticks = cpu_ticks() - before;
+    let after = cpu_ticks_split();
+    let (user, system) = (after.0 - before.0, after.1 - before.1);
+    let ticks = user + system;
+    let (voluntary, involuntary) = support::context_switches();
+    let per_call = |n: u64, m: u64| n.saturating_sub(m) as f64 / calls as f64;
+    let switches = format!(
+        "switches/call {:.3} voluntary {:.3} involuntary",
+        per_call(voluntary, switches_before.0),
+        per_call(involuntary, switches_before.1)
+    );
     // Connection parity: how many connections each instance holds open, and its share of calls.
     let spread: Vec<String> = instances
         .iter()
@@ -199,9 +247,12 @@ async fn run(variant: &str, calls: usize, concurrency: usize, extra: &str) {
         .collect();
     // Clock ticks are 10 ms on Linux.
     let cpu_us = ticks as f64 * 10_000.0 / calls as f64;
+    let user_us = user as f64 * 10_000.0 / calls as f64;
+    let system_us = system as f64 * 10_000.0 / calls as f64;
     println!(
-        "{variant}: {calls} calls at c={concurrency} in {wall:?} ({:.0}/s), {} failed, CPU {cpu_us:.1} µs/call, \
-         latency p50 {:?} p99 {:?}; instances: {}",
+        "[{:.2}s] {variant}: {calls} calls at c={concurrency} in {wall:?} ({:.0}/s), {} failed, CPU {cpu_us:.1} µs/call (user {user_us:.1}, system {system_us:.1}), \
+         {switches}, latency p50 {:?} p99 {:?}; instances: {}",
+        support::since_start().as_secs_f64(),
         calls as f64 / wall.as_secs_f64(),
         failed.load(Ordering::Relaxed),
         at(0.5),

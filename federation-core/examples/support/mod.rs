@@ -23,6 +23,50 @@ pub fn cpu_ticks() -> u64 {
     field(11) + field(12)
 }
 
+/// User and system CPU time of this process in clock ticks, apart (see [`cpu_ticks`]).
+pub fn cpu_ticks_split() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    (
+        fields.first().copied().unwrap_or(0),
+        fields.get(1).copied().unwrap_or(0),
+    )
+}
+
+/// Voluntary and involuntary context switches of all this process's threads so far, from
+/// `/proc/self/task/*/status` (threads that already ended are not counted).
+pub fn context_switches() -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            let count = |prefix: &str| {
+                line.strip_prefix(prefix)
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            total.0 += count("voluntary_ctxt_switches:");
+            total.1 += count("nonvoluntary_ctxt_switches:");
+        }
+    }
+    total
+}
+
+/// Time since this was first called (the examples call it at the start of `main`).
+pub fn since_start() -> std::time::Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
 /// Positional argument `i` (1-based) named `name` as a whole number, `default` when absent.
 pub fn number(args: &[String], i: usize, name: &str, default: u64) -> u64 {
     match args.get(i) {

@@ -198,13 +198,14 @@ impl Call<'_> {
             &request.path,
         );
         match uri {
-            // Boxed: the exchange is most of this future's size, and a box is cheaper than
-            // moving it through the timeout and span wrappers into the call's state machine.
+            // The exchange boxed inside the timeout (it is most of this future's size): it is
+            // built straight into its box instead of being moved into a `Timeout` first and
+            // the two into a box (callgrind, c = 64: −0.25k instructions per call, floor4).
             Ok(uri) => {
                 // `timeout_at` from the attempt's start: no second clock read for the timer.
-                Box::pin(tokio::time::timeout_at(
+                tokio::time::timeout_at(
                     give_up,
-                    transport::exchange(
+                    Box::pin(transport::exchange(
                         &cluster.transport,
                         destination.connections.as_ref().map(|pool| (pool, started)),
                         request.method.clone(),
@@ -212,8 +213,8 @@ impl Call<'_> {
                         headers,
                         request.body.clone(),
                         self.svc.policy.limits.max_response_bytes,
-                    ),
-                ))
+                    )),
+                )
                 .await
             }
             // An address no URL can carry: nothing was sent, so it fails like a refused
