@@ -48,7 +48,7 @@ pub(crate) struct Done {
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     /// Origin cluster and ack ([`crate::process::Processed::ack`]).
-    pub(crate) ack: Option<(String, Ack)>,
+    pub(crate) ack: Option<(Arc<str>, Ack)>,
 }
 
 /// Apply one message (what a lane runs per message).

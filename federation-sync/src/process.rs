@@ -36,7 +36,7 @@ pub(crate) struct Processed {
     /// The origin cluster and the acknowledgement owed to it (none for a message that did not
     /// decode, or whose origin is not a configured cluster). The caller sends it before it
     /// commits the message's offset ([`crate::acks`]).
-    pub(crate) ack: Option<(String, Ack)>,
+    pub(crate) ack: Option<(std::sync::Arc<str>, Ack)>,
 }
 
 /// Process one message payload.
@@ -77,10 +77,14 @@ pub(crate) async fn process(
 }
 
 /// The acknowledgement of `event` for its origin, if the origin is a configured cluster.
-fn owed_ack(shared: &Shared, event: ChangeEvent, status: TargetStatus) -> Option<(String, Ack)> {
+fn owed_ack(
+    shared: &Shared,
+    event: ChangeEvent,
+    status: TargetStatus,
+) -> Option<(std::sync::Arc<str>, Ack)> {
     shared.config.cluster(&event.stamp.origin)?;
     let ack = Ack {
-        event_id: event.stamp.event_id,
+        event_id: event.stamp.event_id.to_string(),
         hlc: event.stamp.hlc,
         entity_type: event.entity_type,
         entity_id: event.entity_id,

@@ -91,7 +91,8 @@ pub(crate) async fn replay(shared: &Arc<Shared>, mode: Mode) -> Result<ReplayRep
         match &mode {
             Mode::Process(target) => {
                 let processed = process(shared, target.as_ref(), payload, &source).await;
-                crate::acks::send_now(shared, processed.ack).await;
+                let ack = processed.ack.map(|(origin, ack)| (origin.to_string(), ack));
+                crate::acks::send_now(shared, ack).await;
                 match processed.result {
                     Ok(_) => report.succeeded += 1,
                     Err(_) => report.failed_again += 1,

@@ -80,7 +80,7 @@ impl StatusTracker {
         let (id, hlc) = (&event.stamp.event_id, event.stamp.hlc);
         match entry(&mut latest, &event.entity_type, &event.entity_id) {
             // An ack read before the publish returned (fast consumers) is kept.
-            Some(known) if known.event_id == *id => {
+            Some(known) if *known.event_id == **id => {
                 for target in targets {
                     if !known.targets.contains_key(target) {
                         known.targets.insert(target.clone(), TargetStatus::Pending);
@@ -248,7 +248,7 @@ mod tests {
 
     fn ack(e: &ChangeEvent, cluster: &str, status: TargetStatus) -> Ack {
         Ack {
-            event_id: e.stamp.event_id.clone(),
+            event_id: e.stamp.event_id.to_string(),
             hlc: e.stamp.hlc,
             entity_type: "user".into(),
             entity_id: "1".into(),
@@ -302,7 +302,7 @@ mod tests {
         let status = tracker.get("user", "1").expect("status");
         assert_eq!(
             (status.event_id.as_str(), status.overall()),
-            (new.stamp.event_id.as_str(), Overall::Pending)
+            (&*new.stamp.event_id, Overall::Pending)
         );
         // After a restart, acks are read from the beginning: the newest change's status wins.
         let rebuilt = StatusTracker::default();
@@ -313,7 +313,7 @@ mod tests {
         );
         assert_eq!(
             rebuilt.get("user", "1").map(|s| s.event_id),
-            Some(new.stamp.event_id.clone())
+            Some(new.stamp.event_id.to_string())
         );
         // An ack read before its publish returned is kept when the publish records pending.
         let early = StatusTracker::default();
@@ -340,7 +340,7 @@ mod tests {
         );
         tracker.pending(&second, &targets);
         let status = tracker.get("user", "1").expect("status");
-        assert_eq!(status.event_id, second.stamp.event_id);
+        assert_eq!(*status.event_id, *second.stamp.event_id);
         assert!(
             status.targets.values().all(|s| *s == TargetStatus::Pending),
             "{status:?}"

@@ -154,7 +154,7 @@ fn a_callback_sees_the_versions_oldest_first_and_may_merge() {
         json!({"v": "z", "merged": true}).as_object().cloned()
     );
     assert_eq!(
-        state.version.origin, "looma",
+        &*state.version.origin, "looma",
         "the merged record takes the newer stamp"
     );
 }

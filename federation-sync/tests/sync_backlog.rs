@@ -61,12 +61,12 @@ async fn a_backlog_keeps_order_per_entity_and_commits_only_past_finished_message
     let mut published: HashMap<String, (String, usize)> = HashMap::new();
     for (id, events) in IDS.iter().zip(&per_id) {
         for (n, p) in events.iter().enumerate() {
-            published.insert(p.stamp.event_id.clone(), (id.to_string(), n));
+            published.insert(p.stamp.event_id.to_string(), (id.to_string(), n));
         }
     }
     let victim = per_id[0][VICTIM].stamp.event_id.clone();
     let hanging = DiesAfterWriting::new(&looma_store);
-    *hanging.victim.lock().expect("lock") = Some(victim.clone());
+    *hanging.victim.lock().expect("lock") = Some(victim.to_string());
     let subscription = looma.subscribe(Arc::new(hanging)).expect("subscribe");
     let others_done = eventually(WAIT, || async {
         looma_store.writes_of(&victim, Effect::Applied) == 1

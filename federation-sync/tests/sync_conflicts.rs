@@ -302,7 +302,7 @@ async fn a_late_update_does_not_resurrect_a_deleted_entity(bootstrap: &str) {
     assert_eq!(pair.assert_same("user", "5"), None, "deleted on both sides");
     let tombstone = pair.l_store.get("user", "5").expect("tombstone kept");
     assert!(tombstone.is_deleted());
-    assert_eq!(tombstone.version.origin, "zervigo");
+    assert_eq!(&*tombstone.version.origin, "zervigo");
 }
 
 async fn events_older_than_the_tombstone_window_are_not_applied(bootstrap: &str) {

@@ -48,7 +48,7 @@ async fn order_per_entity(bootstrap: &str) {
                 json!({ "n": n }),
             )
             .await;
-            published.insert(p.stamp.event_id, (id.to_string(), n));
+            published.insert(p.stamp.event_id.to_string(), (id.to_string(), n));
         }
     }
     let all_applied = eventually(WAIT, || async {
@@ -105,7 +105,7 @@ async fn no_double_effect_after_a_consumer_dies_before_commit(bootstrap: &str) {
         json!({"n": 0}),
     )
     .await;
-    *dying.victim.lock().expect("lock") = Some(first.stamp.event_id.clone());
+    *dying.victim.lock().expect("lock") = Some(first.stamp.event_id.to_string());
     let subscription = looma.subscribe(Arc::new(dying)).expect("subscribe");
     let written = support::applied(&looma_store, &first).await;
     assert!(written, "the first event was never written");

@@ -240,7 +240,7 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_status_says_failed(
     );
     let completed = eventually(WAIT, || async {
         zervigo.status("user", "h").is_some_and(|s| {
-            s.event_id == failed.stamp.event_id && s.overall() == Overall::Completed
+            *s.event_id == *failed.stamp.event_id && s.overall() == Overall::Completed
         })
     })
     .await;
@@ -378,7 +378,7 @@ async fn broker_restart_mid_stream_loses_nothing(broker: &KafkaBroker) {
         .writes()
         .iter()
         .filter(|(_, e)| *e == Effect::Applied)
-        .filter_map(|(id, _)| published.get(id).copied())
+        .filter_map(|(id, _)| published.get(id.as_str()).copied())
         .collect();
     let mut unique = applied.clone();
     unique.sort_unstable();

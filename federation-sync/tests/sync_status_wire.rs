@@ -95,7 +95,7 @@ async fn status_is_rebuilt_from_ack_records_of_every_format() {
         (
             "new",
             SyncStatus {
-                event_id: published.stamp.event_id.clone(),
+                event_id: published.stamp.event_id.to_string(),
                 hlc: published.stamp.hlc,
                 targets: targets(TargetStatus::Completed {
                     effect: "applied".into(),

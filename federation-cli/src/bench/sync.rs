@@ -73,6 +73,11 @@ pub async fn run(settings: &Settings, report: &mut Report) -> Result<(), CliErro
             cpu.push(c);
         }
     }
+    for (name, pipe) in &pipes {
+        // For per-event counts of a whole run (e.g. allocations under a uprobe).
+        let stored = pipe.arrivals().count();
+        eprintln!("  [sync] {name}: {stored} events stored in all runs, warm-up included");
+    }
     let names: Vec<&'static str> = pipes.iter().map(|(name, _)| *name).collect();
     let comparisons = [
         comparison(

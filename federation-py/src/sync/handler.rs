@@ -203,8 +203,8 @@ fn change_dict<'py>(py: Python<'py>, change: &AppliedChange) -> PyResult<Bound<'
     dict.set_item("entity_id", &event.entity_id)?;
     dict.set_item("operation", event.operation.name())?;
     dict.set_item("effect", change.effect.name())?;
-    dict.set_item("event_id", &event.stamp.event_id)?;
-    dict.set_item("origin", &event.stamp.origin)?;
+    dict.set_item("event_id", &*event.stamp.event_id)?;
+    dict.set_item("origin", &*event.stamp.origin)?;
     dict.set_item("record", to_py(py, &change.state.data)?)?;
     dict.set_item("state", to_py(py, &change.state)?)?;
     dict.set_item("previous", to_py(py, &change.previous)?)?;

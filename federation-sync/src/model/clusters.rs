@@ -185,7 +185,7 @@ thread_local! {
 const NAMES_KEPT: usize = 32;
 
 /// `name` as a shared string: allocated once per thread for the first few names.
-fn intern(name: &str) -> Arc<str> {
+pub(crate) fn intern(name: &str) -> Arc<str> {
     NAMES.with(|names| {
         let mut names = names.borrow_mut();
         if let Some(known) = names.iter().find(|known| ***known == *name) {

@@ -352,7 +352,7 @@ fn resolve_heads(policy: &Policy, heads: &ClusterMap<Head>, event: &ChangeEvent)
         Policy::PreferCluster(owner) => sorted
             .iter()
             .rev()
-            .find(|h| &h.stamp.origin == owner)
+            .find(|h| *h.stamp.origin == **owner)
             .copied()
             .unwrap_or(newest),
         Policy::Callback(callback) => return fold_callback(callback, &sorted, newest),

@@ -6,31 +6,70 @@
 //! total and the same everywhere, with ties on time broken by cluster name.
 
 use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Visitor;
+use serde::{Deserialize, Deserializer, Serialize};
 
-use super::clusters::ClusterMap;
+use super::clusters::{ClusterMap, intern};
 use super::hlc::Hlc;
 
 /// Identity and position of one change.
+///
+/// Its strings are shared (`Arc<str>`): a stamp is copied into every state, head and report
+/// that refers to the change, and a copy is a reference count, not an allocation (the origin,
+/// a cluster name, is one allocation per thread). The JSON form is unchanged (two strings).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Stamp {
     /// Unique id of the change (32 hex digits, random).
-    pub event_id: String,
+    #[serde(deserialize_with = "shared_str")]
+    pub event_id: Arc<str>,
     /// The cluster where the change was made.
-    pub origin: String,
+    #[serde(deserialize_with = "cluster_name")]
+    pub origin: Arc<str>,
     /// When, on the hybrid logical clock of the origin.
     pub hlc: Hlc,
 }
 
 impl Stamp {
     /// A stamp with a fresh random event id.
-    pub fn new(origin: impl Into<String>, hlc: Hlc) -> Self {
+    pub fn new(origin: impl AsRef<str>, hlc: Hlc) -> Self {
         Self {
-            event_id: new_event_id(),
-            origin: origin.into(),
+            event_id: Arc::from(new_event_id()),
+            origin: intern(origin.as_ref()),
             hlc,
         }
+    }
+}
+
+/// A string read into one shared allocation (serde's `Arc<str>` reads a `String` first).
+fn shared_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
+    deserializer.deserialize_str(SharedStr { intern: false })
+}
+
+/// A cluster name, shared with the other copies of it on this thread.
+fn cluster_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
+    deserializer.deserialize_str(SharedStr { intern: true })
+}
+
+struct SharedStr {
+    intern: bool,
+}
+
+impl Visitor<'_> for SharedStr {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Arc<str>, E> {
+        Ok(if self.intern {
+            intern(text)
+        } else {
+            Arc::from(text)
+        })
     }
 }
 
@@ -49,8 +88,8 @@ impl PartialOrd for Stamp {
     }
 }
 
-impl std::fmt::Display for Stamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}#{}", self.origin, self.hlc, self.event_id)
     }
 }

@@ -82,7 +82,7 @@ impl EntityState {
             fields: BTreeMap::new(),
             tombstone: None,
             seen: ClusterMap::new(),
-            heads: [(event.stamp.origin.as_str(), head)].into_iter().collect(),
+            heads: [(&*event.stamp.origin, head)].into_iter().collect(),
         };
         state.saw(&event.stamp);
         state

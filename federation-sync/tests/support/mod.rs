@@ -210,7 +210,7 @@ pub async fn status_is(
 ) -> bool {
     eventually(Duration::from_secs(90), || async {
         sync.status(t, id)
-            .is_some_and(|s| s.event_id == published.stamp.event_id && s.overall() == overall)
+            .is_some_and(|s| *s.event_id == *published.stamp.event_id && s.overall() == overall)
     })
     .await
 }
@@ -260,7 +260,7 @@ impl SyncTarget for DiesAfterWriting {
         Box::pin(async move {
             self.store.write(change).await?;
             let victim = self.victim.lock().expect("lock").clone();
-            if victim.as_deref() == Some(change.event.stamp.event_id.as_str()) {
+            if victim.as_deref() == Some(&*change.event.stamp.event_id) {
                 std::future::pending::<()>().await;
             }
             Ok(())
