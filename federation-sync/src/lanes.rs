@@ -81,7 +81,8 @@ struct Lane<'m, F> {
 /// The lanes of one consumer, applying each message with `start(work)`. Dropping it drops the
 /// messages in hand unfinished.
 pub(crate) struct Lanes<'m, F, S> {
-    lanes: Vec<Lane<'m, F>>,
+    /// Exactly [`LANES`], so every index [`lane_of`] returns has its lane.
+    lanes: [Lane<'m, F>; LANES],
     start: S,
     waiting: usize,
     /// By topic, then partition: looked up by `&str`, no key allocated per message.
@@ -91,12 +92,10 @@ pub(crate) struct Lanes<'m, F, S> {
 impl<'m, F: Future<Output = Done>, S: FnMut(Work<'m>) -> F> Lanes<'m, F, S> {
     /// Lanes that apply a message with `start` (e.g. `|work| apply(shared, target, work)`).
     pub(crate) fn new(start: S) -> Self {
-        let lanes = (0..LANES)
-            .map(|_| Lane {
-                waiting: VecDeque::new(),
-                running: Box::pin(None),
-            })
-            .collect();
+        let lanes = std::array::from_fn(|_| Lane {
+            waiting: VecDeque::new(),
+            running: Box::pin(None),
+        });
         Self {
             lanes,
             start,
@@ -126,10 +125,11 @@ impl<'m, F: Future<Output = Done>, S: FnMut(Work<'m>) -> F> Lanes<'m, F, S> {
             .entry(source.partition)
             .or_default()
             .dispatched(source.offset);
-        if let Some(lane) = self.lanes.get_mut(lane_of(source.key.as_deref())) {
-            lane.waiting.push_back(work);
-            self.waiting += 1;
-        }
+        // In bounds: `lane_of` reduces modulo `LANES`, the array's length.
+        self.lanes[lane_of(source.key.as_deref())]
+            .waiting
+            .push_back(work);
+        self.waiting += 1;
     }
 
     /// Apply what can be applied without waiting, moving finished messages to `out` (at most
@@ -193,14 +193,15 @@ impl Progress {
     }
 }
 
-/// The lane of a message key (messages without a key: lane 0).
+/// The lane of a message key (messages without a key: lane 0), always below [`LANES`].
 fn lane_of(key: Option<&[u8]>) -> usize {
     let Some(key) = key else {
         return 0;
     };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut hasher);
-    usize::try_from(hasher.finish() % LANES as u64).unwrap_or(0)
+    // Truncating the hash first keeps the result below `LANES` on every target.
+    (hasher.finish() as usize) % LANES
 }
 
 #[cfg(test)]
