@@ -50,17 +50,13 @@ impl OwedAcks {
 
     /// Owe `ack` to `origin`.
     pub(crate) fn push(&mut self, origin: &str, ack: &Ack) {
-        let at = match self.by_origin.iter().position(|(o, _)| o == origin) {
-            Some(at) => at,
-            None => {
-                let records = Records::new(self.limit);
-                self.by_origin.push((origin.to_string(), records));
-                self.by_origin.len() - 1
-            }
-        };
-        if let Some((_, records)) = self.by_origin.get_mut(at) {
+        if let Some((_, records)) = self.by_origin.iter_mut().find(|(o, _)| o == origin) {
             records.push(ack);
+            return;
         }
+        let mut records = Records::new(self.limit);
+        records.push(ack);
+        self.by_origin.push((origin.to_string(), records));
     }
 }
 
